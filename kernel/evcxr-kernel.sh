@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Jupyter starts the Rust kernel through this script (see the kernelspec written by setup.sh).
+# It gives each running kernel its own kept evcxr build folder ("slot"), so compiled
+# dependencies survive restarts while several kernels (the chapter-4 demo runs three) never
+# share one folder. A slot is locked for the kernel's lifetime (flock on fd 9, inherited by
+# evcxr_jupyter). A new or outdated slot starts as a copy of the template warmed by setup.sh.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+base="$(kernel_cache_dir)"
+template="$base/template"
+mkdir -p "$base"
+slot=""
+if [ -n "${BDE_KERNEL_SLOT:-}" ]; then
+  # Named slot (setup.sh warms "template" this way): wait for its lock instead of skipping.
+  exec 9>"$base/$BDE_KERNEL_SLOT.lock"; flock 9
+  slot="$base/$BDE_KERNEL_SLOT"
+fi
+for i in 0 1 2 3 4 5 6 7; do
+  [ -z "$slot" ] || break
+  exec 9>"$base/slot-$i.lock"
+  if flock -n 9; then slot="$base/slot-$i"; break; fi
+  exec 9>&-
+done
+[ -n "$slot" ] || die "all 8 kernel build folders under $base are in use: shut down a kernel"
+
+if [ "$slot" != "$template" ] && [ -f "$template/.warm-stamp" ] && ! cmp -s "$template/.warm-stamp" "$slot/.warm-stamp" 2>/dev/null; then
+  # The template is locked while setup warms it; wait for that to finish before copying.
+  exec 8>"$base/template.lock"; flock 8
+  rm -rf "$slot"
+  cp -a --reflink=auto "$template" "$slot"
+  exec 8>&-
+fi
+mkdir -p "$slot"
+if [ ! -f "$slot/Cargo.lock" ] && [ -f "$REPO/Cargo.lock" ]; then
+  # Resolve the kernel's dependencies to the versions the tests use.
+  cp "$REPO/Cargo.lock" "$slot/Cargo.lock"
+fi
+
+unset CARGO_TARGET_DIR
+export EVCXR_TMPDIR="$slot"
+export EVCXR_CONFIG_DIR="$REPO/kernel/evcxr"
+exec evcxr_jupyter "$@"

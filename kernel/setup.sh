@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Sets up everything the course needs; idempotent, safe to re-run, installs only what is missing.
+#  1. Debian packages: redis-server, mariadb-server, cmake, libcurl4-openssl-dev, python3-venv.
+#  2. The venv .venv from requirements-dev.txt (JupyterLab, nbclient, the noida-db broker).
+#  3. evcxr_jupyter (pinned) and the Rust kernel, registered inside the venv (not in $HOME).
+#  4. The services on 127.0.0.1 (kernel/services.sh up) and the course's MariaDB user spark/spark.
+#  5. The kernel's warm build folder, so a new kernel's `:dep bde_kit` cell takes seconds.
+# Options: --no-warm skips step 5.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+WARM=1
+for a in "$@"; do case "$a" in --no-warm) WARM=0 ;; *) die "unknown option $a (known: --no-warm)" ;; esac; done
+
+# 1. Debian packages -----------------------------------------------------------------------
+need=()
+for p in redis-server mariadb-server mariadb-client cmake libcurl4-openssl-dev python3-venv pkg-config; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -q || warn "apt-get update failed; trying the install anyway"
+  # Debian's postinst scripts try to start services; in containers without systemd that may
+  # fail harmlessly: services.sh starts them below.
+  as_root apt-get install -y -q --no-install-recommends "${need[@]}" || die "apt-get install ${need[*]} failed"
+else
+  say "Debian packages present"
+fi
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs) and re-run"
+
+# 2. Python venv ---------------------------------------------------------------------------
+PY="${BDE_PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating the venv $VENV"
+  "$PY" -m venv "$VENV" || die "python3 -m venv failed: install python3-venv"
+fi
+req_hash="$(sha256sum "$REPO/requirements-dev.txt" | cut -c1-16)"
+if [ "$(cat "$VENV/.req-hash" 2>/dev/null)" != "$req_hash" ]; then
+  say "installing requirements-dev.txt into the venv"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -r "$REPO/requirements-dev.txt" || die "pip install -r requirements-dev.txt failed"
+  echo "$req_hash" >"$VENV/.req-hash"
+else
+  say "venv up to date"
+fi
+
+# 3. evcxr and the kernelspec --------------------------------------------------------------
+if ! evcxr_jupyter --version 2>/dev/null | grep -q "$EVCXR_VERSION"; then
+  say "building evcxr_jupyter $EVCXR_VERSION (about 25 minutes on 2 cores, once per machine)"
+  cargo install --locked --version "$EVCXR_VERSION" evcxr_jupyter || die "cargo install evcxr_jupyter failed"
+else
+  say "evcxr_jupyter $EVCXR_VERSION present"
+fi
+kdir="$VENV/share/jupyter/kernels/rust"
+mkdir -p "$kdir"
+cat >"$kdir/kernel.json" <<JSON
+{
+  "argv": ["$REPO/kernel/evcxr-kernel.sh", "--control_file", "{connection_file}"],
+  "display_name": "Rust (bde_kit)",
+  "language": "rust",
+  "interrupt_mode": "message"
+}
+JSON
+say "Rust kernel registered in $kdir"
+
+# 4. Services and the course user ----------------------------------------------------------
+bash "$REPO/kernel/services.sh" up
+sql() { mariadb --protocol=socket -uroot -e "$1" 2>/dev/null || as_root mariadb -uroot -e "$1" 2>/dev/null || mariadb -h127.0.0.1 -uroot -e "$1"; }
+if ! mariadb -h127.0.0.1 -uroot -e 'SELECT 1' >/dev/null 2>&1; then
+  # Debian's root uses the unix socket only; the kit's setup notebook connects as root over
+  # TCP on loopback (BDE_MARIADB_ROOT), as on the course's docker image.
+  say "MariaDB: allowing root on localhost with an empty password (loopback only)"
+  sql "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('')" \
+    || warn "could not change root's login: set BDE_MARIADB_ROOT=mysql://user:password@127.0.0.1:3306"
+fi
+sql "CREATE USER IF NOT EXISTS 'spark'@'%' IDENTIFIED BY 'spark';
+     CREATE USER IF NOT EXISTS 'spark'@'localhost' IDENTIFIED BY 'spark';
+     GRANT ALL PRIVILEGES ON \`warehouse_stock\`.* TO 'spark'@'%';
+     GRANT ALL PRIVILEGES ON \`global_stock\`.* TO 'spark'@'%';
+     GRANT ALL PRIVILEGES ON \`website_stats\`.* TO 'spark'@'%';
+     GRANT ALL PRIVILEGES ON \`warehouse_stock\`.* TO 'spark'@'localhost';
+     GRANT ALL PRIVILEGES ON \`global_stock\`.* TO 'spark'@'localhost';
+     GRANT ALL PRIVILEGES ON \`website_stats\`.* TO 'spark'@'localhost';
+     FLUSH PRIVILEGES;" || die "could not create the MariaDB user spark/spark"
+say "MariaDB user spark/spark ready"
+
+# 5. Warm kernel build folder --------------------------------------------------------------
+if [ "$WARM" = 1 ]; then
+  "$VENV/bin/python" "$REPO/kernel/warm_kernel.py"
+fi
+say "setup done"

@@ -1,0 +1,96 @@
+//! Where the services are: the course's defaults, each overridable by an environment variable.
+//!
+//! | setting | default | variable |
+//! |---|---|---|
+//! | Kafka bootstrap servers | `127.0.0.1:9092` | `BDE_KAFKA` |
+//! | Redis URL | `redis://127.0.0.1:6379` | `BDE_REDIS` |
+//! | MariaDB URL (course user) | `mysql://spark:spark@127.0.0.1:3306` | `BDE_MARIADB` |
+//! | MariaDB admin URL (setup only) | `mysql://root@127.0.0.1:3306` | `BDE_MARIADB_ROOT` |
+//! | data folder (the course's `raw_data/`) | `raw_data` beside the notebook | `BDE_DATA_DIR` |
+//! | checkpoint folder | `tmp/checkpoints` beside the notebook | `BDE_CHECKPOINT_DIR` |
+//!
+//! Settings are read from the environment each time [`Settings::from_env`] is called, so a cell
+//! can `std::env::set_var("BDE_KAFKA", "…")` and the next call uses it.
+
+use std::path::PathBuf;
+
+/// Addresses of the three services and the local folders the kit writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Kafka bootstrap servers, `host:port[,host:port]`.
+    pub kafka: String,
+    /// Redis URL, `redis://host:port[/db]`.
+    pub redis: String,
+    /// MariaDB URL for the course user, `mysql://user:password@host:port`.
+    pub mariadb: String,
+    /// MariaDB URL for the administrator, used only by the setup notebook.
+    pub mariadb_root: String,
+    /// The course's `raw_data/` folder (stands in for HDFS/S3).
+    pub data_dir: PathBuf,
+    /// Where streaming queries keep their checkpoints.
+    pub checkpoint_dir: PathBuf,
+}
+
+/// Course default for Kafka.
+pub const DEFAULT_KAFKA: &str = "127.0.0.1:9092";
+/// Course default for Redis.
+pub const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
+/// Course default for MariaDB (user `spark`, password `spark`).
+pub const DEFAULT_MARIADB: &str = "mysql://spark:spark@127.0.0.1:3306";
+/// Local administrator (the course's docker image uses root/spark; set `BDE_MARIADB_ROOT`).
+pub const DEFAULT_MARIADB_ROOT: &str = "mysql://root@127.0.0.1:3306";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            kafka: DEFAULT_KAFKA.into(),
+            redis: DEFAULT_REDIS.into(),
+            mariadb: DEFAULT_MARIADB.into(),
+            mariadb_root: DEFAULT_MARIADB_ROOT.into(),
+            data_dir: PathBuf::from("raw_data"),
+            checkpoint_dir: PathBuf::from("tmp/checkpoints"),
+        }
+    }
+}
+
+impl Settings {
+    /// The course defaults with every `BDE_*` variable that is set (and not empty) applied.
+    pub fn from_env() -> Settings {
+        let d = Settings::default();
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Settings {
+            kafka: var("BDE_KAFKA").unwrap_or(d.kafka),
+            redis: var("BDE_REDIS").unwrap_or(d.redis),
+            mariadb: var("BDE_MARIADB").unwrap_or(d.mariadb),
+            mariadb_root: var("BDE_MARIADB_ROOT").unwrap_or(d.mariadb_root),
+            data_dir: var("BDE_DATA_DIR").map(PathBuf::from).unwrap_or(d.data_dir),
+            checkpoint_dir: var("BDE_CHECKPOINT_DIR").map(PathBuf::from).unwrap_or(d.checkpoint_dir),
+        }
+    }
+
+    /// `host:port` of a URL such as `mysql://spark:spark@127.0.0.1:3306/db`, without credentials.
+    pub fn address_of(url: &str) -> String {
+        let rest = url.split("://").nth(1).unwrap_or(url);
+        let rest = rest.rsplit('@').next().unwrap_or(rest);
+        rest.split('/').next().unwrap_or(rest).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_hides_credentials_and_database() {
+        assert_eq!(Settings::address_of("mysql://spark:spark@127.0.0.1:3306/db"), "127.0.0.1:3306");
+        assert_eq!(Settings::address_of("redis://127.0.0.1:6379"), "127.0.0.1:6379");
+        assert_eq!(Settings::address_of("127.0.0.1:9092"), "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn defaults_are_the_course_addresses() {
+        let s = Settings::default();
+        assert_eq!(s.kafka, "127.0.0.1:9092");
+        assert!(s.mariadb.contains("spark:spark@127.0.0.1:3306"));
+    }
+}

@@ -1,0 +1,1 @@
+//! The course's seven notebooks as functions with the course's names, defaults and output.

@@ -1,0 +1,273 @@
+//! Kafka through rdkafka (librdkafka built with cmake): topics, producers, consumers.
+//!
+//! The kit speaks only the Kafka protocol, so the same code runs against the local
+//! Kafka-protocol broker started by `kernel/services.sh` and against real Apache Kafka from
+//! `docker-compose.yml`. Every call is bounded by a timeout, and a broker that does not answer
+//! gives [`Error::ServiceDown`] naming the address tried.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::config::Settings;
+use crate::error::{Error, Result, Service};
+use crate::runtime;
+
+/// How long metadata and admin calls may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A client configuration for the configured bootstrap servers, with bounded timeouts.
+pub fn client_config(settings: &Settings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.kafka)
+        .set("socket.timeout.ms", "5000")
+        .set("socket.connection.setup.timeout.ms", "3000")
+        .set("reconnect.backoff.max.ms", "1000")
+        .set("log_level", "3");
+    c
+}
+
+fn map_err(settings: &Settings, action: &str, e: KafkaError) -> Error {
+    let down = matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::BrokerTransportFailure)
+            | Some(RDKafkaErrorCode::AllBrokersDown)
+            | Some(RDKafkaErrorCode::OperationTimedOut)
+            | Some(RDKafkaErrorCode::MessageTimedOut)
+            | Some(RDKafkaErrorCode::RequestTimedOut)
+    ) || matches!(e, KafkaError::MetadataFetch(_) | KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut));
+    if down {
+        Error::down(Service::Kafka, &settings.kafka, format!("{action}: {e}"))
+    } else {
+        Error::service(Service::Kafka, &settings.kafka, action, e)
+    }
+}
+
+/// A plain consumer (no group) used for metadata and offset lookups.
+pub fn metadata_client(settings: &Settings) -> Result<BaseConsumer> {
+    client_config(settings)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| map_err(settings, "create a client", e))
+}
+
+/// The topic names on the broker (internal topics such as `__consumer_offsets` left out), sorted.
+pub fn list_topics(settings: &Settings) -> Result<Vec<String>> {
+    let s = settings.clone();
+    runtime::run_blocking(move || {
+        let client = metadata_client(&s)?;
+        let md = client.fetch_metadata(None, REQUEST_TIMEOUT).map_err(|e| map_err(&s, "list topics", e))?;
+        let mut names: Vec<String> =
+            md.topics().iter().map(|t| t.name().to_string()).filter(|n| !n.starts_with("__")).collect();
+        names.sort();
+        Ok(names)
+    })?
+}
+
+/// Partition ids of a topic; an error naming the topic when it does not exist.
+pub fn partitions(settings: &Settings, topic: &str) -> Result<Vec<i32>> {
+    let s = settings.clone();
+    let t = topic.to_string();
+    runtime::run_blocking(move || {
+        let client = metadata_client(&s)?;
+        let md = client.fetch_metadata(Some(&t), REQUEST_TIMEOUT).map_err(|e| map_err(&s, "read topic metadata", e))?;
+        let topic = md.topics().first().ok_or_else(|| Error::invalid(format!("topic {t} not found")))?;
+        if topic.error().is_some() || topic.partitions().is_empty() {
+            return Err(Error::invalid(format!(
+                "topic '{t}' does not exist on {}: run the setup notebook (code_00_03) or `create_topics`",
+                s.kafka
+            )));
+        }
+        Ok(topic.partitions().iter().map(|p| p.id()).collect())
+    })?
+}
+
+/// Low and high watermark (first offset, next offset to be written) of every partition.
+pub fn watermarks(settings: &Settings, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
+    let parts = partitions(settings, topic)?;
+    let s = settings.clone();
+    let t = topic.to_string();
+    runtime::run_blocking(move || {
+        let client = metadata_client(&s)?;
+        parts
+            .into_iter()
+            .map(|p| {
+                let (lo, hi) = client.fetch_watermarks(&t, p, REQUEST_TIMEOUT).map_err(|e| map_err(&s, "read offsets", e))?;
+                Ok((p, lo, hi))
+            })
+            .collect()
+    })?
+}
+
+/// Number of messages currently in a topic (sum of high − low watermarks).
+pub fn message_count(settings: &Settings, topic: &str) -> Result<i64> {
+    Ok(watermarks(settings, topic)?.iter().map(|(_, lo, hi)| hi - lo).sum())
+}
+
+/// What happened to each topic asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicOutcome {
+    Created,
+    AlreadyExists,
+}
+
+fn admin(settings: &Settings) -> Result<AdminClient<DefaultClientContext>> {
+    client_config(settings).create().map_err(|e| map_err(settings, "create an admin client", e))
+}
+
+/// Creates each topic with `partitions` partitions and replication factor 1; existing topics are kept.
+pub fn create_topics(settings: &Settings, names: &[&str], partitions: i32) -> Result<Vec<(String, TopicOutcome)>> {
+    if partitions < 1 {
+        return Err(Error::invalid(format!("a topic needs at least 1 partition, got {partitions}")));
+    }
+    let existing = list_topics(settings)?;
+    let missing: Vec<String> = names.iter().filter(|n| !existing.iter().any(|e| e == *n)).map(|n| n.to_string()).collect();
+    let mut out: Vec<(String, TopicOutcome)> = names
+        .iter()
+        .filter(|n| existing.iter().any(|e| e == *n))
+        .map(|n| (n.to_string(), TopicOutcome::AlreadyExists))
+        .collect();
+    if !missing.is_empty() {
+        let s = settings.clone();
+        let results = runtime::block_on(async move {
+            let admin = admin(&s)?;
+            let topics: Vec<NewTopic> =
+                missing.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1))).collect();
+            let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT)).request_timeout(Some(REQUEST_TIMEOUT));
+            admin.create_topics(topics.iter(), &opts).await.map_err(|e| map_err(&s, "create topics", e))
+        })??;
+        for r in results {
+            match r {
+                Ok(name) => out.push((name, TopicOutcome::Created)),
+                Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => out.push((name, TopicOutcome::AlreadyExists)),
+                Err((name, code)) => {
+                    return Err(Error::service(Service::Kafka, &settings.kafka, format!("create topic {name}"), code))
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes the topics that exist among `names` (missing ones are ignored). Returns the deleted names.
+pub fn delete_topics(settings: &Settings, names: &[&str]) -> Result<Vec<String>> {
+    let existing = list_topics(settings)?;
+    let present: Vec<String> = names.iter().filter(|n| existing.iter().any(|e| e == *n)).map(|n| n.to_string()).collect();
+    if present.is_empty() {
+        return Ok(present);
+    }
+    let s = settings.clone();
+    let p = present.clone();
+    let results = runtime::block_on(async move {
+        let admin = admin(&s)?;
+        let refs: Vec<&str> = p.iter().map(|x| x.as_str()).collect();
+        let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT)).request_timeout(Some(REQUEST_TIMEOUT));
+        admin.delete_topics(&refs, &opts).await.map_err(|e| map_err(&s, "delete topics", e))
+    })??;
+    for r in results {
+        if let Err((name, code)) = r {
+            return Err(Error::service(Service::Kafka, &settings.kafka, format!("delete topic {name}"), code));
+        }
+    }
+    Ok(present)
+}
+
+/// An idempotent producer (no duplicates from internal retries) with bounded delivery time.
+pub fn producer(settings: &Settings) -> Result<FutureProducer> {
+    client_config(settings)
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "15000")
+        .set("linger.ms", "5")
+        .create()
+        .map_err(|e| map_err(settings, "create a producer", e))
+}
+
+/// Sends one record and waits until the broker acknowledged it.
+pub async fn send(producer: &FutureProducer, settings: &Settings, topic: &str, key: Option<&str>, value: &str) -> Result<(i32, i64)> {
+    let mut rec = FutureRecord::to(topic).payload(value);
+    if let Some(k) = key {
+        rec = rec.key(k);
+    }
+    match producer.send(rec, Duration::from_secs(15)).await {
+        Ok(d) => Ok((d.partition, d.offset)),
+        Err((e, _)) => Err(map_err(settings, &format!("deliver a record to {topic}"), e)),
+    }
+}
+
+/// Blocking convenience: sends key/value pairs in order and waits for all acknowledgements.
+pub fn produce_all(settings: &Settings, topic: &str, records: Vec<(Option<String>, String)>) -> Result<usize> {
+    let s = settings.clone();
+    let t = topic.to_string();
+    runtime::block_on(async move {
+        let p = producer(&s)?;
+        let mut n = 0;
+        for (k, v) in &records {
+            send(&p, &s, &t, k.as_deref(), v).await?;
+            n += 1;
+        }
+        Ok(n)
+    })?
+}
+
+/// A consumer without a group that reads from the given position (`earliest` or `latest`).
+pub fn reader(settings: &Settings, start: &str) -> Result<BaseConsumer> {
+    client_config(settings)
+        .set("group.id", format!("bde-reader-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", start)
+        .create()
+        .map_err(|e| map_err(settings, "create a consumer", e))
+}
+
+/// Reads every message currently in `topic` (from the start up to the end offsets seen now) as
+/// `(key, value)` strings, waiting at most `timeout`.
+pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> Result<Vec<(Option<String>, String)>> {
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let marks = watermarks(settings, topic)?;
+    let s = settings.clone();
+    let t = topic.to_string();
+    runtime::run_blocking(move || {
+        let c = reader(&s, "earliest")?;
+        let mut tpl = TopicPartitionList::new();
+        let mut remaining = 0i64;
+        for (p, lo, hi) in &marks {
+            if hi > lo {
+                tpl.add_partition_offset(&t, *p, Offset::Offset(*lo)).map_err(|e| map_err(&s, "assign partitions", e))?;
+                remaining += hi - lo;
+            }
+        }
+        let mut out = Vec::new();
+        if remaining == 0 {
+            return Ok(out);
+        }
+        c.assign(&tpl).map_err(|e| map_err(&s, "assign partitions", e))?;
+        let deadline = std::time::Instant::now() + timeout;
+        let ends: std::collections::HashMap<i32, i64> = marks.iter().map(|(p, _, hi)| (*p, *hi)).collect();
+        while remaining > 0 && std::time::Instant::now() < deadline {
+            if let Some(m) = c.poll(Duration::from_millis(200)) {
+                let m = m.map_err(|e| map_err(&s, "read messages", e))?;
+                if m.offset() < ends.get(&m.partition()).copied().unwrap_or(i64::MAX) {
+                    remaining -= 1;
+                    let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
+                    let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+                    out.push((key, value));
+                }
+            }
+        }
+        if remaining > 0 {
+            return Err(Error::Timeout {
+                what: format!("{remaining} more messages of {t}"),
+                after: timeout,
+                hint: format!("read {} so far; the broker at {} may be slow", out.len(), s.kafka),
+            });
+        }
+        Ok(out)
+    })?
+}

@@ -1,0 +1,65 @@
+//! Redis: connections with a bounded connect time, and the sorted-set calls the course makes.
+//!
+//! The course keeps two sorted sets, `last-action-stats` (duration per country) and
+//! `long-last-action-stats` (count per action), written with `ZINCRBY` and read highest first.
+
+use redis::{Commands, Connection};
+
+use crate::config::Settings;
+use crate::error::{Error, Result, Service};
+use crate::io::CONNECT_TIMEOUT;
+
+fn address(settings: &Settings) -> String {
+    Settings::address_of(&settings.redis)
+}
+
+/// Maps a Redis error to the kit's error, telling "down" from "refused the request".
+pub fn map_err(settings: &Settings, action: &str, e: redis::RedisError) -> Error {
+    if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped() {
+        Error::down(Service::Redis, address(settings), format!("{action}: {e}"))
+    } else {
+        Error::service(Service::Redis, address(settings), action, e)
+    }
+}
+
+/// A new connection; fails within [`CONNECT_TIMEOUT`] when Redis does not answer.
+pub fn connect(settings: &Settings) -> Result<Connection> {
+    let client = redis::Client::open(settings.redis.as_str())
+        .map_err(|e| Error::invalid(format!("BDE_REDIS='{}' is not a Redis URL ({e}); use redis://host:port", settings.redis)))?;
+    let con = client.get_connection_with_timeout(CONNECT_TIMEOUT).map_err(|e| map_err(settings, "connect", e))?;
+    con.set_read_timeout(Some(std::time::Duration::from_secs(10))).map_err(|e| map_err(settings, "set a read timeout", e))?;
+    Ok(con)
+}
+
+/// `ZINCRBY key by member`.
+pub fn zincrby(settings: &Settings, con: &mut Connection, key: &str, member: &str, by: f64) -> Result<f64> {
+    con.zincr(key, member, by).map_err(|e| map_err(settings, &format!("ZINCRBY {key}"), e))
+}
+
+/// Members and scores of a sorted set, highest first (the course's `ZREVRANGEBYSCORE key 99999 0`,
+/// without its 99999 cap).
+pub fn scores(settings: &Settings, key: &str) -> Result<Vec<(String, f64)>> {
+    let mut con = connect(settings)?;
+    con.zrevrangebyscore_withscores(key, "+inf", "-inf").map_err(|e| map_err(settings, &format!("ZREVRANGEBYSCORE {key}"), e))
+}
+
+/// Deletes keys (missing keys are fine). Returns how many existed.
+pub fn delete(settings: &Settings, keys: &[&str]) -> Result<usize> {
+    let mut con = connect(settings)?;
+    con.del(keys).map_err(|e| map_err(settings, "DEL", e))
+}
+
+/// Keys matching a glob pattern, sorted (uses SCAN, safe on a busy server).
+pub fn keys(settings: &Settings, pattern: &str) -> Result<Vec<String>> {
+    let mut con = connect(settings)?;
+    let iter: redis::Iter<String> = con.scan_match(pattern).map_err(|e| map_err(settings, "SCAN", e))?;
+    let mut out: Vec<String> = iter.filter_map(|r| r.ok()).collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The server version, from `INFO server`.
+pub fn server_version(con: &mut Connection) -> Option<String> {
+    let info: String = redis::cmd("INFO").arg("server").query(con).ok()?;
+    info.lines().find_map(|l| l.strip_prefix("redis_version:").map(|v| v.trim().to_string()))
+}

@@ -1,0 +1,27 @@
+//! Notebook output: tables, charts and reports, as rich output in Jupyter and as text elsewhere.
+//!
+//! evcxr shows a value richly when its type has a method `evcxr_display(&self)` that prints
+//! `EVCXR_BEGIN_CONTENT <mime>` … `EVCXR_END_CONTENT`. Rich output is sent once, when the cell
+//! ends, and only the last rich block of a cell shows: a cell that wants a table and a chart
+//! composes them into one [`Report`]. Plain `println!` lines stream live, which is what the
+//! [`live`] loops use while they run.
+
+pub mod chart;
+pub mod html;
+pub mod live;
+pub mod report;
+pub mod table;
+
+pub use chart::Chart;
+pub use report::Report;
+pub use table::Table;
+
+/// Prints a rich block of the given MIME type the way evcxr expects it.
+pub fn display_mime(mime: &str, content: &str) {
+    println!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
+}
+
+/// Prints an HTML block for evcxr.
+pub fn display_html(html: &str) {
+    display_mime("text/html", html);
+}
