@@ -81,6 +81,8 @@ sql "CREATE USER IF NOT EXISTS 'spark'@'%' IDENTIFIED BY 'spark';
      GRANT ALL PRIVILEGES ON \`warehouse_stock\`.* TO 'spark'@'localhost';
      GRANT ALL PRIVILEGES ON \`global_stock\`.* TO 'spark'@'localhost';
      GRANT ALL PRIVILEGES ON \`website_stats\`.* TO 'spark'@'localhost';
+     GRANT ALL PRIVILEGES ON \`bde\_test%\`.* TO 'spark'@'%';
+     GRANT ALL PRIVILEGES ON \`bde\_test%\`.* TO 'spark'@'localhost';
      FLUSH PRIVILEGES;" || die "could not create the MariaDB user spark/spark"
 say "MariaDB user spark/spark ready"
 
