@@ -38,6 +38,10 @@ if [ ! -f "$slot/Cargo.lock" ] && [ -f "$REPO/Cargo.lock" ]; then
 fi
 
 unset CARGO_TARGET_DIR
+# evcxr links cells against the toolchain's libstd through a relative RUNPATH computed for the
+# deps/ folder, but loads the copy one folder up; under $HOME (which shares a prefix with
+# ~/.rustup) that path misses by one level and dlopen fails. Name the folder explicitly.
+export LD_LIBRARY_PATH="$(rustc --print target-libdir)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export EVCXR_TMPDIR="$slot"
 export EVCXR_CONFIG_DIR="$REPO/kernel/evcxr"
 exec evcxr_jupyter "$@"

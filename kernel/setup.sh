@@ -45,7 +45,7 @@ else
 fi
 
 # 3. evcxr and the kernelspec --------------------------------------------------------------
-if ! evcxr_jupyter --version 2>/dev/null | grep -q "$EVCXR_VERSION"; then
+if ! { command -v evcxr_jupyter >/dev/null && cargo install --list | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; }; then
   say "building evcxr_jupyter $EVCXR_VERSION (about 25 minutes on 2 cores, once per machine)"
   cargo install --locked --version "$EVCXR_VERSION" evcxr_jupyter || die "cargo install evcxr_jupyter failed"
 else
