@@ -1,0 +1,144 @@
+"""Replays the course notebooks headless through the Rust (evcxr) kernel and checks their outputs.
+
+Usage: .venv/bin/python kernel/run_notebooks.py [--fast] [NAME_SUBSTRING ...]
+  --fast   sets BDE_FAST=1 in the kernels (generators and refresh loops shrink their sleeps)
+Executed copies go to build/notebooks/ (git-ignored); the source notebooks are never written.
+A notebook fails on any error output, on "panicked at" in its output (evcxr reports a panic as
+a successful cell), on a cell timeout, or when an expectation of tests/notebook_expectations.py
+is not met. Prints one line per notebook, then "N passed, N failed"; exit code 1 if any failed.
+"""
+
+import concurrent.futures
+import os
+import re
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+OUT = REPO / "build" / "notebooks"
+sys.path.insert(0, str(REPO / "tests"))
+import notebook_expectations as X  # noqa: E402
+
+DEP_TIMEOUT = int(os.environ.get("BDE_DEP_TIMEOUT", "3600"))
+CELL_TIMEOUT = int(os.environ.get("BDE_CELL_TIMEOUT", "600"))
+
+
+def cell_timeout(cell):
+    return DEP_TIMEOUT if cell.source.lstrip().startswith(":dep") else CELL_TIMEOUT
+
+
+def outputs_of(nb):
+    """(all text, set of mime types, list of problems) over every code cell's outputs."""
+    texts, mimes, problems = [], set(), []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for o in cell.get("outputs", []):
+            t = o.get("output_type")
+            if t == "stream":
+                texts.append(o.get("text", ""))
+                if "panicked at" in o.get("text", ""):
+                    problems.append(f"cell {i}: panic: {o['text'].strip()[:300]}")
+            elif t in ("execute_result", "display_data"):
+                data = o.get("data", {})
+                mimes.update(data.keys())
+                for m in ("text/plain", "text/html"):
+                    texts.append(data.get(m, ""))
+            elif t == "error":
+                tb = "\n".join(o.get("traceback", [])) or o.get("evalue", "")
+                problems.append(f"cell {i}: error: {tb.strip()[:600]}")
+    return "\n".join(texts), mimes, problems
+
+
+def check(name, nb):
+    text, mimes, problems = outputs_of(nb)
+    exp = X.EXPECTATIONS.get(name, {})
+    for pattern in exp.get("patterns", []):
+        if not re.search(pattern, text, re.MULTILINE):
+            problems.append(f"expected output matching {pattern!r} not found")
+    for mime in exp.get("mimes", []):
+        if mime not in mimes:
+            problems.append(f"expected an output of type {mime}, got {sorted(mimes)}")
+    for fn in exp.get("checks", []):
+        try:
+            msg = fn(text)
+            if msg:
+                problems.append(msg)
+        except Exception as e:  # a check that crashes is a failed check
+            problems.append(f"check {fn.__name__} raised {e!r}")
+    return problems
+
+
+def run_one(name, env):
+    path = NOTEBOOKS / name
+    nb = nbformat.read(path, as_version=4)
+    t0 = time.time()
+    old = {k: os.environ.get(k) for k in env}
+    client = NotebookClient(nb, kernel_name="rust", timeout=CELL_TIMEOUT, timeout_func=cell_timeout,
+                            allow_errors=True, resources={"metadata": {"path": str(NOTEBOOKS)}})
+    problems = []
+    try:
+        client.execute(env={**os.environ, **env})
+    except Exception as e:
+        problems.append(f"execution stopped: {type(e).__name__}: {str(e).strip()[:600]}")
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    OUT.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, OUT / name)
+    problems += check(name, nb)
+    return name, time.time() - t0, problems
+
+
+def main(argv):
+    env = {}
+    args = [a for a in argv if not a.startswith("--")]
+    if "--fast" in argv:
+        env["BDE_FAST"] = "1"
+    groups = [g for g in X.RUN_ORDER if not args or any(a in n for a in args for n in g)]
+    passed, failed = 0, 0
+    for group in groups:
+        # A group runs at the same time in separate kernels (the chapter-4 demo runs three).
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(group)) as pool:
+            futures = []
+            for delay, name in zip(X.GROUP_DELAYS.get(tuple(group), [0] * len(group)), group):
+                def job(name=name, delay=delay):
+                    time.sleep(delay)
+                    return run_one(name, env)
+                futures.append(pool.submit(job))
+            results = []
+            for f in futures:
+                try:
+                    results.append(f.result())
+                except Exception:
+                    results.append(("?", 0.0, [traceback.format_exc()]))
+        post = X.GROUP_CHECKS.get(tuple(group))
+        if post:
+            msg = post()
+            if msg:
+                results = [(n, t, p + [f"replay check: {msg}"]) for n, t, p in results]
+        for name, secs, problems in results:
+            if problems:
+                failed += 1
+                print(f"FAIL {name} ({secs:.0f} s)")
+                for p in problems:
+                    print("     " + p.replace("\n", "\n     "))
+            else:
+                passed += 1
+                print(f"ok   {name} ({secs:.0f} s)")
+            sys.stdout.flush()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's test command: sets up what is missing, then runs every test.
+#  1. kernel/setup.sh (packages, venv, evcxr, services, the spark user, the warm kernel folder)
+#  2. cargo test: unit tests and integration tests against the real Kafka, Redis and MariaDB
+#  3. every notebook replayed headless through the evcxr kernel, outputs checked
+#  4. a tiny-scale smoke run of the benchmarks (proves the harness works; no timing asserted)
+# The cargo target dir and the kernels' build folders live under ~/.cache/bde_kit, outside the
+# clone, so a fresh clone on a machine that ran this once takes minutes.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+t0=$(date +%s)
+step() { say "== $* ($(( $(date +%s) - t0 )) s)"; }
+
+step "setup"
+bash "$REPO/kernel/setup.sh"
+
+export CARGO_TARGET_DIR="$BDE_CACHE/target"
+cd "$REPO"
+step "cargo test"
+cargo test --locked --no-fail-fast
+
+step "notebooks"
+"$VENV/bin/python" "$REPO/kernel/run_notebooks.py" --fast
+
+if [ -f "$REPO/kernel/bench_smoke.sh" ]; then
+  step "benchmark smoke run"
+  bash "$REPO/kernel/bench_smoke.sh"
+fi
+step "all tests passed"
