@@ -1,2 +1,138 @@
 //! Batch data engineering with Polars: the stock generator, partitioned parallel reads from
 //! MariaDB into Hive-style Parquet, and the global aggregation (chapter 3 of the course).
+//!
+//! - [`generator`]: random daily stock rows, written with batched parameterized inserts;
+//! - [`upload`]: MIN/MAX bounds, Spark's JDBC stride split, parallel chunked reads → Parquet;
+//! - [`store`]: the Hive-style Parquet layout under the data folder, staged and swapped in;
+//! - [`aggregate`]: the lazy Polars group-by across warehouses and its write to MariaDB;
+//! - [`bench`]: the same functions at a chosen scale, timed (`bde bench-batch`).
+//!
+//! Every function takes its database/table names, dates and folders as parameters, so tests
+//! and benchmarks run against their own databases; the course's defaults live in
+//! [`crate::course::stock`].
+
+pub mod aggregate;
+pub mod bench;
+pub mod generator;
+pub mod store;
+pub mod upload;
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// A table in a database, `db.table`. Names are checked (letters, digits, `_`, `$`), because
+/// identifiers cannot be bound as SQL parameters; values always are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableRef {
+    pub db: String,
+    pub table: String,
+}
+
+/// Checks an SQL identifier (database, table or user name) and returns it back-quoted.
+pub fn quote_ident(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    if ok {
+        Ok(format!("`{name}`"))
+    } else {
+        Err(Error::invalid(format!(
+            "'{name}' is not a plain SQL name: use letters, digits and '_' (at most 64 characters)"
+        )))
+    }
+}
+
+impl TableRef {
+    /// `db.table`, both names checked.
+    pub fn new(db: impl Into<String>, table: impl Into<String>) -> Result<TableRef> {
+        let t = TableRef { db: db.into(), table: table.into() };
+        quote_ident(&t.db)?;
+        quote_ident(&t.table)?;
+        Ok(t)
+    }
+
+    /// The back-quoted name for SQL text: `` `db`.`table` ``.
+    pub fn sql(&self) -> Result<String> {
+        Ok(format!("{}.{}", quote_ident(&self.db)?, quote_ident(&self.table)?))
+    }
+}
+
+impl fmt::Display for TableRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.db, self.table)
+    }
+}
+
+/// Money as integer cents → `"1234.56"` (exact; what a DECIMAL(…,2) parameter receives).
+pub fn cents_to_string(cents: i128) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let a = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+/// `"5.99"`, `"5.9"`, `"5"`, `"-0.50"` → cents. More than two decimals is an error (no rounding).
+pub fn parse_cents(text: &str) -> Result<i128> {
+    let t = text.trim();
+    let bad = || Error::invalid(format!("'{text}' is not an amount with at most two decimals"));
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() {
+        return Err(bad());
+    }
+    if !int.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let frac = frac.trim_end_matches('0');
+    if frac.len() > 2 {
+        return Err(bad());
+    }
+    let whole: i128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+    let f: i128 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().map_err(|_| bad())? };
+    let v = whole.checked_mul(100).and_then(|w| w.checked_add(f)).ok_or_else(bad)?;
+    Ok(if neg { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idents_are_checked() {
+        assert_eq!(quote_ident("warehouse_stock").expect("ok"), "`warehouse_stock`");
+        assert!(quote_ident("a`; DROP").is_err());
+        assert!(quote_ident("").is_err());
+        assert_eq!(TableRef::new("global_stock", "item_stock").expect("ok").sql().expect("sql"), "`global_stock`.`item_stock`");
+    }
+
+    #[test]
+    fn cents_round_trip() {
+        for (s, c) in [("5.99", 599), ("10.00", 1000), ("2.5", 250), ("7", 700), ("-0.50", -50), ("1022.72", 102272)] {
+            assert_eq!(parse_cents(s).expect(s), c);
+        }
+        assert_eq!(cents_to_string(102272), "1022.72");
+        assert_eq!(cents_to_string(-5), "-0.05");
+        assert!(parse_cents("1.234").is_err());
+        assert!(parse_cents("abc").is_err());
+    }
+}
+
+/// A connection of its own (outside the kit's pools) for a parallel worker: a partitioned read
+/// or a generator thread opens one each, so `n` workers really use `n` connections.
+pub fn worker_conn(url: &str) -> Result<mysql::Conn> {
+    use crate::io::mariadb::map_err;
+    let opts = mysql::Opts::from_url(url).map_err(|e| {
+        Error::invalid(format!(
+            "'{}' is not a MariaDB URL ({e}); use mysql://user:password@host:port",
+            crate::config::Settings::address_of(url)
+        ))
+    })?;
+    let builder = mysql::OptsBuilder::from_opts(opts)
+        .tcp_connect_timeout(Some(crate::io::CONNECT_TIMEOUT))
+        .read_timeout(Some(std::time::Duration::from_secs(600)))
+        .write_timeout(Some(std::time::Duration::from_secs(600)));
+    mysql::Conn::new(builder).map_err(|e| map_err(url, "connect", e))
+}

@@ -1,0 +1,395 @@
+//! Notebook 2, `code_03_XX_Spark_BDE_Batch_Data_Engg`: the stock aggregation use case with the
+//! course's names, defaults and printed output.
+//!
+//! - 03.03 [`reset_local_stock`], [`generate_stock`]: 90 rows in `warehouse_stock.item_stock`;
+//! - 03.04 [`upload_stock`] per warehouse, [`raw_data_tree`]: Hive-style Parquet in `raw_data/`;
+//! - 03.05 [`aggregate_stock`], [`verify_global`]: the global summary in `global_stock.item_stock`.
+//!
+//! Each function has a `_with` twin taking a [`StockJob`] (databases, folder, warehouses,
+//! items, partitions), which the tests and the benchmark use with their own databases.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{Local, NaiveDate};
+use mysql::prelude::Queryable;
+use polars::prelude::*;
+
+use crate::batch::aggregate::{self, decimal_cents};
+use crate::batch::generator::{self, Item};
+use crate::batch::upload::{self, Upload, UploadSpec};
+use crate::batch::{cents_to_string, store, worker_conn, TableRef};
+use crate::config::Settings;
+use crate::course::setup::{GLOBAL_DB, STOCK_TABLE, WAREHOUSE_DB};
+use crate::error::{Error, Result};
+use crate::io::mariadb::map_err;
+use crate::show::{Chart, Report, Table};
+
+/// The course's warehouses, in the generator's order.
+pub const WAREHOUSES: [&str; 3] = ["NewYork", "LosAngeles", "London"];
+
+/// The course's item catalogue: name and unit value in cents, in the generator's order.
+pub const ITEMS: [(&str, i64); 10] = [
+    ("Tape Dispenser", 599),
+    ("Pencil Sharpener", 1000),
+    ("Labeling Machine", 2500),
+    ("Calculator", 1499),
+    ("Scissors", 799),
+    ("Sticky Notes", 200),
+    ("Notebook", 250),
+    ("Clipboard", 1200),
+    ("Folder", 100),
+    ("Pencil Box", 299),
+];
+
+/// The item the course's verification cell looks at.
+pub const CHECK_ITEM: &str = "Pencil Box";
+
+/// The course's catalogue as [`Item`]s.
+pub fn items() -> Vec<Item> {
+    ITEMS.iter().map(|(n, c)| Item::new(*n, *c)).collect()
+}
+
+/// The three calendar days ending today (local time): `(today − 2, today)`.
+pub fn course_dates() -> (NaiveDate, NaiveDate) {
+    let today = Local::now().date_naive();
+    (today - chrono::Duration::days(2), today)
+}
+
+/// Every date from `start` to `end`, both included.
+pub fn dates_between(start: NaiveDate, end: NaiveDate) -> Vec<NaiveDate> {
+    start.iter_days().take_while(|d| *d <= end).collect()
+}
+
+/// Where the batch job reads and writes, and with what.
+#[derive(Debug, Clone)]
+pub struct StockJob {
+    /// The warehouses' local table (`warehouse_stock.item_stock`).
+    pub local: TableRef,
+    /// The central table (`global_stock.item_stock`).
+    pub global: TableRef,
+    /// The Parquet store (`raw_data/`).
+    pub data_dir: PathBuf,
+    pub warehouses: Vec<String>,
+    pub items: Vec<Item>,
+    /// Parallel reads per upload (the course: 2).
+    pub partitions: usize,
+}
+
+impl StockJob {
+    /// The course's databases, the settings' data folder, 3 warehouses, 10 items, 2 partitions.
+    pub fn course(settings: &Settings) -> StockJob {
+        StockJob {
+            local: TableRef { db: WAREHOUSE_DB.into(), table: STOCK_TABLE.into() },
+            global: TableRef { db: GLOBAL_DB.into(), table: STOCK_TABLE.into() },
+            data_dir: settings.data_dir.clone(),
+            warehouses: WAREHOUSES.iter().map(|w| w.to_string()).collect(),
+            items: items(),
+            partitions: 2,
+        }
+    }
+
+    /// The course's job against other databases and another folder (tests, benchmarks).
+    pub fn in_databases(warehouse_db: &str, global_db: &str, data_dir: impl Into<PathBuf>) -> Result<StockJob> {
+        Ok(StockJob {
+            local: TableRef::new(warehouse_db, STOCK_TABLE)?,
+            global: TableRef::new(global_db, STOCK_TABLE)?,
+            data_dir: data_dir.into(),
+            warehouses: WAREHOUSES.iter().map(|w| w.to_string()).collect(),
+            items: items(),
+            partitions: 2,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- 03.03 local database
+
+/// Empties the local table and restarts IDs at 1 (the course's "delete all rows" cell; TRUNCATE
+/// also resets AUTO_INCREMENT, so the course's ID ranges 1–30, 31–60, 61–90 come back).
+pub fn reset_local_stock(settings: &Settings) -> Result<i64> {
+    reset_local_stock_with(settings, &StockJob::course(settings))
+}
+
+/// [`reset_local_stock`] for a given job.
+pub fn reset_local_stock_with(settings: &Settings, job: &StockJob) -> Result<i64> {
+    let n = generator::reset_table(settings, &job.local)?;
+    println!("Deleted {n} rows from {} (IDs restart at 1)", job.local);
+    Ok(n)
+}
+
+/// Rows per warehouse, as a table.
+pub struct StockCounts {
+    pub counts: Vec<(String, i64)>,
+    pub inserted: u64,
+}
+
+impl StockCounts {
+    pub fn total(&self) -> i64 {
+        self.counts.iter().map(|(_, n)| n).sum()
+    }
+
+    pub fn table(&self) -> Table {
+        Table::from_rows(&["WAREHOUSE_ID", "count"], self.counts.iter().map(|(w, n)| vec![w.clone(), n.to_string()]).collect())
+    }
+
+    pub fn evcxr_display(&self) {
+        self.table().evcxr_display()
+    }
+}
+
+impl fmt::Display for StockCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.table())
+    }
+}
+
+/// The course's data generator: for each warehouse, each of the three days ending today and each
+/// item, random stock (SPEC §4.1), inserted in that order (90 rows). Prints the course's lines
+/// and `Records created:` with the count per warehouse, then `<n> rows in <table>`.
+pub fn generate_stock(settings: &Settings, seed: u64) -> Result<StockCounts> {
+    let (start, end) = course_dates();
+    generate_stock_with(settings, &StockJob::course(settings), start, end, seed)
+}
+
+/// [`generate_stock`] for a given job and dates.
+pub fn generate_stock_with(settings: &Settings, job: &StockJob, start: NaiveDate, end: NaiveDate, seed: u64) -> Result<StockCounts> {
+    let dates = dates_between(start, end);
+    if dates.is_empty() {
+        return Err(Error::invalid(format!("no dates from {start} to {end}")));
+    }
+    let mut rng = generator::rng(seed);
+    let mut rows = Vec::new();
+    for w in &job.warehouses {
+        println!("Generating sample data for warehouse :  {w}");
+        for d in &dates {
+            println!("Generating data for date :  {}", d.format("%Y-%m-%d"));
+            rows.extend(generator::rows_for_day(&mut rng, *d, w, &job.items));
+        }
+    }
+    let mut conn = worker_conn(&settings.mariadb)?;
+    let inserted = generator::insert_rows(&mut conn, &settings.mariadb, &job.local, &rows)?;
+    let counts = generator::counts_by_warehouse(settings, &job.local)?;
+    println!("\nRecords created:\n-----------------------------------");
+    for (w, n) in &counts {
+        println!("{w} {n}");
+    }
+    let c = StockCounts { counts, inserted };
+    println!("{inserted} rows inserted; {} now holds {} rows", job.local, c.total());
+    Ok(c)
+}
+
+// ---------------------------------------------------------------- 03.04 upload
+
+/// The course's `upload_stock(start_date, end_date, warehouse_id)`: bounds, a 2-way partitioned
+/// parallel read, `show(3)`, and Parquet under `raw_data/STOCK_DATE=…/WAREHOUSE_ID=…/`.
+/// Prints `Uploading stock for dates <start> to <end> for <W>`, `Query bounds are :  <min> <max>`,
+/// the 3-row table and what was written. A rerun replaces the warehouse's folders for those dates.
+pub fn upload_stock(settings: &Settings, start: NaiveDate, end: NaiveDate, warehouse: &str) -> Result<Upload> {
+    upload_stock_with(settings, &StockJob::course(settings), start, end, warehouse)
+}
+
+/// [`upload_stock`] for a given job.
+pub fn upload_stock_with(settings: &Settings, job: &StockJob, start: NaiveDate, end: NaiveDate, warehouse: &str) -> Result<Upload> {
+    println!("Uploading stock for dates {start} to {end} for {warehouse}");
+    let mut spec = UploadSpec::new(job.local.clone(), warehouse, start, end);
+    spec.partitions = job.partitions;
+    let up = upload::upload(settings, &job.data_dir, &spec)?;
+    match up.bounds {
+        Some((lo, hi)) => println!("Query bounds are :  {lo} {hi}"),
+        None => println!("Query bounds are :  None None (no rows for {warehouse} in these dates)"),
+    }
+    print!("{}", up.show(3));
+    let splits: Vec<String> = up.ranges.iter().map(|r| r.condition("ID")).collect();
+    println!(
+        "Wrote {} rows in {} part file(s) under {} (partitions: {}; rows per partition: {:?}); earlier uploads of {warehouse} for these dates were replaced\n",
+        up.rows,
+        up.files.len(),
+        job.data_dir.display(),
+        splits.join(" | "),
+        up.rows_per_partition
+    );
+    Ok(up)
+}
+
+/// The Parquet files under the data folder as relative paths (the course's folder tree).
+pub fn raw_data_tree(settings: &Settings) -> Result<Table> {
+    tree_of(&settings.data_dir)
+}
+
+/// The Parquet files under `data_dir`, one row per file with its size.
+pub fn tree_of(data_dir: &Path) -> Result<Table> {
+    let files = store::list_files(data_dir)?;
+    let rows = files
+        .iter()
+        .map(|f| {
+            let size = std::fs::metadata(data_dir.join(f)).map(|m| m.len()).unwrap_or(0);
+            vec![f.clone(), size.to_string()]
+        })
+        .collect();
+    Ok(Table::from_rows(&["file", "bytes"], rows).title(format!("{} ({} files)", data_dir.display(), files.len())).rows(10_000))
+}
+
+// ---------------------------------------------------------------- 03.05 aggregate
+
+/// The global summary: the DataFrame, how many rows went to the global table, and a chart.
+pub struct Summary {
+    pub df: DataFrame,
+    pub written: u64,
+    pub table: TableRef,
+    pub end: NaiveDate,
+}
+
+impl Summary {
+    /// Closing value by item on the last date, across all warehouses.
+    pub fn chart(&self) -> Result<Chart> {
+        let last = self.df.clone().lazy().filter(col("STOCK_DATE").eq(lit(self.end))).collect()?;
+        let items: Vec<String> = last.column("ITEM_NAME")?.str()?.into_iter().map(|s| s.unwrap_or("").to_string()).collect();
+        let values: Vec<f64> = decimal_cents(&last, "CLOSING_VALUE")?.into_iter().map(|c| c.unwrap_or(0) as f64 / 100.0).collect();
+        Ok(Chart::bar(format!("Closing value by item on {}, all warehouses", self.end), items, values).axes("item", "closing value"))
+    }
+
+    /// The summary table (all rows) and the chart in one block.
+    pub fn report(&self) -> Report {
+        let mut r = Report::new().heading("Global Stock Summary").table(Table::new(&self.df).rows(self.df.height()));
+        match self.chart() {
+            Ok(c) => r = r.chart(c),
+            Err(e) => r = r.text(format!("chart failed: {e}")),
+        }
+        r.text(format!("{} rows written to {}", self.written, self.table))
+    }
+
+    pub fn evcxr_display(&self) {
+        self.report().evcxr_display()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Global Stock Summary\n{}", Table::new(&self.df).rows(5))
+    }
+}
+
+/// The course's aggregation: reads `raw_data/` lazily (dates `start..=end`), groups by
+/// STOCK_DATE and ITEM_NAME, prints `Global Stock Summary` and `show(5)`, and writes the rows
+/// to `global_stock.item_stock`, replacing rows of the same dates in one transaction. Prints
+/// `<n> rows written to global_stock.item_stock` and the TOTAL_REC check.
+pub fn aggregate_stock(settings: &Settings, start: NaiveDate, end: NaiveDate) -> Result<Summary> {
+    aggregate_stock_with(settings, &StockJob::course(settings), start, end)
+}
+
+/// [`aggregate_stock`] for a given job.
+pub fn aggregate_stock_with(settings: &Settings, job: &StockJob, start: NaiveDate, end: NaiveDate) -> Result<Summary> {
+    let df = aggregate::summarize(&job.data_dir, start, end)?;
+    println!("Global Stock Summary");
+    print!("{}", Table::new(&df).rows(5));
+    let written = aggregate::write_global(settings, &job.global, &df)?;
+    println!("{written} rows written to {} (rows of the same dates replaced)", job.global);
+    let recs: Vec<i64> = df.column("TOTAL_REC")?.cast(&DataType::Int64)?.i64()?.into_iter().flatten().collect();
+    let (lo, hi) = (recs.iter().min().copied().unwrap_or(0), recs.iter().max().copied().unwrap_or(0));
+    if lo == hi {
+        println!("TOTAL_REC = {lo} for all {} rows", df.height());
+    } else {
+        println!("TOTAL_REC from {lo} to {hi} (a warehouse is missing for some dates or items)");
+    }
+    Ok(Summary { df, written, table: job.global.clone(), end })
+}
+
+/// Local figures of one item and date per warehouse, against the global row.
+pub struct Verification {
+    pub item: String,
+    pub date: NaiveDate,
+    /// (warehouse, opening, receipts, issues)
+    pub local: Vec<(String, i64, i64, i64)>,
+    /// (opening, receipts, issues) of the global row.
+    pub global: (i64, i64, i64),
+}
+
+impl Verification {
+    /// Column sums of the local rows.
+    pub fn local_sums(&self) -> (i64, i64, i64) {
+        self.local.iter().fold((0, 0, 0), |a, r| (a.0 + r.1, a.1 + r.2, a.2 + r.3))
+    }
+
+    pub fn equal(&self) -> bool {
+        self.local_sums() == self.global
+    }
+
+    pub fn table(&self) -> Table {
+        let mut rows: Vec<Vec<String>> =
+            self.local.iter().map(|(w, o, r, i)| vec![format!("local {w}"), o.to_string(), r.to_string(), i.to_string()]).collect();
+        let s = self.local_sums();
+        rows.push(vec!["local sum".into(), s.0.to_string(), s.1.to_string(), s.2.to_string()]);
+        rows.push(vec!["global".into(), self.global.0.to_string(), self.global.1.to_string(), self.global.2.to_string()]);
+        Table::from_rows(&["source", "OPENING_STOCK", "RECEIPTS", "ISSUES"], rows).title(format!("{} on {}", self.item, self.date))
+    }
+
+    pub fn evcxr_display(&self) {
+        self.table().evcxr_display()
+    }
+}
+
+impl fmt::Display for Verification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.table())
+    }
+}
+
+/// The course's verification cell: prints `Data in local databases :` with
+/// `<W> <opening> <receipts> <issues>` per warehouse, `Data in global database :` with the
+/// global row, then `Local sums <o> <r> <i> = global <o> <r> <i>: equal`. An error when they differ.
+pub fn verify_global(settings: &Settings, item: &str, date: NaiveDate) -> Result<Verification> {
+    verify_global_with(settings, &StockJob::course(settings), item, date)
+}
+
+/// [`verify_global`] for a given job.
+pub fn verify_global_with(settings: &Settings, job: &StockJob, item: &str, date: NaiveDate) -> Result<Verification> {
+    let d = date.format("%Y-%m-%d").to_string();
+    let url = &settings.mariadb;
+    let mut c = worker_conn(url)?;
+    let local: Vec<(String, i64, i64, i64)> = c
+        .exec(
+            format!(
+                "SELECT WAREHOUSE_ID, OPENING_STOCK, RECEIPTS, ISSUES FROM {} \
+                 WHERE ITEM_NAME = ? AND STOCK_DATE >= ? AND STOCK_DATE < ? + INTERVAL 1 DAY ORDER BY ID",
+                job.local.sql()?
+            ),
+            (item, d.as_str(), d.as_str()),
+        )
+        .map_err(|e| map_err(url, &format!("read {item} from {}", job.local), e))?;
+    let global: Vec<(i64, i64, i64)> = c
+        .exec(
+            format!(
+                "SELECT OPENING_STOCK, RECEIPTS, ISSUES FROM {} WHERE ITEM_NAME = ? AND STOCK_DATE >= ? AND STOCK_DATE < ? + INTERVAL 1 DAY",
+                job.global.sql()?
+            ),
+            (item, d.as_str(), d.as_str()),
+        )
+        .map_err(|e| map_err(url, &format!("read {item} from {}", job.global), e))?;
+    println!("Data in local databases :\n-----------------------------------");
+    for (w, o, r, i) in &local {
+        println!("{w} {o} {r} {i}");
+    }
+    println!("\nData in global database :\n-----------------------------------");
+    for (o, r, i) in &global {
+        println!("{o} {r} {i}");
+    }
+    let g = match global.as_slice() {
+        [one] => *one,
+        [] => return Err(Error::invalid(format!("no global row for {item} on {d} in {}: run the aggregation first", job.global))),
+        more => return Err(Error::invalid(format!("{} global rows for {item} on {d} in {}: expected one", more.len(), job.global))),
+    };
+    let v = Verification { item: item.into(), date, local, global: g };
+    let s = v.local_sums();
+    if v.equal() {
+        println!("\nLocal sums {} {} {} = global {} {} {}: equal", s.0, s.1, s.2, g.0, g.1, g.2);
+        Ok(v)
+    } else {
+        Err(Error::invalid(format!("local sums {s:?} differ from the global row {g:?} for {item} on {d}")))
+    }
+}
+
+/// Total closing value of a summary, exact, as `"1234.56"` (for printing).
+pub fn total_closing_value(summary: &DataFrame) -> Result<String> {
+    let cents: i128 = decimal_cents(summary, "CLOSING_VALUE")?.into_iter().flatten().sum();
+    Ok(cents_to_string(cents))
+}
