@@ -74,6 +74,8 @@ impl Drop for Sandbox {
         if let Ok(mut c) = bde_kit::batch::worker_conn(&settings().mariadb_root) {
             for db in &self.dbs {
                 let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"));
+                // Setup grants per database; drop those grants too (they outlive the database).
+                let _ = c.query_drop(format!("REVOKE ALL PRIVILEGES ON `{db}`.* FROM 'spark'@'%'"));
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
