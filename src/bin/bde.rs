@@ -1,6 +1,7 @@
 //! `bde`: command-line companion of the kit.
 //!
 //! - `bde health` — prints the state of Kafka, Redis and MariaDB; exit code 1 if one is down.
+//! - `bde bench-stream [--visits N]` — streaming benchmark: analytics query vs raw consume rate.
 
 use std::process::ExitCode;
 
@@ -16,8 +17,26 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        Some("bench-stream") => {
+            let n = args.iter().position(|a| a == "--visits").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+            match bde_kit::stream::bench::run(n) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bench-stream failed: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        // Hidden: the analytics query as a child process (crash test).
+        Some("stream-worker") => match bde_kit::stream::worker::main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("stream-worker failed: {e}");
+                ExitCode::from(1)
+            }
+        },
         _ => {
-            eprintln!("usage: bde health");
+            eprintln!("usage: bde health | bde bench-stream [--visits N]");
             ExitCode::from(2)
         }
     }

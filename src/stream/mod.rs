@@ -1,2 +1,56 @@
 //! The micro-batch streaming engine (chapters 4 and 6): Kafka sources, triggers, windows with
 //! watermarks, exactly-once sinks, checkpoints and query handles for notebooks.
+//!
+//! The Rust counterpart of Spark Structured Streaming for this course:
+//!
+//! - [`KafkaSource`] — topics, starting offsets ([`Start`]), records per batch, dead letters;
+//! - [`Trigger`] — every interval, once, available-now;
+//! - [`Row`] — how a record value becomes a typed row ([`Visit`] for chapter 4, `String` for chapter 6);
+//! - [`sink`] — Kafka, Redis `ZINCRBY`, MariaDB, console, `foreach_batch`, and [`sink::Windowed`]
+//!   (tumbling windows, watermark, append/update, [`window`]);
+//! - [`Query`] → [`StreamingQuery`] — start in the background, watch with bounded runs, stop;
+//! - [`checkpoint`] — offsets and window state per query, write-ahead, atomic.
+//!
+//! # Delivery guarantees
+//!
+//! A batch is cut (offsets `start..end`, batch time, sink plans) and written ahead to the
+//! checkpoint before any sink runs; after every sink applied it, the checkpoint commits. A batch
+//! replayed after a crash has the same id, records and batch time, and every sink skips what it
+//! already applied: Redis (`MULTI/EXEC` + marker under `WATCH`) and MariaDB (transaction +
+//! `bde_sink_progress` row) are exactly-once; the Kafka sink is exactly-once for a single writer
+//! per output topic through a replay check on record headers (idempotent producer; Kafka
+//! transactions are not used — the local broker advertises the transaction APIs but the kit does
+//! not rely on them), at-least-once otherwise. Dead letters are at-least-once.
+//!
+//! # Scale-out
+//!
+//! Several processes share a topic with [`KafkaSource::member`] (a fixed share of the partitions,
+//! one consumer group, a query name per member). Redis `ZINCRBY` and the additive MariaDB upsert
+//! on `(window, key)` make their effects add up.
+
+pub mod analytics;
+pub mod bench;
+pub mod checkpoint;
+pub mod clock;
+pub mod deadletter;
+pub mod progress;
+pub mod query;
+pub mod row;
+pub mod sink;
+pub mod source;
+pub mod trigger;
+pub mod visit;
+pub mod window;
+pub mod worker;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use deadletter::DeadLetter;
+pub use progress::{Progress, Status, Summary};
+pub use query::{active, get, stop, stop_all, Query, StreamingQuery};
+pub use row::{decode_json, Row};
+pub use sink::kafka::KafkaCsv;
+pub use sink::{BatchInfo, Sink};
+pub use source::{KafkaSource, Start};
+pub use trigger::Trigger;
+pub use visit::Visit;
+pub use window::{Mode, WindowRow};

@@ -1,0 +1,182 @@
+//! `bde bench-stream [--visits N]`: end-to-end rate of the analytics query (three sinks) versus
+//! the raw consume rate of the same broker, in one run, on fresh topics/keys/database.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::config::Settings;
+use crate::error::{Error, Result, Service};
+use crate::io::{kafka as kio, mariadb as mio, redis as rio};
+use crate::runtime;
+use crate::stream::analytics::Analytics;
+use crate::stream::sink::MariaDbInsert;
+use crate::stream::source::Start;
+use crate::stream::trigger::Trigger;
+use crate::stream::visit::random_visit;
+
+/// Figures of one benchmark run.
+#[derive(Debug, Clone)]
+pub struct BenchResult {
+    pub visits: usize,
+    pub produce_per_sec: f64,
+    pub raw_consume_per_sec: f64,
+    pub end_to_end_per_sec: f64,
+}
+
+/// Produces `n` random visits to `topic` as fast as the idempotent producer goes.
+pub fn produce_visits(settings: &Settings, topic: &str, n: usize, base: chrono::NaiveDateTime, step_ms: i64) -> Result<()> {
+    let s = settings.clone();
+    let t = topic.to_string();
+    runtime::block_on(async move {
+        let p = kio::producer(&s)?;
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(rand::random());
+        let mut futs = Vec::with_capacity(n);
+        for i in 0..n {
+            let date = base + chrono::Duration::milliseconds(i as i64 * step_ms);
+            let v = random_visit(&mut rng, date.with_nanosecond_trunc());
+            let value = v.to_json();
+            let mut rec = FutureRecord::to(&t).payload(&value).key(&v.country);
+            loop {
+                match p.send_result(rec) {
+                    Ok(f) => {
+                        futs.push(f);
+                        break;
+                    }
+                    Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                        rec = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(Error::service(Service::Kafka, &s.kafka, "produce visits", e)),
+                }
+            }
+            if futs.len() >= 50_000 {
+                for f in futs.drain(..) {
+                    check(f.await, &s)?;
+                }
+            }
+        }
+        for f in futs {
+            check(f.await, &s)?;
+        }
+        Ok(())
+    })?
+}
+
+trait TruncSecs {
+    fn with_nanosecond_trunc(self) -> Self;
+}
+impl TruncSecs for chrono::NaiveDateTime {
+    fn with_nanosecond_trunc(self) -> Self {
+        use chrono::Timelike;
+        self.with_nanosecond(0).unwrap_or(self)
+    }
+}
+
+fn check<E>(r: std::result::Result<rdkafka::producer::future_producer::OwnedDeliveryResult, E>, s: &Settings) -> Result<()> {
+    match r {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(Error::service(Service::Kafka, &s.kafka, "deliver visits", e)),
+        Err(_) => Err(Error::service(Service::Kafka, &s.kafka, "deliver visits", "cancelled")),
+    }
+}
+
+/// Reads the whole topic with a plain rdkafka consumer; returns records per second.
+pub fn raw_consume_rate(settings: &Settings, topic: &str) -> Result<f64> {
+    let marks = kio::watermarks(settings, topic)?;
+    let total: i64 = marks.iter().map(|(_, lo, hi)| hi - lo).sum();
+    let s = settings.clone();
+    let t = topic.to_string();
+    runtime::run_blocking(move || {
+        let c: BaseConsumer = kio::client_config(&s)
+            .set("group.id", format!("bde-bench-raw-{}", std::process::id()))
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "50")
+            .create()
+            .map_err(|e| Error::service(Service::Kafka, &s.kafka, "create a consumer", e))?;
+        let mut tpl = TopicPartitionList::new();
+        for (p, lo, _) in &marks {
+            tpl.add_partition_offset(&t, *p, Offset::Offset(*lo)).map_err(|e| Error::service(Service::Kafka, &s.kafka, "assign", e))?;
+        }
+        c.assign(&tpl).map_err(|e| Error::service(Service::Kafka, &s.kafka, "assign", e))?;
+        let t0 = Instant::now();
+        let mut n = 0i64;
+        let mut bytes = 0usize;
+        while n < total {
+            if t0.elapsed() > Duration::from_secs(600) {
+                return Err(Error::Timeout { what: "the raw consume".into(), after: Duration::from_secs(600), hint: "broker slow".into() });
+            }
+            if let Some(m) = c.poll(Duration::from_millis(200)) {
+                let m = m.map_err(|e| Error::service(Service::Kafka, &s.kafka, "consume", e))?;
+                use rdkafka::message::Message;
+                bytes += m.payload().map_or(0, <[u8]>::len);
+                n += 1;
+            }
+        }
+        let _ = bytes;
+        Ok(n as f64 / t0.elapsed().as_secs_f64())
+    })?
+}
+
+/// Runs the benchmark and prints its figures.
+pub fn run(visits: usize) -> Result<BenchResult> {
+    let settings = Settings::from_env();
+    let tag = format!("{}_{}", std::process::id(), chrono::Local::now().format("%H%M%S"));
+    let topic = format!("bde_bench.visits.{tag}");
+    let carts = format!("bde_bench.carts.{tag}");
+    let key = format!("bde_bench:countries:{tag}");
+    let db = format!("bde_test_bench_{tag}");
+    let cp_root = std::env::temp_dir().join(format!("bde_bench_cp_{tag}"));
+    kio::create_topics(&settings, &[&topic], 1)?;
+    mio::execute(&settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{db}`"))?;
+    mio::execute(&settings, None, &MariaDbInsert::visit_stats_ddl(&db))?;
+    let cleanup = || {
+        let _ = kio::delete_topics(&settings, &[&topic, &carts]);
+        let _ = rio::delete(&settings, &[&key, &format!("{key}:applied:bench:redis:{key}")]);
+        let _ = mio::execute(&settings, None, &format!("DROP DATABASE IF EXISTS `{db}`"));
+        let _ = std::fs::remove_dir_all(&cp_root);
+    };
+    let result = (|| {
+        println!("producing {visits} visits into {topic} …");
+        let t0 = Instant::now();
+        produce_visits(&settings, &topic, visits, chrono::Local::now().naive_local(), 10)?;
+        let produce = visits as f64 / t0.elapsed().as_secs_f64();
+        println!("produced at {produce:.0} records/s");
+        let raw = raw_consume_rate(&settings, &topic)?;
+        println!("raw rdkafka consume: {raw:.0} records/s");
+        let a = Analytics {
+            query: "bench".into(),
+            visits_topic: topic.clone(),
+            carts_topic: carts.clone(),
+            redis_key: key.clone(),
+            db: db.clone(),
+            start: Start::Earliest,
+            trigger: Trigger::AvailableNow,
+            max_records: 50_000,
+            event_time: true,
+            ..Analytics::default()
+        };
+        let t0 = Instant::now();
+        let q = a.query().settings(settings.clone()).checkpoint_dir(&cp_root).quiet(visits > 20_000).start()?;
+        q.for_batches(u64::MAX)?;
+        if !q.await_termination(Duration::from_secs(3600))? {
+            return Err(Error::Task("bench query did not finish".into()));
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let s = q.summary();
+        if let crate::stream::Status::Failed(e) = &s.status {
+            return Err(Error::Task(format!("bench query failed: {e}")));
+        }
+        if s.total_rows != visits as u64 {
+            return Err(Error::Task(format!("bench query read {} of {visits} visits", s.total_rows)));
+        }
+        let e2e = visits as f64 / secs;
+        println!("end-to-end (3 sinks, exactly-once): {e2e:.0} rows/s over {} batches ({secs:.1} s)", s.batches.len());
+        println!("ratio end-to-end / raw consume: {:.2}", e2e / raw);
+        Ok(BenchResult { visits, produce_per_sec: produce, raw_consume_per_sec: raw, end_to_end_per_sec: e2e })
+    })();
+    cleanup();
+    result
+}

@@ -1,0 +1,132 @@
+//! The checkpoint of a query: one JSON file per query under `Settings.checkpoint_dir/<query>/`,
+//! written atomically (temporary file, fsync, rename, fsync of the folder).
+//!
+//! Protocol for one batch (write-ahead):
+//! 1. the batch is read and cut: `pending = {batch N, offsets start..end, batch time, sink plans}`
+//!    is written **before** any sink runs;
+//! 2. every sink applies batch N (each sink skips a batch it already applied);
+//! 3. the commit writes `offsets = end`, `next_batch = N + 1`, the sinks' states (window state),
+//!    and clears `pending`.
+//!
+//! After a crash between 1 and 3, a restart finds `pending` and replays batch N with the same id,
+//! the same records and the same batch time before reading anything new. Checkpoint offsets take
+//! precedence over the source's starting offsets.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::stream::source::Offsets;
+
+/// A batch cut but not yet committed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingBatch {
+    pub batch_id: u64,
+    pub start: Offsets,
+    pub end: Offsets,
+    pub batch_time_ms: i64,
+    /// A final flush (emits all open windows) rather than a read.
+    #[serde(default)]
+    pub flush: bool,
+    /// What each sink recorded before applying (by sink name).
+    #[serde(default)]
+    pub plans: Vec<(String, serde_json::Value)>,
+}
+
+/// The whole checkpoint of a query.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub query: String,
+    /// Id of the next batch.
+    pub next_batch: u64,
+    /// Committed source positions (next offset to read).
+    pub offsets: Offsets,
+    /// State per sink name (window state).
+    #[serde(default)]
+    pub states: Vec<(String, serde_json::Value)>,
+    #[serde(default)]
+    pub pending: Option<PendingBatch>,
+}
+
+/// The folder of a query's checkpoint.
+pub fn dir_for(root: &Path, query: &str) -> PathBuf {
+    let safe: String = query.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    root.join(safe)
+}
+
+fn file(dir: &Path) -> PathBuf {
+    dir.join("checkpoint.json")
+}
+
+impl Checkpoint {
+    /// Loads the checkpoint in `dir`, or an empty one when there is none.
+    pub fn load(dir: &Path, query: &str) -> Result<Checkpoint> {
+        let f = file(dir);
+        match fs::read(&f) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::invalid(format!("checkpoint {} is damaged ({e}); delete the folder to start over", f.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Checkpoint { query: query.into(), ..Default::default() }),
+            Err(e) => Err(Error::file(f, e)),
+        }
+    }
+
+    /// Writes the checkpoint atomically: temp file + fsync + rename + fsync of the folder.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+        let tmp = dir.join("checkpoint.json.tmp");
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::invalid(format!("checkpoint encoding: {e}")))?;
+        {
+            let mut f = fs::File::create(&tmp).map_err(|e| Error::file(&tmp, e))?;
+            f.write_all(&bytes).map_err(|e| Error::file(&tmp, e))?;
+            f.sync_all().map_err(|e| Error::file(&tmp, e))?;
+        }
+        let target = file(dir);
+        fs::rename(&tmp, &target).map_err(|e| Error::file(&target, e))?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// The state recorded for a sink.
+    pub fn state_of(&self, sink: &str) -> Option<&serde_json::Value> {
+        self.states.iter().find(|(n, _)| n == sink).map(|(_, v)| v)
+    }
+}
+
+/// Deletes a query's checkpoint (start over). Missing is fine.
+pub fn reset(root: &Path, query: &str) -> Result<()> {
+    let d = dir_for(root, query);
+    match fs::remove_dir_all(&d) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::file(d, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_and_load_round_trip_atomically() {
+        let root = std::env::temp_dir().join(format!("bde_cp_test_{}", std::process::id()));
+        let dir = dir_for(&root, "my query/1");
+        assert!(dir.ends_with("my_query_1"));
+        let empty = Checkpoint::load(&dir, "q").expect("empty");
+        assert_eq!(empty.next_batch, 0);
+        let mut cp = Checkpoint { query: "q".into(), next_batch: 7, ..Default::default() };
+        cp.offsets.entry("t".into()).or_default().insert(0, 42);
+        cp.pending = Some(PendingBatch { batch_id: 7, start: cp.offsets.clone(), end: cp.offsets.clone(), batch_time_ms: 5, flush: false, plans: vec![] });
+        cp.save(&dir).expect("save");
+        assert!(!dir.join("checkpoint.json.tmp").exists());
+        assert_eq!(Checkpoint::load(&dir, "q").expect("load"), cp);
+        reset(&root, "my query/1").expect("reset");
+        assert_eq!(Checkpoint::load(&dir, "q").expect("empty again").next_batch, 0);
+        let _ = fs::remove_dir_all(&root);
+    }
+}

@@ -1,0 +1,149 @@
+//! What a running query reports: per-batch [`Progress`], the query [`Status`], and a
+//! [`Summary`] rendered as a rich report (table + rows/s chart) in Jupyter.
+
+use std::fmt;
+
+use crate::show::{Chart, Report, Table};
+use crate::stream::clock::fmt_ms;
+
+/// One batch, as it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub batch_id: u64,
+    /// Processing time of the batch (engine milliseconds).
+    pub batch_time_ms: i64,
+    /// Records read (valid rows + dead letters).
+    pub rows_in: u64,
+    /// Records read per second of batch duration.
+    pub rows_per_sec: f64,
+    pub duration_ms: u64,
+    /// Watermark after the batch (windowed sinks).
+    pub watermark_ms: Option<i64>,
+    /// Rows (effects) written by each sink, 0 when it skipped an already-applied batch.
+    pub sink_rows: Vec<(String, u64)>,
+    pub dead_letters: u64,
+    /// Late rows dropped in this batch.
+    pub late_rows: u64,
+    /// Replay of a batch cut before a crash.
+    pub replay: bool,
+    /// The final flush on stop.
+    pub flush: bool,
+}
+
+impl Progress {
+    /// The one short line a bounded run prints per batch.
+    pub fn line(&self) -> String {
+        let sinks: Vec<String> = self.sink_rows.iter().map(|(n, r)| format!("{n}={r}")).collect();
+        let mut s = format!(
+            "batch {:>4}  rows {:>6}  {:>9.0} rows/s  {:>5} ms",
+            self.batch_id, self.rows_in, self.rows_per_sec, self.duration_ms
+        );
+        if let Some(w) = self.watermark_ms {
+            s.push_str(&format!("  watermark {}", fmt_ms(w)));
+        }
+        if self.dead_letters > 0 {
+            s.push_str(&format!("  dead letters {}", self.dead_letters));
+        }
+        if self.late_rows > 0 {
+            s.push_str(&format!("  late {}", self.late_rows));
+        }
+        if self.replay {
+            s.push_str("  (replayed)");
+        }
+        if self.flush {
+            s.push_str("  (final flush)");
+        }
+        s.push_str(&format!("  [{}]", sinks.join(" ")));
+        s
+    }
+}
+
+/// Where a query is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Starting,
+    Running,
+    /// Stop requested: finishing the batch in flight, committing, flushing.
+    Stopping,
+    Stopped,
+    Failed(String),
+}
+
+impl Status {
+    /// Stopped or failed.
+    pub fn is_terminated(&self) -> bool {
+        matches!(self, Status::Stopped | Status::Failed(_))
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Failed(e) => write!(f, "failed: {e}"),
+            other => write!(f, "{}", format!("{other:?}").to_lowercase()),
+        }
+    }
+}
+
+/// A query's status and recent batches, for a notebook cell.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub name: String,
+    pub status: Status,
+    pub batches: Vec<Progress>,
+    pub total_rows: u64,
+    pub total_dead_letters: u64,
+    pub total_late: u64,
+}
+
+impl Summary {
+    /// Table of the last batches and a chart of rows/s per batch.
+    pub fn report(&self) -> Report {
+        let rows: Vec<Vec<String>> = self
+            .batches
+            .iter()
+            .rev()
+            .take(20)
+            .rev()
+            .map(|p| {
+                vec![
+                    p.batch_id.to_string(),
+                    p.rows_in.to_string(),
+                    format!("{:.0}", p.rows_per_sec),
+                    p.duration_ms.to_string(),
+                    p.watermark_ms.map(fmt_ms).unwrap_or_default(),
+                    p.sink_rows.iter().map(|(n, r)| format!("{n}={r}")).collect::<Vec<_>>().join(" "),
+                    p.dead_letters.to_string(),
+                    p.late_rows.to_string(),
+                ]
+            })
+            .collect();
+        let table = Table::from_rows(&["batch", "rows", "rows/s", "ms", "watermark", "sinks", "dead letters", "late"], rows);
+        let points: Vec<(f64, f64)> = self.batches.iter().map(|p| (p.batch_id as f64, p.rows_per_sec)).collect();
+        let mut r = Report::new()
+            .heading(format!("Query {} — {}", self.name, self.status))
+            .text(format!(
+                "{} batches, {} rows, {} dead letters, {} late rows dropped",
+                self.batches.len(),
+                self.total_rows,
+                self.total_dead_letters,
+                self.total_late
+            ))
+            .table(table);
+        if points.len() > 1 {
+            r = r.chart(Chart::lines("rows/s per batch", vec![("rows/s".into(), points)]).axes("batch", "rows/s"));
+        }
+        r
+    }
+
+    /// Rich output for evcxr.
+    pub fn evcxr_display(&self) {
+        crate::show::display_html(&self.report().to_html());
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.report())
+    }
+}

@@ -1,0 +1,200 @@
+//! MariaDB sink: batched, parameterized inserts, exactly once per batch.
+//!
+//! Each batch is one transaction: lock this sink's row in `<db>.bde_sink_progress(query_name,
+//! sink_name, batch_id)`, skip if its `batch_id` ≥ the batch, else insert the rows (multi-row
+//! `INSERT … VALUES (?,…),(?,…)` in chunks) and record the batch id, then commit.
+//!
+//! [`Merge::Additive`] turns the insert into `INSERT … ON DUPLICATE KEY UPDATE c = c +
+//! VALUES(c)` on a unique key, so per-window rows written by several consumers (scale-out) or by
+//! a window emitted again after a flush add up. The course's `website_stats.visit_stats` has no
+//! unique key: with `Merge::Additive` the sink adds `UNIQUE KEY bde_window_key(<key columns>)`
+//! when it is missing (this fails if duplicate rows exist already: clear them, or use
+//! [`Merge::Insert`], which keeps the course's plain inserts; exactly-once still holds through
+//! the progress row and `SUM(DURATION) … GROUP BY` readers see the same totals).
+
+use mysql::prelude::Queryable;
+use mysql::{PooledConn, TxOpts, Value};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::io::mariadb as mio;
+use crate::stream::sink::{BatchInfo, Pred, Sink};
+use crate::stream::window::WindowRow;
+
+/// How rows meet existing rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merge {
+    /// Plain INSERT.
+    Insert,
+    /// Upsert on a unique key of `key` columns, adding `add` columns.
+    Additive { key: Vec<String>, add: Vec<String> },
+}
+
+type ValuesFn<T> = Box<dyn Fn(&T) -> Vec<Value> + Send + Sync>;
+
+/// Inserts rows into `db.table`.
+pub struct MariaDbInsert<T> {
+    db: String,
+    table: String,
+    columns: Vec<String>,
+    values: ValuesFn<T>,
+    merge: Merge,
+    filter: Option<Pred<T>>,
+    name: String,
+    query: String,
+    chunk: usize,
+}
+
+/// Rows per INSERT statement.
+const CHUNK: usize = 500;
+
+fn ident(s: &str) -> Result<String> {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(format!("`{s}`"))
+    } else {
+        Err(Error::invalid(format!("'{s}' is not a plain SQL name (letters, digits, _)")))
+    }
+}
+
+impl<T> MariaDbInsert<T> {
+    /// Inserts `values(row)` into `columns` of `db.table`.
+    pub fn new(db: &str, table: &str, columns: &[&str], values: impl Fn(&T) -> Vec<Value> + Send + Sync + 'static) -> MariaDbInsert<T> {
+        MariaDbInsert {
+            db: db.into(),
+            table: table.into(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            values: Box::new(values),
+            merge: Merge::Insert,
+            filter: None,
+            name: format!("mariadb:{db}.{table}"),
+            query: String::new(),
+            chunk: CHUNK,
+        }
+    }
+    /// How rows merge with existing ones.
+    pub fn merge(mut self, merge: Merge) -> MariaDbInsert<T> {
+        self.merge = merge;
+        self
+    }
+    /// Only rows for which `pred` is true.
+    pub fn filter(mut self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> MariaDbInsert<T> {
+        self.filter = Some(Box::new(pred));
+        self
+    }
+
+    fn full_table(&self) -> Result<String> {
+        Ok(format!("{}.{}", ident(&self.db)?, ident(&self.table)?))
+    }
+
+    fn insert_sql(&self, n: usize) -> Result<String> {
+        let cols: Vec<String> = self.columns.iter().map(|c| ident(c)).collect::<Result<_>>()?;
+        let one = format!("({})", vec!["?"; cols.len()].join(","));
+        let mut sql = format!("INSERT INTO {} ({}) VALUES {}", self.full_table()?, cols.join(","), vec![one; n].join(","));
+        if let Merge::Additive { add, .. } = &self.merge {
+            let upd: Vec<String> = add.iter().map(|c| ident(c).map(|c| format!("{c} = {c} + VALUES({c})"))).collect::<Result<_>>()?;
+            sql.push_str(&format!(" ON DUPLICATE KEY UPDATE {}", upd.join(", ")));
+        }
+        Ok(sql)
+    }
+
+    fn conn(&self, settings: &Settings) -> Result<PooledConn> {
+        mio::conn(settings, None)
+    }
+}
+
+impl MariaDbInsert<WindowRow> {
+    /// The course's 5-second summaries: `INTERVAL_TIMESTAMP` = window start, `LAST_ACTION` = key,
+    /// `DURATION` = the window sum (its delta, so additive merging stays exact), merged
+    /// additively on (INTERVAL_TIMESTAMP, LAST_ACTION).
+    pub fn visit_stats(db: &str) -> MariaDbInsert<WindowRow> {
+        MariaDbInsert::new(db, "visit_stats", &["INTERVAL_TIMESTAMP", "LAST_ACTION", "DURATION"], |w: &WindowRow| {
+            vec![Value::from(w.start_text()), Value::from(w.key.clone()), Value::from(w.delta)]
+        })
+        .merge(Merge::Additive { key: vec!["INTERVAL_TIMESTAMP".into(), "LAST_ACTION".into()], add: vec!["DURATION".into()] })
+    }
+
+    /// The course's `visit_stats` DDL (no unique key; the sink adds one for additive merging).
+    pub fn visit_stats_ddl(db: &str) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS `{db}`.`visit_stats` (ID INT(11) NOT NULL AUTO_INCREMENT, INTERVAL_TIMESTAMP DATETIME DEFAULT NULL, \
+             LAST_ACTION VARCHAR(45) DEFAULT NULL, DURATION INT(10) DEFAULT NULL, PRIMARY KEY (ID))"
+        )
+    }
+}
+
+/// DDL of the progress table in `db`.
+pub fn progress_ddl(db: &str) -> Result<String> {
+    Ok(format!(
+        "CREATE TABLE IF NOT EXISTS {}.bde_sink_progress (query_name VARCHAR(190) NOT NULL, sink_name VARCHAR(190) NOT NULL, \
+         batch_id BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, \
+         PRIMARY KEY (query_name, sink_name))",
+        ident(db)?
+    ))
+}
+
+impl<T: Send> Sink<T> for MariaDbInsert<T> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn open(&mut self, query: &str, settings: &Settings) -> Result<()> {
+        self.query = query.into();
+        let mut c = self.conn(settings)?;
+        let url = &settings.mariadb;
+        c.query_drop(progress_ddl(&self.db)?).map_err(|e| mio::map_err(url, "create bde_sink_progress", e))?;
+        if let Merge::Additive { key, .. } = &self.merge {
+            let n: Option<i64> = c
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'",
+                    (&self.db, &self.table),
+                )
+                .map_err(|e| mio::map_err(url, "look up unique keys", e))?;
+            if n.unwrap_or(0) == 0 {
+                let cols: Vec<String> = key.iter().map(|c| ident(c)).collect::<Result<_>>()?;
+                let sql = format!("ALTER TABLE {} ADD UNIQUE KEY bde_window_key ({})", self.full_table()?, cols.join(","));
+                c.query_drop(&sql).map_err(|e| {
+                    Error::service(
+                        crate::error::Service::MariaDb,
+                        Settings::address_of(url),
+                        format!("add a unique key on {} for additive merging", self.table),
+                        format!("{e}; remove duplicate rows first, or use Merge::Insert"),
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, batch: &BatchInfo, rows: &[T], _plan: &serde_json::Value) -> Result<u64> {
+        let selected: Vec<&T> = rows.iter().filter(|r| self.filter.as_ref().is_none_or(|f| f(r))).collect();
+        if selected.is_empty() {
+            return Ok(0);
+        }
+        let url = batch.settings.mariadb.clone();
+        let mut c = self.conn(&batch.settings)?;
+        let mut tx = c.start_transaction(TxOpts::default()).map_err(|e| mio::map_err(&url, "start a transaction", e))?;
+        let progress = format!("{}.bde_sink_progress", ident(&self.db)?);
+        let last: Option<i64> = tx
+            .exec_first(format!("SELECT batch_id FROM {progress} WHERE query_name = ? AND sink_name = ? FOR UPDATE"), (&self.query, &self.name))
+            .map_err(|e| mio::map_err(&url, "read the sink progress", e))?;
+        if last.is_some_and(|l| l >= batch.batch_id as i64) {
+            tx.rollback().map_err(|e| mio::map_err(&url, "roll back", e))?;
+            return Ok(0);
+        }
+        for chunk in selected.chunks(self.chunk) {
+            let sql = self.insert_sql(chunk.len())?;
+            let params: Vec<Value> = chunk.iter().flat_map(|r| (self.values)(r)).collect();
+            if params.len() != chunk.len() * self.columns.len() {
+                return Err(Error::invalid(format!("the values closure of {} must return {} values per row", self.name, self.columns.len())));
+            }
+            tx.exec_drop(&sql, params).map_err(|e| mio::map_err(&url, &format!("insert into {}", self.table), e))?;
+        }
+        tx.exec_drop(
+            format!("INSERT INTO {progress} (query_name, sink_name, batch_id) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id)"),
+            (&self.query, &self.name, batch.batch_id as i64),
+        )
+        .map_err(|e| mio::map_err(&url, "record the sink progress", e))?;
+        tx.commit().map_err(|e| mio::map_err(&url, "commit", e))?;
+        Ok(selected.len() as u64)
+    }
+}

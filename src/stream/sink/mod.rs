@@ -1,0 +1,97 @@
+//! Sinks: where each micro-batch goes. One query fans every batch out to all of its sinks.
+//!
+//! A sink applies a batch exactly once even when the batch is replayed after a crash: it records
+//! the batch id in the same atomic step as its effect and skips a batch it has seen (Redis:
+//! `MULTI/EXEC` with an applied-batch marker; MariaDB: one transaction with a progress row;
+//! Kafka: headers plus a replay check, see [`kafka`]). [`Windowed`] wraps a sink of
+//! [`WindowRow`](crate::stream::window::WindowRow)s with a windowed sum whose state is saved in
+//! the query's checkpoint.
+//!
+//! | sink | effect | guarantee |
+//! |---|---|---|
+//! | [`KafkaSink`] | one record per row (CSV/JSON/any text) | exactly-once for a single writer (replay check), idempotent producer |
+//! | [`RedisZIncr`] | `ZINCRBY key by member` | exactly-once (marker in MULTI/EXEC under WATCH) |
+//! | [`MariaDbInsert`] | batched parameterized INSERT (optionally additive upsert) | exactly-once (progress row in the same transaction) |
+//! | [`Console`] | prints rows | none needed |
+//! | [`ForeachBatch`] | your closure with (batch id, rows) | yours: the closure gets `replay` to decide |
+
+pub mod console;
+pub mod foreach;
+pub mod kafka;
+pub mod mariadb;
+pub mod redis;
+pub mod windowed;
+
+pub use console::Console;
+pub use foreach::ForeachBatch;
+pub use kafka::KafkaSink;
+pub use mariadb::{MariaDbInsert, Merge};
+pub use redis::RedisZIncr;
+pub use windowed::Windowed;
+
+use crate::config::Settings;
+use crate::error::Result;
+
+/// What a sink learns about the batch it applies.
+#[derive(Debug, Clone)]
+pub struct BatchInfo {
+    pub query: String,
+    pub batch_id: u64,
+    /// Processing time of the batch (engine milliseconds), the same on replay.
+    pub batch_time_ms: i64,
+    /// The batch was cut by an earlier run that crashed before committing it.
+    pub replay: bool,
+    /// The final flush on stop: no rows; windowed sinks emit every open window.
+    pub flush: bool,
+    pub settings: Settings,
+}
+
+/// A destination of micro-batches of rows of type `T`.
+pub trait Sink<T>: Send {
+    /// A name unique within the query (used for markers, progress rows and checkpoint state).
+    fn name(&self) -> String;
+
+    /// Called once when the query starts (connect, create tables, restore nothing yet).
+    fn open(&mut self, _query: &str, _settings: &Settings) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called before the batch is written ahead to the checkpoint; the value is stored there and
+    /// handed back to [`Sink::apply`] (also on replay).
+    fn plan(&mut self, _batch: &BatchInfo) -> Result<serde_json::Value> {
+        Ok(serde_json::Value::Null)
+    }
+
+    /// Applies the batch; returns how many rows (or effects) it wrote, 0 if it skipped the batch.
+    /// Must be safe to call again with the same batch (retry, replay).
+    fn apply(&mut self, batch: &BatchInfo, rows: &[T], plan: &serde_json::Value) -> Result<u64>;
+
+    /// State to save in the checkpoint after a committed batch.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Restores the state saved by [`Sink::state`].
+    fn restore(&mut self, _state: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+
+    /// The sink's watermark (windowed sinks), engine milliseconds.
+    fn watermark(&self) -> Option<i64> {
+        None
+    }
+
+    /// Late rows dropped so far (windowed sinks).
+    fn late_rows(&self) -> u64 {
+        0
+    }
+
+    /// True when an empty batch would still change something (open windows waiting for the
+    /// watermark), so the engine runs batches without new data.
+    fn wants_empty_batches(&self) -> bool {
+        false
+    }
+}
+
+/// A row predicate, boxed.
+pub type Pred<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;

@@ -1,0 +1,146 @@
+//! A windowed sum in front of a sink of [`WindowRow`]s (the course's 5-second summaries).
+//!
+//! Rows are keyed and summed per tumbling window ([`crate::stream::window`]); the rows a batch
+//! emits go to the inner sink under the same batch id. The window state lives in the query's
+//! checkpoint, committed only after every sink applied the batch. A batch is computed on a copy
+//! of the state, so a retried or replayed batch emits the same windows.
+
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::stream::sink::{BatchInfo, Sink};
+use crate::stream::window::{Mode, WindowRow, WindowState};
+
+type KeyFn<T> = Box<dyn Fn(&T) -> String + Send + Sync>;
+type IntFn<T> = Box<dyn Fn(&T) -> i64 + Send + Sync>;
+
+/// Tumbling-window sum per key, feeding an inner sink.
+pub struct Windowed<T> {
+    size: Duration,
+    delay: Duration,
+    mode: Mode,
+    event_time: Option<IntFn<T>>,
+    key: Option<KeyFn<T>>,
+    value: Option<IntFn<T>>,
+    inner: Option<Box<dyn Sink<WindowRow>>>,
+    state: Option<WindowState>,
+    last_emitted: u64,
+}
+
+impl<T> Windowed<T> {
+    /// Tumbling windows of `size`, on processing time, append mode, no watermark delay yet.
+    pub fn tumbling(size: Duration) -> Windowed<T> {
+        Windowed { size, delay: Duration::ZERO, mode: Mode::Append, event_time: None, key: None, value: None, inner: None, state: None, last_emitted: 0 }
+    }
+    /// Watermark delay (how long a window waits for late data).
+    pub fn watermark(mut self, delay: Duration) -> Windowed<T> {
+        self.delay = delay;
+        self
+    }
+    /// Windows on processing time (the batch time; the course's choice). The default.
+    pub fn processing_time(mut self) -> Windowed<T> {
+        self.event_time = None;
+        self
+    }
+    /// Windows on an event-time column (engine milliseconds, e.g. [`crate::stream::Visit::event_ms`]).
+    pub fn event_time(mut self, time_ms: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Windowed<T> {
+        self.event_time = Some(Box::new(time_ms));
+        self
+    }
+    /// Append (default) or update mode.
+    pub fn mode(mut self, mode: Mode) -> Windowed<T> {
+        self.mode = mode;
+        self
+    }
+    /// Grouping key.
+    pub fn key(mut self, key: impl Fn(&T) -> String + Send + Sync + 'static) -> Windowed<T> {
+        self.key = Some(Box::new(key));
+        self
+    }
+    /// The summed value.
+    pub fn sum(mut self, value: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Windowed<T> {
+        self.value = Some(Box::new(value));
+        self
+    }
+    /// Where the emitted window rows go.
+    pub fn to(mut self, inner: impl Sink<WindowRow> + 'static) -> Windowed<T> {
+        self.inner = Some(Box::new(inner));
+        self
+    }
+
+    fn ms(d: Duration) -> i64 {
+        d.as_millis().min(i64::MAX as u128) as i64
+    }
+
+    fn inner(&mut self) -> Result<&mut Box<dyn Sink<WindowRow>>> {
+        self.inner.as_mut().ok_or_else(|| Error::invalid("a windowed sink needs `.to(inner sink)`"))
+    }
+
+    /// Rows emitted by the last batch.
+    pub fn last_emitted(&self) -> u64 {
+        self.last_emitted
+    }
+}
+
+impl<T: Send> Sink<T> for Windowed<T> {
+    fn name(&self) -> String {
+        match &self.inner {
+            Some(i) => format!("window:{}", i.name()),
+            None => "window".into(),
+        }
+    }
+
+    fn open(&mut self, query: &str, settings: &Settings) -> Result<()> {
+        if self.key.is_none() || self.value.is_none() {
+            return Err(Error::invalid("a windowed sink needs `.key(…)` and `.sum(…)`"));
+        }
+        self.state = Some(WindowState::new(Self::ms(self.size), Self::ms(self.delay), self.mode)?);
+        self.inner()?.open(query, settings)
+    }
+
+    fn plan(&mut self, batch: &BatchInfo) -> Result<serde_json::Value> {
+        self.inner()?.plan(batch)
+    }
+
+    fn apply(&mut self, batch: &BatchInfo, rows: &[T], plan: &serde_json::Value) -> Result<u64> {
+        let mut next = self.state.clone().ok_or_else(|| Error::invalid("windowed sink not opened"))?;
+        let (Some(key), Some(value)) = (&self.key, &self.value) else { return Err(Error::invalid("windowed sink needs key and sum")) };
+        let out = if batch.flush {
+            next.flush()
+        } else {
+            for r in rows {
+                let t = self.event_time.as_ref().map_or(batch.batch_time_ms, |f| f(r));
+                next.add(t, &key(r), value(r));
+            }
+            next.end_batch(if self.event_time.is_none() { Some(batch.batch_time_ms) } else { None })
+        };
+        self.inner()?.apply(batch, &out, plan)?;
+        self.last_emitted = out.len() as u64;
+        self.state = Some(next);
+        Ok(out.len() as u64)
+    }
+
+    fn state(&self) -> serde_json::Value {
+        self.state.as_ref().map_or(serde_json::Value::Null, WindowState::to_json)
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
+        match self.state.as_mut() {
+            Some(s) => s.restore(state),
+            None => Err(Error::invalid("windowed sink not opened")),
+        }
+    }
+
+    fn watermark(&self) -> Option<i64> {
+        self.state.as_ref().and_then(WindowState::watermark)
+    }
+
+    fn late_rows(&self) -> u64 {
+        self.state.as_ref().map_or(0, WindowState::late_rows)
+    }
+
+    fn wants_empty_batches(&self) -> bool {
+        self.event_time.is_none() && self.state.as_ref().is_some_and(|s| s.open_cells() > 0)
+    }
+}

@@ -1,0 +1,291 @@
+//! The Kafka source: topics, starting offsets, batch size, and the reader that cuts the stream
+//! into exactly reproducible offset ranges.
+//!
+//! A batch covers, per partition, the half-open offset range `start..end`. The engine writes that
+//! range to the checkpoint before any sink runs, and a batch replayed after a crash re-reads
+//! exactly the same range (see [`crate::stream::checkpoint`]). Partitions are assigned, not
+//! subscribed: a query owns its partitions, or, with [`KafkaSource::member`], a fixed share of
+//! them, so that several processes in one consumer group split a topic without rebalances that
+//! would break exactly-once.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::config::Settings;
+use crate::error::{Error, Result, Service};
+use crate::io::kafka;
+
+/// Where a query starts when its checkpoint has no offsets (checkpoint offsets always win).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// The first offset still in the topic.
+    Earliest,
+    /// Only records written after the query started (the course's chapter 4).
+    #[default]
+    Latest,
+    /// The consumer group's committed offsets, else earliest.
+    Committed,
+}
+
+/// Offsets per topic and partition.
+pub type Offsets = BTreeMap<String, BTreeMap<i32, i64>>;
+
+/// A Kafka source of one or more topics.
+#[derive(Debug, Clone)]
+pub struct KafkaSource {
+    pub(crate) topics: Vec<String>,
+    pub(crate) start: Start,
+    pub(crate) max_records: usize,
+    pub(crate) max_value_bytes: usize,
+    pub(crate) group: Option<String>,
+    pub(crate) member: (u32, u32),
+    pub(crate) dead_letters: bool,
+}
+
+impl KafkaSource {
+    /// Reads `topic` (more with [`KafkaSource::topic`]), from the latest offsets, 10 000 records per batch at most.
+    pub fn new(topic: &str) -> KafkaSource {
+        KafkaSource {
+            topics: vec![topic.to_string()],
+            start: Start::Latest,
+            max_records: 10_000,
+            max_value_bytes: 1 << 20,
+            group: None,
+            member: (0, 1),
+            dead_letters: true,
+        }
+    }
+    /// Adds another topic.
+    pub fn topic(mut self, topic: &str) -> KafkaSource {
+        self.topics.push(topic.to_string());
+        self
+    }
+    /// Starting offsets when no checkpoint exists.
+    pub fn starting(mut self, start: Start) -> KafkaSource {
+        self.start = start;
+        self
+    }
+    /// At most `n` records per micro-batch (Spark's `maxOffsetsPerTrigger`).
+    pub fn max_records(mut self, n: usize) -> KafkaSource {
+        self.max_records = n.max(1);
+        self
+    }
+    /// Values larger than this are dead-lettered (default 1 MiB).
+    pub fn max_value_bytes(mut self, n: usize) -> KafkaSource {
+        self.max_value_bytes = n;
+        self
+    }
+    /// Consumer group for committed offsets (default `bde-stream-<query name>`).
+    pub fn group(mut self, group: &str) -> KafkaSource {
+        self.group = Some(group.to_string());
+        self
+    }
+    /// Scale-out: this process is member `index` of `count` and reads partitions `p` with
+    /// `p % count == index`. Give each member its own query name (checkpoint and sink markers).
+    pub fn member(mut self, index: u32, count: u32) -> KafkaSource {
+        self.member = (index, count.max(1));
+        self
+    }
+    /// Send undecodable records to `<topic>.dlq` (default on); off: only count them.
+    pub fn dead_letters(mut self, on: bool) -> KafkaSource {
+        self.dead_letters = on;
+        self
+    }
+}
+
+/// One record as read.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// The reader behind a running query.
+pub(crate) struct Reader {
+    settings: Settings,
+    consumer: BaseConsumer,
+    /// Next offset to hand out, per partition (the committed position of the query).
+    pub next: Offsets,
+    buffered: HashMap<(String, i32), VecDeque<Msg>>,
+}
+
+fn kerr(settings: &Settings, action: &str, e: impl std::fmt::Display) -> Error {
+    Error::service(Service::Kafka, &settings.kafka, action, e)
+}
+
+impl Reader {
+    /// Resolves partitions and starting offsets (checkpoint first) and assigns them.
+    pub fn open(settings: &Settings, src: &KafkaSource, group: &str, checkpoint: &Offsets) -> Result<Reader> {
+        let consumer: BaseConsumer = kafka::client_config(settings)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "50")
+            .set("receive.message.max.bytes", "120000000")
+            .create()
+            .map_err(|e| kerr(settings, "create a consumer", e))?;
+        let mut next: Offsets = BTreeMap::new();
+        for topic in &src.topics {
+            let marks = kafka::watermarks(settings, topic)?;
+            let mine: Vec<(i32, i64, i64)> =
+                marks.into_iter().filter(|(p, _, _)| (*p as u32) % src.member.1 == src.member.0).collect();
+            let committed = if src.start == Start::Committed {
+                let mut tpl = TopicPartitionList::new();
+                for (p, _, _) in &mine {
+                    tpl.add_partition(topic, *p);
+                }
+                let c = consumer.committed_offsets(tpl, kafka::REQUEST_TIMEOUT).map_err(|e| kerr(settings, "read committed offsets", e))?;
+                c.elements().iter().filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some((e.partition(), o)),
+                    _ => None,
+                }).collect::<HashMap<i32, i64>>()
+            } else {
+                HashMap::new()
+            };
+            let cp = checkpoint.get(topic);
+            let entry = next.entry(topic.clone()).or_default();
+            for (p, lo, hi) in mine {
+                let from_cp = cp.and_then(|m| m.get(&p)).copied();
+                let start = match (from_cp, src.start) {
+                    (Some(o), _) => o,
+                    (None, Start::Earliest) => lo,
+                    (None, Start::Latest) => hi,
+                    (None, Start::Committed) => committed.get(&p).copied().unwrap_or(lo),
+                };
+                entry.insert(p, start.max(lo));
+            }
+        }
+        let mut r = Reader { settings: settings.clone(), consumer, next, buffered: HashMap::new() };
+        r.assign()?;
+        Ok(r)
+    }
+
+    fn assign(&mut self) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, parts) in &self.next {
+            for (p, o) in parts {
+                tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(|e| kerr(&self.settings, "assign partitions", e))?;
+            }
+        }
+        self.buffered.clear();
+        self.consumer.assign(&tpl).map_err(|e| kerr(&self.settings, "assign partitions", e))
+    }
+
+    /// High watermarks of the assigned partitions now.
+    pub fn end_offsets(&self) -> Result<Offsets> {
+        let mut out: Offsets = BTreeMap::new();
+        for (t, parts) in &self.next {
+            for p in parts.keys() {
+                let (_, hi) = self
+                    .consumer
+                    .fetch_watermarks(t, *p, kafka::REQUEST_TIMEOUT)
+                    .map_err(|e| Error::down(Service::Kafka, &self.settings.kafka, format!("read end offsets of {t}: {e}")))?;
+                out.entry(t.clone()).or_default().insert(*p, hi);
+            }
+        }
+        Ok(out)
+    }
+
+    fn pop_buffered(&mut self, t: &str, p: i32) -> Option<Msg> {
+        self.buffered.get_mut(&(t.to_string(), p)).and_then(|q| q.pop_front())
+    }
+
+    /// Reads the next batch: from `next` up to `targets` (never beyond), at most `max` records,
+    /// waiting at most `wait` for records the end offsets promised. Returns the records and the
+    /// end offsets the batch covers.
+    pub fn read(&mut self, targets: &Offsets, max: usize, wait: Duration, exact: bool) -> Result<(Vec<Msg>, Offsets)> {
+        let mut pos = self.next.clone();
+        let mut out = Vec::new();
+        let behind = |pos: &Offsets| -> bool {
+            pos.iter().any(|(t, ps)| ps.iter().any(|(p, o)| targets.get(t).and_then(|m| m.get(p)).is_some_and(|e| o < e)))
+        };
+        // buffered records first
+        let keys: Vec<(String, i32)> = self.buffered.keys().cloned().collect();
+        for (t, p) in keys {
+            while out.len() < max {
+                let target = targets.get(&t).and_then(|m| m.get(&p)).copied().unwrap_or(0);
+                let cur = pos.get(&t).and_then(|m| m.get(&p)).copied().unwrap_or(0);
+                if cur >= target {
+                    break;
+                }
+                match self.pop_buffered(&t, p) {
+                    Some(m) if m.offset < cur => continue,
+                    Some(m) => {
+                        pos.entry(t.clone()).or_default().insert(p, m.offset + 1);
+                        out.push(m);
+                    }
+                    None => break,
+                }
+            }
+        }
+        let deadline = Instant::now() + wait;
+        while out.len() < max && behind(&pos) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                if exact {
+                    return Err(Error::Timeout {
+                        what: "the records of the batch being replayed".into(),
+                        after: wait,
+                        hint: format!("the broker at {} did not return offsets it reported; were records deleted?", self.settings.kafka),
+                    });
+                }
+                break;
+            }
+            let Some(m) = self.consumer.poll(left.min(Duration::from_millis(100))) else { continue };
+            let m = m.map_err(|e| Error::down(Service::Kafka, &self.settings.kafka, format!("read records: {e}")))?;
+            let msg = Msg {
+                topic: m.topic().to_string(),
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+            };
+            let cur = pos.get(&msg.topic).and_then(|x| x.get(&msg.partition)).copied();
+            let target = targets.get(&msg.topic).and_then(|x| x.get(&msg.partition)).copied();
+            match (cur, target) {
+                (Some(c), _) if msg.offset < c => {}
+                (Some(c), Some(t)) if c < t && msg.offset < t => {
+                    // offsets may jump (compaction, transaction markers): the position follows
+                    pos.entry(msg.topic.clone()).or_default().insert(msg.partition, msg.offset + 1);
+                    out.push(msg);
+                }
+                _ => {
+                    self.buffered.entry((msg.topic.clone(), msg.partition)).or_default().push_back(msg);
+                }
+            }
+        }
+        // A replayed batch ends exactly at its recorded targets (gaps such as markers included).
+        if exact {
+            for (t, ps) in targets {
+                for (p, e) in ps {
+                    if let Some(c) = pos.get_mut(t).and_then(|m| m.get_mut(p)) {
+                        *c = (*c).max(*e);
+                    }
+                }
+            }
+        }
+        Ok((out, pos))
+    }
+
+    /// Marks a batch as done: the next batch starts at `end`; commits the offsets to the group.
+    pub fn commit(&mut self, end: &Offsets) {
+        self.next = end.clone();
+        let mut tpl = TopicPartitionList::new();
+        for (t, ps) in end {
+            for (p, o) in ps {
+                let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+            }
+        }
+        // Informational (Start::Committed, lag tools); the checkpoint is the source of truth.
+        let _ = self.consumer.commit(&tpl, CommitMode::Async);
+    }
+}

@@ -1,0 +1,134 @@
+//! The course's visit record (chapter 4): decoding, validation and the output formats the
+//! course's sinks need (CSV line for the abandoned-carts topic).
+//!
+//! Value on `spark.streaming.website.visits`:
+//! `{"country": "USA", "last_action": "Order", "visit_date": "2024-08-12 13:01:16", "duration": 11}`
+//! (`visit_date` is naive local time, `duration` an integer number of seconds).
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::stream::row::{decode_json, Row};
+
+/// Format of `visit_date`.
+pub const VISIT_DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// One website visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Visit {
+    pub country: String,
+    pub last_action: String,
+    #[serde(with = "visit_date")]
+    pub visit_date: NaiveDateTime,
+    pub duration: i64,
+}
+
+mod visit_date {
+    use super::VISIT_DATE_FORMAT;
+    use chrono::NaiveDateTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.format(VISIT_DATE_FORMAT).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
+        let s = String::deserialize(d)?;
+        NaiveDateTime::parse_from_str(&s, VISIT_DATE_FORMAT)
+            .map_err(|e| serde::de::Error::custom(format!("visit_date '{s}' is not {VISIT_DATE_FORMAT}: {e}")))
+    }
+}
+
+impl Visit {
+    /// A visit (no validation; see [`Visit::validate`]).
+    pub fn new(country: &str, last_action: &str, visit_date: NaiveDateTime, duration: i64) -> Visit {
+        Visit { country: country.into(), last_action: last_action.into(), visit_date, duration }
+    }
+
+    /// Checks what serde cannot: a non-negative duration and non-empty names.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.duration < 0 {
+            return Err(format!("negative duration {}", self.duration));
+        }
+        if self.country.trim().is_empty() {
+            return Err("empty country".into());
+        }
+        if self.last_action.trim().is_empty() {
+            return Err("empty last_action".into());
+        }
+        Ok(())
+    }
+
+    /// The JSON value the course's generator writes (fields in the course's order).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// `country,last_action,visit_date,duration` with the date as `YYYY-MM-DD HH:MM:SS`.
+    pub fn csv_line(&self) -> String {
+        format!("{},{},{},{}", self.country, self.last_action, self.visit_date.format(VISIT_DATE_FORMAT), self.duration)
+    }
+
+    /// The line Spark's `format_string('%s,%s,%s,%d')` produces: the date as microseconds since
+    /// the epoch (wall-clock time read as UTC), e.g. `Australia,ShoppingCart,1767311159000000,5`.
+    pub fn spark_csv_line(&self) -> String {
+        format!("{},{},{},{}", self.country, self.last_action, self.visit_date.and_utc().timestamp_micros(), self.duration)
+    }
+
+    /// Event time in the engine's clock (naive local wall time as milliseconds, read as UTC).
+    pub fn event_ms(&self) -> i64 {
+        self.visit_date.and_utc().timestamp_millis()
+    }
+}
+
+impl Row for Visit {
+    fn decode(value: &[u8]) -> std::result::Result<Self, String> {
+        let v: Visit = decode_json(value)?;
+        v.validate()?;
+        Ok(v)
+    }
+}
+
+/// The course generator's countries.
+pub const COUNTRIES: [&str; 5] = ["USA", "India", "Brazil", "Australia", "Russia"];
+/// The course generator's last actions.
+pub const ACTIONS: [&str; 4] = ["Catalog", "FAQ", "Order", "ShoppingCart"];
+
+/// A random visit as the course's generator makes it (duration 1..=20).
+pub fn random_visit(rng: &mut impl rand::Rng, visit_date: NaiveDateTime) -> Visit {
+    let c = COUNTRIES[rng.random_range(0..COUNTRIES.len())];
+    let a = ACTIONS[rng.random_range(0..ACTIONS.len())];
+    Visit::new(c, a, visit_date, rng.random_range(1..=20))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_the_course_value_and_formats_csv() {
+        let v = Visit::decode(br#"{"country": "USA", "last_action": "Order", "visit_date": "2024-08-12 13:01:16", "duration": 11}"#)
+            .expect("valid visit");
+        assert_eq!(v.country, "USA");
+        assert_eq!(v.duration, 11);
+        assert_eq!(v.csv_line(), "USA,Order,2024-08-12 13:01:16,11");
+        assert_eq!(v.spark_csv_line(), "USA,Order,1723467676000000,11");
+        assert_eq!(Visit::decode(v.to_json().as_bytes()), Ok(v));
+    }
+
+    #[test]
+    fn refuses_bad_visits_with_a_reason() {
+        let bad: [(&[u8], &str); 5] = [
+            (b"{not json", "malformed"),
+            (br#"{"country":"USA","last_action":"Order","visit_date":"2024-08-12 13:01:16","duration":1,"x":1}"#, "unknown field"),
+            (br#"{"country":"USA","last_action":"Order","visit_date":"2024-08-12 13:01:16","duration":-3}"#, "negative"),
+            (br#"{"country":null,"last_action":"Order","visit_date":"2024-08-12 13:01:16","duration":1}"#, "null"),
+            (br#"{"country":"USA","last_action":"Order","visit_date":"12/08/2024","duration":1}"#, "visit_date"),
+        ];
+        for (value, reason) in bad {
+            let e = Visit::decode(value).expect_err("must be refused");
+            assert!(e.contains(reason), "{e} should mention {reason}");
+        }
+    }
+}
