@@ -1,6 +1,7 @@
 """Replays the course notebooks headless through the Rust (evcxr) kernel and checks their outputs.
 
 Usage: .venv/bin/python kernel/run_notebooks.py [--fast] [NAME_SUBSTRING ...]
+  --selftest  checks that the runner itself flags panics, compile errors and a stopped Kafka
   --fast   sets BDE_FAST=1 in the kernels (generators and refresh loops shrink their sleeps)
 Executed copies go to build/notebooks/ (git-ignored); the source notebooks are never written.
 A notebook fails on any error output, on "panicked at" in its output (evcxr reports a panic as
@@ -42,14 +43,17 @@ def outputs_of(nb):
         for o in cell.get("outputs", []):
             t = o.get("output_type")
             if t == "stream":
-                texts.append(o.get("text", ""))
-                if "panicked at" in o.get("text", ""):
-                    problems.append(f"cell {i}: panic: {o['text'].strip()[:300]}")
+                v = o.get("text", "")
+                v = "".join(v) if isinstance(v, list) else v
+                texts.append(v)
+                if "panicked at" in v:
+                    problems.append(f"cell {i}: panic: {v.strip()[:300]}")
             elif t in ("execute_result", "display_data"):
                 data = o.get("data", {})
                 mimes.update(data.keys())
                 for m in ("text/plain", "text/html"):
-                    texts.append(data.get(m, ""))
+                    v = data.get(m, "")
+                    texts.append("".join(v) if isinstance(v, list) else v)
             elif t == "error":
                 tb = "\n".join(o.get("traceback", [])) or o.get("evalue", "")
                 problems.append(f"cell {i}: error: {tb.strip()[:600]}")
@@ -75,13 +79,13 @@ def check(name, nb):
     return problems
 
 
-def run_one(name, env):
-    path = NOTEBOOKS / name
+def run_one(name, env, path=None, out=OUT):
+    path = path or NOTEBOOKS / name
     nb = nbformat.read(path, as_version=4)
     t0 = time.time()
     old = {k: os.environ.get(k) for k in env}
     client = NotebookClient(nb, kernel_name="rust", timeout=CELL_TIMEOUT, timeout_func=cell_timeout,
-                            allow_errors=True, resources={"metadata": {"path": str(NOTEBOOKS)}})
+                            allow_errors=True, resources={"metadata": {"path": str(path.parent)}})
     problems = []
     try:
         client.execute(env={**os.environ, **env})
@@ -93,13 +97,43 @@ def run_one(name, env):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    OUT.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, OUT / name)
+    out.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out / name)
     problems += check(name, nb)
-    return name, time.time() - t0, problems
+    return name, time.time() - t0, problems, nb
+
+
+def selftest():
+    """Proves the runner catches what it must: a panic (evcxr reports it as success), a compile
+    error, and that health() names a stopped Kafka with its address and the fix without hanging."""
+    d = REPO / "build" / "selftest"
+    d.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "rust", "display_name": "Rust (bde_kit)", "language": "rust"}
+    nb.cells = [nbformat.v4.new_code_cell(f':dep bde_kit = {{ path = "{REPO}" }}\nuse bde_kit::prelude::*;'),
+                nbformat.v4.new_code_cell("health()"),
+                nbformat.v4.new_code_cell('let v: Vec<i32> = vec![];\nlet x = v[3];'),
+                nbformat.v4.new_code_cell('let y: i32 = "not a number";')]
+    nbformat.write(nb, d / "selftest.ipynb")
+    t0 = time.time()
+    _, _, problems, ran = run_one("selftest.ipynb", {"BDE_KAFKA": "127.0.0.1:1"}, path=d / "selftest.ipynb", out=d / "out")
+    text, _, _ = outputs_of(ran)
+    found = {
+        "panic flagged": any("panic" in p for p in problems),
+        "compile error flagged": any("error" in p and "cell 3" in p for p in problems),
+        "Kafka shown down at 127.0.0.1:1 with the fix": bool(re.search(r"<td>Kafka</td><td>127\.0\.0\.1:1</td><td><b[^>]*>down</b>.*kernel/services\.sh up", text, re.S)),
+        "finished without hanging": time.time() - t0 < 600,
+    }
+    for k, v in found.items():
+        print(f"{'ok  ' if v else 'FAIL'} selftest: {k}")
+    if not all(found.values()):
+        print("\n".join(problems))
+    return 0 if all(found.values()) else 1
 
 
 def main(argv):
+    if "--selftest" in argv:
+        return selftest()
     env = {}
     args = [a for a in argv if not a.startswith("--")]
     if "--fast" in argv:
@@ -118,7 +152,7 @@ def main(argv):
             results = []
             for f in futures:
                 try:
-                    results.append(f.result())
+                    results.append(f.result()[:3])
                 except Exception:
                     results.append(("?", 0.0, [traceback.format_exc()]))
         post = X.GROUP_CHECKS.get(tuple(group))

@@ -19,8 +19,11 @@ cd "$REPO"
 step "cargo test"
 cargo test --locked --no-fail-fast
 
+step "notebook runner self-test"
+"$VENV/bin/python" -W ignore "$REPO/kernel/run_notebooks.py" --selftest
+
 step "notebooks"
-"$VENV/bin/python" "$REPO/kernel/run_notebooks.py" --fast
+"$VENV/bin/python" -W ignore "$REPO/kernel/run_notebooks.py" --fast
 
 if [ -f "$REPO/kernel/bench_smoke.sh" ]; then
   step "benchmark smoke run"
