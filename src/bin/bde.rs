@@ -2,6 +2,8 @@
 //!
 //! - `bde health` — prints the state of Kafka, Redis and MariaDB; exit code 1 if one is down.
 //! - `bde bench-stream [--visits N]` — streaming benchmark: analytics query vs raw consume rate.
+//! - `bde bench-batch --warehouses W --days D --items I [--partitions N] [--connections C]` — batch
+//!   benchmark: generate, upload to Parquet, aggregate, with rows/s.
 
 use std::process::ExitCode;
 
@@ -27,6 +29,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("bench-batch") => match bde_kit::batch::bench::parse_args(&args[1..]).and_then(|cfg| bde_kit::batch::bench::run(&bde_kit::Settings::from_env(), &cfg)) {
+            Ok(r) => {
+                print!("{r}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("bench-batch failed: {e}");
+                ExitCode::from(1)
+            }
+        },
         // Hidden: the analytics query as a child process (crash test).
         Some("stream-worker") => match bde_kit::stream::worker::main(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
@@ -36,7 +48,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: bde health | bde bench-stream [--visits N]");
+            eprintln!("usage: bde health | bde bench-stream [--visits N] | bde bench-batch --warehouses W --days D --items I");
             ExitCode::from(2)
         }
     }

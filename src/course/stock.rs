@@ -56,6 +56,16 @@ pub fn course_dates() -> (NaiveDate, NaiveDate) {
     (today - chrono::Duration::days(2), today)
 }
 
+/// The course's start date: today − 2 (local time).
+pub fn start_date() -> NaiveDate {
+    course_dates().0
+}
+
+/// The course's end date: today (local time).
+pub fn end_date() -> NaiveDate {
+    course_dates().1
+}
+
 /// Every date from `start` to `end`, both included.
 pub fn dates_between(start: NaiveDate, end: NaiveDate) -> Vec<NaiveDate> {
     start.iter_days().take_while(|d| *d <= end).collect()
