@@ -1,3 +1,4 @@
 //! The course's seven notebooks as functions with the course's names, defaults and output.
 pub mod setup;
 pub mod stock;
+pub mod visits;

@@ -200,6 +200,41 @@ pub async fn send(producer: &FutureProducer, settings: &Settings, topic: &str, k
     }
 }
 
+/// Enqueues one record now and returns a future resolving to its acknowledgement, so many
+/// records can be in flight at once (burst loads). Waits briefly when the local queue is full.
+pub async fn send_owned(
+    producer: &FutureProducer,
+    settings: &Settings,
+    topic: &str,
+    key: Option<String>,
+    value: String,
+) -> Result<impl std::future::Future<Output = Result<(i32, i64)>> + Send + 'static> {
+    let mut attempts = 0;
+    let delivery = loop {
+        let mut rec = FutureRecord::to(topic).payload(&value);
+        if let Some(k) = key.as_deref() {
+            rec = rec.key(k);
+        }
+        match producer.send_result(rec) {
+            Ok(f) => break f,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if attempts < 1000 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err((e, _)) => return Err(map_err(settings, &format!("enqueue a record for {topic}"), e)),
+        }
+    };
+    let s = settings.clone();
+    let t = topic.to_string();
+    Ok(async move {
+        match delivery.await {
+            Ok(Ok(d)) => Ok((d.partition, d.offset)),
+            Ok(Err((e, _))) => Err(map_err(&s, &format!("deliver a record to {t}"), e)),
+            Err(_) => Err(Error::down(Service::Kafka, &s.kafka, "the producer was dropped before delivery")),
+        }
+    })
+}
+
 /// Blocking convenience: sends key/value pairs in order and waits for all acknowledgements.
 pub fn produce_all(settings: &Settings, topic: &str, records: Vec<(Option<String>, String)>) -> Result<usize> {
     let s = settings.clone();
