@@ -2,3 +2,4 @@
 pub mod setup;
 pub mod stock;
 pub mod visits;
+pub mod monitor;

@@ -306,3 +306,38 @@ pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> Result<V
         Ok(out)
     })?
 }
+
+/// A consumer without a group positioned at the end of a topic (the course's "latest"): each
+/// [`Tail::poll`] returns the messages that arrived since, waiting at most the given time.
+pub struct Tail {
+    consumer: BaseConsumer,
+    settings: Settings,
+}
+
+impl Tail {
+    /// Positions at the current end of every partition of `topic`.
+    pub fn latest(settings: &Settings, topic: &str) -> Result<Tail> {
+        use rdkafka::{Offset, TopicPartitionList};
+        let marks = watermarks(settings, topic)?;
+        let consumer = reader(settings, "latest")?;
+        let mut tpl = TopicPartitionList::new();
+        for (p, _, hi) in marks {
+            tpl.add_partition_offset(topic, p, Offset::Offset(hi)).map_err(|e| map_err(settings, "assign partitions", e))?;
+        }
+        consumer.assign(&tpl).map_err(|e| map_err(settings, "assign partitions", e))?;
+        Ok(Tail { consumer, settings: settings.clone() })
+    }
+
+    /// Values that arrived since the last poll; waits up to `wait` for the first one.
+    pub fn poll(&self, wait: Duration) -> Result<Vec<String>> {
+        use rdkafka::message::Message;
+        let mut out = Vec::new();
+        let mut timeout = wait;
+        while let Some(m) = self.consumer.poll(timeout) {
+            let m = m.map_err(|e| map_err(&self.settings, "read messages", e))?;
+            out.push(m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default());
+            timeout = Duration::from_millis(50);
+        }
+        Ok(out)
+    }
+}

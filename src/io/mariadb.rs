@@ -86,6 +86,52 @@ pub fn short(sql: &str) -> String {
     }
 }
 
+/// Runs a query and returns its rows as a DataFrame, for exploring tables by hand
+/// (`Table::new(&query_frame(&s, Some("website_stats"), "SELECT * FROM visit_stats")?)`).
+/// Integer columns become Int64, floating columns Float64, everything else text
+/// (DECIMAL keeps its exact digits, dates read `YYYY-MM-DD HH:MM:SS`); NULL stays null.
+pub fn query_frame(settings: &Settings, db: Option<&str>, sql: &str) -> Result<polars::prelude::DataFrame> {
+    use mysql::consts::ColumnType as T;
+    use polars::prelude::{Column, DataFrame, NamedFrom, Series};
+    let mut c = conn(settings, db)?;
+    let result = c.query_iter(sql).map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))?;
+    let cols: Vec<(String, T)> = result.columns().as_ref().iter().map(|c| (c.name_str().to_string(), c.column_type())).collect();
+    let mut cells: Vec<Vec<mysql::Value>> = vec![Vec::new(); cols.len()];
+    for row in result {
+        let row = row.map_err(|e| map_err(&settings.mariadb, "read a row", e))?;
+        for (i, v) in row.unwrap().into_iter().enumerate() {
+            if let Some(col) = cells.get_mut(i) {
+                col.push(v);
+            }
+        }
+    }
+    let text = |v: &mysql::Value| -> Option<String> {
+        match v {
+            mysql::Value::NULL => None,
+            mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            mysql::Value::Date(y, mo, d, h, mi, s, _) => Some(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")),
+            other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+        }
+    };
+    let columns: Vec<Column> = cols
+        .iter()
+        .zip(cells.iter())
+        .map(|((name, ty), vals)| {
+            let s = match ty {
+                T::MYSQL_TYPE_TINY | T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_LONGLONG | T::MYSQL_TYPE_INT24 | T::MYSQL_TYPE_YEAR => {
+                    Series::new(name.as_str().into(), vals.iter().map(|v| text(v).and_then(|t| t.parse::<i64>().ok())).collect::<Vec<_>>())
+                }
+                T::MYSQL_TYPE_FLOAT | T::MYSQL_TYPE_DOUBLE => {
+                    Series::new(name.as_str().into(), vals.iter().map(|v| text(v).and_then(|t| t.parse::<f64>().ok())).collect::<Vec<_>>())
+                }
+                _ => Series::new(name.as_str().into(), vals.iter().map(text).collect::<Vec<_>>()),
+            };
+            s.into()
+        })
+        .collect();
+    Ok(DataFrame::new(columns)?)
+}
+
 /// One range of a partitioned read: a condition on the partition column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RangePartition {

@@ -63,3 +63,36 @@ pub fn server_version(con: &mut Connection) -> Option<String> {
     let info: String = redis::cmd("INFO").arg("server").query(con).ok()?;
     info.lines().find_map(|l| l.strip_prefix("redis_version:").map(|v| v.trim().to_string()))
 }
+
+/// Any key as rows of text, for exploring by hand: a sorted set as (member, score) highest
+/// first, a hash as (field, value), a list or set as (value), a string as one value.
+pub fn key_rows(settings: &Settings, key: &str) -> Result<(Vec<&'static str>, Vec<Vec<String>>)> {
+    let mut con = connect(settings)?;
+    let kind: String = redis::cmd("TYPE").arg(key).query(&mut con).map_err(|e| map_err(settings, "TYPE", e))?;
+    let err = |e| map_err(settings, &format!("read {key}"), e);
+    Ok(match kind.as_str() {
+        "zset" => {
+            let v: Vec<(String, f64)> = con.zrevrangebyscore_withscores(key, "+inf", "-inf").map_err(err)?;
+            (vec!["member", "score"], v.into_iter().map(|(m, s)| vec![m, s.to_string()]).collect())
+        }
+        "hash" => {
+            let v: Vec<(String, String)> = con.hgetall(key).map_err(err)?;
+            (vec!["field", "value"], v.into_iter().map(|(f, x)| vec![f, x]).collect())
+        }
+        "list" => {
+            let v: Vec<String> = con.lrange(key, 0, -1).map_err(err)?;
+            (vec!["value"], v.into_iter().map(|x| vec![x]).collect())
+        }
+        "set" => {
+            let mut v: Vec<String> = con.smembers(key).map_err(err)?;
+            v.sort();
+            (vec!["value"], v.into_iter().map(|x| vec![x]).collect())
+        }
+        "string" => {
+            let v: String = con.get(key).map_err(err)?;
+            (vec!["value"], vec![vec![v]])
+        }
+        "none" => return Err(Error::invalid(format!("Redis has no key '{key}' (list keys with io::redis::keys(&s, \"*\"))"))),
+        other => (vec!["type"], vec![vec![other.to_string()]]),
+    })
+}

@@ -1,0 +1,187 @@
+//! Notebook 5 (`code_04_05_Spark_BDE_Execute_the_pipeline`): the live pipeline monitor.
+//!
+//! Every 5 s (the course's pace; 1 s with `BDE_FAST`) it prints the course's block: new
+//! abandoned-cart lines from Kafka (no group, from the latest offsets, a short poll so lines are
+//! not missed), country totals from Redis highest first, and the per-action sums from MariaDB.
+//! Unlike the course's endless loop it stops after a number of refreshes or a duration, so the
+//! cell returns; its value is one HTML block with the tables and charts (country totals, sums
+//! per action, window sums over time).
+
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+
+use crate::config::Settings;
+use crate::error::Result;
+use crate::io::{kafka, mariadb, redis};
+use crate::show::live::Live;
+use crate::show::{Chart, Report, Table};
+
+/// The course's abandoned-carts topic.
+pub const CARTS_TOPIC: &str = "spark.streaming.carts.abandoned";
+/// The course's Redis key of duration per country.
+pub const COUNTRY_KEY: &str = "last-action-stats";
+/// The course's database of 5-second summaries.
+pub const STATS_DB: &str = "website_stats";
+
+/// What to watch and for how long.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    every: Duration,
+    refreshes: Option<usize>,
+    duration: Option<Duration>,
+    carts_topic: String,
+    country_key: String,
+    db: String,
+    settings: Settings,
+}
+
+/// What the monitor saw: the cart lines, the last figures and their history.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorReport {
+    pub refreshes: usize,
+    pub carts: Vec<String>,
+    pub countries: Vec<(String, f64)>,
+    pub actions: Vec<(String, i64)>,
+    /// (seconds since the monitor started, per-action sums) at each refresh.
+    pub history: Vec<(f64, Vec<(String, i64)>)>,
+    /// Window sums from `visit_stats`: (window start as Unix seconds, action, sum).
+    pub windows: Vec<(i64, String, i64)>,
+}
+
+impl Monitor {
+    /// The course's monitor: every 5 s (1 s with `BDE_FAST`), 12 refreshes.
+    pub fn course() -> Monitor {
+        let fast = std::env::var("BDE_FAST").is_ok_and(|v| !v.is_empty() && v != "0");
+        Monitor {
+            every: Duration::from_secs(if fast { 1 } else { 5 }),
+            refreshes: Some(12),
+            duration: None,
+            carts_topic: CARTS_TOPIC.into(),
+            country_key: COUNTRY_KEY.into(),
+            db: STATS_DB.into(),
+            settings: Settings::from_env(),
+        }
+    }
+
+    pub fn every(mut self, d: Duration) -> Self {
+        self.every = d;
+        self
+    }
+
+    /// Stop after `n` refreshes.
+    pub fn refreshes(mut self, n: usize) -> Self {
+        self.refreshes = Some(n);
+        self.duration = None;
+        self
+    }
+
+    /// Stop once `d` has passed.
+    pub fn for_duration(mut self, d: Duration) -> Self {
+        self.duration = Some(d);
+        self.refreshes = None;
+        self
+    }
+
+    /// Other names (tests use their own topic, key and database).
+    pub fn names(mut self, carts_topic: &str, country_key: &str, db: &str) -> Self {
+        self.carts_topic = carts_topic.into();
+        self.country_key = country_key.into();
+        self.db = db.into();
+        self
+    }
+
+    /// Runs the refresh loop (printing a block per refresh) and returns what it saw.
+    pub fn run(self) -> Result<MonitorReport> {
+        let tail = kafka::Tail::latest(&self.settings, &self.carts_topic)?;
+        let mut live = Live::every(self.every);
+        live = match (self.refreshes, self.duration) {
+            (_, Some(d)) => live.for_duration(d),
+            (Some(n), None) => live.refreshes(n),
+            (None, None) => live,
+        };
+        let started = Instant::now();
+        let mut report = MonitorReport::default();
+        let n = live.run(|_| {
+            let new_carts = tail.poll(Duration::from_millis(500))?;
+            let countries = redis::scores(&self.settings, &self.country_key)?;
+            let actions = action_sums(&self.settings, &self.db)?;
+            let mut block = section("Shopping Cart from Kafka");
+            for l in &new_carts {
+                block.push_str(l);
+                block.push('\n');
+            }
+            block.push_str(&section("Country Stats from Redis"));
+            for (c, s) in &countries {
+                block.push_str(&format!("{c}  =  {s:.1}\n"));
+            }
+            block.push_str(&section("Last Action stats from mariaDB"));
+            for (a, s) in &actions {
+                block.push_str(&format!("{a}  =  {s}\n"));
+            }
+            report.carts.extend(new_carts);
+            report.history.push((started.elapsed().as_secs_f64(), actions.clone()));
+            report.countries = countries;
+            report.actions = actions;
+            Ok(block)
+        })?;
+        report.refreshes = n;
+        report.windows = window_sums(&self.settings, &self.db)?;
+        Ok(report)
+    }
+}
+
+fn section(title: &str) -> String {
+    format!("{title}\n{}\n", "-".repeat(title.len()))
+}
+
+/// The course's summary: SUM(DURATION) per LAST_ACTION over all rows of `visit_stats`.
+pub fn action_sums(settings: &Settings, db: &str) -> Result<Vec<(String, i64)>> {
+    let mut c = mariadb::conn(settings, Some(db))?;
+    c.query_map(
+        "SELECT LAST_ACTION, CAST(SUM(DURATION) AS SIGNED) FROM visit_stats GROUP BY LAST_ACTION ORDER BY LAST_ACTION",
+        |(a, s): (Option<String>, Option<i64>)| (a.unwrap_or_default(), s.unwrap_or(0)),
+    )
+    .map_err(|e| mariadb::map_err(&settings.mariadb, "sum visit_stats per action", e))
+}
+
+/// Window sums of the last hour: (window start as Unix seconds of the naive time, action, sum).
+pub fn window_sums(settings: &Settings, db: &str) -> Result<Vec<(i64, String, i64)>> {
+    let mut c = mariadb::conn(settings, Some(db))?;
+    c.query_map(
+        "SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', INTERVAL_TIMESTAMP), LAST_ACTION, \
+         CAST(SUM(DURATION) AS SIGNED) FROM visit_stats \
+         WHERE INTERVAL_TIMESTAMP >= NOW() - INTERVAL 1 HOUR GROUP BY INTERVAL_TIMESTAMP, LAST_ACTION ORDER BY INTERVAL_TIMESTAMP",
+        |(t, a, s): (Option<i64>, Option<String>, Option<i64>)| (t.unwrap_or(0), a.unwrap_or_default(), s.unwrap_or(0)),
+    )
+    .map_err(|e| mariadb::map_err(&settings.mariadb, "read window sums", e))
+}
+
+impl MonitorReport {
+    /// Tables and charts in one block.
+    pub fn report(&self) -> Report {
+        let countries = Table::from_rows(&["country", "total duration"], self.countries.iter().map(|(c, s)| vec![c.clone(), format!("{s}")]).collect());
+        let actions = Table::from_rows(&["last action", "total duration"], self.actions.iter().map(|(a, s)| vec![a.clone(), s.to_string()]).collect());
+        let carts = Table::from_rows(&["abandoned carts seen (Kafka)"], self.carts.iter().map(|l| vec![l.clone()]).collect()).rows(10);
+        let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+        for (t, a, s) in &self.windows {
+            match series.iter_mut().find(|(name, _)| name == a) {
+                Some((_, pts)) => pts.push((*t as f64, *s as f64)),
+                None => series.push((a.clone(), vec![(*t as f64, *s as f64)])),
+            }
+        }
+        Report::new()
+            .heading(format!("Pipeline monitor: {} refreshes, {} cart lines", self.refreshes, self.carts.len()))
+            .table(countries)
+            .chart(Chart::bar("Duration by country (Redis)", self.countries.iter().map(|c| c.0.clone()).collect(), self.countries.iter().map(|c| c.1).collect()))
+            .table(actions)
+            .chart(Chart::bar("Duration by last action (MariaDB)", self.actions.iter().map(|a| a.0.clone()).collect(), self.actions.iter().map(|a| a.1 as f64).collect()))
+            .chart(Chart::lines("5-second window sums (last hour)", series).time_axis().axes("window start", "duration"))
+            .table(carts)
+    }
+
+    /// Rich output for evcxr.
+    pub fn evcxr_display(&self) {
+        self.report().evcxr_display();
+    }
+}
