@@ -298,6 +298,7 @@ fn absolute(p: &std::path::Path) -> PathBuf {
 }
 
 /// Every service and object of the plan as it is now.
+#[derive(Debug, Clone)]
 pub struct SetupReport {
     pub health: Health,
     /// service, object, state, detail
@@ -385,6 +386,7 @@ fn command_version(cmd: &str, arg: &str) -> String {
 
 /// The environment check that replaces the course's pip / JAVA_HOME cell: toolchain and kernel,
 /// kit and library versions, folders, and the three services.
+#[derive(Debug, Clone)]
 pub struct Environment {
     pub rows: Vec<[String; 2]>,
     pub health: Health,

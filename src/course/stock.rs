@@ -128,6 +128,7 @@ pub fn reset_local_stock_with(settings: &Settings, job: &StockJob) -> Result<i64
 }
 
 /// Rows per warehouse, as a table.
+#[derive(Debug, Clone)]
 pub struct StockCounts {
     pub counts: Vec<(String, i64)>,
     pub inserted: u64,
@@ -242,6 +243,7 @@ pub fn tree_of(data_dir: &Path) -> Result<Table> {
 // ---------------------------------------------------------------- 03.05 aggregate
 
 /// The global summary: the DataFrame, how many rows went to the global table, and a chart.
+#[derive(Debug, Clone)]
 pub struct Summary {
     pub df: DataFrame,
     pub written: u64,
@@ -305,6 +307,7 @@ pub fn aggregate_stock_with(settings: &Settings, job: &StockJob, start: NaiveDat
 }
 
 /// Local figures of one item and date per warehouse, against the global row.
+#[derive(Debug, Clone)]
 pub struct Verification {
     pub item: String,
     pub date: NaiveDate,
