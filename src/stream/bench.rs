@@ -174,7 +174,7 @@ pub fn run(visits: usize) -> Result<BenchResult> {
         }
         let e2e = visits as f64 / secs;
         println!("end-to-end (3 sinks, exactly-once): {e2e:.0} rows/s over {} batches ({secs:.1} s)", s.batches.len());
-        println!("ratio end-to-end / raw consume: {:.2}", e2e / raw);
+        println!("ratio end-to-end / raw consume: {:.3} ({:.1} %)", e2e / raw, 100.0 * e2e / raw);
         Ok(BenchResult { visits, produce_per_sec: produce, raw_consume_per_sec: raw, end_to_end_per_sec: e2e })
     })();
     cleanup();

@@ -152,7 +152,13 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
             if n.unwrap_or(0) == 0 {
                 let cols: Vec<String> = key.iter().map(|c| ident(c)).collect::<Result<_>>()?;
                 let sql = format!("ALTER TABLE {} ADD UNIQUE KEY bde_window_key ({})", self.full_table()?, cols.join(","));
-                c.query_drop(&sql).map_err(|e| {
+                let added = c.query_drop(&sql);
+                // Another member may have added it at the same moment (ER_DUP_KEYNAME 1061).
+                let raced = matches!(&added, Err(mysql::Error::MySqlError(m)) if m.code == 1061);
+                if raced {
+                    return Ok(());
+                }
+                added.map_err(|e| {
                     Error::service(
                         crate::error::Service::MariaDb,
                         Settings::address_of(url),
