@@ -378,7 +378,13 @@ pub fn report(settings: &Settings, plan: &SetupPlan) -> SetupReport {
 
 fn command_version(cmd: &str, arg: &str) -> String {
     match Command::new(cmd).arg(arg).output() {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_string(),
+        Ok(o) if o.status.success() => {
+            let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+            match out.lines().map(str::trim).find(|l| !l.is_empty()) {
+                Some(l) => l.to_string(),
+                None => format!("{cmd} found (it reports no version)"),
+            }
+        }
         Ok(o) => format!("{cmd} {arg} failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
         Err(e) => format!("not found on PATH ({e})"),
     }
@@ -417,12 +423,18 @@ impl fmt::Display for Environment {
 pub fn environment() -> Environment {
     let settings = Settings::from_env();
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "unknown".into());
-    let kernel = command_version("evcxr_jupyter", "--version");
+    // evcxr_jupyter has no --version; cargo knows which version it installed.
+    let kernel = Command::new("cargo")
+        .args(["install", "--list"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().find(|l| l.starts_with("evcxr_jupyter ")).map(|l| l.trim_end_matches(':').to_string()))
+        .unwrap_or_else(|| "evcxr_jupyter (version unknown)".into());
     let rows = vec![
         ["bde_kit".to_string(), env!("CARGO_PKG_VERSION").to_string()],
         ["rustc".into(), command_version("rustc", "--version")],
         ["cargo".into(), command_version("cargo", "--version")],
-        ["kernel".into(), if kernel.starts_with("not found") { format!("evcxr_jupyter {kernel}") } else { kernel }],
+        ["kernel".into(), kernel],
         ["process".into(), exe],
         ["polars".into(), polars::VERSION.to_string()],
         ["os".into(), format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)],
