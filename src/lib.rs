@@ -18,6 +18,7 @@
 //! [`chrono`]), so a notebook never needs a second `:dep` (which would recompile Polars).
 
 pub mod batch;
+pub mod bench;
 pub mod config;
 pub mod course;
 pub mod error;

@@ -2,6 +2,8 @@
 //!
 //! - `bde health` — prints the state of Kafka, Redis and MariaDB; exit code 1 if one is down.
 //! - `bde bench-stream [--visits N]` — streaming benchmark: analytics query vs raw consume rate.
+//! - `bde bench <step> …` — one step of the side-by-side comparison with PySpark (gen-stock,
+//!   aggregate, gen-visits, stream; driven by `benches/compare.py`, run with `kernel/bench.sh`).
 //! - `bde bench-batch --warehouses W --days D --items I [--partitions N] [--connections C]` — batch
 //!   benchmark: generate, upload to Parquet, aggregate, with rows/s.
 
@@ -39,6 +41,13 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Some("bench") => match bde_kit::bench::main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench failed: {e}");
+                ExitCode::from(1)
+            }
+        },
         // Hidden: the analytics query as a child process (crash test).
         Some("stream-worker") => match bde_kit::stream::worker::main(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
@@ -48,7 +57,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: bde health | bde bench-stream [--visits N] | bde bench-batch --warehouses W --days D --items I");
+            eprintln!("usage: bde health | bde bench <step> | bde bench-stream [--visits N] | bde bench-batch --warehouses W --days D --items I");
             ExitCode::from(2)
         }
     }

@@ -1,0 +1,222 @@
+//! The streaming benchmark's data and bde_kit's side: the course's visits as JSON-lines files
+//! (the same files PySpark's file source reads), produced to a fresh Kafka topic, read at the
+//! broker's raw rdkafka rate (the ceiling, [`crate::stream::bench::raw_consume_rate`]) and by the
+//! course's analytics query with its three real sinks ([`crate::stream::analytics::Analytics`]:
+//! carts to Kafka, ZINCRBY per country to Redis, 5-second processing-time windows to MariaDB).
+//! Topics, key and database are fresh per run and removed afterwards.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use rdkafka::producer::FutureRecord;
+use serde_json::{json, Value};
+
+use crate::config::Settings;
+use crate::error::{Error, Result, Service};
+use crate::io::{kafka as kio, mariadb as mio, redis as rio};
+use crate::runtime;
+use crate::stream::analytics::Analytics;
+use crate::stream::bench::raw_consume_rate;
+use crate::stream::sink::MariaDbInsert;
+use crate::stream::source::Start;
+use crate::stream::trigger::Trigger;
+use crate::stream::visit::{random_visit, Visit};
+
+/// Writes `n` random visits (seeded; dates a second apart per 100 visits from 2024-08-12 13:00:00)
+/// as `part-NNNNN.json` files of `per_file` lines under `dir` (emptied first).
+pub fn generate(dir: &Path, n: u64, per_file: u64, seed: u64) -> Result<Value> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+    let base = chrono::NaiveDate::from_ymd_opt(2024, 8, 12)
+        .and_then(|d| d.and_hms_opt(13, 0, 0))
+        .ok_or_else(|| Error::invalid("date"))?;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let mut files = 0u64;
+    let mut i = 0u64;
+    while i < n {
+        let path = dir.join(format!("part-{files:05}.json"));
+        let f = std::fs::File::create(&path).map_err(|e| Error::file(&path, e))?;
+        let mut w = BufWriter::new(f);
+        let end = (i + per_file).min(n);
+        while i < end {
+            let v = random_visit(&mut rng, base + chrono::Duration::seconds((i / 100) as i64));
+            writeln!(w, "{}", v.to_json()).map_err(|e| Error::file(&path, e))?;
+            i += 1;
+        }
+        w.flush().map_err(|e| Error::file(&path, e))?;
+        files += 1;
+    }
+    Ok(json!({"visits": n, "files": files}))
+}
+
+/// The `*.json` files of `dir`, sorted.
+pub fn visit_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::file(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn read_lines(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for p in visit_files(dir)? {
+        let f = std::fs::File::open(&p).map_err(|e| Error::file(&p, e))?;
+        for l in std::io::BufReader::new(f).lines() {
+            let l = l.map_err(|e| Error::file(&p, e))?;
+            if !l.trim().is_empty() {
+                out.push(l);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Produces the lines (key = the visit's country) as fast as the idempotent producer goes.
+fn produce(settings: &Settings, topic: &str, lines: Vec<String>) -> Result<()> {
+    let s = settings.clone();
+    let t = topic.to_string();
+    runtime::block_on(async move {
+        let p = kio::producer(&s)?;
+        let mut futs = Vec::with_capacity(50_000);
+        for line in &lines {
+            let v: Visit = serde_json::from_str(line).map_err(|e| Error::invalid(format!("bad visit line {line:?}: {e}")))?;
+            let mut rec = FutureRecord::to(&t).payload(line).key(&v.country);
+            loop {
+                match p.send_result(rec) {
+                    Ok(f) => {
+                        futs.push(f);
+                        break;
+                    }
+                    Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                        rec = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(Error::service(Service::Kafka, &s.kafka, "produce visits", e)),
+                }
+            }
+            if futs.len() >= 50_000 {
+                for f in futs.drain(..) {
+                    delivered(f.await, &s)?;
+                }
+            }
+        }
+        for f in futs {
+            delivered(f.await, &s)?;
+        }
+        Ok(())
+    })?
+}
+
+fn delivered<E>(r: std::result::Result<rdkafka::producer::future_producer::OwnedDeliveryResult, E>, s: &Settings) -> Result<()> {
+    match r {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(Error::service(Service::Kafka, &s.kafka, "deliver visits", e)),
+        Err(_) => Err(Error::service(Service::Kafka, &s.kafka, "deliver visits", "cancelled")),
+    }
+}
+
+/// Produces the visits under `dir`, measures the raw consume rate, runs the analytics query
+/// (available-now trigger, `max_records` per micro-batch, processing-time windows as the course,
+/// carts rendered as Spark renders them) and returns rates and results: Redis totals per
+/// country, the number of carts (their lines go to `carts_out` when given) and the rows and sum
+/// of `visit_stats`.
+pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> Result<Value> {
+    let settings = Settings::from_env();
+    let lines = read_lines(dir)?;
+    let visits = lines.len();
+    if visits == 0 {
+        return Err(Error::invalid(format!("no visits under {}: run `bde bench gen-visits` first", dir.display())));
+    }
+    let tag = format!("{}_{}", std::process::id(), chrono::Local::now().format("%H%M%S"));
+    let topic = format!("bde_bench.visits.{tag}");
+    let carts = format!("bde_bench.carts.{tag}");
+    let key = format!("bde_bench:countries:{tag}");
+    let db = format!("bde_test_bench_{tag}");
+    let cp_root = std::env::temp_dir().join(format!("bde_bench_cp_{tag}"));
+    kio::create_topics(&settings, &[&topic], 1)?;
+    mio::execute(&settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{db}`"))?;
+    mio::execute(&settings, None, &MariaDbInsert::visit_stats_ddl(&db))?;
+    let result = (|| {
+        let t0 = Instant::now();
+        produce(&settings, &topic, lines)?;
+        let produce_s = t0.elapsed().as_secs_f64();
+        eprintln!("bde bench stream: produced {visits} visits in {produce_s:.1} s");
+        let raw = raw_consume_rate(&settings, &topic)?;
+        eprintln!("bde bench stream: raw consume {raw:.0} records/s");
+        let a = Analytics {
+            query: format!("bench-{tag}"),
+            visits_topic: topic.clone(),
+            carts_topic: carts.clone(),
+            redis_key: key.clone(),
+            db: db.clone(),
+            start: Start::Earliest,
+            trigger: Trigger::AvailableNow,
+            max_records,
+            event_time: false,
+            spark_csv: true,
+            ..Analytics::default()
+        };
+        let t0 = Instant::now();
+        let t0_ms = chrono::Local::now().naive_local().and_utc().timestamp_millis(); // the engine clock
+        let q = a.query().settings(settings.clone()).checkpoint_dir(&cp_root).quiet(true).start()?;
+        q.for_batches(u64::MAX)?;
+        if !q.await_termination(Duration::from_secs(3600))? {
+            return Err(Error::Task("the analytics query did not finish within an hour".into()));
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let s = q.summary();
+        if let crate::stream::Status::Failed(e) = &s.status {
+            return Err(Error::Task(format!("the analytics query failed: {e}")));
+        }
+        if s.total_rows != visits as u64 {
+            return Err(Error::Task(format!("the analytics query read {} of {visits} visits", s.total_rows)));
+        }
+        // The query keeps running empty batches until its last 5-second windows pass the
+        // watermark (about 10 s of wall time); "data" ends with the last batch that read rows.
+        let data_secs = s
+            .batches
+            .iter()
+            .filter(|b| b.rows_in > 0)
+            .map(|b| (b.batch_time_ms + b.duration_ms as i64 - t0_ms) as f64 / 1000.0)
+            .fold(0.0f64, f64::max)
+            .clamp(1e-6, secs.max(1e-6));
+        let data_batches = s.batches.iter().filter(|b| b.rows_in > 0).count();
+        eprintln!("bde bench stream: analytics {visits} visits in {data_secs:.1} s ({data_batches} batches), {secs:.1} s with the window drain");
+        let totals: serde_json::Map<String, Value> =
+            rio::scores(&settings, &key)?.into_iter().map(|(c, v)| (c, json!(v as i64))).collect();
+        let cart_lines: Vec<String> = kio::read_all(&settings, &carts, Duration::from_secs(300))?.into_iter().map(|(_, v)| v).collect();
+        if let Some(p) = carts_out {
+            let f = std::fs::File::create(p).map_err(|e| Error::file(p, e))?;
+            let mut w = BufWriter::new(f);
+            for l in &cart_lines {
+                writeln!(w, "{l}").map_err(|e| Error::file(p, e))?;
+            }
+            w.flush().map_err(|e| Error::file(p, e))?;
+        }
+        let mut c = mio::conn(&settings, Some(&db))?;
+        let (stat_rows, stat_sum): (i64, i64) = c
+            .query_first("SELECT COUNT(*), CAST(COALESCE(SUM(DURATION), 0) AS SIGNED) FROM visit_stats")
+            .map_err(|e| mio::map_err(&settings.mariadb, "read visit_stats", e))?
+            .unwrap_or((0, 0));
+        Ok(json!({
+            "engine": "bde_kit (rdkafka + micro-batches)", "visits": visits, "batches": data_batches, "all_batches": s.batches.len(), "data_seconds": data_secs,
+            "produce_seconds": produce_s, "raw_consume_per_sec": raw, "seconds": secs, "rows_per_sec": visits as f64 / data_secs,
+            "redis_totals": totals, "carts": cart_lines.len(), "visit_stats_rows": stat_rows, "visit_stats_sum": stat_sum,
+        }))
+    })();
+    let _ = kio::delete_topics(&settings, &[&topic, &carts]);
+    if let Ok(keys) = rio::keys(&settings, &format!("{key}*")) {
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let _ = rio::delete(&settings, &refs);
+    }
+    let _ = mio::execute(&settings, None, &format!("DROP DATABASE IF EXISTS `{db}`"));
+    let _ = std::fs::remove_dir_all(&cp_root);
+    result
+}
