@@ -188,7 +188,7 @@ def stream(a, bde, work, table, raw):
     n = a.visits
     eb, ep, raw_rate = rb["rows_per_sec"], rp["rows_per_sec"], rb["raw_consume_per_sec"]
     table.append((f"stream {n:,} visits (3 sinks; {a.per_file:,} per micro-batch)", "", "", "", ""))
-    table.append(("  rows/s end to end", f"{eb:,.0f}/s", f"{ep:,.0f}/s", f"{raw_rate:,.0f}/s", f"a/b {eb / ep:.1f}×, a/c {eb / raw_rate:.2f}"))
+    table.append(("  rows/s end to end", f"{eb:,.0f}/s", f"{ep:,.0f}/s", f"{raw_rate:,.0f}/s", f"a/b {eb / ep:.1f}×, a/c {eb / raw_rate:.3f}"))
     table.append(("  seconds (all visits through the sinks)", f"{rb['data_seconds']:.1f}", f"{rp['seconds']:.1f}", f"{n / raw_rate:.1f}", ""))
     table.append(("  micro-batches", f"{rb['batches']} (+{rb['all_batches'] - rb['batches']} drain)", str(rp["batches"]), "", ""))
     table.append(("  process wall, incl. start/produce (s)", f"{wall_b:.1f}", f"{wall_p:.1f}", "", ""))
