@@ -1,11 +1,12 @@
 """Replays the course notebooks headless through the Rust (evcxr) kernel and checks their outputs.
 
 Usage: .venv/bin/python kernel/run_notebooks.py [--fast] [NAME_SUBSTRING ...]
-  --selftest  checks that the runner itself flags panics, compile errors and a stopped Kafka
+  --selftest  checks that the runner itself flags panics, compile errors, errors returned with `?`
+              and a stopped Kafka
   --fast   sets BDE_FAST=1 in the kernels (generators and refresh loops shrink their sleeps)
 Executed copies go to build/notebooks/ (git-ignored); the source notebooks are never written.
-A notebook fails on any error output, on "panicked at" in its output (evcxr reports a panic as
-a successful cell), on a cell timeout, or when an expectation of tests/notebook_expectations.py
+A notebook fails on any error output, on "panicked at" or anything on stderr in its output (evcxr
+reports a panic, and an error returned with `?`, as a successful cell), on a cell timeout, or when an expectation of tests/notebook_expectations.py
 is not met. Prints one line per notebook, then "N passed, N failed"; exit code 1 if any failed.
 """
 
@@ -30,6 +31,14 @@ DEP_TIMEOUT = int(os.environ.get("BDE_DEP_TIMEOUT", "3600"))
 CELL_TIMEOUT = int(os.environ.get("BDE_CELL_TIMEOUT", "600"))
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def plain(text):
+    """Text without terminal colours (evcxr colours its compiler errors)."""
+    return ANSI.sub("", text)
+
+
 def cell_timeout(cell):
     return DEP_TIMEOUT if cell.source.lstrip().startswith(":dep") else CELL_TIMEOUT
 
@@ -47,7 +56,10 @@ def outputs_of(nb):
                 v = "".join(v) if isinstance(v, list) else v
                 texts.append(v)
                 if "panicked at" in v:
-                    problems.append(f"cell {i}: panic: {v.strip()[:300]}")
+                    problems.append(f"cell {i}: panic: {plain(v).strip()[:300]}")
+                elif o.get("name") == "stderr" and v.strip():
+                    # evcxr prints an error returned with `?` to stderr and calls the cell a success.
+                    problems.append(f"cell {i}: error (stderr): {plain(v).strip()[:400]}")
             elif t in ("execute_result", "display_data"):
                 data = o.get("data", {})
                 mimes.update(data.keys())
@@ -55,9 +67,9 @@ def outputs_of(nb):
                     v = data.get(m, "")
                     texts.append("".join(v) if isinstance(v, list) else v)
             elif t == "error":
-                tb = "\n".join(o.get("traceback", [])) or o.get("evalue", "")
+                tb = plain("\n".join(o.get("traceback", [])) or o.get("evalue", ""))
                 problems.append(f"cell {i}: error: {tb.strip()[:600]}")
-    return "\n".join(texts), mimes, problems
+    return plain("\n".join(texts)), mimes, problems
 
 
 def check(name, nb):
@@ -113,7 +125,8 @@ def selftest():
     nb.cells = [nbformat.v4.new_code_cell(f':dep bde_kit = {{ path = "{REPO}" }}\nuse bde_kit::prelude::*;'),
                 nbformat.v4.new_code_cell("health()"),
                 nbformat.v4.new_code_cell('let v: Vec<i32> = vec![];\nlet x = v[3];'),
-                nbformat.v4.new_code_cell('let y: i32 = "not a number";')]
+                nbformat.v4.new_code_cell('let y: i32 = "not a number";'),
+                nbformat.v4.new_code_cell('let r: Result<i32, BdeError> = Err(bde_kit::Error::invalid("selftest"));\nlet z = r?;')]
     nbformat.write(nb, d / "selftest.ipynb")
     t0 = time.time()
     _, _, problems, ran = run_one("selftest.ipynb", {"BDE_KAFKA": "127.0.0.1:1"}, path=d / "selftest.ipynb", out=d / "out")
@@ -121,6 +134,7 @@ def selftest():
     found = {
         "panic flagged": any("panic" in p for p in problems),
         "compile error flagged": any("error" in p and "cell 3" in p for p in problems),
+        "error returned with ? flagged": any("cell 4: error (stderr): invalid input: selftest" in p for p in problems),
         "Kafka shown down at 127.0.0.1:1 with the fix": bool(re.search(r"<td>Kafka</td><td>127\.0\.0\.1:1</td><td><b[^>]*>down</b>.*kernel/services\.sh up", text, re.S)),
         "finished without hanging": time.time() - t0 < 600,
     }

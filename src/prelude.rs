@@ -7,6 +7,7 @@ pub use polars::df;
 pub use polars::prelude::*;
 
 pub use crate::config::Settings;
+pub use crate::{batch, course, io, stream};
 pub use crate::error::Error as BdeError;
 pub use crate::io::health::{health, Health};
 pub use crate::runtime::{block_on, block_on_timeout};

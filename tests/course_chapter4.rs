@@ -72,7 +72,7 @@ fn monitor_shows_new_carts_redis_and_mariadb_figures() {
         std::thread::sleep(Duration::from_millis(1500));
         kafka::produce_all(&s2, &t2, vec![(None, "USA,ShoppingCart,2024-08-12 13:01:16,4".into())]).expect("new cart");
     });
-    let r = Monitor::course().names(&topic, &key, &db).every(Duration::from_millis(700)).refreshes(5).run().expect("monitor");
+    let r = Monitor::course().until_job_stops(None).names(&topic, &key, &db).every(Duration::from_millis(700)).refreshes(5).run().expect("monitor");
     producer.join().expect("producer");
     assert_eq!(r.refreshes, 5);
     assert_eq!(r.carts, vec!["USA,ShoppingCart,2024-08-12 13:01:16,4".to_string()], "only carts after the start");

@@ -18,18 +18,69 @@ HEALTH_UP = [r"<td>Kafka</td><td>[^<]*</td><td><b[^>]*>up</b>",
              r"<td>Redis</td><td>[^<]*</td><td><b[^>]*>up</b>",
              r"<td>MariaDB</td><td>[^<]*</td><td><b[^>]*>up</b>"]
 
+VISIT = r'^\{"country": "(USA|India|Brazil|Australia|Russia)", "last_action": "(Catalog|FAQ|Order|ShoppingCart)", ' \
+        r'"visit_date": "\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "duration": ([1-9]|1\d|20)\}$'
+
+
+def visits_printed(text, n):
+    import re
+    got = len(re.findall(VISIT, text, re.MULTILINE))
+    return None if got == n else f"expected {n} printed visits in the course's JSON form, found {got}"
+
+
+def parquet_layout(text):
+    """The course's layout on a fresh table: day 1 only part-00000, day 2 both, day 3 only part-00001."""
+    import re
+    files = re.findall(r"STOCK_DATE=(\d{4}-\d\d-\d\d)/WAREHOUSE_ID=(\w+)/part-(\d{5})-[^<\s]*\.parquet", text)
+    if not files:
+        return "no Parquet part files listed"
+    days = sorted({d for d, _, _ in files})
+    if len(days) != 3:
+        return f"expected 3 dates in raw_data, got {days}"
+    want = {days[0]: {"00000"}, days[1]: {"00000", "00001"}, days[2]: {"00001"}}
+    for w in ("NewYork", "LosAngeles", "London"):
+        for d in days:
+            got = {p for dd, ww, p in files if dd == d and ww == w}
+            if got != want[d]:
+                return f"{w} {d}: parts {sorted(got)}, expected {sorted(want[d])}"
+    return None
+
+
 EXPECTATIONS = {
-    NB1: {"patterns": HEALTH_UP + [r"<td>Pencil Box</td>"], "mimes": ["text/html", "image/svg+xml"]},
-    NB2: {"patterns": HEALTH_UP, "mimes": ["text/html"]},
-    NB3: {"patterns": HEALTH_UP, "mimes": ["text/html"]},
-    NB4: {"patterns": HEALTH_UP, "mimes": ["text/html"]},
-    NB5: {"patterns": HEALTH_UP, "mimes": ["text/html"]},
+    NB1: {"patterns": HEALTH_UP + [r"<td>Pencil Box</td>", r"Databases available : \[",
+                                   r"Schema and Tables:\n-+\n", r"global_stock  :  item_stock", r"warehouse_stock  :  item_stock",
+                                   r"website_stats  :  visit_stats", r"Topics available now :\n-+\n",
+                                   r"^spark\.streaming\.website\.visits$", r"^spark\.streaming\.carts\.abandoned$",
+                                   r"^spark\.exercise\.lastaction\.long$", r"<h4>Setup report</h4>", r"<td>rustc</td><td>rustc 1\."],
+          "mimes": ["text/html", "image/svg+xml"]},
+    NB2: {"patterns": HEALTH_UP + [r"Records created:\n-+\nLondon 30\nLosAngeles 30\nNewYork 30",
+                                   r"90 rows inserted; warehouse_stock\.item_stock now holds 90 rows",
+                                   r"Query bounds are :  1 30", r"Query bounds are :  31 60", r"Query bounds are :  61 90",
+                                   r"only showing top 3 rows", r"raw_data \(12 files\)", r"Global Stock Summary",
+                                   r"30 rows written to global_stock\.item_stock", r"TOTAL_REC = 3 for all 30 rows",
+                                   r"Local sums (\d+) (\d+) (\d+) = global \1 \2 \3: equal", r"<svg"],
+          "mimes": ["text/html"], "checks": [lambda t: parquet_layout(t)]},
+    NB3: {"patterns": HEALTH_UP + [r"the analytics job is running", r"99 visits sent to spark\.streaming\.website\.visits",
+                                   r"Total messages : \d+"],
+          "mimes": ["text/html"], "checks": [lambda t: visits_printed(t, 99)]},
+    NB4: {"patterns": HEALTH_UP + [r"\*+Starting Streaming Analytics for Website visits\*+", r"Reading from Kafka\.\.\.",
+                                   r"batch +\d+ +rows +[1-9]", r"Query website-analytics — stopped", r"<svg",
+                                   r"replay check: all equal"],
+          "mimes": ["text/html"]},
+    NB5: {"patterns": HEALTH_UP + [r"Shopping Cart from Kafka", r"Country Stats from Redis\n-+\n(\w+  =  \d+\.\d\n)+",
+                                   r"Last Action stats from mariaDB\n-+\n(\w+  =  \d+\n)+",
+                                   r"^\w+,ShoppingCart,\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+$",
+                                   r"Pipeline monitor: \d+ refreshes, [1-9]\d* cart lines", r"<svg",
+                                   r"<th>INTERVAL_TIMESTAMP</th>", r"<th>member</th><th>score</th>"],
+          "mimes": ["text/html"]},
     NB6: {"patterns": HEALTH_UP, "mimes": ["text/html"]},
     NB7: {"patterns": HEALTH_UP, "mimes": ["text/html"]},
 }
 
 # Notebooks in a group run at the same time, each in its own kernel; groups run in this order.
-RUN_ORDER = [[NB1], [NB2], [NB3], [NB4], [NB5], [NB6], [NB7]]
+# Chapter 4 runs as the course's demo does: monitor, job and generator at once (the generator
+# waits for the job, the job runs until the visits stop, then checks itself against the generator).
+RUN_ORDER = [[NB1], [NB2], [NB5, NB4, NB3], [NB6], [NB7]]
 # Start delays (seconds) per notebook of a concurrent group.
 GROUP_DELAYS = {}
 # Checks run after a whole group finished: functions() -> None or a message.

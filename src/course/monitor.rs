@@ -30,6 +30,8 @@ pub struct Monitor {
     every: Duration,
     refreshes: Option<usize>,
     duration: Option<Duration>,
+    /// Stop once this query has been seen running and then stopped.
+    until_job_stops: Option<String>,
     carts_topic: String,
     country_key: String,
     db: String,
@@ -50,12 +52,15 @@ pub struct MonitorReport {
 }
 
 impl Monitor {
-    /// The course's monitor: every 5 s (1 s with `BDE_FAST`), 12 refreshes.
+    /// The course's monitor: every 5 s for at most 36 refreshes (3 minutes, a generator run),
+    /// and it stops earlier once the analytics job (notebook 4) has run and stopped; with
+    /// `BDE_FAST`, every second for at most 10 minutes.
     pub fn course() -> Monitor {
         let fast = std::env::var("BDE_FAST").is_ok_and(|v| !v.is_empty() && v != "0");
         Monitor {
             every: Duration::from_secs(if fast { 1 } else { 5 }),
-            refreshes: Some(12),
+            refreshes: Some(if fast { 600 } else { 36 }),
+            until_job_stops: Some(crate::course::analytics::JOB_NAME.into()),
             duration: None,
             carts_topic: CARTS_TOPIC.into(),
             country_key: COUNTRY_KEY.into(),
@@ -83,6 +88,13 @@ impl Monitor {
         self
     }
 
+    /// Stop early once the query `name` has been seen running (in any kernel) and then stopped;
+    /// `None` refreshes for the whole bound.
+    pub fn until_job_stops(mut self, name: Option<&str>) -> Self {
+        self.until_job_stops = name.map(str::to_string);
+        self
+    }
+
     /// Other names (tests use their own topic, key and database).
     pub fn names(mut self, carts_topic: &str, country_key: &str, db: &str) -> Self {
         self.carts_topic = carts_topic.into();
@@ -102,7 +114,19 @@ impl Monitor {
         };
         let started = Instant::now();
         let mut report = MonitorReport::default();
-        let n = live.run(|_| {
+        let mut job_seen = false;
+        let job = self.until_job_stops.clone();
+        let settings = self.settings.clone();
+        let job_done = move || match &job {
+            Some(name) => {
+                let running = crate::course::analytics::is_running(&settings, name);
+                let done = job_seen && !running;
+                job_seen |= running;
+                done
+            }
+            None => false,
+        };
+        let n = live.run_until(|_| {
             let new_carts = tail.poll(Duration::from_millis(500))?;
             let countries = redis::scores(&self.settings, &self.country_key)?;
             let actions = action_sums(&self.settings, &self.db)?;
@@ -124,7 +148,7 @@ impl Monitor {
             report.countries = countries;
             report.actions = actions;
             Ok(block)
-        })?;
+        }, job_done)?;
         report.refreshes = n;
         report.windows = window_sums(&self.settings, &self.db)?;
         Ok(report)

@@ -25,6 +25,9 @@ use crate::runtime;
 use crate::show::{Chart, Report, Table};
 use crate::stream::visit::{random_visit, Visit};
 
+/// Where notebook 3 saves its last run's report (notebook 4 checks the pipeline against it).
+pub const LAST_RUN_FILE: &str = "tmp/visits-generator-last.json";
+
 /// The course's visits topic.
 pub const VISITS_TOPIC: &str = "spark.streaming.website.visits";
 /// Visits per run: the course's loop sends 99 (its comment says 100; SPEC §12 #1).
@@ -191,6 +194,9 @@ pub struct GeneratorReport {
     pub visits_by_action: BTreeMap<String, usize>,
     /// The ShoppingCart visits in the kit's CSV form (`country,last_action,visit_date,duration`).
     pub carts: Vec<String>,
+    /// `visit_date` of the first and the last visit sent.
+    pub first_visit: Option<String>,
+    pub last_visit: Option<String>,
     pub elapsed: Duration,
     pub stopped_early: bool,
 }
@@ -198,6 +204,9 @@ pub struct GeneratorReport {
 impl GeneratorReport {
     fn add(&mut self, v: &Visit) {
         self.sent += 1;
+        let date = v.visit_date.format(crate::stream::visit::VISIT_DATE_FORMAT).to_string();
+        self.first_visit.get_or_insert_with(|| date.clone());
+        self.last_visit = Some(date);
         *self.duration_by_country.entry(v.country.clone()).or_default() += v.duration;
         *self.duration_by_action.entry(v.last_action.clone()).or_default() += v.duration;
         *self.visits_by_action.entry(v.last_action.clone()).or_default() += 1;
@@ -213,7 +222,7 @@ impl GeneratorReport {
             "duration_by_country": self.duration_by_country,
             "duration_by_action": self.duration_by_action,
             "visits_by_action": self.visits_by_action,
-            "carts": self.carts, "elapsed_s": self.elapsed.as_secs_f64(), "stopped_early": self.stopped_early,
+            "carts": self.carts, "first_visit": self.first_visit, "last_visit": self.last_visit, "elapsed_s": self.elapsed.as_secs_f64(), "stopped_early": self.stopped_early,
         })
         .to_string()
     }
@@ -326,6 +335,20 @@ impl GeneratorHandle {
             }
         }
     }
+}
+
+/// The course's "Consumer test" cell, fixed: a consumer without a group at the latest offsets of
+/// the visits topic polls for `wait` and prints every message it got (the course's version
+/// iterated over the poll result's partitions instead of its messages), then the count.
+pub fn consumer_test(wait: Duration) -> Result<usize> {
+    let s = Settings::from_env();
+    let tail = kafka::Tail::latest(&s, VISITS_TOPIC)?;
+    let msgs = tail.poll(wait)?;
+    for m in &msgs {
+        println!("{m}");
+    }
+    println!("Total messages : {}", msgs.len());
+    Ok(msgs.len())
 }
 
 #[cfg(test)]

@@ -38,9 +38,18 @@ impl Live {
 
     /// Calls `refresh(i)` for i = 0, 1, … printing each returned block as it comes; sleeps
     /// between refreshes. Returns the number of refreshes made. Stops early on an error.
-    pub fn run<F>(self, mut refresh: F) -> Result<usize>
+    pub fn run<F>(self, refresh: F) -> Result<usize>
     where
         F: FnMut(usize) -> Result<String>,
+    {
+        self.run_until(refresh, || false)
+    }
+
+    /// Like [`Live::run`], and also stops as soon as `done()` is true after a refresh.
+    pub fn run_until<F, D>(self, mut refresh: F, mut done: D) -> Result<usize>
+    where
+        F: FnMut(usize) -> Result<String>,
+        D: FnMut() -> bool,
     {
         let start = Instant::now();
         let mut i = 0;
@@ -51,6 +60,9 @@ impl Live {
             let block = refresh(i)?;
             println!("\n{}\n{block}", "*".repeat(50));
             i += 1;
+            if done() {
+                return Ok(i);
+            }
             let done_next = self.max_refreshes.is_some_and(|n| i >= n) || self.max_duration.is_some_and(|d| start.elapsed() + self.every > d);
             if done_next {
                 return Ok(i);
@@ -63,6 +75,16 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stops_when_done() {
+        let mut calls = 0;
+        let n = Live::every(Duration::from_millis(1)).refreshes(100).run_until(|i| Ok(format!("{i}")), || {
+            calls += 1;
+            calls >= 4
+        });
+        assert_eq!(n.expect("runs"), 4);
+    }
 
     #[test]
     fn stops_after_the_given_refreshes() {

@@ -1,0 +1,188 @@
+//! Notebook 4 (`code_04_04_Spark_BDE_Build_a_streaming_analytics_job`): the website-analytics
+//! job, started in the background so the cell returns, watched with bounded runs, stopped with a
+//! final flush.
+//!
+//! The query itself (one read of the visits topic, three sinks) is
+//! [`stream::analytics::Analytics`](crate::stream::analytics::Analytics); this module adds the
+//! course's banner, a cross-kernel "is the job running" check used by the generator notebook
+//! (the job starts from the latest offsets, so it must run before visits are produced), and a
+//! watch that lasts until the visits stop coming.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::stream::analytics::Analytics;
+use crate::stream::{checkpoint, StreamingQuery, Summary};
+
+/// The course job's query name (also its checkpoint folder under `tmp/checkpoints/`).
+pub const JOB_NAME: &str = "website-analytics";
+
+/// Starts the course's job (processing-time 5 s windows, 5 s watermark, latest offsets);
+/// `event_time` windows on `visit_date` instead. Returns at once; the job runs in the background.
+pub fn start_job(event_time: bool) -> Result<StreamingQuery> {
+    println!("*************Starting Streaming Analytics for Website visits*****************");
+    println!("Reading from Kafka...");
+    let analytics = Analytics { event_time, ..Analytics::default() };
+    analytics.query().replace_running(true).start()
+}
+
+/// Watches the job (one line per batch) until visits have arrived and then none came for
+/// `idle`; gives up after `max` if no visit ever arrives. The job keeps running.
+pub fn run_until_visits_stop(job: &StreamingQuery, idle: Duration, max: Duration) -> Result<Summary> {
+    let started = Instant::now();
+    while job.summary().total_rows == 0 {
+        if job.status().is_terminated() {
+            return Err(Error::Task(format!("the job stopped before any visit arrived: {}", job.status())));
+        }
+        if started.elapsed() >= max {
+            return Err(Error::Timeout {
+                what: "the first visit".into(),
+                after: max,
+                hint: "start the generator (notebook 3); the job keeps running".into(),
+            });
+        }
+        job.for_duration(Duration::from_secs(1))?;
+    }
+    job.until_idle(idle)
+}
+
+/// True when the query `name` (in any kernel or process using the same checkpoint folder) has
+/// committed a batch in the last few seconds: the windowed job commits every trigger.
+pub fn is_running(settings: &Settings, name: &str) -> bool {
+    let file = checkpoint::dir_for(&settings.checkpoint_dir, name).join("checkpoint.json");
+    std::fs::metadata(&file)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age < Duration::from_secs(4))
+}
+
+/// Waits until the course job runs (see [`is_running`]), at most `timeout`.
+pub fn wait_until_running(timeout: Duration) -> Result<()> {
+    let s = Settings::from_env();
+    let started = Instant::now();
+    let mut told = false;
+    while !is_running(&s, JOB_NAME) {
+        if !told {
+            println!("waiting for the analytics job (notebook 4) to start…");
+            told = true;
+        }
+        if started.elapsed() >= timeout {
+            return Err(Error::Timeout {
+                what: "the analytics job of notebook 4".into(),
+                after: timeout,
+                hint: "start it first (it reads from the latest offsets), or skip this cell to generate anyway".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    println!("the analytics job is running");
+    Ok(())
+}
+
+/// Deletes the country totals (`last-action-stats`) so a demo starts from zero. The course never
+/// resets them: totals of earlier runs add up.
+pub fn reset_country_totals() -> Result<()> {
+    let s = Settings::from_env();
+    let n = crate::io::redis::delete(&s, &[crate::course::monitor::COUNTRY_KEY])?;
+    println!("{} reset ({} key deleted)", crate::course::monitor::COUNTRY_KEY, n);
+    Ok(())
+}
+
+/// One line of [`check_against_generator`]: what was generated and what the pipeline holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckLine {
+    pub what: String,
+    pub generated: String,
+    pub pipeline: String,
+}
+
+impl CheckLine {
+    pub fn equal(&self) -> bool {
+        self.generated == self.pipeline
+    }
+}
+
+/// Compares the pipeline's three outputs with the generator's last run (notebook 3's report):
+/// every ShoppingCart visit once in the carts topic, Redis totals per country, and MariaDB
+/// window sums per action (windows of this run only). Run it after the job stopped with its
+/// final flush.
+#[derive(Debug, Clone, Default)]
+pub struct GeneratorCheck {
+    pub lines: Vec<CheckLine>,
+}
+
+impl GeneratorCheck {
+    pub fn all_equal(&self) -> bool {
+        !self.lines.is_empty() && self.lines.iter().all(CheckLine::equal)
+    }
+
+    pub fn table(&self) -> crate::show::Table {
+        let rows = self.lines.iter().map(|l| vec![l.what.clone(), l.generated.clone(), l.pipeline.clone(), if l.equal() { "yes".into() } else { "NO".into() }]).collect();
+        crate::show::Table::from_rows(&["check", "generated", "pipeline", "equal"], rows)
+            .title(if self.all_equal() { "replay check: all equal" } else { "replay check: MISMATCH" })
+            .rows(100)
+    }
+
+    pub fn evcxr_display(&self) {
+        self.table().evcxr_display();
+    }
+}
+
+fn fmt_map<V: std::fmt::Display>(m: &std::collections::BTreeMap<String, V>) -> String {
+    m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+}
+
+/// See [`GeneratorCheck`]. `report_file` is notebook 3's saved report
+/// ([`LAST_RUN_FILE`](crate::course::visits::LAST_RUN_FILE)).
+pub fn check_against_generator(report_file: &str) -> Result<GeneratorCheck> {
+    use std::collections::BTreeMap;
+    let s = Settings::from_env();
+    let text = std::fs::read_to_string(report_file).map_err(|e| Error::file(report_file, e))?;
+    let rep: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{report_file} is not a generator report: {e}")))?;
+    let first = rep["first_visit"].as_str().ok_or_else(|| Error::invalid("the generator report has no visits"))?.to_string();
+    let num_map = |v: &serde_json::Value| -> BTreeMap<String, i64> {
+        v.as_object().map(|o| o.iter().map(|(k, x)| (k.clone(), x.as_i64().unwrap_or(0))).collect()).unwrap_or_default()
+    };
+    let gen_country = num_map(&rep["duration_by_country"]);
+    let gen_action = num_map(&rep["duration_by_action"]);
+    let gen_carts: Vec<String> = rep["carts"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let last = rep["last_visit"].as_str().unwrap_or(&first).to_string();
+
+    // Carts: every generated cart line exactly as often in the topic (lines of this run only).
+    let topic_lines = crate::io::kafka::read_all(&s, crate::course::monitor::CARTS_TOPIC, Duration::from_secs(30))?;
+    let mut seen: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, line) in topic_lines {
+        let date = line.split(',').nth(2).unwrap_or("");
+        if date >= first.as_str() && date <= last.as_str() {
+            *seen.entry(line).or_default() += 1;
+        }
+    }
+    let mut want: BTreeMap<String, i64> = BTreeMap::new();
+    for c in &gen_carts {
+        *want.entry(c.clone()).or_default() += 1;
+    }
+    let mut lines = vec![CheckLine { what: "ShoppingCart visits in the carts topic".into(), generated: format!("{} lines", gen_carts.len()), pipeline: format!("{} lines", seen.values().sum::<i64>()) }];
+    lines.push(CheckLine { what: "each cart exactly once".into(), generated: "yes".into(), pipeline: if seen == want { "yes".into() } else { "no".into() } });
+
+    // Redis: duration per country.
+    let redis: BTreeMap<String, i64> = crate::io::redis::scores(&s, crate::course::monitor::COUNTRY_KEY)?.into_iter().map(|(c, v)| (c, v.round() as i64)).collect();
+    lines.push(CheckLine { what: "Redis last-action-stats (duration per country)".into(), generated: fmt_map(&gen_country), pipeline: fmt_map(&redis) });
+
+    // MariaDB: window sums per action, windows from the first visit on.
+    let since = chrono::NaiveDateTime::parse_from_str(&first, crate::stream::visit::VISIT_DATE_FORMAT).map_err(|e| Error::invalid(format!("bad first_visit {first}: {e}")))?;
+    let since = since - chrono::Duration::seconds(10);
+    let mut c = crate::io::mariadb::conn(&s, Some(crate::course::monitor::STATS_DB))?;
+    use mysql::prelude::Queryable;
+    let rows: Vec<(String, i64)> = c
+        .exec_map(
+            "SELECT LAST_ACTION, CAST(SUM(DURATION) AS SIGNED) FROM visit_stats WHERE INTERVAL_TIMESTAMP >= ? GROUP BY LAST_ACTION",
+            (since.format("%Y-%m-%d %H:%M:%S").to_string(),),
+            |(a, v): (Option<String>, Option<i64>)| (a.unwrap_or_default(), v.unwrap_or(0)),
+        )
+        .map_err(|e| crate::io::mariadb::map_err(&s.mariadb, "sum visit_stats of this run", e))?;
+    let db: BTreeMap<String, i64> = rows.into_iter().collect();
+    lines.push(CheckLine { what: "MariaDB visit_stats window sums per action".into(), generated: fmt_map(&gen_action), pipeline: fmt_map(&db) });
+    Ok(GeneratorCheck { lines })
+}
