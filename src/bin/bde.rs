@@ -23,7 +23,13 @@ fn main() -> ExitCode {
         }
         Some("bench-stream") => {
             let n = args.iter().position(|a| a == "--visits").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-            match bde_kit::stream::bench::run(n) {
+            let parts = args.iter().position(|a| a == "--partitions").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1);
+            let r = if args.iter().any(|a| a == "--cleanup") {
+                bde_kit::stream::bench::cleanup_leftovers()
+            } else {
+                bde_kit::stream::bench::run_with(n, parts).map(|_| ())
+            };
+            match r {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("bench-stream failed: {e}");

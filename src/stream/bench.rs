@@ -94,6 +94,7 @@ pub fn raw_consume_rate(settings: &Settings, topic: &str) -> Result<f64> {
             .set("group.id", format!("bde-bench-raw-{}", std::process::id()))
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "50")
+            .set("fetch.max.bytes", "8388608")
             .create()
             .map_err(|e| Error::service(Service::Kafka, &s.kafka, "create a consumer", e))?;
         let mut tpl = TopicPartitionList::new();
@@ -104,15 +105,25 @@ pub fn raw_consume_rate(settings: &Settings, topic: &str) -> Result<f64> {
         let t0 = Instant::now();
         let mut n = 0i64;
         let mut bytes = 0usize;
+        let mut errors = 0;
         while n < total {
             if t0.elapsed() > Duration::from_secs(600) {
                 return Err(Error::Timeout { what: "the raw consume".into(), after: Duration::from_secs(600), hint: "broker slow".into() });
             }
-            if let Some(m) = c.poll(Duration::from_millis(200)) {
-                let m = m.map_err(|e| Error::service(Service::Kafka, &s.kafka, "consume", e))?;
-                use rdkafka::message::Message;
-                bytes += m.payload().map_or(0, <[u8]>::len);
-                n += 1;
+            match c.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    use rdkafka::message::Message;
+                    bytes += m.payload().map_or(0, <[u8]>::len);
+                    n += 1;
+                }
+                Some(Err(e)) => {
+                    errors += 1;
+                    eprintln!("raw consume: error after {n} records: {e}");
+                    if errors > 20 {
+                        return Err(Error::service(Service::Kafka, &s.kafka, "consume", e));
+                    }
+                }
+                None => {}
             }
         }
         let _ = bytes;
@@ -120,8 +131,35 @@ pub fn raw_consume_rate(settings: &Settings, topic: &str) -> Result<f64> {
     })?
 }
 
-/// Runs the benchmark and prints its figures.
+/// Removes what interrupted benchmark runs left behind (`bde_bench.*` topics,
+/// `bde_test_bench_*` databases, `bde_bench:*` keys).
+pub fn cleanup_leftovers() -> Result<()> {
+    use mysql::prelude::Queryable;
+    let settings = Settings::from_env();
+    let topics: Vec<String> = kio::list_topics(&settings)?.into_iter().filter(|t| t.starts_with("bde_bench.")).collect();
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    kio::delete_topics(&settings, &refs)?;
+    let keys = rio::keys(&settings, "bde_bench:*")?;
+    let krefs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    if !krefs.is_empty() {
+        rio::delete(&settings, &krefs)?;
+    }
+    let mut c = mio::conn(&settings, None)?;
+    let dbs: Vec<String> = c.query("SHOW DATABASES LIKE 'bde\\_test\\_bench\\_%'").map_err(|e| mio::map_err(&settings.mariadb, "list databases", e))?;
+    for db in dbs.iter().filter(|d| d.trim_start_matches("bde_test_bench_").chars().all(|c| c.is_ascii_digit() || c == '_')) {
+        mio::execute(&settings, None, &format!("DROP DATABASE IF EXISTS `{db}`"))?;
+    }
+    println!("removed {} topics, {} keys, {} databases", topics.len(), keys.len(), dbs.len());
+    Ok(())
+}
+
+/// Runs the benchmark and prints its figures; `partitions` splits the visits topic.
 pub fn run(visits: usize) -> Result<BenchResult> {
+    run_with(visits, 1)
+}
+
+/// [`run`] with a visits topic of `partitions` partitions.
+pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
     let settings = Settings::from_env();
     let tag = format!("{}_{}", std::process::id(), chrono::Local::now().format("%H%M%S"));
     let topic = format!("bde_bench.visits.{tag}");
@@ -129,7 +167,7 @@ pub fn run(visits: usize) -> Result<BenchResult> {
     let key = format!("bde_bench:countries:{tag}");
     let db = format!("bde_test_bench_{tag}");
     let cp_root = std::env::temp_dir().join(format!("bde_bench_cp_{tag}"));
-    kio::create_topics(&settings, &[&topic], 1)?;
+    kio::create_topics(&settings, &[&topic], partitions)?;
     mio::execute(&settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{db}`"))?;
     mio::execute(&settings, None, &MariaDbInsert::visit_stats_ddl(&db))?;
     let cleanup = || {

@@ -131,6 +131,9 @@ impl Reader {
             .set("enable.partition.eof", "false")
             .set("fetch.wait.max.ms", "50")
             .set("receive.message.max.bytes", "120000000")
+            // The local broker sizes fetch responses by fetch.max.bytes (not per partition):
+            // keep responses moderate so a long backlog does not arrive as one huge response.
+            .set("fetch.max.bytes", "8388608")
             .create()
             .map_err(|e| kerr(settings, "create a consumer", e))?;
         let mut next: Offsets = BTreeMap::new();
