@@ -18,9 +18,12 @@
 //! replayed after a crash has the same id, records and batch time, and every sink skips what it
 //! already applied: Redis (`MULTI/EXEC` + marker under `WATCH`) and MariaDB (transaction +
 //! `bde_sink_progress` row) are exactly-once; the Kafka sink is exactly-once for a single writer
-//! per output topic through a replay check on record headers (idempotent producer; Kafka
-//! transactions are not used — the local broker advertises the transaction APIs but the kit does
-//! not rely on them), at-least-once otherwise. Dead letters are at-least-once.
+//! per output topic through a replay check on record headers (idempotent producer), at-least-once
+//! otherwise. Kafka transactions are not used: the local broker does support them
+//! (`tests/stream_kafka_txn.rs`: committed records visible, aborted ones hidden under
+//! `read_committed`), but a transaction alone would still duplicate a batch whose commit landed
+//! just before a crash, and the header replay check covers that without them. Dead letters are
+//! at-least-once.
 //!
 //! # Scale-out
 //!

@@ -237,6 +237,11 @@ impl StreamingQuery {
         Summary { name: self.shared.name.clone(), status: self.status(), batches, total_rows: totals[0], total_dead_letters: totals[1], total_late: totals[2] }
     }
 
+    /// Rich output for evcxr: the [`Summary`] report of the query.
+    pub fn evcxr_display(&self) {
+        self.summary().evcxr_display();
+    }
+
     /// Asks the query to stop (finish the batch in flight, commit, final flush) without waiting.
     pub fn request_stop(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);

@@ -6,8 +6,9 @@
 //! ahead, the sink records the output topic's end offsets in the checkpoint (its plan); when that
 //! batch is replayed after a crash, the sink reads the topic from those offsets and sends only the
 //! records whose `(query, batch, seq)` is not there yet. Readers that need the guarantee under
-//! several writers dedupe on those headers. Kafka transactions are not used (see the module
-//! docs of [`crate::stream`]).
+//! several writers dedupe on those headers. A sink given rows without replay information (a new
+//! query name, a foreign writer) is at-least-once. Kafka transactions are not used (see
+//! [`crate::stream`]); the crash test `tests/stream_crash.rs` checks every cart arrives once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
