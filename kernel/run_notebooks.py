@@ -65,16 +65,17 @@ def outputs_of(nb):
                 mimes.update(data.keys())
                 for m in ("text/plain", "text/html"):
                     v = data.get(m, "")
-                    texts.append("".join(v) if isinstance(v, list) else v)
+                    texts.append("\n" + ("".join(v) if isinstance(v, list) else v) + "\n")
             elif t == "error":
                 tb = plain("\n".join(o.get("traceback", [])) or o.get("evalue", ""))
                 problems.append(f"cell {i}: error: {tb.strip()[:600]}")
-    return plain("\n".join(texts)), mimes, problems
+    # Stream chunks are concatenated as printed (a line may arrive in several chunks).
+    return plain("".join(texts)), mimes, problems
 
 
-def check(name, nb):
+def check(name, nb, key=None):
     text, mimes, problems = outputs_of(nb)
-    exp = X.EXPECTATIONS.get(name, {})
+    exp = X.EXPECTATIONS.get(key or name, {})
     for pattern in exp.get("patterns", []):
         if not re.search(pattern, text, re.MULTILINE):
             problems.append(f"expected output matching {pattern!r} not found")
@@ -91,7 +92,7 @@ def check(name, nb):
     return problems
 
 
-def run_one(name, env, path=None, out=OUT):
+def run_one(name, env, path=None, out=OUT, key=None):
     path = path or NOTEBOOKS / name
     nb = nbformat.read(path, as_version=4)
     t0 = time.time()
@@ -110,9 +111,9 @@ def run_one(name, env, path=None, out=OUT):
             else:
                 os.environ[k] = v
     out.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, out / name)
-    problems += check(name, nb)
-    return name, time.time() - t0, problems, nb
+    nbformat.write(nb, out / (name if not key else name.replace(".ipynb", f" ({key}).ipynb")))
+    problems += check(name, nb, key)
+    return (name if not key else f"{name} ({key})"), time.time() - t0, problems, nb
 
 
 def selftest():
@@ -152,16 +153,19 @@ def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     if "--fast" in argv:
         env["BDE_FAST"] = "1"
-    groups = [g for g in X.RUN_ORDER if not args or any(a in n for a in args for n in g)]
+    def entry(e):
+        return (e, None) if isinstance(e, str) else e
+    groups = [[entry(e) for e in g] for g in X.RUN_ORDER]
+    groups = [g for g in groups if not args or any(a in n for a in args for n, _ in g)]
     passed, failed = 0, 0
     for group in groups:
         # A group runs at the same time in separate kernels (the chapter-4 demo runs three).
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(group)) as pool:
             futures = []
-            for delay, name in zip(X.GROUP_DELAYS.get(tuple(group), [0] * len(group)), group):
-                def job(name=name, delay=delay):
+            for delay, (name, key) in zip(X.GROUP_DELAYS.get(tuple(n for n, _ in group), [0] * len(group)), group):
+                def job(name=name, delay=delay, key=key):
                     time.sleep(delay)
-                    return run_one(name, env)
+                    return run_one(name, env, key=key)
                 futures.append(pool.submit(job))
             results = []
             for f in futures:
@@ -169,7 +173,7 @@ def main(argv):
                     results.append(f.result()[:3])
                 except Exception:
                     results.append(("?", 0.0, [traceback.format_exc()]))
-        post = X.GROUP_CHECKS.get(tuple(group))
+        post = X.GROUP_CHECKS.get(tuple(n for n, _ in group))
         if post:
             msg = post()
             if msg:

@@ -46,6 +46,23 @@ def parquet_layout(text):
     return None
 
 
+def published(text, first):
+    """The published count equals the rows > 15 in range (first run), or nothing new (second run)."""
+    import re
+    m = re.search(r"Published (\d+) rows to spark\.exercise\.lastaction\.long \((\d+) rows with DURATION > 15 "
+                  r"in the range; (\d+) published before\)", text)
+    if not m:
+        return "no 'Published N rows …' line"
+    pub, selected, before = map(int, m.groups())
+    if pub + before != selected:
+        return f"published {pub} + before {before} != selected {selected}"
+    if first and pub == 0:
+        return "the first run after the chapter-4 replay published nothing"
+    if not first and pub != 0:
+        return f"the second run published {pub} rows again"
+    return None
+
+
 EXPECTATIONS = {
     NB1: {"patterns": HEALTH_UP + [r"<td>Pencil Box</td>", r"Databases available : \[",
                                    r"Schema and Tables:\n-+\n", r"global_stock  :  item_stock", r"warehouse_stock  :  item_stock",
@@ -73,14 +90,21 @@ EXPECTATIONS = {
                                    r"Pipeline monitor: \d+ refreshes, [1-9]\d* cart lines", r"<svg",
                                    r"<th>INTERVAL_TIMESTAMP</th>", r"<th>member</th><th>score</th>"],
           "mimes": ["text/html"]},
-    NB6: {"patterns": HEALTH_UP, "mimes": ["text/html"]},
-    NB7: {"patterns": HEALTH_UP, "mimes": ["text/html"]},
+    NB6: {"patterns": HEALTH_UP + [r"Querying bounds for date ranges : \d{4}-\d\d-\d\d \d{4}-\d\d-\d\d",
+                                   r"Query bounds are :  \d+ \d+", r"<th>ID</th><th>LAST_ACTION</th><th>DURATION</th>"],
+          "mimes": ["text/html"], "checks": [lambda t: published(t, first=True)]},
+    NB7: {"patterns": HEALTH_UP + [r"Reading from Kafka\.\.\.", r"Long Last Action Stats from Redis\n-+\n(\w+  =  \d+\.0\n)+",
+                                   r"Query long-last-action-scorecard — stopped", r"scorecard check: all equal"],
+          "mimes": ["text/html"]},
 }
+# Chapter 6 runs twice: the second run must publish nothing new and count nothing twice.
+EXPECTATIONS["second run"] = {**EXPECTATIONS[NB6], "checks": [lambda t: published(t, first=False)]}
+EXPECTATIONS["second scorecard"] = EXPECTATIONS[NB7]
 
 # Notebooks in a group run at the same time, each in its own kernel; groups run in this order.
 # Chapter 4 runs as the course's demo does: monitor, job and generator at once (the generator
 # waits for the job, the job runs until the visits stop, then checks itself against the generator).
-RUN_ORDER = [[NB1], [NB2], [NB5, NB4, NB3], [NB6], [NB7]]
+RUN_ORDER = [[NB1], [NB2], [NB5, NB4, NB3], [NB6], [NB7], [(NB6, "second run")], [(NB7, "second scorecard")]]
 # Start delays (seconds) per notebook of a concurrent group.
 GROUP_DELAYS = {}
 # Checks run after a whole group finished: functions() -> None or a message.

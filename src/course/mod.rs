@@ -4,3 +4,5 @@ pub mod setup;
 pub mod stock;
 pub mod visits;
 pub mod monitor;
+pub mod long_actions;
+pub mod scorecard;

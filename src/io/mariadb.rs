@@ -91,14 +91,20 @@ pub fn short(sql: &str) -> String {
 /// Integer columns become Int64, floating columns Float64, everything else text
 /// (DECIMAL keeps its exact digits, dates read `YYYY-MM-DD HH:MM:SS`); NULL stays null.
 pub fn query_frame(settings: &Settings, db: Option<&str>, sql: &str) -> Result<polars::prelude::DataFrame> {
+    let mut c = conn(settings, db)?;
+    frame_of(&settings.mariadb, &mut c, sql, Vec::new())
+}
+
+/// Runs a parameterized query on a connection and converts the rows as [`query_frame`] does.
+pub fn frame_of(url: &str, c: &mut impl Queryable, sql: &str, params: Vec<mysql::Value>) -> Result<polars::prelude::DataFrame> {
     use mysql::consts::ColumnType as T;
     use polars::prelude::{Column, DataFrame, NamedFrom, Series};
-    let mut c = conn(settings, db)?;
-    let result = c.query_iter(sql).map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))?;
+    let params = if params.is_empty() { mysql::Params::Empty } else { mysql::Params::Positional(params) };
+    let result = c.exec_iter(sql, params).map_err(|e| map_err(url, &format!("run `{}`", short(sql)), e))?;
     let cols: Vec<(String, T)> = result.columns().as_ref().iter().map(|c| (c.name_str().to_string(), c.column_type())).collect();
     let mut cells: Vec<Vec<mysql::Value>> = vec![Vec::new(); cols.len()];
     for row in result {
-        let row = row.map_err(|e| map_err(&settings.mariadb, "read a row", e))?;
+        let row = row.map_err(|e| map_err(url, "read a row", e))?;
         for (i, v) in row.unwrap().into_iter().enumerate() {
             if let Some(col) = cells.get_mut(i) {
                 col.push(v);
@@ -130,6 +136,63 @@ pub fn query_frame(settings: &Settings, db: Option<&str>, sql: &str) -> Result<p
         })
         .collect();
     Ok(DataFrame::new(columns)?)
+}
+
+/// The rows of a partitioned read, and how many each partition read.
+#[derive(Debug, Clone)]
+pub struct PartitionedRead {
+    pub frame: polars::prelude::DataFrame,
+    pub rows_per_partition: Vec<usize>,
+}
+
+/// Spark's JDBC partitioned read: `query` (a SELECT with `?` placeholders for `params`) is read
+/// as a derived table in `n` ranges of `column` between `lower` and `upper` (Spark's stride rule,
+/// [`jdbc_partitions`]), each on its own connection and thread, at the same time. The rows come
+/// back in partition order.
+#[allow(clippy::too_many_arguments)]
+pub fn partitioned_read(
+    settings: &Settings,
+    db: Option<&str>,
+    query: &str,
+    params: Vec<mysql::Value>,
+    column: &str,
+    lower: i64,
+    upper: i64,
+    n: usize,
+) -> Result<PartitionedRead> {
+    if !column.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || column.is_empty() {
+        return Err(Error::invalid(format!("partition column '{column}' must be a plain column name")));
+    }
+    let parts = jdbc_partitions(lower, upper, n)?;
+    let p = pool(settings, db)?;
+    let url = settings.mariadb.clone();
+    let frames: Vec<Result<polars::prelude::DataFrame>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|part| {
+                let sql = format!("SELECT * FROM ({query}) AS tmp WHERE {}", part.condition(column));
+                let params = params.clone();
+                let p = p.clone();
+                let url = url.clone();
+                scope.spawn(move || {
+                    let mut c = p.try_get_conn(CONNECT_TIMEOUT * 3).map_err(|e| map_err(&url, "connect", e))?;
+                    frame_of(&url, &mut c, &sql, params)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Task("a partition reader panicked".into())))).collect()
+    });
+    let mut out: Option<polars::prelude::DataFrame> = None;
+    let mut rows_per_partition = Vec::new();
+    for f in frames {
+        let f = f?;
+        rows_per_partition.push(f.height());
+        out = Some(match out {
+            None => f,
+            Some(acc) => acc.vstack(&f)?,
+        });
+    }
+    Ok(PartitionedRead { frame: out.unwrap_or_default(), rows_per_partition })
 }
 
 /// One range of a partitioned read: a condition on the partition column.

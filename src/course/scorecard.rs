@@ -1,0 +1,128 @@
+//! Notebook 7 (`code_06_04_Spark_BDE_scorecard_for_last_action`): the scorecard of long last
+//! actions, a streaming query on `spark.exercise.lastaction.long` from the earliest offsets
+//! adding 1 per message to the Redis sorted set `long-last-action-stats`.
+//!
+//! The course's query has no checkpoint, so every restart re-reads the topic and adds all counts
+//! again. Here the query checkpoints under `tmp/checkpoints/long-last-action-scorecard` and its
+//! Redis sink applies each micro-batch exactly once, so restarting counts nothing twice;
+//! [`start_scorecard`]`(true)` resets the key and the checkpoint to count from scratch.
+//! The cell watching it refreshes every 5 s (1 s with `BDE_FAST`), prints the counts highest
+//! first as the course does, and ends with a table and a bar chart.
+
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::io::{kafka, redis};
+use crate::show::live::Live;
+use crate::show::{Chart, Report, Table};
+use crate::stream::sink::RedisZIncr;
+use crate::stream::{checkpoint, KafkaSource, Query, Start, StreamingQuery, Trigger};
+
+/// The course's Redis key of counts per action.
+pub const SCORE_KEY: &str = "long-last-action-stats";
+/// The scorecard query's name (and checkpoint folder).
+pub const QUERY: &str = "long-last-action-scorecard";
+
+/// Starts the scorecard in the background (earliest offsets, then its checkpoint). With `reset`,
+/// the Redis key and the checkpoint are deleted first, so it counts the whole topic again.
+pub fn start_scorecard(reset: bool) -> Result<StreamingQuery> {
+    let s = Settings::from_env();
+    if reset {
+        crate::stream::stop(QUERY).ok();
+        redis::delete(&s, &[SCORE_KEY])?;
+        let dir = checkpoint::dir_for(&s.checkpoint_dir, QUERY);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::file(&dir, e))?;
+        }
+        println!("{SCORE_KEY} and the scorecard's checkpoint reset");
+    }
+    println!("Reading from Kafka...");
+    Query::<String>::new(QUERY)
+        .source(KafkaSource::new(crate::course::long_actions::LONG_TOPIC).starting(Start::Earliest))
+        .trigger(Trigger::every(Duration::from_secs(1)))
+        .sink(RedisZIncr::new(SCORE_KEY, |a: &String| a.clone(), |_| 1.0))
+        .replace_running(true)
+        .quiet(true)
+        .start()
+}
+
+/// True when the query has read everything in the topic.
+fn caught_up(s: &Settings) -> Result<bool> {
+    let done = crate::stream::query::checkpoint_offsets(s, QUERY)?;
+    let topic = crate::course::long_actions::LONG_TOPIC;
+    let ends = kafka::watermarks(s, topic)?;
+    Ok(ends.iter().all(|(p, _, hi)| done.get(topic).and_then(|m| m.get(p)).is_some_and(|o| o >= hi)))
+}
+
+/// The counts of the scorecard, highest first.
+#[derive(Debug, Clone, Default)]
+pub struct ScorecardReport {
+    pub refreshes: usize,
+    pub counts: Vec<(String, f64)>,
+}
+
+impl ScorecardReport {
+    pub fn report(&self) -> Report {
+        let rows = self.counts.iter().map(|(a, n)| vec![a.clone(), format!("{n}")]).collect();
+        Report::new()
+            .heading("Long Last Action Stats from Redis")
+            .table(Table::from_rows(&["last action", "count"], rows))
+            .chart(Chart::bar("Long last actions", self.counts.iter().map(|c| c.0.clone()).collect(), self.counts.iter().map(|c| c.1).collect()))
+    }
+
+    pub fn evcxr_display(&self) {
+        self.report().evcxr_display();
+    }
+}
+
+/// Prints the counts every 5 s (1 s with `BDE_FAST`) for `refreshes` refreshes; with
+/// `BDE_FAST` it stops earlier, two refreshes after the query read the whole topic.
+pub fn watch(job: &StreamingQuery, refreshes: usize) -> Result<ScorecardReport> {
+    let s = Settings::from_env();
+    let fast = std::env::var("BDE_FAST").is_ok_and(|v| !v.is_empty() && v != "0");
+    let mut report = ScorecardReport::default();
+    let mut after_catch_up = 0;
+    let n = Live::every(Duration::from_secs(if fast { 1 } else { 5 })).refreshes(refreshes).run_until(
+        |_| {
+            if let crate::stream::Status::Failed(e) = job.status() {
+                return Err(Error::Task(format!("the scorecard query failed: {e}")));
+            }
+            report.counts = redis::scores(&s, SCORE_KEY)?;
+            let mut block = format!("Long Last Action Stats from Redis\n{}\n", "-".repeat(33));
+            for (a, n) in &report.counts {
+                block.push_str(&format!("{a}  =  {n:.1}\n"));
+            }
+            Ok(block)
+        },
+        || {
+            if fast && caught_up(&s).unwrap_or(false) {
+                after_catch_up += 1;
+            }
+            after_catch_up >= 2
+        },
+    )?;
+    report.refreshes = n;
+    Ok(report)
+}
+
+/// Compares the scorecard's counts with the ledger of published rows (notebook 6): equal when
+/// every published row was counted exactly once.
+pub fn check_against_ledger() -> Result<Table> {
+    let s = Settings::from_env();
+    let ledger = crate::course::long_actions::ledger_counts(&s, crate::course::long_actions::STATS_DB)?;
+    let redis: std::collections::BTreeMap<String, i64> = redis::scores(&s, SCORE_KEY)?.into_iter().map(|(a, n)| (a, n.round() as i64)).collect();
+    let mut all_equal = !ledger.is_empty();
+    let mut rows = Vec::new();
+    let mut names: Vec<String> = ledger.iter().map(|l| l.0.clone()).chain(redis.keys().cloned()).collect();
+    names.sort();
+    names.dedup();
+    for a in names {
+        let l = ledger.iter().find(|x| x.0 == a).map_or(0, |x| x.1);
+        let r = redis.get(&a).copied().unwrap_or(0);
+        all_equal &= l == r;
+        rows.push(vec![a, l.to_string(), r.to_string(), if l == r { "yes".into() } else { "NO".into() }]);
+    }
+    Ok(Table::from_rows(&["last action", "published (ledger)", "counted (Redis)", "equal"], rows)
+        .title(if all_equal { "scorecard check: all equal" } else { "scorecard check: MISMATCH" }))
+}
