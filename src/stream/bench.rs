@@ -172,7 +172,10 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
     mio::execute(&settings, None, &MariaDbInsert::visit_stats_ddl(&db))?;
     let cleanup = || {
         let _ = kio::delete_topics(&settings, &[&topic, &carts]);
-        let _ = rio::delete(&settings, &[&key, &format!("{key}:applied:bench:redis:{key}")]);
+        let markers = rio::keys(&settings, &format!("{key}:applied:*")).unwrap_or_default();
+        let mut doomed: Vec<&str> = markers.iter().map(String::as_str).collect();
+        doomed.push(&key);
+        let _ = rio::delete(&settings, &doomed);
         let _ = mio::execute(&settings, None, &format!("DROP DATABASE IF EXISTS `{db}`"));
         let _ = std::fs::remove_dir_all(&cp_root);
     };

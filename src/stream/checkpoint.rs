@@ -49,6 +49,17 @@ pub struct Checkpoint {
     pub states: Vec<(String, serde_json::Value)>,
     #[serde(default)]
     pub pending: Option<PendingBatch>,
+    /// Identity of this checkpoint's lineage, made when the checkpoint is first written. Sinks
+    /// key their applied-batch markers by `query@epoch`, so a new checkpoint (a reset, a fresh
+    /// clone) starts with fresh markers instead of skipping batches an older lineage applied.
+    #[serde(default)]
+    pub epoch: String,
+}
+
+/// A new lineage id: milliseconds since the epoch and 16 random bits, in hex.
+pub fn new_epoch() -> String {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    format!("{ms:x}{:04x}", rand::random::<u16>())
 }
 
 /// The folder of a query's checkpoint.

@@ -140,6 +140,7 @@ impl<T: Row> Query<T> {
         }
         let engine = Engine {
             name: self.name.clone(),
+            identity: self.name.clone(),
             source,
             sinks: self.sinks,
             trigger: self.trigger,
@@ -377,6 +378,8 @@ pub fn stop_all() -> Result<()> {
 
 struct Engine<T: Row> {
     name: String,
+    /// `name@epoch`, what sinks key their markers by; set when the checkpoint is loaded.
+    identity: String,
     source: KafkaSource,
     sinks: Vec<Box<dyn Sink<T>>>,
     trigger: Trigger,
@@ -395,8 +398,14 @@ impl<T: Row> Engine<T> {
 
     fn run(mut self) -> Result<()> {
         let mut cp = Checkpoint::load(&self.cp_dir, &self.name)?;
+        if cp.epoch.is_empty() {
+            cp.epoch = checkpoint::new_epoch();
+            cp.save(&self.cp_dir)?;
+        }
+        // Sinks know the query by name and checkpoint lineage (see `Checkpoint::epoch`).
+        self.identity = format!("{}@{}", self.name, cp.epoch);
         for s in self.sinks.iter_mut() {
-            s.open(&self.name, &self.settings)?;
+            s.open(&self.identity, &self.settings)?;
             if let Some(st) = cp.state_of(&s.name()) {
                 s.restore(st)?;
             }
@@ -501,7 +510,7 @@ impl<T: Row> Engine<T> {
                 dead.push(DeadLetter::new(&self.name, p.batch_id, m, &r));
             }
         }
-        let mut info = BatchInfo { query: self.name.clone(), batch_id: p.batch_id, batch_time_ms: p.batch_time_ms, replay, flush: p.flush, settings: self.settings.clone() };
+        let mut info = BatchInfo { query: self.identity.clone(), batch_id: p.batch_id, batch_time_ms: p.batch_time_ms, replay, flush: p.flush, settings: self.settings.clone() };
         if !replay {
             p.plans = Vec::new();
             for s in self.sinks.iter_mut() {
