@@ -95,6 +95,7 @@ pub fn raw_consume_rate(settings: &Settings, topic: &str) -> Result<f64> {
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "50")
             .set("fetch.max.bytes", "8388608")
+            .set("receive.message.max.bytes", "1000000000")
             .create()
             .map_err(|e| Error::service(Service::Kafka, &s.kafka, "create a consumer", e))?;
         let mut tpl = TopicPartitionList::new();

@@ -130,9 +130,9 @@ impl Reader {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("fetch.wait.max.ms", "50")
-            .set("receive.message.max.bytes", "120000000")
-            // The local broker sizes fetch responses by fetch.max.bytes (not per partition):
-            // keep responses moderate so a long backlog does not arrive as one huge response.
+            .set("receive.message.max.bytes", "1000000000")
+            // The local broker (noida-db) may answer a fetch with the whole backlog regardless of
+            // fetch.max.bytes; accept large responses instead of failing with BadMessage.
             .set("fetch.max.bytes", "8388608")
             .create()
             .map_err(|e| kerr(settings, "create a consumer", e))?;
@@ -231,6 +231,7 @@ impl Reader {
             }
         }
         let deadline = Instant::now() + wait;
+        let mut errors = 0;
         while out.len() < max && behind(&pos) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -244,7 +245,19 @@ impl Reader {
                 break;
             }
             let Some(m) = self.consumer.poll(left.min(Duration::from_millis(100))) else { continue };
-            let m = m.map_err(|e| Error::down(Service::Kafka, &self.settings.kafka, format!("read records: {e}")))?;
+            let m = match m {
+                Ok(m) => {
+                    errors = 0;
+                    m
+                }
+                Err(e) if errors < 5 => {
+                    // transient (leader change, a broker restart): librdkafka retries the fetch
+                    errors += 1;
+                    eprintln!("stream source: {e} (retrying)");
+                    continue;
+                }
+                Err(e) => return Err(Error::down(Service::Kafka, &self.settings.kafka, format!("read records: {e}"))),
+            };
             let msg = Msg {
                 topic: m.topic().to_string(),
                 partition: m.partition(),
