@@ -21,6 +21,10 @@ pub struct Progress {
     pub watermark_ms: Option<i64>,
     /// Rows (effects) written by each sink, 0 when it skipped an already-applied batch.
     pub sink_rows: Vec<(String, u64)>,
+    /// Milliseconds each sink took to apply the batch.
+    pub sink_ms: Vec<(String, u64)>,
+    /// Milliseconds spent reading and decoding the records.
+    pub read_ms: u64,
     pub dead_letters: u64,
     /// Late rows dropped in this batch.
     pub late_rows: u64,

@@ -420,8 +420,9 @@ impl<T: Row> Engine<T> {
         let mut dlq = DeadLetterWriter::new();
         self.shared.set_status(Status::Running);
         if let Some(p) = cp.pending.clone() {
+            let started = Instant::now();
             let msgs = if p.flush { Vec::new() } else { reader.read(&p.end, usize::MAX, Duration::from_secs(60), true)?.0 };
-            self.run_batch(&mut cp, &mut reader, &mut dlq, p, msgs, true)?;
+            self.run_batch(&mut cp, &mut reader, &mut dlq, p, msgs, true, started)?;
         }
         let fixed_targets = match self.trigger {
             Trigger::AvailableNow => Some(reader.end_offsets()?),
@@ -459,12 +460,13 @@ impl<T: Row> Engine<T> {
                 continue;
             }
             let batch_time = self.clock.now_ms();
+            let started = Instant::now();
             let (msgs, end) = reader.read(&targets, self.source.max_records, Duration::from_secs(5), false)?;
             if msgs.is_empty() && !wants_empty {
                 continue;
             }
             let pending = PendingBatch { batch_id: cp.next_batch, start: reader.next.clone(), end, batch_time_ms: batch_time, flush: false, plans: Vec::new() };
-            self.run_batch(&mut cp, &mut reader, &mut dlq, pending, msgs, false)?;
+            self.run_batch(&mut cp, &mut reader, &mut dlq, pending, msgs, false, started)?;
             if self.trigger == Trigger::Once {
                 break;
             }
@@ -478,7 +480,7 @@ impl<T: Row> Engine<T> {
                 flush: true,
                 plans: Vec::new(),
             };
-            self.run_batch(&mut cp, &mut reader, &mut dlq, pending, Vec::new(), false)?;
+            self.run_batch(&mut cp, &mut reader, &mut dlq, pending, Vec::new(), false, Instant::now())?;
         }
         Ok(())
     }
@@ -487,8 +489,9 @@ impl<T: Row> Engine<T> {
         maybe_crash(self.chaos);
     }
 
-    fn run_batch(&mut self, cp: &mut Checkpoint, reader: &mut Reader, dlq: &mut DeadLetterWriter, mut p: PendingBatch, msgs: Vec<Msg>, replay: bool) -> Result<()> {
-        let t0 = Instant::now();
+    #[allow(clippy::too_many_arguments)]
+    fn run_batch(&mut self, cp: &mut Checkpoint, reader: &mut Reader, dlq: &mut DeadLetterWriter, mut p: PendingBatch, msgs: Vec<Msg>, replay: bool, read_started: Instant) -> Result<()> {
+        let t0 = read_started;
         let rows_in = msgs.len() as u64;
         let mut rows: Vec<T> = Vec::with_capacity(msgs.len());
         let mut dead: Vec<DeadLetter> = Vec::new();
@@ -510,6 +513,7 @@ impl<T: Row> Engine<T> {
                 dead.push(DeadLetter::new(&self.name, p.batch_id, m, &r));
             }
         }
+        let read_ms = t0.elapsed().as_millis() as u64;
         let mut info = BatchInfo { query: self.identity.clone(), batch_id: p.batch_id, batch_time_ms: p.batch_time_ms, replay, flush: p.flush, settings: self.settings.clone() };
         if !replay {
             p.plans = Vec::new();
@@ -525,8 +529,10 @@ impl<T: Row> Engine<T> {
         }
         let late_before: u64 = self.sinks.iter().map(|s| s.late_rows()).sum();
         let mut sink_rows = Vec::new();
+        let mut sink_ms = Vec::new();
         for s in self.sinks.iter_mut() {
             let name = s.name();
+            let ts = Instant::now();
             let plan = p.plans.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap_or_default();
             let mut attempt = 0;
             let n = loop {
@@ -542,6 +548,7 @@ impl<T: Row> Engine<T> {
                 }
             };
             info.replay = replay;
+            sink_ms.push((name.clone(), ts.elapsed().as_millis() as u64));
             sink_rows.push((name, n));
             maybe_crash(self.chaos);
         }
@@ -562,6 +569,8 @@ impl<T: Row> Engine<T> {
             duration_ms: dur.as_millis() as u64,
             watermark_ms,
             sink_rows,
+            sink_ms,
+            read_ms,
             dead_letters: dead.len() as u64,
             late_rows: late,
             replay,
