@@ -449,7 +449,8 @@ impl<T: Row> Engine<T> {
                 None => reader.end_offsets()?,
             };
             let behind = reader.next.iter().any(|(t, ps)| ps.iter().any(|(p, o)| targets.get(t).and_then(|m| m.get(p)).is_some_and(|e| o < e)));
-            let wants_empty = self.sinks.iter().any(|s| s.wants_empty_batches());
+            let now = self.clock.now_ms();
+            let wants_empty = self.sinks.iter().any(|s| s.wants_empty_batch(now));
             if !behind && !wants_empty {
                 if !matches!(self.trigger, Trigger::Every(_)) {
                     break;

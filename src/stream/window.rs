@@ -114,6 +114,12 @@ impl WindowState {
         self.open.len()
     }
 
+    /// True when moving processing time to `now_ms` would close (emit or drop) an open window.
+    pub fn would_close_at(&self, now_ms: i64) -> bool {
+        let wm = now_ms.saturating_sub(self.delay_ms).max(self.watermark.unwrap_or(i64::MIN));
+        self.open.keys().next().is_some_and(|(start, _)| start + self.size_ms <= wm)
+    }
+
     /// Adds `value` at time `t_ms` for `key`; returns false (and counts it) when the row is late.
     pub fn add(&mut self, t_ms: i64, key: &str, value: i64) -> bool {
         if self.watermark.is_some_and(|w| t_ms < w) {
@@ -238,6 +244,7 @@ mod tests {
         assert!(w.add(t, "Order", 1));
         assert!(w.end_batch(Some(t)).is_empty());
         assert_eq!(w.watermark(), Some(95 * S));
+        assert!(!w.would_close_at(109_999) && w.would_close_at(110 * S), "an empty batch is only needed at 110 s");
         // batch at 106 s: watermark 101 s < 105 s, nothing yet
         clock.set(106 * S);
         assert!(w.add(clock.now_ms(), "FAQ", 10));

@@ -86,9 +86,9 @@ pub trait Sink<T>: Send {
         0
     }
 
-    /// True when an empty batch would still change something (open windows waiting for the
-    /// watermark), so the engine runs batches without new data.
-    fn wants_empty_batches(&self) -> bool {
+    /// True when an empty batch at processing time `now_ms` would still change something (an
+    /// open window the advancing watermark closes), so the engine runs a batch without new data.
+    fn wants_empty_batch(&self, _now_ms: i64) -> bool {
         false
     }
 }

@@ -140,7 +140,7 @@ impl<T: Send> Sink<T> for Windowed<T> {
         self.state.as_ref().map_or(0, WindowState::late_rows)
     }
 
-    fn wants_empty_batches(&self) -> bool {
-        self.event_time.is_none() && self.state.as_ref().is_some_and(|s| s.open_cells() > 0)
+    fn wants_empty_batch(&self, now_ms: i64) -> bool {
+        self.event_time.is_none() && self.state.as_ref().is_some_and(|s| s.would_close_at(now_ms))
     }
 }
