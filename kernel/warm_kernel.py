@@ -68,8 +68,8 @@ def main():
     if not force and stamp.exists() and stamp.read_text().strip() == want:
         print(f"[bde] kernel build folder is warm ({template})", flush=True)
     else:
-        print(f"[bde] warming the kernel build folder {template} (first time on a machine: Polars and "
-              f"rdkafka compile inside the kernel, about 15-25 minutes on 2 cores)", flush=True)
+        print(f"[bde] warming the kernel build folder {template} (the kit changed, or the first time on a "
+              f"machine: then Polars and rdkafka compile inside the kernel, about 2-5 minutes on 2 cores)", flush=True)
         timed_session({"BDE_KERNEL_SLOT": "template"}, "warm-up")
         stamp.write_text(want + "\n")
     if measure:

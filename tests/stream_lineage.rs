@@ -47,3 +47,34 @@ fn a_fresh_checkpoint_is_not_skipped_because_of_old_markers() {
     kafka::delete_topics(&s, &[&topic]).expect("cleanup");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_running_query_is_visible_from_outside_through_its_heartbeat() {
+    let s = Settings::from_env();
+    let tag = format!("{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0));
+    let topic = format!("bde_test_heartbeat_{tag}");
+    let key = format!("bde_test_heartbeat:{tag}");
+    let root = std::env::temp_dir().join(format!("bde_heartbeat_{tag}"));
+    kafka::create_topics(&s, &[&topic], 1).expect("topic");
+    let dir = checkpoint::dir_for(&root, "heartbeat-test");
+    assert!(!checkpoint::is_alive(&dir, Duration::from_secs(5)));
+    let q = Query::<String>::new("heartbeat-test")
+        .source(KafkaSource::new(&topic).starting(Start::Latest))
+        .trigger(Trigger::every(Duration::from_millis(200)))
+        .checkpoint_dir(&root)
+        .sink(RedisZIncr::new(&key, |a: &String| a.clone(), |_| 1.0))
+        .quiet(true)
+        .replace_running(true)
+        .start()
+        .expect("start");
+    // An idle query (no records at all) still ticks.
+    let t0 = std::time::Instant::now();
+    while !checkpoint::is_alive(&dir, Duration::from_secs(5)) && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(checkpoint::is_alive(&dir, Duration::from_secs(5)), "running query shows a heartbeat");
+    q.stop().expect("stop");
+    assert!(!checkpoint::is_alive(&dir, Duration::from_secs(5)), "a stopped query shows none");
+    kafka::delete_topics(&s, &[&topic]).expect("cleanup");
+    let _ = std::fs::remove_dir_all(&root);
+}

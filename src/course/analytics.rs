@@ -8,7 +8,7 @@
 //! (the job starts from the latest offsets, so it must run before visits are produced), and a
 //! watch that lasts until the visits stop coming.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -47,15 +47,10 @@ pub fn run_until_visits_stop(job: &StreamingQuery, idle: Duration, max: Duration
     job.until_idle(idle)
 }
 
-/// True when the query `name` (in any kernel or process using the same checkpoint folder) has
-/// committed a batch in the last few seconds: the windowed job commits every trigger.
+/// True when the query `name` (in any kernel or process using the same checkpoint folder) is
+/// running: its loop rewrites a heartbeat file on every trigger tick and removes it on stop.
 pub fn is_running(settings: &Settings, name: &str) -> bool {
-    let file = checkpoint::dir_for(&settings.checkpoint_dir, name).join("checkpoint.json");
-    std::fs::metadata(&file)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|age| age < Duration::from_secs(4))
+    checkpoint::is_alive(&checkpoint::dir_for(&settings.checkpoint_dir, name), Duration::from_secs(5))
 }
 
 /// Waits until the course job runs (see [`is_running`]), at most `timeout`.

@@ -109,6 +109,27 @@ impl Checkpoint {
     }
 }
 
+/// Marks the query alive: the loop rewrites `<dir>/heartbeat` on every trigger tick, so other
+/// processes (another notebook kernel) can tell a running query from a stopped one. Best effort.
+pub fn heartbeat(dir: &Path) {
+    let _ = fs::create_dir_all(dir);
+    let _ = fs::write(dir.join("heartbeat"), format!("{}\n", std::process::id()));
+}
+
+/// Removes the heartbeat when the query ends (after its final flush).
+pub fn heartbeat_stop(dir: &Path) {
+    let _ = fs::remove_file(dir.join("heartbeat"));
+}
+
+/// True when the query in `dir` ticked within `within` (see [`heartbeat`]).
+pub fn is_alive(dir: &Path, within: std::time::Duration) -> bool {
+    fs::metadata(dir.join("heartbeat"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age < within)
+}
+
 /// Deletes a query's checkpoint (start over). Missing is fine.
 pub fn reset(root: &Path, query: &str) -> Result<()> {
     let d = dir_for(root, query);

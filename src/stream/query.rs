@@ -444,6 +444,7 @@ impl<T: Row> Engine<T> {
                 }
             }
             last_start = Some(Instant::now());
+            checkpoint::heartbeat(&self.cp_dir);
             let targets = match &fixed_targets {
                 Some(t) => t.clone(),
                 None => reader.end_offsets()?,
@@ -483,6 +484,7 @@ impl<T: Row> Engine<T> {
             };
             self.run_batch(&mut cp, &mut reader, &mut dlq, pending, Vec::new(), false, Instant::now())?;
         }
+        checkpoint::heartbeat_stop(&self.cp_dir);
         Ok(())
     }
 
