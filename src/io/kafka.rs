@@ -217,7 +217,8 @@ pub async fn send_owned(
         }
         match producer.send_result(rec) {
             Ok(f) => break f,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if attempts < 1000 => {
+            // The local queue drains as the broker acknowledges; wait up to a minute for room.
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if attempts < 6000 => {
                 attempts += 1;
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Settings;
@@ -38,28 +37,15 @@ pub fn produce_visits(settings: &Settings, topic: &str, n: usize, base: chrono::
             let date = base + chrono::Duration::milliseconds(i as i64 * step_ms);
             let v = random_visit(&mut rng, date.with_nanosecond_trunc());
             let value = v.to_json();
-            let mut rec = FutureRecord::to(&t).payload(&value).key(&v.country);
-            loop {
-                match p.send_result(rec) {
-                    Ok(f) => {
-                        futs.push(f);
-                        break;
-                    }
-                    Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
-                        rec = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((e, _)) => return Err(Error::service(Service::Kafka, &s.kafka, "produce visits", e)),
-                }
-            }
+            futs.push(kio::send_owned(&p, &s, &t, Some(v.country.clone()), value).await?);
             if futs.len() >= 50_000 {
                 for f in futs.drain(..) {
-                    check(f.await, &s)?;
+                    f.await?;
                 }
             }
         }
         for f in futs {
-            check(f.await, &s)?;
+            f.await?;
         }
         Ok(())
     })?
@@ -72,14 +58,6 @@ impl TruncSecs for chrono::NaiveDateTime {
     fn with_nanosecond_trunc(self) -> Self {
         use chrono::Timelike;
         self.with_nanosecond(0).unwrap_or(self)
-    }
-}
-
-fn check<E>(r: std::result::Result<rdkafka::producer::future_producer::OwnedDeliveryResult, E>, s: &Settings) -> Result<()> {
-    match r {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(Error::service(Service::Kafka, &s.kafka, "deliver visits", e)),
-        Err(_) => Err(Error::service(Service::Kafka, &s.kafka, "deliver visits", "cancelled")),
     }
 }
 
