@@ -96,6 +96,11 @@ def rate(n, s):
     return f"{n / s:,.0f}/s" if s > 0 else "-"
 
 
+def smaller(mem_b, mem_p):
+    r = mem_p / max(mem_b, 1)
+    return f"{r:.1f}× smaller" if r >= 1 else f"{1 / r:.1f}× larger"
+
+
 def check(cond, what):
     if not cond:
         FAILURES.append(what)
@@ -124,7 +129,7 @@ def batch(a, bde, work, rows_total, table, raw):
             table.append((f"  query, best of {a.repeat} (s)", f"{tbb:.2f}", f"{tpb:.2f}", "", f"{tpb / tbb:.1f}× faster"))
         table.append(("  rows/s (best run)", rate(n, tbb), rate(n, tpb), "", f"{tpb / tbb:.1f}×"))
         table.append(("  process wall, incl. start (s)", f"{wall_b:.2f}", f"{wall_p:.2f}", "", f"{wall_p / wall_b:.1f}× faster"))
-        table.append(("  peak memory (process tree RSS)", gib(mem_b), gib(mem_p), "", f"{mem_p / max(mem_b, 1):.1f}× smaller"))
+        table.append(("  peak memory (process tree RSS)", gib(mem_b), gib(mem_p), "", smaller(mem_b, mem_p)))
         table.append(("  results (groups, 6 column sums)", "same" if not [f for f in FAILURES if f.startswith(f"batch {n}:")] else "DIFFER", "", "", ""))
         raw.setdefault("spark_session_seconds", rp["session_seconds"])
         if not a.keep:
@@ -192,7 +197,7 @@ def stream(a, bde, work, table, raw):
     table.append(("  seconds (all visits through the sinks)", f"{rb['data_seconds']:.1f}", f"{rp['seconds']:.1f}", f"{n / raw_rate:.1f}", ""))
     table.append(("  micro-batches", f"{rb['batches']} (+{rb['all_batches'] - rb['batches']} drain)", str(rp["batches"]), "", ""))
     table.append(("  process wall, incl. start/produce (s)", f"{wall_b:.1f}", f"{wall_p:.1f}", "", ""))
-    table.append(("  peak memory (process tree RSS)", gib(mem_b), gib(mem_p), "", f"{mem_p / max(mem_b, 1):.1f}× smaller"))
+    table.append(("  peak memory (process tree RSS)", gib(mem_b), gib(mem_p), "", smaller(mem_b, mem_p)))
     table.append(("  visit_stats rows / sum (of " + f"{total:,})", f"{rb['visit_stats_rows']} / {rb['visit_stats_sum']:,}", f"{rp['visit_stats_rows']} / {rp['visit_stats_sum']:,}", "", ""))
     ok = not [f for f in FAILURES if f.startswith("stream:")]
     table.append(("  results (Redis totals, cart lines)", "same" if ok else "DIFFER", "", "", ""))
