@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
-use rdkafka::producer::FutureRecord;
 use serde_json::{json, Value};
 
 use crate::config::Settings;
-use crate::error::{Error, Result, Service};
+use crate::error::{Error, Result};
 use crate::io::{kafka as kio, mariadb as mio, redis as rio};
 use crate::runtime;
 use crate::stream::analytics::Analytics;
@@ -87,39 +86,18 @@ fn produce(settings: &Settings, topic: &str, lines: Vec<String>) -> Result<()> {
         let mut futs = Vec::with_capacity(50_000);
         for line in &lines {
             let v: Visit = serde_json::from_str(line).map_err(|e| Error::invalid(format!("bad visit line {line:?}: {e}")))?;
-            let mut rec = FutureRecord::to(&t).payload(line).key(&v.country);
-            loop {
-                match p.send_result(rec) {
-                    Ok(f) => {
-                        futs.push(f);
-                        break;
-                    }
-                    Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
-                        rec = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((e, _)) => return Err(Error::service(Service::Kafka, &s.kafka, "produce visits", e)),
-                }
-            }
+            futs.push(kio::send_owned(&p, &s, &t, Some(v.country.clone()), line.clone()).await?);
             if futs.len() >= 50_000 {
                 for f in futs.drain(..) {
-                    delivered(f.await, &s)?;
+                    f.await?;
                 }
             }
         }
         for f in futs {
-            delivered(f.await, &s)?;
+            f.await?;
         }
         Ok(())
     })?
-}
-
-fn delivered<E>(r: std::result::Result<rdkafka::producer::future_producer::OwnedDeliveryResult, E>, s: &Settings) -> Result<()> {
-    match r {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(Error::service(Service::Kafka, &s.kafka, "deliver visits", e)),
-        Err(_) => Err(Error::service(Service::Kafka, &s.kafka, "deliver visits", "cancelled")),
-    }
 }
 
 /// Produces the visits under `dir`, measures the raw consume rate, runs the analytics query
