@@ -76,6 +76,12 @@ impl Settings {
     }
 }
 
+/// True when `BDE_FAST` is set (and not `0`): generators and refresh loops shrink their pauses
+/// (replays and tests).
+pub fn fast_mode() -> bool {
+    std::env::var("BDE_FAST").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

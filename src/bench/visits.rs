@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::io::{kafka as kio, mariadb as mio, redis as rio};
-use crate::runtime;
 use crate::stream::analytics::Analytics;
 use crate::stream::bench::raw_consume_rate;
 use crate::stream::sink::MariaDbInsert;
@@ -79,25 +78,14 @@ fn read_lines(dir: &Path) -> Result<Vec<String>> {
 
 /// Produces the lines (key = the visit's country) as fast as the idempotent producer goes.
 fn produce(settings: &Settings, topic: &str, lines: Vec<String>) -> Result<()> {
-    let s = settings.clone();
-    let t = topic.to_string();
-    runtime::block_on(async move {
-        let p = kio::producer(&s)?;
-        let mut futs = Vec::with_capacity(50_000);
-        for line in &lines {
-            let v: Visit = serde_json::from_str(line).map_err(|e| Error::invalid(format!("bad visit line {line:?}: {e}")))?;
-            futs.push(kio::send_owned(&p, &s, &t, Some(v.country.clone()), line.clone()).await?);
-            if futs.len() >= 50_000 {
-                for f in futs.drain(..) {
-                    f.await?;
-                }
-            }
-        }
-        for f in futs {
-            f.await?;
-        }
-        Ok(())
-    })?
+    let records = lines
+        .into_iter()
+        .map(|line| {
+            let v: Visit = serde_json::from_str(&line).map_err(|e| Error::invalid(format!("bad visit line {line:?}: {e}")))?;
+            Ok((Some(v.country), line))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    kio::produce_all(settings, topic, records).map(|_| ())
 }
 
 /// Produces the visits under `dir`, measures the raw consume rate, runs the analytics query

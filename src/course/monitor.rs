@@ -56,7 +56,7 @@ impl Monitor {
     /// and it stops earlier once the analytics job (notebook 4) has run and stopped; with
     /// `BDE_FAST`, every second for at most 10 minutes.
     pub fn course() -> Monitor {
-        let fast = std::env::var("BDE_FAST").is_ok_and(|v| !v.is_empty() && v != "0");
+        let fast = crate::config::fast_mode();
         Monitor {
             every: Duration::from_secs(if fast { 1 } else { 5 }),
             refreshes: Some(if fast { 600 } else { 36 }),

@@ -87,7 +87,7 @@ impl ScorecardReport {
 /// `BDE_FAST` it stops earlier, two refreshes after the query read the whole topic.
 pub fn watch(job: &StreamingQuery, refreshes: usize) -> Result<ScorecardReport> {
     let s = Settings::from_env();
-    let fast = std::env::var("BDE_FAST").is_ok_and(|v| !v.is_empty() && v != "0");
+    let fast = crate::config::fast_mode();
     let mut report = ScorecardReport::default();
     let mut after_catch_up = 0;
     let n = Live::every(Duration::from_secs(if fast { 1 } else { 5 })).refreshes(refreshes).run_until(

@@ -67,7 +67,7 @@ impl Default for VisitGenerator {
 impl VisitGenerator {
     /// The course's run: 99 visits to the visits topic, 1–3 s apart (`BDE_FAST` speeds it up).
     pub fn course() -> VisitGenerator {
-        let fast = std::env::var("BDE_FAST").is_ok_and(|v| !v.is_empty() && v != "0");
+        let fast = crate::config::fast_mode();
         VisitGenerator {
             topic: VISITS_TOPIC.into(),
             count: COURSE_VISITS,

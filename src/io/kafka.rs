@@ -236,16 +236,27 @@ pub async fn send_owned(
     })
 }
 
-/// Blocking convenience: sends key/value pairs in order and waits for all acknowledgements.
+/// Blocking convenience: sends key/value pairs in order, many in flight at once (at most
+/// 50,000 unacknowledged), and waits for every acknowledgement. Returns how many were sent.
+/// (The idempotent producer keeps the order within a partition.)
 pub fn produce_all(settings: &Settings, topic: &str, records: Vec<(Option<String>, String)>) -> Result<usize> {
     let s = settings.clone();
     let t = topic.to_string();
     runtime::block_on(async move {
         let p = producer(&s)?;
+        let mut in_flight = Vec::new();
         let mut n = 0;
-        for (k, v) in &records {
-            send(&p, &s, &t, k.as_deref(), v).await?;
+        for (k, v) in records {
+            in_flight.push(send_owned(&p, &s, &t, k, v).await?);
             n += 1;
+            if in_flight.len() >= 50_000 {
+                for f in in_flight.drain(..) {
+                    f.await?;
+                }
+            }
+        }
+        for f in in_flight {
+            f.await?;
         }
         Ok(n)
     })?

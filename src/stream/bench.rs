@@ -27,28 +27,15 @@ pub struct BenchResult {
 
 /// Produces `n` random visits to `topic` as fast as the idempotent producer goes.
 pub fn produce_visits(settings: &Settings, topic: &str, n: usize, base: chrono::NaiveDateTime, step_ms: i64) -> Result<()> {
-    let s = settings.clone();
-    let t = topic.to_string();
-    runtime::block_on(async move {
-        let p = kio::producer(&s)?;
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(rand::random());
-        let mut futs = Vec::with_capacity(n);
-        for i in 0..n {
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(rand::random());
+    let records = (0..n)
+        .map(|i| {
             let date = base + chrono::Duration::milliseconds(i as i64 * step_ms);
             let v = random_visit(&mut rng, date.with_nanosecond_trunc());
-            let value = v.to_json();
-            futs.push(kio::send_owned(&p, &s, &t, Some(v.country.clone()), value).await?);
-            if futs.len() >= 50_000 {
-                for f in futs.drain(..) {
-                    f.await?;
-                }
-            }
-        }
-        for f in futs {
-            f.await?;
-        }
-        Ok(())
-    })?
+            (Some(v.country.clone()), v.to_json())
+        })
+        .collect();
+    kio::produce_all(settings, topic, records).map(|_| ())
 }
 
 trait TruncSecs {
