@@ -1,8 +1,19 @@
 //! The course's seven notebooks as functions with the course's names, defaults and output.
+//!
+//! | notebook | module |
+//! |---|---|
+//! | `code_00_03_Spark_BDE_Setup_Prerequisites` | [`setup`] |
+//! | `code_03_XX_Spark_BDE_Batch_Data_Engg` | [`stock`] |
+//! | `code_04_03_Spark_BDE_Generate a visits stream` | [`visits`] |
+//! | `code_04_04_Spark_BDE_Build_a_streaming_analytics_job` | [`analytics`] |
+//! | `code_04_05_Spark_BDE_Execute_the_pipeline` | [`monitor`] |
+//! | `code_06_03_Spark_BDE_Extracting_long_last_actions` | [`long_actions`] |
+//! | `code_06_04_Spark_BDE_scorecard_for_last_action` | [`scorecard`] |
+
 pub mod analytics;
+pub mod long_actions;
+pub mod monitor;
+pub mod scorecard;
 pub mod setup;
 pub mod stock;
 pub mod visits;
-pub mod monitor;
-pub mod long_actions;
-pub mod scorecard;
