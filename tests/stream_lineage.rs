@@ -9,14 +9,18 @@ use bde_kit::stream::sink::RedisZIncr;
 use bde_kit::stream::{checkpoint, KafkaSource, Query, Start, Trigger};
 use bde_kit::Settings;
 
-#[test]
-fn a_fresh_checkpoint_is_not_skipped_because_of_old_markers() {
+/// Settings, and a fresh topic (created), Redis key and checkpoint root named after `what`.
+fn fixture(what: &str) -> (Settings, String, String, std::path::PathBuf) {
     let s = Settings::from_env();
     let tag = format!("{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0));
-    let topic = format!("bde_test_lineage_{tag}");
-    let key = format!("bde_test_lineage:{tag}");
-    let root = std::env::temp_dir().join(format!("bde_lineage_{tag}"));
+    let topic = format!("bde_test_{what}_{tag}");
     kafka::create_topics(&s, &[&topic], 1).expect("topic");
+    (s, topic, format!("bde_test_{what}:{tag}"), std::env::temp_dir().join(format!("bde_{what}_{tag}")))
+}
+
+#[test]
+fn a_fresh_checkpoint_is_not_skipped_because_of_old_markers() {
+    let (s, topic, key, root) = fixture("lineage");
     kafka::produce_all(&s, &topic, ["FAQ", "FAQ", "Order"].iter().map(|a| (Some(a.to_string()), a.to_string())).collect()).expect("produce");
     let run = || {
         let q = Query::<String>::new("lineage-test")
@@ -50,12 +54,7 @@ fn a_fresh_checkpoint_is_not_skipped_because_of_old_markers() {
 
 #[test]
 fn a_running_query_is_visible_from_outside_through_its_heartbeat() {
-    let s = Settings::from_env();
-    let tag = format!("{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0));
-    let topic = format!("bde_test_heartbeat_{tag}");
-    let key = format!("bde_test_heartbeat:{tag}");
-    let root = std::env::temp_dir().join(format!("bde_heartbeat_{tag}"));
-    kafka::create_topics(&s, &[&topic], 1).expect("topic");
+    let (s, topic, key, root) = fixture("heartbeat");
     let dir = checkpoint::dir_for(&root, "heartbeat-test");
     assert!(!checkpoint::is_alive(&dir, Duration::from_secs(5)));
     let q = Query::<String>::new("heartbeat-test")

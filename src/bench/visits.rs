@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::io::{kafka as kio, mariadb as mio, redis as rio};
 use crate::stream::analytics::Analytics;
-use crate::stream::bench::raw_consume_rate;
+use crate::stream::bench::{raw_consume_rate, run_to_end};
 use crate::stream::sink::MariaDbInsert;
 use crate::stream::source::Start;
 use crate::stream::trigger::Trigger;
@@ -132,18 +132,8 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
         let t0 = Instant::now();
         let t0_ms = chrono::Local::now().naive_local().and_utc().timestamp_millis(); // the engine clock
         let q = a.query().settings(settings.clone()).checkpoint_dir(&cp_root).quiet(true).start()?;
-        q.for_batches(u64::MAX)?;
-        if !q.await_termination(Duration::from_secs(3600))? {
-            return Err(Error::Task("the analytics query did not finish within an hour".into()));
-        }
+        let s = run_to_end(&q, visits)?;
         let secs = t0.elapsed().as_secs_f64();
-        let s = q.summary();
-        if let crate::stream::Status::Failed(e) = &s.status {
-            return Err(Error::Task(format!("the analytics query failed: {e}")));
-        }
-        if s.total_rows != visits as u64 {
-            return Err(Error::Task(format!("the analytics query read {} of {visits} visits", s.total_rows)));
-        }
         // The query keeps running empty batches until its last 5-second windows pass the
         // watermark (about 10 s of wall time); "data" ends with the last batch that read rows.
         let data_secs = s

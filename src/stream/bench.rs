@@ -11,6 +11,7 @@ use crate::error::{Error, Result, Service};
 use crate::io::{kafka as kio, mariadb as mio, redis as rio};
 use crate::runtime;
 use crate::stream::analytics::Analytics;
+use crate::stream::{StreamingQuery, Summary};
 use crate::stream::sink::MariaDbInsert;
 use crate::stream::source::Start;
 use crate::stream::trigger::Trigger;
@@ -36,6 +37,23 @@ pub fn produce_visits(settings: &Settings, topic: &str, n: usize, base: chrono::
         })
         .collect();
     kio::produce_all(settings, topic, records).map(|_| ())
+}
+
+/// Watches an available-now query until it ends (at most an hour) and checks that it succeeded
+/// and read exactly `visits` records; returns its summary.
+pub fn run_to_end(q: &StreamingQuery, visits: usize) -> Result<Summary> {
+    q.for_batches(u64::MAX)?;
+    if !q.await_termination(Duration::from_secs(3600))? {
+        return Err(Error::Task(format!("the query {} did not finish within an hour", q.name())));
+    }
+    let s = q.summary();
+    if let crate::stream::Status::Failed(e) = &s.status {
+        return Err(Error::Task(format!("the query {} failed: {e}", q.name())));
+    }
+    if s.total_rows != visits as u64 {
+        return Err(Error::Task(format!("the query {} read {} of {visits} visits", q.name(), s.total_rows)));
+    }
+    Ok(s)
 }
 
 trait TruncSecs {
@@ -167,18 +185,8 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
         };
         let t0 = Instant::now();
         let q = a.query().settings(settings.clone()).checkpoint_dir(&cp_root).quiet(visits > 20_000).start()?;
-        q.for_batches(u64::MAX)?;
-        if !q.await_termination(Duration::from_secs(3600))? {
-            return Err(Error::Task("bench query did not finish".into()));
-        }
+        let s = run_to_end(&q, visits)?;
         let secs = t0.elapsed().as_secs_f64();
-        let s = q.summary();
-        if let crate::stream::Status::Failed(e) = &s.status {
-            return Err(Error::Task(format!("bench query failed: {e}")));
-        }
-        if s.total_rows != visits as u64 {
-            return Err(Error::Task(format!("bench query read {} of {visits} visits", s.total_rows)));
-        }
         let e2e = visits as f64 / secs;
         println!("end-to-end (3 sinks, exactly-once): {e2e:.0} rows/s over {} batches ({secs:.1} s)", s.batches.len());
         let read: u64 = s.batches.iter().map(|p| p.read_ms).sum();
