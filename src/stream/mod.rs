@@ -35,6 +35,7 @@ pub mod analytics;
 pub mod bench;
 pub mod checkpoint;
 pub mod clock;
+pub mod crashpoint;
 pub mod deadletter;
 pub mod progress;
 pub mod query;

@@ -62,6 +62,16 @@ pub trait Sink<T>: Send {
         Ok(serde_json::Value::Null)
     }
 
+    /// Rows of the batch this sink would always reject (a value too long for a column, a number
+    /// out of range, an event time far in the future...), by index into `rows`, with the reason.
+    /// Called on the batch's decoded rows before the write-ahead and again on replay, with the
+    /// sink's state as it was at the batch's start, so it must depend only on the rows, the batch
+    /// info and that state. The engine sends these records to the dead-letter topic and no sink
+    /// applies them: a poison record never blocks the query.
+    fn check(&self, _batch: &BatchInfo, _rows: &[T]) -> Vec<(usize, String)> {
+        Vec::new()
+    }
+
     /// Applies the batch; returns how many rows (or effects) it wrote, 0 if it skipped the batch.
     /// Must be safe to call again with the same batch (retry, replay).
     fn apply(&mut self, batch: &BatchInfo, rows: &[T], plan: &serde_json::Value) -> Result<u64>;
