@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bde_kit::io::kafka;
-use bde_kit::stream::analytics::Analytics;
+use bde_kit::bench::analytics::Analytics;
 use bde_kit::stream::sink::foreach::foreach_batch;
 use bde_kit::stream::{self, KafkaSource, ManualClock, Query, Start, Status, Trigger, Visit};
 use stream_util::*;

@@ -1,6 +1,9 @@
 //! Batch data engineering with Polars: the stock generator, partitioned parallel reads from
 //! MariaDB into Hive-style Parquet, and the global aggregation (chapter 3 of the course).
 //!
+//! - [`jdbc`]: Spark's partitioned JDBC read as a builder ([`jdbc::JdbcRead`]), one DataFrame per range;
+//! - [`parquet`]: Hive-partitioned Parquet writes (mode, partition columns) and lazy scans;
+//! - [`publish`]: rows to Kafka, each ID once (a ledger that reserves before sending);
 //! - [`generator`]: random daily stock rows, written with batched parameterized inserts;
 //! - [`upload`]: MIN/MAX bounds, Spark's JDBC stride split, parallel chunked reads → Parquet;
 //! - [`store`]: the Hive-style Parquet layout under the data folder, staged and swapped in;
@@ -14,6 +17,9 @@
 pub mod aggregate;
 pub mod bench;
 pub mod generator;
+pub mod jdbc;
+pub mod parquet;
+pub mod publish;
 pub mod store;
 pub mod upload;
 

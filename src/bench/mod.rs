@@ -16,6 +16,7 @@
 //!
 //! Nothing here asserts timings: the figures are printed, the orchestrator compares results.
 
+pub mod analytics;
 pub mod stock;
 pub mod visits;
 

@@ -1,7 +1,7 @@
 //! The streaming benchmark's data and bde_kit's side: the course's visits as JSON-lines files
 //! (the same files PySpark's file source reads), produced to a fresh Kafka topic, read at the
 //! broker's raw rdkafka rate (the ceiling, [`crate::stream::bench::raw_consume_rate`]) and by the
-//! course's analytics query with its three real sinks ([`crate::stream::analytics::Analytics`]:
+//! course's analytics query with its three real sinks ([`crate::bench::analytics::Analytics`]:
 //! carts to Kafka, ZINCRBY per country to Redis, 5-second processing-time windows to MariaDB).
 //! Topics, key and database are fresh per run and removed afterwards.
 
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::io::{kafka as kio, mariadb as mio, redis as rio};
-use crate::stream::analytics::Analytics;
+use crate::bench::analytics::Analytics;
 use crate::stream::bench::{raw_consume_rate, run_to_end};
 use crate::stream::sink::MariaDbInsert;
 use crate::stream::source::Start;

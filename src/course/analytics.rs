@@ -1,31 +1,18 @@
-//! Notebook 4 (`code_04_04_Spark_BDE_Build_a_streaming_analytics_job`): the website-analytics
-//! job, started in the background so the cell returns, watched with bounded runs, stopped with a
-//! final flush.
-//!
-//! The query itself (one read of the visits topic, three sinks) is
-//! [`stream::analytics::Analytics`](crate::stream::analytics::Analytics); this module adds the
-//! course's banner, a cross-kernel "is the job running" check used by the generator notebook
-//! (the job starts from the latest offsets, so it must run before visits are produced), and a
-//! watch that lasts until the visits stop coming.
+//! Notebook 4 (`code_04_04_Spark_BDE_Build_a_streaming_analytics_job`): what surrounds the
+//! job. The query itself (source, schema, filter, writers, window, watermark) is written in the
+//! notebook's cells; this module has a cross-kernel "is the job running" check used by the
+//! generator notebook (the job starts from the latest offsets, so it must run before visits are
+//! produced), a watch that lasts until the visits stop coming, the opt-in reset of the country
+//! totals, and the check of the pipeline's outputs against the generator's report.
 
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::stream::analytics::Analytics;
+use crate::course::names::{CARTS_TOPIC, COUNTRY_KEY, STATS_DB};
 use crate::stream::{checkpoint, StreamingQuery, Summary};
 
-/// The course job's query name (also its checkpoint folder under `tmp/checkpoints/`).
-pub const JOB_NAME: &str = "website-analytics";
-
-/// Starts the course's job (processing-time 5 s windows, 5 s watermark, latest offsets);
-/// `event_time` windows on `visit_date` instead. Returns at once; the job runs in the background.
-pub fn start_job(event_time: bool) -> Result<StreamingQuery> {
-    println!("*************Starting Streaming Analytics for Website visits*****************");
-    println!("Reading from Kafka...");
-    let analytics = Analytics { event_time, ..Analytics::default() };
-    analytics.query().replace_running(true).start()
-}
+pub use crate::course::names::ANALYTICS_JOB as JOB_NAME;
 
 /// Watches the job (one line per batch) until visits have arrived and then none came for
 /// `idle`; gives up after `max` if no visit ever arrives. The job keeps running.
@@ -80,9 +67,16 @@ pub fn wait_until_running(timeout: Duration) -> Result<()> {
 /// resets them: totals of earlier runs add up.
 pub fn reset_country_totals() -> Result<()> {
     let s = Settings::from_env();
-    let n = crate::io::redis::delete(&s, &[crate::course::monitor::COUNTRY_KEY])?;
-    println!("{} reset ({} key deleted)", crate::course::monitor::COUNTRY_KEY, n);
+    let n = crate::io::redis::delete(&s, &[COUNTRY_KEY])?;
+    println!("{COUNTRY_KEY} reset ({n} key deleted)");
     Ok(())
+}
+
+/// The country totals as they are now (per country, rounded to whole seconds): taken before
+/// the job starts, [`check_against_generator`] compares what the run added.
+pub fn country_totals() -> Result<std::collections::BTreeMap<String, i64>> {
+    let s = Settings::from_env();
+    Ok(crate::io::redis::scores(&s, COUNTRY_KEY)?.into_iter().map(|(c, v)| (c, v.round() as i64)).collect())
 }
 
 /// One line of [`check_against_generator`]: what was generated and what the pipeline holds.
@@ -100,9 +94,9 @@ impl CheckLine {
 }
 
 /// Compares the pipeline's three outputs with the generator's last run (notebook 3's report):
-/// every ShoppingCart visit once in the carts topic, Redis totals per country, and MariaDB
-/// window sums per action (windows of this run only). Run it after the job stopped with its
-/// final flush.
+/// every ShoppingCart visit once in the carts topic, what the run added to the Redis totals per
+/// country, and MariaDB window sums per action (windows of this run only). Run it after the job
+/// stopped with its final flush.
 #[derive(Debug, Clone, Default)]
 pub struct GeneratorCheck {
     pub lines: Vec<CheckLine>,
@@ -130,8 +124,9 @@ fn fmt_map<V: std::fmt::Display>(m: &std::collections::BTreeMap<String, V>) -> S
 }
 
 /// See [`GeneratorCheck`]. `report_file` is notebook 3's saved report
-/// ([`LAST_RUN_FILE`](crate::course::visits::LAST_RUN_FILE)).
-pub fn check_against_generator(report_file: &str) -> Result<GeneratorCheck> {
+/// ([`LAST_RUN_FILE`](crate::course::visits::LAST_RUN_FILE)); `totals_before` the country totals
+/// taken before the job started ([`country_totals`]).
+pub fn check_against_generator(report_file: &str, totals_before: &std::collections::BTreeMap<String, i64>) -> Result<GeneratorCheck> {
     use std::collections::BTreeMap;
     let s = Settings::from_env();
     let text = std::fs::read_to_string(report_file).map_err(|e| Error::file(report_file, e))?;
@@ -146,7 +141,7 @@ pub fn check_against_generator(report_file: &str) -> Result<GeneratorCheck> {
     let last = rep["last_visit"].as_str().unwrap_or(&first).to_string();
 
     // Carts: every generated cart line exactly as often in the topic (lines of this run only).
-    let topic_lines = crate::io::kafka::read_all(&s, crate::course::monitor::CARTS_TOPIC, Duration::from_secs(30))?;
+    let topic_lines = crate::io::kafka::read_all(&s, CARTS_TOPIC, Duration::from_secs(30))?;
     let mut seen: BTreeMap<String, i64> = BTreeMap::new();
     for (_, line) in topic_lines {
         let date = line.split(',').nth(2).unwrap_or("");
@@ -161,14 +156,18 @@ pub fn check_against_generator(report_file: &str) -> Result<GeneratorCheck> {
     let mut lines = vec![CheckLine { what: "ShoppingCart visits in the carts topic".into(), generated: format!("{} lines", gen_carts.len()), pipeline: format!("{} lines", seen.values().sum::<i64>()) }];
     lines.push(CheckLine { what: "each cart exactly once".into(), generated: "yes".into(), pipeline: if seen == want { "yes".into() } else { "no".into() } });
 
-    // Redis: duration per country.
-    let redis: BTreeMap<String, i64> = crate::io::redis::scores(&s, crate::course::monitor::COUNTRY_KEY)?.into_iter().map(|(c, v)| (c, v.round() as i64)).collect();
-    lines.push(CheckLine { what: "Redis last-action-stats (duration per country)".into(), generated: fmt_map(&gen_country), pipeline: fmt_map(&redis) });
+    // Redis: what this run added to the duration per country.
+    let added: BTreeMap<String, i64> = country_totals()?
+        .into_iter()
+        .map(|(c, v)| { let before = totals_before.get(&c).copied().unwrap_or(0); (c, v - before) })
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    lines.push(CheckLine { what: "Redis last-action-stats: added by this run (duration per country)".into(), generated: fmt_map(&gen_country), pipeline: fmt_map(&added) });
 
     // MariaDB: window sums per action, windows from the first visit on.
     let since = chrono::NaiveDateTime::parse_from_str(&first, crate::stream::visit::VISIT_DATE_FORMAT).map_err(|e| Error::invalid(format!("bad first_visit {first}: {e}")))?;
     let since = since - chrono::Duration::seconds(10);
-    let mut c = crate::io::mariadb::conn(&s, Some(crate::course::monitor::STATS_DB))?;
+    let mut c = crate::io::mariadb::conn(&s, Some(STATS_DB))?;
     use mysql::prelude::Queryable;
     let rows: Vec<(String, i64)> = c
         .exec_map(

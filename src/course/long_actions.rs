@@ -2,40 +2,47 @@
 //! publishes "long" last actions — `website_stats.visit_stats` rows whose 5-second total
 //! DURATION is above 15 — to `spark.exercise.lastaction.long` (key = value = LAST_ACTION).
 //!
-//! As in the course: the date range is today..tomorrow (a parameter here), MIN/MAX(ID) bounds,
-//! then a partitioned parallel read (column ID, lower = min, upper = max + 1, 2 partitions) with
-//! the threshold pushed into the SQL, and `show(10)`.
+//! The notebook's cells write the steps out (bounds, [`JdbcRead`], [`KafkaPublish`]); this module
+//! has the course's date range and threshold, and the same steps as one function for the tests
+//! ([`read_long_actions_from`], [`LongActions::publish`]).
 //!
-//! Better than the course:
-//! - no rows in the range gives a clear message, not a crash on a null bound;
-//! - a ledger table `website_stats.long_action_ledger` records each published visit_stats ID
-//!   (written after the broker acknowledged the records), so re-running the extraction for the
-//!   same range publishes only rows not published before and the scorecard never counts a row
-//!   twice. A crash between the acknowledgement and the ledger write can republish that one
-//!   run's rows (at-least-once for that window); the ledger shows what was published.
+//! Better than the course: no rows in the range gives a clear message, not a crash on a null
+//! bound; and each visit_stats row is published once, however often the extraction runs and from
+//! however many kernels (the ledger [`LEDGER_TABLE`] reserves the IDs before sending, each record
+//! carries its ID in a header, see [`crate::batch::publish`]).
 
 use chrono::{Local, NaiveDate};
-use mysql::prelude::Queryable;
 use polars::prelude::DataFrame;
 
+use crate::batch::jdbc::{bounds, JdbcRead};
+use crate::batch::publish::{self, KafkaPublish};
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::io::{kafka, mariadb};
 use crate::show::Table;
 
-/// The course's topic of long last actions.
-pub const LONG_TOPIC: &str = "spark.exercise.lastaction.long";
-/// The database of the 5-second summaries.
-pub const STATS_DB: &str = "website_stats";
-/// The ledger of published visit_stats IDs (in [`STATS_DB`]).
-pub const LEDGER_TABLE: &str = "long_action_ledger";
+pub use crate::batch::publish::Published;
+pub use crate::course::names::{LEDGER_TABLE, LONG_TOPIC, STATS_DB};
+
 /// "Long" means a 5-second total duration strictly above this.
 pub const THRESHOLD: i64 = 15;
+
+/// The course's bounds query (the threshold is not applied here).
+pub const BOUNDS_SQL: &str = "SELECT MIN(ID), MAX(ID) FROM visit_stats WHERE INTERVAL_TIMESTAMP BETWEEN ? AND ?";
+/// The course's extraction query (read as a derived table, split on ID).
+pub const LONG_ACTIONS_SQL: &str = "SELECT ID, LAST_ACTION, DURATION FROM visit_stats WHERE INTERVAL_TIMESTAMP BETWEEN ? AND ? AND DURATION > 15";
 
 /// The course's range: today and tomorrow (midnight to next midnight, both included).
 pub fn course_range() -> (NaiveDate, NaiveDate) {
     let today = Local::now().date_naive();
     (today, today.succ_opt().unwrap_or(today))
+}
+
+/// The course's message when the range has no rows (the course crashed on a null bound).
+pub fn empty_range_message(start: NaiveDate, end: NaiveDate) -> String {
+    format!(
+        "No visit_stats rows between {start} and {end}: run the chapter-4 pipeline (notebooks 3 to 5) first, \
+         or pass the dates of an earlier run."
+    )
 }
 
 /// The rows selected for a date range, ready to publish.
@@ -53,64 +60,30 @@ pub struct LongActions {
     settings: Settings,
 }
 
-/// What [`LongActions::publish`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    pub selected: usize,
-    pub published: usize,
-    pub published_before: usize,
-}
-
-fn ensure_ledger(settings: &Settings, db: &str) -> Result<()> {
-    mariadb::execute(
-        settings,
-        Some(db),
-        &format!(
-            "CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (VISIT_STATS_ID INT NOT NULL PRIMARY KEY, \
-             LAST_ACTION VARCHAR(45), PUBLISHED_AT DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-        ),
-    )
-}
-
-/// Reads the long last actions of `start..=end` (the course prints the range and the bounds).
-pub fn read_long_actions(start: NaiveDate, end: NaiveDate) -> Result<LongActions> {
-    read_long_actions_from(&Settings::from_env(), STATS_DB, LONG_TOPIC, start, end)
-}
-
-/// [`read_long_actions`] on another database and topic (tests).
+/// The course's steps on another database and topic (tests): bounds, then the partitioned read
+/// (column ID, lower = min, upper = max + 1, 2 partitions) with the threshold in the SQL.
 pub fn read_long_actions_from(settings: &Settings, db: &str, topic: &str, start: NaiveDate, end: NaiveDate) -> Result<LongActions> {
     if end < start {
         return Err(Error::invalid(format!("the range ends ({end}) before it starts ({start})")));
     }
     let (from, to) = (start.format("%Y-%m-%d").to_string(), end.format("%Y-%m-%d").to_string());
     println!("Querying bounds for date ranges : {from} {to}");
-    let mut c = mariadb::conn(settings, Some(db))?;
-    let bounds: Option<(Option<i64>, Option<i64>)> = c
-        .exec_first("SELECT MIN(ID), MAX(ID) FROM visit_stats WHERE INTERVAL_TIMESTAMP BETWEEN ? AND ?", (&from, &to))
-        .map_err(|e| mariadb::map_err(&settings.mariadb, "read the ID bounds of visit_stats", e))?;
-    drop(c);
-    let bounds = match bounds {
-        Some((Some(lo), Some(hi))) => (lo, hi),
-        _ => {
-            println!(
-                "No visit_stats rows between {from} and {to}: run the chapter-4 pipeline (notebooks 3 to 5) first, \
-                 or pass the dates of an earlier run."
-            );
-            return Ok(LongActions { start, end, bounds: None, rows: DataFrame::default(), rows_per_partition: vec![], db: db.into(), topic: topic.into(), settings: settings.clone() });
-        }
+    let empty = |b| LongActions { start, end, bounds: b, rows: DataFrame::default(), rows_per_partition: vec![], db: db.into(), topic: topic.into(), settings: settings.clone() };
+    let Some((lo, hi)) = bounds(settings, db, BOUNDS_SQL, vec![from.as_str().into(), to.as_str().into()])? else {
+        println!("{}", empty_range_message(start, end));
+        return Ok(empty(None));
     };
-    println!("Query bounds are :  {} {}", bounds.0, bounds.1);
-    let read = mariadb::partitioned_read(
-        settings,
-        Some(db),
-        "SELECT ID, LAST_ACTION, DURATION FROM visit_stats WHERE INTERVAL_TIMESTAMP BETWEEN ? AND ? AND DURATION > ?",
-        vec![from.clone().into(), to.clone().into(), THRESHOLD.into()],
-        "ID",
-        bounds.0,
-        bounds.1 + 1,
-        2,
-    )?;
-    Ok(LongActions { start, end, bounds: Some(bounds), rows: read.frame, rows_per_partition: read.rows_per_partition, db: db.into(), topic: topic.into(), settings: settings.clone() })
+    println!("Query bounds are :  {lo} {hi}");
+    let read = JdbcRead::query(db, LONG_ACTIONS_SQL)
+        .settings(settings.clone())
+        .param(from.as_str())
+        .param(to.as_str())
+        .partition_column("ID")
+        .lower_bound(lo)
+        .upper_bound(hi + 1)
+        .num_partitions(2)
+        .load()?;
+    Ok(LongActions { rows: read.frame()?, rows_per_partition: read.rows_per_partition(), ..empty(Some((lo, hi))) })
 }
 
 impl LongActions {
@@ -119,59 +92,39 @@ impl LongActions {
         Table::new(&self.rows).rows(n)
     }
 
-    fn ids_and_actions(&self) -> Result<Vec<(i64, String)>> {
-        if self.rows.height() == 0 {
-            return Ok(Vec::new());
-        }
-        let ids = self.rows.column("ID")?.i64()?.clone();
-        let actions = self.rows.column("LAST_ACTION")?.str()?.clone();
-        let mut out: Vec<(i64, String)> =
-            ids.into_iter().zip(actions.into_iter()).filter_map(|(i, a)| Some((i?, a.unwrap_or("").to_string()))).collect();
-        out.sort();
-        Ok(out)
-    }
-
-    /// Publishes each selected row not published before (key = value = LAST_ACTION), then
-    /// records them in the ledger; prints how many.
+    /// Publishes each selected row once (key = value = LAST_ACTION) and prints the course's
+    /// summary line.
     pub fn publish(&self) -> Result<Published> {
-        let rows = self.ids_and_actions()?;
-        let selected = rows.len();
-        if selected == 0 {
+        if self.rows.height() == 0 {
             println!("Nothing to publish: no visit_stats rows with DURATION > {THRESHOLD} in the range.");
-            return Ok(Published { selected: 0, published: 0, published_before: 0 });
+            return Ok(Published::default());
         }
-        ensure_ledger(&self.settings, &self.db)?;
-        let mut c = mariadb::conn(&self.settings, Some(&self.db))?;
-        let (lo, hi) = (rows[0].0, rows[rows.len() - 1].0);
-        let done: std::collections::BTreeSet<i64> = c
-            .exec_map(format!("SELECT VISIT_STATS_ID FROM {LEDGER_TABLE} WHERE VISIT_STATS_ID BETWEEN ? AND ?"), (lo, hi), |id: i64| id)
-            .map_err(|e| mariadb::map_err(&self.settings.mariadb, "read the ledger", e))?
-            .into_iter()
-            .collect();
-        let new: Vec<(i64, String)> = rows.into_iter().filter(|(id, _)| !done.contains(id)).collect();
-        let records = new.iter().map(|(_, a)| (Some(a.clone()), a.clone())).collect();
-        let published = kafka::produce_all(&self.settings, &self.topic, records)?;
-        if !new.is_empty() {
-            let mut tx = c.start_transaction(mysql::TxOpts::default()).map_err(|e| mariadb::map_err(&self.settings.mariadb, "start a transaction", e))?;
-            tx.exec_batch(format!("INSERT INTO {LEDGER_TABLE} (VISIT_STATS_ID, LAST_ACTION) VALUES (?, ?)"), new.iter().map(|(id, a)| (id, a)))
-                .map_err(|e| mariadb::map_err(&self.settings.mariadb, "record published IDs", e))?;
-            tx.commit().map_err(|e| mariadb::map_err(&self.settings.mariadb, "commit the ledger", e))?;
-        }
-        let before = selected - new.len();
+        let p = KafkaPublish::to(&self.topic)
+            .settings(self.settings.clone())
+            .key("LAST_ACTION")
+            .value("LAST_ACTION")
+            .once_per("ID", &self.db, LEDGER_TABLE)
+            .publish(&self.rows)?;
+        print_published(&p, &self.topic);
+        Ok(p)
+    }
+}
+
+/// The line the chapter-6 notebook prints after publishing.
+pub fn print_published(p: &Published, topic: &str) {
+    println!(
+        "Published {} rows to {topic} ({} rows with DURATION > {THRESHOLD} in the range; {} published before)",
+        p.published, p.selected, p.published_before
+    );
+    if p.recovered > 0 || p.in_progress_elsewhere > 0 {
         println!(
-            "Published {published} rows to {} ({selected} rows with DURATION > {THRESHOLD} in the range; {before} published before)",
-            self.topic
+            "{} rows of an interrupted earlier run were found in the topic and not sent again; {} rows are being published by another run right now",
+            p.recovered, p.in_progress_elsewhere
         );
-        Ok(Published { selected, published, published_before: before })
     }
 }
 
 /// Published rows per action according to the ledger (what the scorecard must count).
 pub fn ledger_counts(settings: &Settings, db: &str) -> Result<Vec<(String, i64)>> {
-    ensure_ledger(settings, db)?;
-    let mut c = mariadb::conn(settings, Some(db))?;
-    c.query_map(format!("SELECT LAST_ACTION, COUNT(*) FROM {LEDGER_TABLE} GROUP BY LAST_ACTION ORDER BY LAST_ACTION"), |(a, n): (Option<String>, i64)| {
-        (a.unwrap_or_default(), n)
-    })
-    .map_err(|e| mariadb::map_err(&settings.mariadb, "count the ledger", e))
+    publish::ledger_counts(settings, db, LEDGER_TABLE)
 }

@@ -1,4 +1,6 @@
-//! The course's seven notebooks as functions with the course's names, defaults and output.
+//! The course: its names ([`names`], each defined once), the generators' distributions, the
+//! checks against the generators, and what the notebooks print around the cells. The pipelines
+//! themselves are written in the notebook cells with the kit's building blocks.
 //!
 //! | notebook | module |
 //! |---|---|
@@ -12,6 +14,7 @@
 
 pub mod analytics;
 pub mod long_actions;
+pub mod names;
 pub mod monitor;
 pub mod scorecard;
 pub mod setup;

@@ -17,12 +17,7 @@ use crate::io::{kafka, mariadb, redis};
 use crate::show::live::Live;
 use crate::show::{Chart, Report, Table};
 
-/// The course's abandoned-carts topic.
-pub const CARTS_TOPIC: &str = "spark.streaming.carts.abandoned";
-/// The course's Redis key of duration per country.
-pub const COUNTRY_KEY: &str = "last-action-stats";
-/// The course's database of 5-second summaries.
-pub const STATS_DB: &str = "website_stats";
+pub use crate::course::names::{CARTS_TOPIC, COUNTRY_KEY, STATS_DB};
 
 /// What to watch and for how long.
 #[derive(Debug, Clone)]

@@ -17,20 +17,16 @@ use crate::error::{Error, Result};
 use crate::io::{kafka, redis};
 use crate::show::live::Live;
 use crate::show::{Chart, Report, Table};
-use crate::stream::sink::RedisZIncr;
-use crate::stream::{checkpoint, KafkaSource, Query, Start, StreamingQuery, Trigger};
+use crate::stream::{checkpoint, StreamingQuery};
 
-/// The course's Redis key of counts per action.
-pub const SCORE_KEY: &str = "long-last-action-stats";
-/// The scorecard query's name (and checkpoint folder).
-pub const QUERY: &str = "long-last-action-scorecard";
+pub use crate::course::names::{SCORECARD_QUERY as QUERY, SCORE_KEY};
 
-/// Starts the scorecard in the background (earliest offsets, then its checkpoint). With `reset`,
-/// the Redis key and the checkpoint are deleted first, so it counts the whole topic again.
-/// Without a checkpoint (first run, a fresh clone) the key is reset too: the counts are a
-/// function of the topic, and recounting from the earliest offsets on top of old counts is the
-/// course's double counting.
-pub fn start_scorecard(reset: bool) -> Result<StreamingQuery> {
+/// Gets the scorecard ready to start: with `reset`, the Redis key and the query's checkpoint are
+/// deleted, so it counts the whole topic again. Without a checkpoint (first run, a fresh clone)
+/// the key is reset too: the counts are a function of the topic, and recounting from the
+/// earliest offsets on top of old counts is the course's double counting. A scorecard running in
+/// this kernel is stopped first.
+pub fn prepare(reset: bool) -> Result<()> {
     let s = Settings::from_env();
     let dir = checkpoint::dir_for(&s.checkpoint_dir, QUERY);
     let fresh = !dir.join("checkpoint.json").exists();
@@ -44,20 +40,13 @@ pub fn start_scorecard(reset: bool) -> Result<StreamingQuery> {
             println!("no scorecard checkpoint yet: {SCORE_KEY} counts the topic from zero");
         }
     }
-    println!("Reading from Kafka...");
-    Query::<String>::new(QUERY)
-        .source(KafkaSource::new(crate::course::long_actions::LONG_TOPIC).starting(Start::Earliest))
-        .trigger(Trigger::every(Duration::from_secs(1)))
-        .sink(RedisZIncr::new(SCORE_KEY, |a: &String| a.clone(), |_| 1.0))
-        .replace_running(true)
-        .quiet(true)
-        .start()
+    Ok(())
 }
 
 /// True when the query has read everything in the topic.
 fn caught_up(s: &Settings) -> Result<bool> {
     let done = crate::stream::query::checkpoint_offsets(s, QUERY)?;
-    let topic = crate::course::long_actions::LONG_TOPIC;
+    let topic = crate::course::names::LONG_TOPIC;
     let ends = kafka::watermarks(s, topic)?;
     Ok(ends.iter().all(|(p, _, hi)| done.get(topic).and_then(|m| m.get(p)).is_some_and(|o| o >= hi)))
 }
@@ -120,10 +109,10 @@ pub fn check_counts() -> Result<Table> {
     use std::collections::BTreeMap;
     let s = Settings::from_env();
     let mut topic: BTreeMap<String, i64> = BTreeMap::new();
-    for (_, action) in kafka::read_all(&s, crate::course::long_actions::LONG_TOPIC, Duration::from_secs(60))? {
+    for (_, action) in kafka::read_all(&s, crate::course::names::LONG_TOPIC, Duration::from_secs(60))? {
         *topic.entry(action).or_default() += 1;
     }
-    let ledger: BTreeMap<String, i64> = crate::course::long_actions::ledger_counts(&s, crate::course::long_actions::STATS_DB)?.into_iter().collect();
+    let ledger: BTreeMap<String, i64> = crate::course::long_actions::ledger_counts(&s, crate::course::names::STATS_DB)?.into_iter().collect();
     let redis: BTreeMap<String, i64> = redis::scores(&s, SCORE_KEY)?.into_iter().map(|(a, n)| (a, n.round() as i64)).collect();
     let mut names: Vec<&String> = topic.keys().chain(redis.keys()).collect();
     names.sort();

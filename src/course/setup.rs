@@ -19,15 +19,7 @@ use crate::io::health::{health_of, Health};
 use crate::io::{kafka, mariadb};
 use crate::show::{Report, Table};
 
-/// The course's databases.
-pub const WAREHOUSE_DB: &str = "warehouse_stock";
-pub const GLOBAL_DB: &str = "global_stock";
-pub const WEBSITE_DB: &str = "website_stats";
-/// The course's tables.
-pub const STOCK_TABLE: &str = "item_stock";
-pub const VISITS_TABLE: &str = "visit_stats";
-/// The course's topics (created with 1 partition and replication factor 1).
-pub const TOPICS: [&str; 3] = ["spark.streaming.website.visits", "spark.streaming.carts.abandoned", "spark.exercise.lastaction.long"];
+pub use crate::course::names::{GLOBAL_DB, STATS_DB as WEBSITE_DB, STOCK_TABLE, TOPICS, VISIT_STATS_TABLE as VISITS_TABLE, WAREHOUSE_DB};
 
 /// Which of the three course tables a database holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

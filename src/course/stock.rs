@@ -2,28 +2,28 @@
 //! course's names, defaults and printed output.
 //!
 //! - 03.03 [`reset_local_stock`], [`generate_stock`]: 90 rows in `warehouse_stock.item_stock`;
-//! - 03.04 [`upload_stock`] per warehouse, [`raw_data_tree`]: Hive-style Parquet in `raw_data/`;
-//! - 03.05 [`aggregate_stock`], [`verify_global`]: the global summary in `global_stock.item_stock`.
+//! - 03.04 the upload (bounds, partitioned read, Parquet write) is written in the notebook's cell;
+//! - 03.05 the scan and aggregation are written in the cell; [`check_total_rec`] and
+//!   [`compare_local_and_global`] are the course's checks.
 //!
-//! Each function has a `_with` twin taking a [`StockJob`] (databases, folder, warehouses,
-//! items, partitions), which the tests and the benchmark use with their own databases.
+//! Functions with a `_with` twin take a [`StockJob`] (databases, folder, warehouses, items,
+//! partitions), which the tests and the benchmark use with their own databases.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{Local, NaiveDate};
 use mysql::prelude::Queryable;
 use polars::prelude::*;
 
-use crate::batch::aggregate::{self, decimal_cents};
+use crate::batch::aggregate::decimal_cents;
 use crate::batch::generator::{self, Item};
-use crate::batch::upload::{self, Upload, UploadSpec};
-use crate::batch::{cents_to_string, store, worker_conn, TableRef};
+use crate::batch::{cents_to_string, worker_conn, TableRef};
 use crate::config::Settings;
-use crate::course::setup::{GLOBAL_DB, STOCK_TABLE, WAREHOUSE_DB};
+use crate::course::names::{GLOBAL_DB, STOCK_TABLE, WAREHOUSE_DB};
 use crate::error::{Error, Result};
 use crate::io::mariadb::map_err;
-use crate::show::{Chart, Report, Table};
+use crate::show::Table;
 
 /// The course's warehouses, in the generator's order.
 pub const WAREHOUSES: [&str; 3] = ["NewYork", "LosAngeles", "London"];
@@ -189,121 +189,19 @@ pub fn generate_stock_with(settings: &Settings, job: &StockJob, start: NaiveDate
     Ok(c)
 }
 
-// ---------------------------------------------------------------- 03.04 upload
+// ---------------------------------------------------------------- 03.05 checks
 
-/// The course's `upload_stock(start_date, end_date, warehouse_id)`: bounds, a 2-way partitioned
-/// parallel read, `show(3)`, and Parquet under `raw_data/STOCK_DATE=…/WAREHOUSE_ID=…/`.
-/// Prints `Uploading stock for dates <start> to <end> for <W>`, `Query bounds are :  <min> <max>`,
-/// the 3-row table and what was written. A rerun replaces the warehouse's folders for those dates.
-pub fn upload_stock(settings: &Settings, start: NaiveDate, end: NaiveDate, warehouse: &str) -> Result<Upload> {
-    upload_stock_with(settings, &StockJob::course(settings), start, end, warehouse)
-}
-
-/// [`upload_stock`] for a given job.
-pub fn upload_stock_with(settings: &Settings, job: &StockJob, start: NaiveDate, end: NaiveDate, warehouse: &str) -> Result<Upload> {
-    println!("Uploading stock for dates {start} to {end} for {warehouse}");
-    let mut spec = UploadSpec::new(job.local.clone(), warehouse, start, end);
-    spec.partitions = job.partitions;
-    let up = upload::upload(settings, &job.data_dir, &spec)?;
-    match up.bounds {
-        Some((lo, hi)) => println!("Query bounds are :  {lo} {hi}"),
-        None => println!("Query bounds are :  None None (no rows for {warehouse} in these dates)"),
-    }
-    print!("{}", up.show(3));
-    let splits: Vec<String> = up.ranges.iter().map(|r| r.condition("ID")).collect();
-    println!(
-        "Wrote {} rows in {} part file(s) under {} (partitions: {}; rows per partition: {:?}); earlier uploads of {warehouse} for these dates were replaced\n",
-        up.rows,
-        up.files.len(),
-        job.data_dir.display(),
-        splits.join(" | "),
-        up.rows_per_partition
-    );
-    Ok(up)
-}
-
-/// The Parquet files under the data folder as relative paths (the course's folder tree).
-pub fn raw_data_tree(settings: &Settings) -> Result<Table> {
-    tree_of(&settings.data_dir)
-}
-
-/// The Parquet files under `data_dir`, one row per file with its size.
-pub fn tree_of(data_dir: &Path) -> Result<Table> {
-    let files = store::list_files(data_dir)?;
-    let rows = files
-        .iter()
-        .map(|f| {
-            let size = std::fs::metadata(data_dir.join(f)).map(|m| m.len()).unwrap_or(0);
-            vec![f.clone(), size.to_string()]
-        })
-        .collect();
-    Ok(Table::from_rows(&["file", "bytes"], rows).title(format!("{} ({} files)", data_dir.display(), files.len())).rows(10_000))
-}
-
-// ---------------------------------------------------------------- 03.05 aggregate
-
-/// The global summary: the DataFrame, how many rows went to the global table, and a chart.
-#[derive(Debug, Clone)]
-pub struct Summary {
-    pub df: DataFrame,
-    pub written: u64,
-    pub table: TableRef,
-    pub end: NaiveDate,
-}
-
-impl Summary {
-    /// Closing value by item on the last date, across all warehouses.
-    pub fn chart(&self) -> Result<Chart> {
-        let last = self.df.clone().lazy().filter(col("STOCK_DATE").eq(lit(self.end))).collect()?;
-        let items: Vec<String> = last.column("ITEM_NAME")?.str()?.into_iter().map(|s| s.unwrap_or("").to_string()).collect();
-        let values: Vec<f64> = decimal_cents(&last, "CLOSING_VALUE")?.into_iter().map(|c| c.unwrap_or(0) as f64 / 100.0).collect();
-        Ok(Chart::bar(format!("Closing value by item on {}, all warehouses", self.end), items, values).axes("item", "closing value"))
-    }
-
-    /// The summary table (all rows) and the chart in one block.
-    pub fn report(&self) -> Report {
-        let mut r = Report::new().heading("Global Stock Summary").table(Table::new(&self.df).rows(self.df.height()));
-        match self.chart() {
-            Ok(c) => r = r.chart(c),
-            Err(e) => r = r.text(format!("chart failed: {e}")),
-        }
-        r.text(format!("{} rows written to {}", self.written, self.table))
-    }
-
-    pub fn evcxr_display(&self) {
-        self.report().evcxr_display()
-    }
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Global Stock Summary\n{}", Table::new(&self.df).rows(5))
-    }
-}
-
-/// The course's aggregation: reads `raw_data/` lazily (dates `start..=end`), groups by
-/// STOCK_DATE and ITEM_NAME, prints `Global Stock Summary` and `show(5)`, and writes the rows
-/// to `global_stock.item_stock`, replacing rows of the same dates in one transaction. Prints
-/// `<n> rows written to global_stock.item_stock` and the TOTAL_REC check.
-pub fn aggregate_stock(settings: &Settings, start: NaiveDate, end: NaiveDate) -> Result<Summary> {
-    aggregate_stock_with(settings, &StockJob::course(settings), start, end)
-}
-
-/// [`aggregate_stock`] for a given job.
-pub fn aggregate_stock_with(settings: &Settings, job: &StockJob, start: NaiveDate, end: NaiveDate) -> Result<Summary> {
-    let df = aggregate::summarize(&job.data_dir, start, end)?;
-    println!("Global Stock Summary");
-    print!("{}", Table::new(&df).rows(5));
-    let written = aggregate::write_global(settings, &job.global, &df)?;
-    println!("{written} rows written to {} (rows of the same dates replaced)", job.global);
-    let recs: Vec<i64> = df.column("TOTAL_REC")?.cast(&DataType::Int64)?.i64()?.into_iter().flatten().collect();
+/// Prints the TOTAL_REC check of a summary (`TOTAL_REC = 3 for all 30 rows` when every
+/// warehouse has every item on every date).
+pub fn check_total_rec(summary: &DataFrame) -> Result<(i64, i64)> {
+    let recs: Vec<i64> = summary.column("TOTAL_REC")?.cast(&DataType::Int64)?.i64()?.into_iter().flatten().collect();
     let (lo, hi) = (recs.iter().min().copied().unwrap_or(0), recs.iter().max().copied().unwrap_or(0));
     if lo == hi {
-        println!("TOTAL_REC = {lo} for all {} rows", df.height());
+        println!("TOTAL_REC = {lo} for all {} rows", summary.height());
     } else {
         println!("TOTAL_REC from {lo} to {hi} (a warehouse is missing for some dates or items)");
     }
-    Ok(Summary { df, written, table: job.global.clone(), end })
+    Ok((lo, hi))
 }
 
 /// Local figures of one item and date per warehouse, against the global row.
@@ -344,6 +242,41 @@ impl Verification {
 impl fmt::Display for Verification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.table())
+    }
+}
+
+/// The course's verification from the two queries' rows: `local` with WAREHOUSE_ID,
+/// OPENING_STOCK, RECEIPTS, ISSUES per warehouse, `global` with the one global row's
+/// OPENING_STOCK, RECEIPTS, ISSUES. Prints the course's lines and
+/// `Local sums <o> <r> <i> = global <o> <r> <i>: equal`; an error when they differ.
+pub fn compare_local_and_global(item: &str, date: NaiveDate, local: &DataFrame, global: &DataFrame) -> Result<Verification> {
+    let ints = |df: &DataFrame, c: &str| -> Result<Vec<i64>> {
+        Ok(df.column(c)?.cast(&DataType::Int64)?.i64()?.into_iter().map(|v| v.unwrap_or(0)).collect())
+    };
+    let warehouses: Vec<String> = local.column("WAREHOUSE_ID")?.str()?.into_iter().map(|v| v.unwrap_or("").to_string()).collect();
+    let (o, r, i) = (ints(local, "OPENING_STOCK")?, ints(local, "RECEIPTS")?, ints(local, "ISSUES")?);
+    let local_rows: Vec<(String, i64, i64, i64)> = (0..warehouses.len()).map(|k| (warehouses[k].clone(), o[k], r[k], i[k])).collect();
+    let (go, gr, gi) = (ints(global, "OPENING_STOCK")?, ints(global, "RECEIPTS")?, ints(global, "ISSUES")?);
+    println!("Data in local databases :\n-----------------------------------");
+    for (w, o, r, i) in &local_rows {
+        println!("{w} {o} {r} {i}");
+    }
+    println!("\nData in global database :\n-----------------------------------");
+    for k in 0..go.len() {
+        println!("{} {} {}", go[k], gr[k], gi[k]);
+    }
+    let g = match go.len() {
+        1 => (go[0], gr[0], gi[0]),
+        0 => return Err(Error::invalid(format!("no global row for {item} on {date}: run the aggregation first"))),
+        n => return Err(Error::invalid(format!("{n} global rows for {item} on {date}: expected one"))),
+    };
+    let v = Verification { item: item.into(), date, local: local_rows, global: g };
+    let s = v.local_sums();
+    if v.equal() {
+        println!("\nLocal sums {} {} {} = global {} {} {}: equal", s.0, s.1, s.2, g.0, g.1, g.2);
+        Ok(v)
+    } else {
+        Err(Error::invalid(format!("local sums {s:?} differ from the global row {g:?} for {item} on {date}")))
     }
 }
 

@@ -28,8 +28,7 @@ use crate::stream::visit::{random_visit, Visit};
 /// Where notebook 3 saves its last run's report (notebook 4 checks the pipeline against it).
 pub const LAST_RUN_FILE: &str = "tmp/visits-generator-last.json";
 
-/// The course's visits topic.
-pub const VISITS_TOPIC: &str = "spark.streaming.website.visits";
+pub use crate::course::names::VISITS_TOPIC;
 /// Visits per run: the course's loop sends 99 (its comment says 100; SPEC §12 #1).
 pub const COURSE_VISITS: usize = 99;
 /// Speed factor used when `BDE_FAST` is set: 1–3 s sleeps become 50–150 ms.

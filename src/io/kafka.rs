@@ -262,6 +262,47 @@ pub fn produce_all(settings: &Settings, topic: &str, records: Vec<(Option<String
     })?
 }
 
+/// Like [`produce_all`], every record `(key, value, header value)` carrying one header `header`
+/// (an identity a later reader can look for, see [`header_values`]). Returns how many were sent.
+pub fn produce_all_with_header(settings: &Settings, topic: &str, header: &str, records: Vec<(Option<String>, String, String)>) -> Result<usize> {
+    use rdkafka::message::{Header, OwnedHeaders};
+    let s = settings.clone();
+    let t = topic.to_string();
+    let h = header.to_string();
+    runtime::block_on(async move {
+        let p = producer(&s)?;
+        let mut in_flight = Vec::new();
+        for (k, v, hv) in &records {
+            let mut attempts = 0;
+            let delivery = loop {
+                let headers = OwnedHeaders::new().insert(Header { key: h.as_str(), value: Some(hv.as_str()) });
+                let mut rec = FutureRecord::to(&t).payload(v.as_str()).headers(headers);
+                if let Some(k) = k.as_deref() {
+                    rec = rec.key(k);
+                }
+                match p.send_result(rec) {
+                    Ok(f) => break f,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if attempts < 6000 => {
+                        attempts += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err((e, _)) => return Err(map_err(&s, &format!("enqueue a record for {t}"), e)),
+                }
+            };
+            in_flight.push(delivery);
+        }
+        let n = in_flight.len();
+        for f in in_flight {
+            match f.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(map_err(&s, &format!("deliver a record to {t}"), e)),
+                Err(_) => return Err(Error::down(Service::Kafka, &s.kafka, "the producer was dropped before delivery")),
+            }
+        }
+        Ok(n)
+    })?
+}
+
 /// A consumer without a group that reads from the given position (`earliest` or `latest`).
 pub fn reader(settings: &Settings, start: &str) -> Result<BaseConsumer> {
     client_config(settings)
@@ -275,6 +316,34 @@ pub fn reader(settings: &Settings, start: &str) -> Result<BaseConsumer> {
 /// Reads every message currently in `topic` (from the start up to the end offsets seen now) as
 /// `(key, value)` strings, waiting at most `timeout`.
 pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> Result<Vec<(Option<String>, String)>> {
+    use rdkafka::message::Message;
+    scan_all(settings, topic, timeout, |m| {
+        let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
+        let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+        (key, value)
+    })
+}
+
+/// The value of header `name` of every message now in `topic` (`None` for a message without
+/// it), waiting at most `timeout`: what a run that was interrupted already sent.
+pub fn header_values(settings: &Settings, topic: &str, name: &str, timeout: Duration) -> Result<Vec<Option<String>>> {
+    use rdkafka::message::{Headers, Message};
+    let name = name.to_string();
+    scan_all(settings, topic, timeout, move |m| {
+        m.headers().and_then(|h| {
+            h.iter().find(|x| x.key == name).and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+        })
+    })
+}
+
+/// Every message currently in `topic`, from the start up to the end offsets seen now, mapped by
+/// `each`; waits at most `timeout`.
+fn scan_all<T: Send + 'static>(
+    settings: &Settings,
+    topic: &str,
+    timeout: Duration,
+    each: impl Fn(&rdkafka::message::BorrowedMessage<'_>) -> T + Send + 'static,
+) -> Result<Vec<T>> {
     use rdkafka::message::Message;
     use rdkafka::{Offset, TopicPartitionList};
     let marks = watermarks(settings, topic)?;
@@ -302,9 +371,7 @@ pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> Result<V
                 let m = m.map_err(|e| map_err(&s, "read messages", e))?;
                 if m.offset() < ends.get(&m.partition()).copied().unwrap_or(i64::MAX) {
                     remaining -= 1;
-                    let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
-                    let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
-                    out.push((key, value));
+                    out.push(each(&m));
                 }
             }
         }

@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result, Service};
 use crate::io::{kafka as kio, mariadb as mio, redis as rio};
 use crate::runtime;
-use crate::stream::analytics::Analytics;
+use crate::bench::analytics::Analytics;
 use crate::stream::{StreamingQuery, Summary};
 use crate::stream::sink::MariaDbInsert;
 use crate::stream::source::Start;

@@ -31,7 +31,6 @@
 //! one consumer group, a query name per member). Redis `ZINCRBY` and the additive MariaDB upsert
 //! on `(window, key)` make their effects add up.
 
-pub mod analytics;
 pub mod bench;
 pub mod checkpoint;
 pub mod clock;

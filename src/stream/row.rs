@@ -18,6 +18,25 @@ pub fn decode_json<T: DeserializeOwned>(value: &[u8]) -> std::result::Result<T, 
     serde_json::from_slice(value).map_err(|e| format!("malformed JSON: {e}"))
 }
 
+/// Serde `with` module for a timestamp without time zone written `YYYY-MM-DD HH:MM:SS`, for a
+/// record type declared in a cell: `#[serde(with = "bde_kit::stream::row::naive_datetime")]`.
+pub mod naive_datetime {
+    use chrono::NaiveDateTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// The format: `2024-08-12 13:01:16`.
+    pub const FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+    pub fn serialize<S: Serializer>(d: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.format(FORMAT).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
+        let s = String::deserialize(d)?;
+        NaiveDateTime::parse_from_str(&s, FORMAT).map_err(|e| serde::de::Error::custom(format!("'{s}' is not a timestamp {FORMAT}: {e}")))
+    }
+}
+
 /// A plain string value (chapter 6's topic carries action names such as `FAQ`).
 impl Row for String {
     fn decode(value: &[u8]) -> std::result::Result<Self, String> {

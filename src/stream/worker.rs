@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::stream::analytics::Analytics;
+use crate::bench::analytics::Analytics;
 use crate::stream::source::Start;
 use crate::stream::trigger::Trigger;
 

@@ -1,10 +1,13 @@
-//! The course's website-analytics query (chapter 4) built from the engine's parts: one read of
-//! the visits topic, three sinks (abandoned carts to Kafka as CSV, duration per country to a Redis
-//! sorted set, 5-second window sums per action to MariaDB). Used by the notebooks, the crash test
-//! worker and the benchmark.
+//! The chapter-4 analytics query for the benchmarks, the end-to-end test and the crash-test
+//! worker: one read of a visits topic, three sinks (abandoned carts to Kafka as CSV, duration per
+//! country to a Redis sorted set, 5-second window sums per action to MariaDB), with every name
+//! and knob a field so each run uses its own topics, key and database.
+//!
+//! Notebook 4 does not use this: its cells write the same query out step by step.
 
 use std::time::Duration;
 
+use crate::course::names;
 use crate::stream::query::Query;
 use crate::stream::sink::{KafkaSink, MariaDbInsert, Merge, RedisZIncr, Windowed};
 use crate::stream::source::{KafkaSource, Start};
@@ -36,11 +39,11 @@ pub struct Analytics {
 impl Default for Analytics {
     fn default() -> Self {
         Analytics {
-            query: "website-analytics".into(),
-            visits_topic: "spark.streaming.website.visits".into(),
-            carts_topic: "spark.streaming.carts.abandoned".into(),
-            redis_key: "last-action-stats".into(),
-            db: "website_stats".into(),
+            query: names::ANALYTICS_JOB.into(),
+            visits_topic: names::VISITS_TOPIC.into(),
+            carts_topic: names::CARTS_TOPIC.into(),
+            redis_key: names::COUNTRY_KEY.into(),
+            db: names::STATS_DB.into(),
             start: Start::Latest,
             trigger: Trigger::every(Duration::from_secs(1)),
             max_records: 10_000,
@@ -57,7 +60,7 @@ impl Analytics {
     /// The query, ready to `.start()`.
     pub fn query(&self) -> Query<Visit> {
         let carts = KafkaSink::new(&self.carts_topic, if self.spark_csv { Visit::spark_csv_line } else { Visit::csv_line })
-            .filter(|v: &Visit| v.last_action == "ShoppingCart");
+            .filter(|v: &Visit| v.last_action == names::SHOPPING_CART);
         let countries = RedisZIncr::new(&self.redis_key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64);
         let mut stats = MariaDbInsert::visit_stats(&self.db);
         if !self.additive {

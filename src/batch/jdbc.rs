@@ -1,0 +1,300 @@
+//! Spark's partitioned JDBC read as a builder a notebook cell shows step by step:
+//!
+//! ```text
+//! let stock = JdbcRead::query(WAREHOUSE_DB, "SELECT … FROM item_stock WHERE … = ?")
+//!     .param(warehouse)
+//!     .partition_column("ID")
+//!     .lower_bound(lo)
+//!     .upper_bound(hi + 1)
+//!     .num_partitions(2)
+//!     .load()?;
+//! stock.show(3)
+//! ```
+//!
+//! The query is read as a derived table in `num_partitions` ranges of the partition column
+//! (Spark's stride rule, [`jdbc_partitions`]), each range on its own connection and thread, at
+//! the same time. The result keeps one DataFrame per range ([`Partitioned`]), so a Parquet write
+//! gives each range its own part file as Spark's tasks do.
+//!
+//! Column types follow Spark's JDBC mapping: INT → Int32, BIGINT → Int64, DECIMAL(p,s) → exact
+//! Decimal(p,s), DOUBLE/FLOAT → Float64, everything else text (dates as `YYYY-MM-DD HH:MM:SS`).
+
+use std::fmt;
+
+use mysql::consts::{ColumnFlags, ColumnType as T};
+use mysql::prelude::Queryable;
+use mysql::Value;
+use polars::prelude::*;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::io::mariadb::{self, jdbc_partitions, map_err, short, RangePartition};
+use crate::show::Table;
+
+/// A partitioned read of a query (see the module docs).
+#[derive(Debug, Clone)]
+pub struct JdbcRead {
+    db: String,
+    query: String,
+    params: Vec<Value>,
+    column: Option<String>,
+    lower: Option<i64>,
+    upper: Option<i64>,
+    partitions: usize,
+    settings: Settings,
+}
+
+impl JdbcRead {
+    /// Reads `sql` (a SELECT, `?` for each [`JdbcRead::param`]) from database `db`.
+    pub fn query(db: &str, sql: &str) -> JdbcRead {
+        JdbcRead { db: db.into(), query: sql.into(), params: Vec::new(), column: None, lower: None, upper: None, partitions: 1, settings: Settings::from_env() }
+    }
+
+    /// The value of the next `?` of the query (bound, never pasted into the SQL text).
+    pub fn param(mut self, value: impl Into<Value>) -> JdbcRead {
+        self.params.push(value.into());
+        self
+    }
+
+    /// The integer column the ranges split (Spark's `partitionColumn`).
+    pub fn partition_column(mut self, column: &str) -> JdbcRead {
+        self.column = Some(column.into());
+        self
+    }
+
+    /// Spark's `lowerBound` (the first range also takes everything below and NULLs).
+    pub fn lower_bound(mut self, v: i64) -> JdbcRead {
+        self.lower = Some(v);
+        self
+    }
+
+    /// Spark's `upperBound`, exclusive (the last range also takes everything above).
+    pub fn upper_bound(mut self, v: i64) -> JdbcRead {
+        self.upper = Some(v);
+        self
+    }
+
+    /// Spark's `numPartitions`: parallel reads, one connection each.
+    pub fn num_partitions(mut self, n: usize) -> JdbcRead {
+        self.partitions = n;
+        self
+    }
+
+    /// Other servers (tests).
+    pub fn settings(mut self, settings: Settings) -> JdbcRead {
+        self.settings = settings;
+        self
+    }
+
+    /// The ranges this read will use.
+    pub fn ranges(&self) -> Result<Vec<RangePartition>> {
+        match (&self.column, self.lower, self.upper) {
+            (None, _, _) => Ok(vec![RangePartition { index: 0, from: None, to: None }]),
+            (Some(_), Some(lo), Some(hi)) => jdbc_partitions(lo, hi, self.partitions),
+            (Some(c), _, _) => Err(Error::invalid(format!(
+                "partition column {c} needs both bounds: add .lower_bound(min).upper_bound(max + 1)"
+            ))),
+        }
+    }
+
+    /// Runs the ranges in parallel and returns their rows, one DataFrame per range.
+    pub fn load(self) -> Result<Partitioned> {
+        let column = self.column.clone().unwrap_or_default();
+        if !column.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::invalid(format!("partition column '{column}' must be a plain column name")));
+        }
+        let ranges = self.ranges()?;
+        let pool = mariadb::pool(&self.settings, Some(&self.db))?;
+        let url = self.settings.mariadb.clone();
+        let results: Vec<Result<DataFrame>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|part| {
+                    let sql = if column.is_empty() {
+                        self.query.clone()
+                    } else {
+                        format!("SELECT * FROM ({}) AS tmp WHERE {}", self.query, part.condition(&column))
+                    };
+                    let (params, pool, url) = (self.params.clone(), pool.clone(), url.clone());
+                    scope.spawn(move || {
+                        let mut c = pool.get_conn().map_err(|e| map_err(&url, "connect", e))?;
+                        typed_frame(&url, &mut c, &sql, params)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Task("a partition reader panicked".into())))).collect()
+        });
+        let parts = results.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok(Partitioned { parts, ranges })
+    }
+}
+
+/// `MIN(col), MAX(col)` style bounds: runs `sql` (returning two integers, `?` bound to `params`)
+/// on database `db`; `None` when the range is empty (both NULL).
+pub fn bounds(settings: &Settings, db: &str, sql: &str, params: Vec<Value>) -> Result<Option<(i64, i64)>> {
+    let mut c = mariadb::conn(settings, Some(db))?;
+    let params = if params.is_empty() { mysql::Params::Empty } else { mysql::Params::Positional(params) };
+    let r: Option<(Option<i64>, Option<i64>)> = c.exec_first(sql, params).map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))?;
+    Ok(match r {
+        Some((Some(lo), Some(hi))) => Some((lo, hi)),
+        _ => None,
+    })
+}
+
+/// The rows of a partitioned read: one DataFrame per range, in range order.
+#[derive(Debug, Clone)]
+pub struct Partitioned {
+    /// The rows each range read.
+    pub parts: Vec<DataFrame>,
+    /// The ranges (range `i` read `parts[i]`).
+    pub ranges: Vec<RangePartition>,
+}
+
+impl Partitioned {
+    /// All rows in one DataFrame (range order).
+    pub fn frame(&self) -> Result<DataFrame> {
+        let mut out: Option<DataFrame> = None;
+        for p in &self.parts {
+            out = Some(match out {
+                None => p.clone(),
+                Some(acc) => acc.vstack(p)?,
+            });
+        }
+        Ok(out.unwrap_or_default())
+    }
+
+    /// Rows per range.
+    pub fn rows_per_partition(&self) -> Vec<usize> {
+        self.parts.iter().map(DataFrame::height).collect()
+    }
+
+    /// Rows in all ranges.
+    pub fn height(&self) -> usize {
+        self.parts.iter().map(DataFrame::height).sum()
+    }
+
+    /// Spark's `show(n)`: the first `n` rows and the footer `only showing top n rows`.
+    pub fn show(&self, n: usize) -> Table {
+        match self.frame() {
+            Ok(df) => Table::new(&df).rows(n),
+            Err(e) => Table::from_rows(&["error"], vec![vec![e.to_string()]]),
+        }
+    }
+
+    /// The write of these rows as Parquet (one part file per range and folder).
+    pub fn write(&self) -> crate::batch::parquet::ParquetWrite<'_> {
+        crate::batch::parquet::ParquetWrite::new(self)
+    }
+
+    /// Rich output for evcxr: the first 20 rows.
+    pub fn evcxr_display(&self) {
+        self.show(20).evcxr_display()
+    }
+}
+
+impl fmt::Display for Partitioned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.show(20))
+    }
+}
+
+/// Parses `"12.5"` as a decimal with `scale` digits after the point (exact; more digits is an
+/// error).
+pub fn parse_decimal(text: &str, scale: usize) -> Result<i128> {
+    let t = text.trim();
+    let bad = || Error::invalid(format!("'{text}' is not a decimal with at most {scale} decimals"));
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let frac = frac.trim_end_matches('0');
+    if (int.is_empty() && frac.is_empty()) || frac.len() > scale || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: i128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+    let f: i128 = if frac.is_empty() { 0 } else { format!("{frac:0<scale$}").parse().map_err(|_| bad())? };
+    let v = whole.checked_mul(10i128.pow(scale as u32)).and_then(|w| w.checked_add(f)).ok_or_else(bad)?;
+    Ok(if neg { -v } else { v })
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::Date(y, mo, d, h, mi, s, _) => Some(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
+/// Runs a query and converts its rows with Spark's JDBC type mapping (module docs).
+fn typed_frame(url: &str, c: &mut impl Queryable, sql: &str, params: Vec<Value>) -> Result<DataFrame> {
+    let params = if params.is_empty() { mysql::Params::Empty } else { mysql::Params::Positional(params) };
+    let result = c.exec_iter(sql, params).map_err(|e| map_err(url, &format!("run `{}`", short(sql)), e))?;
+    let cols: Vec<(String, T, u32, u8, bool)> = result
+        .columns()
+        .as_ref()
+        .iter()
+        .map(|c| (c.name_str().to_string(), c.column_type(), c.column_length(), c.decimals(), c.flags().contains(ColumnFlags::UNSIGNED_FLAG)))
+        .collect();
+    let mut cells: Vec<Vec<Option<String>>> = vec![Vec::new(); cols.len()];
+    for row in result {
+        let row = row.map_err(|e| map_err(url, "read a row", e))?;
+        for (i, v) in row.unwrap().iter().enumerate() {
+            if let Some(col) = cells.get_mut(i) {
+                col.push(text(v));
+            }
+        }
+    }
+    let mut columns: Vec<Column> = Vec::with_capacity(cols.len());
+    for ((name, ty, len, decimals, unsigned), vals) in cols.iter().zip(cells) {
+        let name: PlSmallStr = name.as_str().into();
+        let bad = |v: &str| Error::invalid(format!("column {name}: '{v}' does not fit its type"));
+        let series = match ty {
+            T::MYSQL_TYPE_TINY | T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_INT24 | T::MYSQL_TYPE_YEAR if !unsigned || *ty != T::MYSQL_TYPE_LONG => {
+                let v: Vec<Option<i32>> = vals.iter().map(|o| o.as_deref().map(|t| t.parse::<i32>().map_err(|_| bad(t))).transpose()).collect::<Result<_>>()?;
+                Series::new(name, v)
+            }
+            T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_LONGLONG => {
+                let v: Vec<Option<i64>> = vals.iter().map(|o| o.as_deref().map(|t| t.parse::<i64>().map_err(|_| bad(t))).transpose()).collect::<Result<_>>()?;
+                Series::new(name, v)
+            }
+            T::MYSQL_TYPE_FLOAT | T::MYSQL_TYPE_DOUBLE => {
+                let v: Vec<Option<f64>> = vals.iter().map(|o| o.as_deref().map(|t| t.parse::<f64>().map_err(|_| bad(t))).transpose()).collect::<Result<_>>()?;
+                Series::new(name, v)
+            }
+            T::MYSQL_TYPE_NEWDECIMAL | T::MYSQL_TYPE_DECIMAL => {
+                let scale = *decimals as usize;
+                let sign_and_point = u32::from(!unsigned) + u32::from(scale > 0);
+                let precision = (len.saturating_sub(sign_and_point) as usize).clamp(scale.max(1), 38);
+                let v: Vec<Option<i128>> = vals.iter().map(|o| o.as_deref().map(|t| parse_decimal(t, scale)).transpose()).collect::<Result<_>>()?;
+                Int128Chunked::new(name, v).into_decimal(Some(precision), scale)?.into_series()
+            }
+            _ => Series::new(name, vals),
+        };
+        columns.push(series.into());
+    }
+    Ok(DataFrame::new(columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_parse_exactly() {
+        assert_eq!(parse_decimal("5.99", 2).expect("ok"), 599);
+        assert_eq!(parse_decimal("-0.5", 2).expect("ok"), -50);
+        assert_eq!(parse_decimal("7", 3).expect("ok"), 7000);
+        assert!(parse_decimal("1.234", 2).is_err());
+        assert!(parse_decimal("x", 2).is_err());
+    }
+
+    #[test]
+    fn bounds_are_required_with_a_partition_column() {
+        let r = JdbcRead::query("db", "SELECT 1").partition_column("ID").num_partitions(2);
+        assert!(r.ranges().expect_err("no bounds").to_string().contains("lower_bound"));
+        let r = r.lower_bound(1).upper_bound(31);
+        assert_eq!(r.ranges().expect("ranges").len(), 2);
+    }
+}
