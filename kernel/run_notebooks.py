@@ -1,6 +1,8 @@
 """Replays the course notebooks headless through the Rust (evcxr) kernel and checks their outputs.
 
 Usage: .venv/bin/python kernel/run_notebooks.py [--fast] [NAME_SUBSTRING ...]
+  Prints every code cell's wall time (compile + run, from nbclient's timing) and the slowest
+  cell after the `:dep` cell, per notebook.
   --selftest  checks that the runner itself flags panics, compile errors, errors returned with `?`
               and a stopped Kafka
   --fast   sets BDE_FAST=1 in the kernels (generators and refresh loops shrink their sleeps)
@@ -92,6 +94,33 @@ def check(name, nb, key=None):
     return problems
 
 
+def cell_times(nb):
+    """[(cell index, seconds, first source line)] of the executed code cells, from the timing
+    nbclient records (execute_input → execute_reply)."""
+    from datetime import datetime
+    out = []
+    for i, cell in enumerate(nb.cells):
+        t = cell.get("metadata", {}).get("execution", {})
+        a, b = t.get("iopub.execute_input"), t.get("shell.execute_reply")
+        if cell.cell_type == "code" and a and b:
+            secs = (datetime.fromisoformat(b.replace("Z", "+00:00")) - datetime.fromisoformat(a.replace("Z", "+00:00"))).total_seconds()
+            first = next((l for l in cell.source.splitlines() if l.strip()), "")
+            out.append((i, secs, first))
+    return out
+
+
+def print_times(name, nb):
+    times = cell_times(nb)
+    if not times:
+        return
+    print(f"     cell times of {name}:")
+    for i, secs, first in times:
+        print(f"       [{i:2}] {secs:6.1f} s  {first[:70]}")
+    slow = max((t for t in times if not t[2].startswith(":dep")), key=lambda t: t[1], default=None)
+    if slow:
+        print(f"     slowest cell (after :dep): [{slow[0]}] {slow[1]:.1f} s")
+
+
 def run_one(name, env, path=None, out=OUT, key=None):
     path = path or NOTEBOOKS / name
     nb = nbformat.read(path, as_version=4)
@@ -170,7 +199,9 @@ def main(argv):
             results = []
             for f in futures:
                 try:
-                    results.append(f.result()[:3])
+                    r = f.result()
+                    results.append(r[:3])
+                    print_times(r[0], r[3])
                 except Exception:
                     results.append(("?", 0.0, [traceback.format_exc()]))
         post = X.GROUP_CHECKS.get(tuple(n for n, _ in group))

@@ -19,6 +19,15 @@ use crate::show::{Chart, Report, Table};
 
 pub use crate::course::names::{CARTS_TOPIC, COUNTRY_KEY, STATS_DB};
 
+/// One refresh's reads: new abandoned-cart lines, the country totals (highest first) and the
+/// sums per action.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    pub carts: Vec<String>,
+    pub countries: Vec<(String, f64)>,
+    pub actions: Vec<(String, i64)>,
+}
+
 /// What to watch and for how long.
 #[derive(Debug, Clone)]
 pub struct Monitor {
@@ -98,9 +107,22 @@ impl Monitor {
         self
     }
 
-    /// Runs the refresh loop (printing a block per refresh) and returns what it saw.
+    /// Runs the refresh loop with the course's three reads (see [`Monitor::run_with`]).
     pub fn run(self) -> Result<MonitorReport> {
         let tail = kafka::Tail::latest(&self.settings, &self.carts_topic)?;
+        let (settings, key, db) = (self.settings.clone(), self.country_key.clone(), self.db.clone());
+        self.run_with(move || {
+            Ok(Reading {
+                carts: tail.poll(Duration::from_millis(500))?,
+                countries: redis::zrevrangebyscore(&settings, &key, 99999.0, 0.0)?,
+                actions: action_sums(&settings, &db)?,
+            })
+        })
+    }
+
+    /// Runs the refresh loop: every refresh calls `read` (the three reads of the course's
+    /// monitor), prints the course's block and keeps the figures; returns what it saw.
+    pub fn run_with(self, mut read: impl FnMut() -> Result<Reading>) -> Result<MonitorReport> {
         let mut live = Live::every(self.every);
         live = match (self.refreshes, self.duration) {
             (_, Some(d)) => live.for_duration(d),
@@ -122,9 +144,7 @@ impl Monitor {
             None => false,
         };
         let n = live.run_until(|_| {
-            let new_carts = tail.poll(Duration::from_millis(500))?;
-            let countries = redis::scores(&self.settings, &self.country_key)?;
-            let actions = action_sums(&self.settings, &self.db)?;
+            let Reading { carts: new_carts, countries, actions } = read()?;
             let mut block = section("Shopping Cart from Kafka");
             for l in &new_carts {
                 block.push_str(l);

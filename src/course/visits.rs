@@ -46,15 +46,39 @@ pub fn course_json(v: &Visit) -> String {
     )
 }
 
+/// One turn of a producer loop: the record to send and the pause before the next turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Produced {
+    pub key: Option<String>,
+    pub value: String,
+    pub pause: Duration,
+}
+
+/// The body of a producer loop (see [`VisitGenerator::body`]).
+pub type Body = Box<dyn FnMut(&mut StdRng) -> Produced + Send>;
+
+/// The course's loop body: a random visit now, its JSON keyed by country, a pause of 1–3 s.
+pub fn course_body(rng: &mut StdRng) -> Produced {
+    let visit = random_visit(rng, Local::now().naive_local());
+    let pause = Duration::from_secs(rng.random_range(1..=3u64));
+    Produced { key: Some(visit.country.clone()), value: course_json(&visit), pause }
+}
+
 /// Settings of a generator run; [`VisitGenerator::start`] starts it.
-#[derive(Debug, Clone)]
 pub struct VisitGenerator {
     topic: String,
     count: usize,
     seed: Option<u64>,
     speed: f64,
     burst: bool,
+    body: Body,
     settings: Settings,
+}
+
+impl std::fmt::Debug for VisitGenerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VisitGenerator").field("topic", &self.topic).field("count", &self.count).field("seed", &self.seed).field("speed", &self.speed).field("burst", &self.burst).finish()
+    }
 }
 
 impl Default for VisitGenerator {
@@ -73,8 +97,17 @@ impl VisitGenerator {
             seed: None,
             speed: if fast { FAST_SPEED } else { 1.0 },
             burst: false,
+            body: Box::new(course_body),
             settings: Settings::from_env(),
         }
+    }
+
+    /// The loop's body, called once per record with the run's random generator: what to send
+    /// and how long to pause after it (the pause is scaled by [`VisitGenerator::speed`];
+    /// `BDE_FAST` shrinks it). Values that decode as visits are added up in the run's report.
+    pub fn body(mut self, body: impl FnMut(&mut StdRng) -> Produced + Send + 'static) -> Self {
+        self.body = Box::new(body);
+        self
     }
 
     /// How many visits to send.
@@ -129,7 +162,7 @@ impl VisitGenerator {
         Ok(GeneratorHandle { shared, total, result: Mutex::new(Some(rx)), lines: Mutex::new(lines_rx), done: Mutex::new(None) })
     }
 
-    async fn run(self, shared: &Shared, lines: mpsc::Sender<String>) -> Result<GeneratorReport> {
+    async fn run(mut self, shared: &Shared, lines: mpsc::Sender<String>) -> Result<GeneratorReport> {
         let producer = kafka::producer(&self.settings)?;
         let mut rng = match self.seed {
             Some(s) => StdRng::seed_from_u64(s),
@@ -143,24 +176,26 @@ impl VisitGenerator {
                 report.stopped_early = true;
                 break;
             }
-            let visit = random_visit(&mut rng, Local::now().naive_local());
-            let value = course_json(&visit);
+            let Produced { key, value, pause } = (self.body)(&mut rng);
+            let visit = <Visit as crate::stream::row::Row>::decode(value.as_bytes()).ok();
             if self.burst {
-                pending.push(kafka::send_owned(&producer, &self.settings, &self.topic, Some(visit.country.clone()), value).await?);
+                pending.push(kafka::send_owned(&producer, &self.settings, &self.topic, key, value).await?);
                 if pending.len() >= 1000 {
                     for f in pending.drain(..) {
                         f.await?;
                     }
                 }
             } else {
-                kafka::send(&producer, &self.settings, &self.topic, Some(&visit.country), &value).await?;
+                kafka::send(&producer, &self.settings, &self.topic, key.as_deref(), &value).await?;
                 let _ = lines.send(value);
             }
-            report.add(&visit);
+            match &visit {
+                Some(v) => report.add(v),
+                None => report.sent += 1,
+            }
             shared.sent.fetch_add(1, Ordering::SeqCst);
             if !self.burst {
-                let pause = rng.random_range(1..=3u64);
-                let d = Duration::from_secs_f64(pause as f64 * self.speed);
+                let d = Duration::from_secs_f64(pause.as_secs_f64() * self.speed);
                 // Sleep in short steps so stop() takes effect quickly.
                 let until = Instant::now() + d;
                 while Instant::now() < until && !shared.stop.load(Ordering::SeqCst) {

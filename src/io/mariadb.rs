@@ -95,6 +95,20 @@ pub fn query_frame(settings: &Settings, db: Option<&str>, sql: &str) -> Result<p
     frame_of(&settings.mariadb, &mut c, sql, Vec::new())
 }
 
+/// Runs a query returning (text, integer) rows, e.g. `SELECT LAST_ACTION, SUM(DURATION) … GROUP BY
+/// LAST_ACTION`; NULL text becomes empty, a NULL number 0.
+pub fn pairs(settings: &Settings, db: &str, sql: &str) -> Result<Vec<(String, i64)>> {
+    let mut c = conn(settings, Some(db))?;
+    let rows: Vec<(Option<String>, Option<String>)> = c.query(sql).map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))?;
+    rows.into_iter()
+        .map(|(a, n)| {
+            let n = n.unwrap_or_default();
+            let v = if n.is_empty() { 0 } else { n.trim_end_matches(".0").parse::<i64>().map_err(|_| Error::invalid(format!("`{}` gave '{n}', not an integer", short(sql))))? };
+            Ok((a.unwrap_or_default(), v))
+        })
+        .collect()
+}
+
 /// Runs a parameterized query on a connection and converts the rows as [`query_frame`] does.
 pub fn frame_of(url: &str, c: &mut impl Queryable, sql: &str, params: Vec<mysql::Value>) -> Result<polars::prelude::DataFrame> {
     use mysql::consts::ColumnType as T;

@@ -43,6 +43,12 @@ pub fn scores(settings: &Settings, key: &str) -> Result<Vec<(String, f64)>> {
     con.zrevrangebyscore_withscores(key, "+inf", "-inf").map_err(|e| map_err(settings, &format!("ZREVRANGEBYSCORE {key}"), e))
 }
 
+/// `ZREVRANGEBYSCORE key max min WITHSCORES`: members with a score in `min..=max`, highest first.
+pub fn zrevrangebyscore(settings: &Settings, key: &str, max: f64, min: f64) -> Result<Vec<(String, f64)>> {
+    let mut con = connect(settings)?;
+    con.zrevrangebyscore_withscores(key, max, min).map_err(|e| map_err(settings, &format!("ZREVRANGEBYSCORE {key}"), e))
+}
+
 /// Deletes keys (missing keys are fine). Returns how many existed.
 pub fn delete(settings: &Settings, keys: &[&str]) -> Result<usize> {
     let mut con = connect(settings)?;
