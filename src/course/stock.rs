@@ -204,6 +204,15 @@ pub fn check_total_rec(summary: &DataFrame) -> Result<(i64, i64)> {
     Ok((lo, hi))
 }
 
+/// Closing value by item on `day`, across all warehouses, as a bar chart (from a summary with
+/// STOCK_DATE, ITEM_NAME and a Decimal CLOSING_VALUE).
+pub fn closing_value_chart(summary: &DataFrame, day: NaiveDate) -> Result<crate::show::Chart> {
+    let last = summary.clone().lazy().filter(col("STOCK_DATE").eq(lit(day))).collect()?;
+    let items: Vec<String> = last.column("ITEM_NAME")?.str()?.into_iter().map(|s| s.unwrap_or("").to_string()).collect();
+    let values: Vec<f64> = decimal_cents(&last, "CLOSING_VALUE")?.into_iter().map(|c| c.unwrap_or(0) as f64 / 100.0).collect();
+    Ok(crate::show::Chart::bar(format!("Closing value by item on {day}, all warehouses"), items, values).axes("item", "closing value"))
+}
+
 /// Local figures of one item and date per warehouse, against the global row.
 #[derive(Debug, Clone)]
 pub struct Verification {
