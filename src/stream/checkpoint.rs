@@ -157,11 +157,17 @@ pub fn is_alive(dir: &Path, within: std::time::Duration) -> bool {
 /// Deletes a query's checkpoint (start over). Missing is fine. Fails with
 /// [`Error::CheckpointLocked`] while the query runs (here or in another process).
 pub fn reset(root: &Path, query: &str) -> Result<()> {
+    reset_with(root, query, || Ok(()))
+}
+
+/// Resets a query's outputs and its checkpoint together: takes the checkpoint's lock (failing
+/// with [`Error::CheckpointLocked`] while the query runs anywhere), runs `outputs` (delete a
+/// Redis key, truncate a table) and then deletes the checkpoint, all under the lock, so no
+/// instance of the query can start in between and count into outputs about to be deleted.
+pub fn reset_with(root: &Path, query: &str, outputs: impl FnOnce() -> Result<()>) -> Result<()> {
     let d = dir_for(root, query);
-    if !d.exists() {
-        return Ok(());
-    }
     let lock = crate::stream::lock::CheckpointLock::acquire(&d, query)?;
+    outputs()?;
     let r = fs::remove_dir_all(&d);
     drop(lock);
     match r {
