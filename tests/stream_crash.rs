@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bde_kit::io::kafka;
 use bde_kit::stream::crashpoint::STEPS;
-use bde_kit::stream::Visit;
+use bde_kit::course::visit::Visit;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use stream_util::*;

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bde_kit::io::kafka;
 use bde_kit::rdkafka::producer::{FutureProducer, FutureRecord};
-use bde_kit::stream::{DeadLetter, KafkaSource, Query, Start, Trigger, Visit};
+use bde_kit::stream::{DeadLetter, KafkaSource, Query, Start, Trigger};
+use bde_kit::course::visit::Visit;
 use bde_kit::stream::sink::RedisZIncr;
 use stream_util::*;
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use bde_kit::io::kafka;
 use bde_kit::bench::analytics::Analytics;
 use bde_kit::stream::sink::foreach::foreach_batch;
-use bde_kit::stream::{self, KafkaSource, ManualClock, Query, Start, Status, Trigger, Visit};
+use bde_kit::stream::{self, KafkaSource, ManualClock, Query, Start, Status, Trigger};
+use bde_kit::course::visit::Visit;
 use stream_util::*;
 
 #[test]

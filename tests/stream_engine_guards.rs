@@ -14,7 +14,8 @@ use bde_kit::rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, T
 use bde_kit::stream::checkpoint;
 use bde_kit::stream::sink::foreach::foreach_batch;
 use bde_kit::stream::sink::Windowed;
-use bde_kit::stream::{KafkaSource, ManualClock, Query, Start, Status, Trigger, Visit, WindowRow};
+use bde_kit::stream::{KafkaSource, ManualClock, Query, Start, Status, Trigger, WindowRow};
+use bde_kit::course::visit::Visit;
 use bde_kit::Error;
 use stream_util::*;
 

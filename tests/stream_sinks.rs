@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bde_kit::io::kafka;
 use bde_kit::stream::sink::{BatchInfo, KafkaSink, MariaDbInsert, RedisZIncr, Sink, Windowed};
-use bde_kit::stream::{KafkaSource, Query, Start, Trigger, Visit, WindowRow};
+use bde_kit::stream::{KafkaSource, Query, Start, Trigger, WindowRow};
+use bde_kit::course::visit::Visit;
 use stream_util::*;
 
 fn info(f: &Fixture, batch_id: u64, replay: bool) -> BatchInfo {

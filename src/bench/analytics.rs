@@ -12,7 +12,7 @@ use crate::stream::query::Query;
 use crate::stream::sink::{KafkaSink, MariaDbInsert, Merge, RedisZIncr, Windowed};
 use crate::stream::source::{KafkaSource, Start};
 use crate::stream::trigger::Trigger;
-use crate::stream::visit::Visit;
+use crate::course::visit::Visit;
 
 /// Names and knobs of the analytics query; the defaults are the course's.
 #[derive(Debug, Clone)]

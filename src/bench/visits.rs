@@ -20,7 +20,7 @@ use crate::stream::bench::{raw_consume_rate, run_to_end};
 use crate::stream::sink::MariaDbInsert;
 use crate::stream::source::Start;
 use crate::stream::trigger::Trigger;
-use crate::stream::visit::{random_visit, Visit};
+use crate::course::visit::{random_visit, Visit};
 
 /// Writes `n` random visits (seeded; dates a second apart per 100 visits from 2024-08-12 13:00:00)
 /// as `part-NNNNN.json` files of `per_file` lines under `dir` (emptied first).

@@ -165,7 +165,7 @@ pub fn check_against_generator(report_file: &str, totals_before: &std::collectio
     lines.push(CheckLine { what: "Redis last-action-stats: added by this run (duration per country)".into(), generated: fmt_map(&gen_country), pipeline: fmt_map(&added) });
 
     // MariaDB: window sums per action, windows from the first visit on.
-    let since = chrono::NaiveDateTime::parse_from_str(&first, crate::stream::visit::VISIT_DATE_FORMAT).map_err(|e| Error::invalid(format!("bad first_visit {first}: {e}")))?;
+    let since = chrono::NaiveDateTime::parse_from_str(&first, crate::course::visit::VISIT_DATE_FORMAT).map_err(|e| Error::invalid(format!("bad first_visit {first}: {e}")))?;
     let since = since - chrono::Duration::seconds(10);
     let mut c = crate::io::mariadb::conn(&s, Some(STATS_DB))?;
     use mysql::prelude::Queryable;

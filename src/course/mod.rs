@@ -19,4 +19,5 @@ pub mod monitor;
 pub mod scorecard;
 pub mod setup;
 pub mod stock;
+pub mod visit;
 pub mod visits;

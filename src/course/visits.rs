@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::io::kafka;
 use crate::runtime;
 use crate::show::{Chart, Report, Table};
-use crate::stream::visit::{random_visit, Visit};
+use crate::course::visit::{random_visit, Visit};
 
 /// Where notebook 3 saves its last run's report (notebook 4 checks the pipeline against it).
 pub const LAST_RUN_FILE: &str = "tmp/visits-generator-last.json";
@@ -41,7 +41,7 @@ pub fn course_json(v: &Visit) -> String {
         "{{\"country\": {}, \"last_action\": {}, \"visit_date\": {}, \"duration\": {}}}",
         s(&v.country),
         s(&v.last_action),
-        s(&v.visit_date.format(crate::stream::visit::VISIT_DATE_FORMAT).to_string()),
+        s(&v.visit_date.format(crate::course::visit::VISIT_DATE_FORMAT).to_string()),
         v.duration
     )
 }
@@ -238,7 +238,7 @@ pub struct GeneratorReport {
 impl GeneratorReport {
     fn add(&mut self, v: &Visit) {
         self.sent += 1;
-        let date = v.visit_date.format(crate::stream::visit::VISIT_DATE_FORMAT).to_string();
+        let date = v.visit_date.format(crate::course::visit::VISIT_DATE_FORMAT).to_string();
         self.first_visit.get_or_insert_with(|| date.clone());
         self.last_visit = Some(date);
         *self.duration_by_country.entry(v.country.clone()).or_default() += v.duration;

@@ -15,7 +15,7 @@ use crate::stream::{StreamingQuery, Summary};
 use crate::stream::sink::MariaDbInsert;
 use crate::stream::source::Start;
 use crate::stream::trigger::Trigger;
-use crate::stream::visit::random_visit;
+use crate::course::visit::random_visit;
 
 /// Figures of one benchmark run.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 //!
 //! - [`KafkaSource`] — topics, starting offsets ([`Start`]), records per batch, dead letters;
 //! - [`Trigger`] — every interval, once, available-now;
-//! - [`Row`] — how a record value becomes a typed row ([`Visit`] for chapter 4, `String` for chapter 6);
+//! - [`Row`] — how a record value becomes a typed row (a serde struct declared where it is used, `String` for chapter 6);
 //! - [`sink`] — Kafka, Redis `ZINCRBY`, MariaDB, console, `foreach_batch`, and [`sink::Windowed`]
 //!   (tumbling windows, watermark, append/update, [`window`]);
 //! - [`Query`] → [`StreamingQuery`] — start in the background, watch with bounded runs, stop;
@@ -43,7 +43,6 @@ pub mod row;
 pub mod sink;
 pub mod source;
 pub mod trigger;
-pub mod visit;
 pub mod window;
 pub mod worker;
 
@@ -52,9 +51,7 @@ pub use deadletter::DeadLetter;
 pub use progress::{Progress, Status, Summary};
 pub use query::{active, get, stop, stop_all, Query, StreamingQuery};
 pub use row::{decode_json, Row};
-pub use sink::kafka::KafkaCsv;
 pub use sink::{BatchInfo, Sink};
 pub use source::{KafkaSource, Start};
 pub use trigger::Trigger;
-pub use visit::Visit;
 pub use window::{Mode, WindowRow};

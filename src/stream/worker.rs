@@ -16,7 +16,7 @@ use crate::stream::query::Query;
 use crate::stream::sink::{KafkaSink, MariaDbInsert, RedisZIncr, Windowed};
 use crate::stream::source::{KafkaSource, Start};
 use crate::stream::trigger::Trigger;
-use crate::stream::visit::Visit;
+use crate::course::visit::Visit;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()

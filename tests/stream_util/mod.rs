@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bde_kit::io::{kafka, mariadb, redis};
-use bde_kit::stream::visit::random_visit;
-use bde_kit::stream::Visit;
+use bde_kit::course::visit::random_visit;
+use bde_kit::course::visit::Visit;
 use bde_kit::Settings;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

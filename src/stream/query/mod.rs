@@ -3,13 +3,14 @@
 //! registry of this process's queries by name.
 //!
 //! ```no_run
-//! use bde_kit::stream::{self, sink, KafkaSource, Query, Start, Trigger, Visit};
+//! use bde_kit::course::visit::Visit;
+//! use bde_kit::stream::{sink, KafkaSource, Query, Start, Trigger};
 //! use std::time::Duration;
 //! # fn main() -> bde_kit::Result<()> {
 //! let q = Query::<Visit>::new("website-analytics")
 //!     .source(KafkaSource::new("spark.streaming.website.visits").starting(Start::Latest))
 //!     .trigger(Trigger::every(Duration::from_secs(1)))
-//!     .sink(sink::kafka::KafkaCsv::new("spark.streaming.carts.abandoned").filter(|v: &Visit| v.last_action == "ShoppingCart"))
+//!     .sink(sink::KafkaSink::new("spark.streaming.carts.abandoned", Visit::csv_line).filter(|v: &Visit| v.last_action == "ShoppingCart"))
 //!     .start()?;
 //! q.for_duration(Duration::from_secs(30))?; // one line per batch, then returns
 //! q.stop()?;

@@ -24,7 +24,6 @@ use crate::error::{Error, Result, Service};
 use crate::io::kafka as kio;
 use crate::runtime;
 use crate::stream::sink::{BatchInfo, Pred, Sink};
-use crate::stream::visit::Visit;
 
 type TextFn<T> = Box<dyn Fn(&T) -> String + Send + Sync>;
 
@@ -60,16 +59,6 @@ impl<T> KafkaSink<T> {
     pub fn filter(mut self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> KafkaSink<T> {
         self.filter = Some(Box::new(pred));
         self
-    }
-}
-
-/// The course's abandoned-carts sink: `country,last_action,visit_date,duration` lines.
-pub struct KafkaCsv;
-
-impl KafkaCsv {
-    /// Visits as CSV lines (`visit_date` as `YYYY-MM-DD HH:MM:SS`), no key.
-    pub fn new(topic: &str) -> KafkaSink<Visit> {
-        KafkaSink::new(topic, Visit::csv_line)
     }
 }
 

@@ -43,7 +43,7 @@ impl<T> Windowed<T> {
         self.event_time = None;
         self
     }
-    /// Windows on an event-time column (engine milliseconds, e.g. [`crate::stream::Visit::event_ms`]).
+    /// Windows on an event-time column (engine milliseconds, e.g. `Visit::event_ms` of `course::visit`).
     pub fn event_time(mut self, time_ms: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Windowed<T> {
         self.event_time = Some(Box::new(time_ms));
         self

@@ -1,5 +1,7 @@
-//! The course's visit record (chapter 4): decoding, validation and the output formats the
-//! course's sinks need (CSV line for the abandoned-carts topic).
+//! The course's visit record (chapter 4) for the generator, the tests, the benchmarks and the
+//! crash-test worker: decoding, validation and the output formats (CSV line for the
+//! abandoned-carts topic). Notebook 4 declares its own `Visit` in a cell, as the course declares
+//! its schema.
 //!
 //! Value on `spark.streaming.website.visits`:
 //! `{"country": "USA", "last_action": "Order", "visit_date": "2024-08-12 13:01:16", "duration": 11}`
