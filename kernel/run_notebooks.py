@@ -6,6 +6,10 @@ Usage: .venv/bin/python kernel/run_notebooks.py [--fast] [NAME_SUBSTRING ...]
   --selftest  checks that the runner itself flags panics, compile errors, errors returned with `?`
               and a stopped Kafka
   --fast   sets BDE_FAST=1 in the kernels (generators and refresh loops shrink their sleeps)
+  --update-outputs  after a run where every notebook passed, copies the executed notebooks (their
+              first run) over notebooks/, so the repository shows the outputs of this reference
+              replay. The reference outputs are made with:
+                .venv/bin/python -W ignore kernel/run_notebooks.py --update-outputs
 Executed copies go to build/notebooks/ (git-ignored); the source notebooks are never written.
 A notebook fails on any error output, on "panicked at" or anything on stderr in its output (evcxr
 reports a panic, and an error returned with `?`, as a successful cell), on a cell timeout, or when an expectation of tests/notebook_expectations.py
@@ -220,6 +224,15 @@ def main(argv):
                 print(f"ok   {name} ({secs:.0f} s)")
             sys.stdout.flush()
     print(f"{passed} passed, {failed} failed")
+    if "--update-outputs" in argv:
+        if failed or not passed:
+            print("outputs not updated: a notebook failed")
+        else:
+            for group in groups:
+                for name, key in group:
+                    if key is None and (OUT / name).exists():
+                        (NOTEBOOKS / name).write_bytes((OUT / name).read_bytes())
+                        print(f"outputs of {name} saved in notebooks/")
     return 1 if failed or not passed else 0
 
 

@@ -64,7 +64,7 @@ fn summary_like_the_notebook(job: &stock::StockJob) -> DataFrame {
             col("RECEIPTS").sum(),
             col("ISSUES").sum(),
             closing.clone().sum().alias("CLOSING_STOCK"),
-            (closing * col("UNIT_VALUE")).sum().alias("CLOSING_VALUE"),
+            (closing * col("UNIT_VALUE")).sum().cast(DataType::Decimal(Some(10), Some(2))).alias("CLOSING_VALUE"),
         ])
         .sort(["STOCK_DATE", "ITEM_NAME"], Default::default())
         .collect()
@@ -193,6 +193,7 @@ fn aggregation_matches_sql_and_reruns_replace_instead_of_adding() {
     }
     let summary = summary_like_the_notebook(&job);
     assert_eq!(summary.height(), 30);
+    assert_eq!(summary.column("CLOSING_VALUE").expect("column").dtype(), &DataType::Decimal(Some(10), Some(2)), "the global table's DECIMAL(10,2)");
     assert_eq!(aggregate::write_global(&s, &job.global, &summary).expect("write"), 30);
     assert_eq!(stock::check_total_rec(&summary).expect("TOTAL_REC"), (3, 3));
     let expected = sql_group_by(&job);
