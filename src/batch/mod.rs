@@ -8,14 +8,12 @@
 //! - [`upload`]: MIN/MAX bounds, Spark's JDBC stride split, parallel chunked reads → Parquet;
 //! - [`store`]: the Hive-style Parquet layout under the data folder, staged and swapped in;
 //! - [`aggregate`]: the lazy Polars group-by across warehouses and its write to MariaDB;
-//! - [`bench`]: the same functions at a chosen scale, timed (`bde bench-batch`).
 //!
 //! Every function takes its database/table names, dates and folders as parameters, so tests
 //! and benchmarks run against their own databases; the course's defaults live in
 //! [`crate::course::stock`].
 
 pub mod aggregate;
-pub mod bench;
 pub mod generator;
 pub mod jdbc;
 pub mod parquet;

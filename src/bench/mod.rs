@@ -17,6 +17,7 @@
 //! Nothing here asserts timings: the figures are printed, the orchestrator compares results.
 
 pub mod analytics;
+pub mod batch;
 pub mod stock;
 pub mod visits;
 

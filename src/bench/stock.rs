@@ -12,7 +12,8 @@ use polars::prelude::*;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::batch::{aggregate, bench::bench_items, cents_to_string, generator, store};
+use crate::batch::{aggregate, cents_to_string, generator, store};
+use crate::bench::batch::bench_items;
 use crate::error::{Error, Result};
 
 /// The tree's shape: warehouses × days partition folders (one part file each) × items rows.

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some("bench-batch") => match bde_kit::batch::bench::parse_args(&args[1..]).and_then(|cfg| bde_kit::batch::bench::run(&bde_kit::Settings::from_env(), &cfg)) {
+        Some("bench-batch") => match bde_kit::bench::batch::parse_args(&args[1..]).and_then(|cfg| bde_kit::bench::batch::run(&bde_kit::Settings::from_env(), &cfg)) {
             Ok(r) => {
                 print!("{r}");
                 ExitCode::SUCCESS

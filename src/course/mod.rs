@@ -2,6 +2,9 @@
 //! checks against the generators, and what the notebooks print around the cells. The pipelines
 //! themselves are written in the notebook cells with the kit's building blocks.
 //!
+//! [`names`] holds every topic, key, database and table name; [`visit`] is the visit record the
+//! generator, the tests and the benchmarks share (notebook 4 declares its own in a cell).
+//!
 //! | notebook | module |
 //! |---|---|
 //! | `code_00_03_Spark_BDE_Setup_Prerequisites` | [`setup`] |
