@@ -49,9 +49,9 @@ fn a_failed_send_leaves_nothing_outstanding_and_the_retry_writes_no_duplicate() 
     let b = info(&f, 4, false);
     let plan = k.plan(&b).expect("plan");
     let e = k.apply(&b, &vs, &plan).expect_err("the oversize record fails the send");
-    assert!(e.to_string().contains("record 2000"), "{e}");
     // nothing of the failed attempt is still in flight: the 2000 records are all in the topic
     assert_eq!(end_offset(&f, &out), 2000, "every record handed over was delivered before the error returned");
+    assert!(e.to_string().contains("record 2000"), "the error names the record: {e}");
     // the retry (the engine marks it a replay) sends exactly the missing 1000
     flaky.store(false, Ordering::SeqCst);
     assert_eq!(k.apply(&info(&f, 4, true), &vs, &plan).expect("retry"), 1000);

@@ -32,9 +32,9 @@ fn a_key_of_another_type_fails_loudly_sets_no_marker_and_the_batch_applies_once_
     z.open("q", &f.settings).expect("open");
     assert!(z.check(&info(&f, 0, false), &vs).is_empty(), "a wrong key type is not a row problem");
     let e = z.apply(&info(&f, 0, false), &vs, &serde_json::Value::Null).expect_err("WRONGTYPE must fail the batch");
+    assert_eq!(marker(&f, &key, &z), None, "the batch is not marked applied");
     let msg = e.to_string();
     assert!(msg.contains(&key) && msg.contains("list") && msg.contains("DEL"), "the error names the key, its type and the fix: {msg}");
-    assert_eq!(marker(&f, &key, &z), None, "the batch is not marked applied");
     let list: Vec<String> = con.lrange(&key, 0, -1).expect("LRANGE");
     assert_eq!(list, vec!["someone else's list".to_string()], "the foreign key is untouched");
     // the user fixes the key; the rerun (a replay of the same batch) applies it in full, once
@@ -55,6 +55,13 @@ fn a_nan_amount_is_a_dead_letter_row_and_never_half_applies_a_batch() {
     let amount = |v: &Visit| if v.country == "Nowhere" { f64::NAN } else { v.duration as f64 };
     let mut z = RedisZIncr::new(&key, |v: &Visit| v.country.clone(), amount);
     z.open("q", &f.settings).expect("open");
+    // applied anyway (a caller that skips check): nothing changes, no marker
+    z.apply(&info(&f, 0, false), &vs[..3], &serde_json::Value::Null).expect("a clean batch first");
+    let before = redis_scores(&f.settings, &key);
+    let e = z.apply(&info(&f, 1, false), &vs, &serde_json::Value::Null).expect_err("NaN must fail the batch");
+    assert_eq!(redis_scores(&f.settings, &key), before, "no increment of the batch was applied");
+    assert_eq!(marker(&f, &key, &z), Some(0), "the marker stays at the last applied batch");
+    assert!(e.to_string().contains("Nowhere"), "{e}");
     // the rows check() names are the NaN ones, with a reason
     let refused = z.check(&info(&f, 1, false), &vs);
     assert_eq!(refused.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![7, 19]);
@@ -62,13 +69,6 @@ fn a_nan_amount_is_a_dead_letter_row_and_never_half_applies_a_batch() {
     // infinities too
     let inf = RedisZIncr::new(&key, |v: &Visit| v.country.clone(), |_: &Visit| f64::INFINITY);
     assert_eq!(inf.check(&info(&f, 1, false), &vs[..2]).len(), 2);
-    // applied anyway (a caller that skips check): nothing changes, no marker
-    z.apply(&info(&f, 0, false), &vs[..3], &serde_json::Value::Null).expect("a clean batch first");
-    let before = redis_scores(&f.settings, &key);
-    let e = z.apply(&info(&f, 1, false), &vs, &serde_json::Value::Null).expect_err("NaN must fail the batch");
-    assert!(e.to_string().contains("Nowhere"), "{e}");
-    assert_eq!(redis_scores(&f.settings, &key), before, "no increment of the batch was applied");
-    assert_eq!(marker(&f, &key, &z), Some(0), "the marker stays at the last applied batch");
     // the engine applies the batch without the refused rows: all of them arrive
     let good: Vec<Visit> = vs.iter().filter(|v| v.country != "Nowhere").cloned().collect();
     z.apply(&info(&f, 1, false), &good, &serde_json::Value::Null).expect("good rows");
