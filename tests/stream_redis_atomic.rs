@@ -69,6 +69,9 @@ fn a_nan_amount_is_a_dead_letter_row_and_never_half_applies_a_batch() {
     // infinities too
     let inf = RedisZIncr::new(&key, |v: &Visit| v.country.clone(), |_: &Visit| f64::INFINITY);
     assert_eq!(inf.check(&info(&f, 1, false), &vs[..2]).len(), 2);
+    // and a batch sum that would overflow to infinity: the second 1e308 for one member
+    let huge = RedisZIncr::new(&key, |_: &Visit| "m".to_string(), |_: &Visit| 1e308);
+    assert_eq!(huge.check(&info(&f, 1, false), &vs[..3]).iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1, 2]);
     // the engine applies the batch without the refused rows: all of them arrive
     let good: Vec<Visit> = vs.iter().filter(|v| v.country != "Nowhere").cloned().collect();
     z.apply(&info(&f, 1, false), &good, &serde_json::Value::Null).expect("good rows");

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
@@ -140,16 +141,42 @@ impl DeadLetterWriter {
             .iter()
             .map(|l| (DeadLetter::topic_for(&l.topic), serde_json::to_string(l).unwrap_or_default()))
             .collect();
-        runtime::handle().block_on(async move {
-            // hand every letter over first, then wait for all deliveries (pipelined)
-            let mut pending = Vec::with_capacity(payloads.len());
-            for (topic, v) in &payloads {
-                pending.push((topic, p.send(FutureRecord::<(), _>::to(topic).payload(v), Duration::from_secs(15))));
+        // hand every letter over first (enqueued, no await), then wait for all deliveries
+        let mut pending = Vec::with_capacity(payloads.len());
+        for (topic, v) in &payloads {
+            let mut rec = FutureRecord::<(), _>::to(topic).payload(v);
+            loop {
+                match p.send_result(rec) {
+                    Ok(f) => {
+                        pending.push((topic.clone(), f));
+                        break;
+                    }
+                    Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                        p.poll(Duration::from_millis(20));
+                        rec = back;
+                    }
+                    Err((e, _)) => {
+                        // wait for what was handed over before reporting, then fail the batch
+                        let _ = runtime::handle().block_on(async move {
+                            for (_, f) in pending {
+                                let _ = f.await;
+                            }
+                        });
+                        return Err(Error::service(Service::Kafka, &s.kafka, format!("write a dead letter to {topic}"), e));
+                    }
+                }
             }
+        }
+        runtime::handle().block_on(async move {
             let mut first = None;
             for (topic, f) in pending {
-                if let Err((e, _)) = f.await {
-                    first = first.or(Some(Error::service(Service::Kafka, &s.kafka, format!("write a dead letter to {topic}"), e)));
+                let failed = match f.await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err((e, _))) => Some(e.to_string()),
+                    Err(_) => Some("delivery cancelled".to_string()),
+                };
+                if let (None, Some(e)) = (&first, failed) {
+                    first = Some(Error::service(Service::Kafka, &s.kafka, format!("write a dead letter to {topic}"), e));
                 }
             }
             first.map_or(Ok(()), Err)

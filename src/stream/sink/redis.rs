@@ -109,7 +109,9 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
     }
 
     fn check(&self, _batch: &BatchInfo, rows: &[T]) -> Vec<(usize, String)> {
-        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        // member -> (sum of negative, sum of positive) amounts kept: whichever subset of them the
+        // engine applies, the batch's sum stays between the two
+        let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
         let mut refused = Vec::new();
         for (i, r) in rows.iter().enumerate().filter(|(_, r)| self.filter.as_ref().is_none_or(|f| f(r))) {
             let by = (self.by)(r);
@@ -118,12 +120,13 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
                 refused.push((i, format!("{}: the amount for member '{}' is {by}, not a finite number", self.name, shorten(&member))));
                 continue;
             }
-            let sum = sums.get(&member).copied().unwrap_or(0.0) + by;
-            if !sum.is_finite() {
-                refused.push((i, format!("{}: adding {by} makes the batch's sum for member '{}' overflow to {sum}", self.name, shorten(&member))));
+            let (neg, pos) = sums.get(&member).copied().unwrap_or((0.0, 0.0));
+            let next = if by < 0.0 { (neg + by, pos) } else { (neg, pos + by) };
+            if !next.0.is_finite() || !next.1.is_finite() {
+                refused.push((i, format!("{}: adding {by} makes the batch's sum for member '{}' overflow a 64-bit float", self.name, shorten(&member))));
                 continue;
             }
-            sums.insert(member, sum);
+            sums.insert(member, next);
         }
         refused
     }
