@@ -327,6 +327,9 @@ pub struct Tail {
 }
 
 impl Tail {
+    /// Values one [`Tail::poll`] returns at most.
+    pub const MAX_PER_POLL: usize = 10_000;
+
     /// Positions at the current end of every partition of `topic`.
     pub fn latest(settings: &Settings, topic: &str) -> Result<Tail> {
         use rdkafka::{Offset, TopicPartitionList};
@@ -340,15 +343,28 @@ impl Tail {
         Ok(Tail { consumer, settings: settings.clone() })
     }
 
-    /// Values that arrived since the last poll; waits up to `wait` for the first one.
+    /// Values that arrived since the last poll, oldest first: waits up to `wait` for the first
+    /// one, then takes what is ready, returning after at most `wait` + 1 s with at most
+    /// [`Tail::MAX_PER_POLL`] values (the rest stay for the next poll). A producer faster than the
+    /// reader can neither keep this call from returning nor fill the memory.
     pub fn poll(&self, wait: Duration) -> Result<Vec<String>> {
+        self.poll_at_most(wait, Tail::MAX_PER_POLL)
+    }
+
+    /// [`Tail::poll`] with another bound on the number of values.
+    pub fn poll_at_most(&self, wait: Duration, max: usize) -> Result<Vec<String>> {
         use rdkafka::message::Message;
+        let deadline = std::time::Instant::now() + wait + Duration::from_secs(1);
         let mut out = Vec::new();
         let mut timeout = wait;
-        while let Some(m) = self.consumer.poll(timeout) {
+        while out.len() < max {
+            let Some(m) = self.consumer.poll(timeout) else { break };
             let m = m.map_err(|e| map_err(&self.settings, "read messages", e))?;
             out.push(m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default());
-            timeout = Duration::from_millis(50);
+            timeout = Duration::from_millis(50).min(deadline.saturating_duration_since(std::time::Instant::now()));
+            if timeout.is_zero() {
+                break;
+            }
         }
         Ok(out)
     }

@@ -37,6 +37,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod crashpoint;
 pub mod deadletter;
+pub mod lock;
 pub mod progress;
 pub mod query;
 pub mod row;
