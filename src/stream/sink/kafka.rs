@@ -26,7 +26,8 @@
 //!   `message.max.bytes`, less [`RECORD_HEADROOM`] for the record's framing): the producer would
 //!   refuse it on every retry, so it goes to the dead-letter topic instead.
 //! - Crash point `kafka-send` (see [`crate::stream::crashpoint`]): after the first half of the
-//!   batch's records were handed to the producer. When `BDE_CRASH_AT` names that step the sink
+//!   batch's records (rounded down, so possibly none) were handed to the producer; it fires on
+//!   every applied batch, with or without records for this sink. When `BDE_CRASH_AT` names that step the sink
 //!   waits for the first half to be delivered before it, so the crash leaves a partial batch in
 //!   the topic for the replay to complete.
 
@@ -253,11 +254,15 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
         let batch_text = batch.batch_id.to_string();
         let selected: Vec<(usize, &T)> = rows.iter().filter(|r| self.filter.as_ref().is_none_or(|f| f(r))).enumerate().filter(|(seq, _)| !skip.contains(&(*seq as u64))).collect();
         let half = selected.len() / 2;
+        if selected.is_empty() {
+            // a batch without records for this sink still passes its crash point
+            crashpoint::hit("kafka-send", batch.batch_id);
+        }
         let mut futures = Vec::new();
         let mut failure: Option<Error> = None;
         'rows: for (i, (seq, r)) in selected.into_iter().enumerate() {
-            if i == half && half > 0 {
-                if self.crash_armed {
+            if i == half {
+                if self.crash_armed && half > 0 {
                     // the first half is in the topic when the crash point fires
                     let done = std::mem::take(&mut futures);
                     if let Some(e) = wait_all(done, &s.kafka, &self.topic) {
