@@ -171,6 +171,8 @@ fn available_now_ends_on_a_topic_whose_end_is_a_transaction_marker() {
     .expect("transactional produce");
     let marks = kafka::watermarks(&f.settings, &topic).expect("watermarks");
     assert_eq!(marks[0].2, 6, "5 records and the commit marker");
+    let all = kafka::read_all(&f.settings, &topic, Duration::from_secs(20)).expect("read_all ends on the position past the marker");
+    assert_eq!(all.len(), 5);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
     let q = Query::<String>::new(&format!("markers-{}", f.tag))

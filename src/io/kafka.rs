@@ -352,32 +352,49 @@ fn scan_all<T: Send + 'static>(
     runtime::run_blocking(move || {
         let c = reader(&s, "earliest")?;
         let mut tpl = TopicPartitionList::new();
-        let mut remaining = 0i64;
+        // Next offset still to reach, per partition: the scan ends on positions, not on a count
+        // of messages, because offsets also hold transaction markers that are never delivered.
+        let mut behind: std::collections::HashMap<i32, (i64, i64)> = std::collections::HashMap::new();
         for (p, lo, hi) in &marks {
             if hi > lo {
                 tpl.add_partition_offset(&t, *p, Offset::Offset(*lo)).map_err(|e| map_err(&s, "assign partitions", e))?;
-                remaining += hi - lo;
+                behind.insert(*p, (*lo, *hi));
             }
         }
         let mut out = Vec::new();
-        if remaining == 0 {
+        if behind.is_empty() {
             return Ok(out);
         }
         c.assign(&tpl).map_err(|e| map_err(&s, "assign partitions", e))?;
         let deadline = std::time::Instant::now() + timeout;
-        let ends: std::collections::HashMap<i32, i64> = marks.iter().map(|(p, _, hi)| (*p, *hi)).collect();
-        while remaining > 0 && std::time::Instant::now() < deadline {
-            if let Some(m) = c.poll(Duration::from_millis(200)) {
-                let m = m.map_err(|e| map_err(&s, "read messages", e))?;
-                if m.offset() < ends.get(&m.partition()).copied().unwrap_or(i64::MAX) {
-                    remaining -= 1;
-                    out.push(each(&m));
+        while !behind.is_empty() && std::time::Instant::now() < deadline {
+            match c.poll(Duration::from_millis(200)) {
+                Some(m) => {
+                    let m = m.map_err(|e| map_err(&s, "read messages", e))?;
+                    if let Some((at, end)) = behind.get_mut(&m.partition()) {
+                        if m.offset() < *end {
+                            out.push(each(&m));
+                        }
+                        *at = (*at).max(m.offset() + 1);
+                    }
+                }
+                None => {
+                    // nothing more came: the consumer's position tells how far the gaps reach
+                    if let Ok(pos) = c.position() {
+                        for e in pos.elements() {
+                            if let (Offset::Offset(o), Some((at, _))) = (e.offset(), behind.get_mut(&e.partition())) {
+                                *at = (*at).max(o);
+                            }
+                        }
+                    }
                 }
             }
+            behind.retain(|_, (at, end)| at < end);
         }
-        if remaining > 0 {
+        if !behind.is_empty() {
+            let left: i64 = behind.values().map(|(at, end)| end - at).sum();
             return Err(Error::Timeout {
-                what: format!("{remaining} more messages of {t}"),
+                what: format!("up to {left} more offsets of {t}"),
                 after: timeout,
                 hint: format!("read {} so far; the broker at {} may be slow", out.len(), s.kafka),
             });
