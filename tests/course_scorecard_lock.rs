@@ -1,7 +1,7 @@
-//! `start_scorecard(true)` never resets under a scorecard running elsewhere (another kernel):
+//! `scorecard::prepare(true)` (notebook 7's reset) never resets under a scorecard running elsewhere (another kernel):
 //! the checkpoint's lock makes it fail before the Redis key or the checkpoint is touched.
 
-use bde_kit::course::scorecard::{self, start_scorecard, QUERY};
+use bde_kit::course::scorecard::{self, QUERY};
 use bde_kit::stream::checkpoint;
 use bde_kit::stream::lock::CheckpointLock;
 use bde_kit::{Error, Settings};
@@ -17,7 +17,7 @@ fn a_reset_under_a_scorecard_running_elsewhere_fails_and_touches_nothing() {
     std::fs::write(dir.join("checkpoint.json"), format!("{{\"query\":\"{QUERY}\",\"next_batch\":3,\"offsets\":{{}}}}")).expect("a checkpoint");
     let before = bde_kit::io::redis::scores(&s, scorecard::SCORE_KEY).expect("scores before");
 
-    let err = start_scorecard(true).expect_err("the reset must refuse");
+    let err = scorecard::prepare(true).expect_err("the reset must refuse");
     assert!(matches!(err, Error::CheckpointLocked { .. }), "{err}");
     assert!(err.to_string().contains(&format!("pid={}", std::process::id())), "{err}");
     assert_eq!(bde_kit::io::redis::scores(&s, scorecard::SCORE_KEY).expect("scores after"), before, "the key is untouched");

@@ -13,7 +13,7 @@ use bde_kit::io::kafka;
 use bde_kit::rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use bde_kit::stream::sink::kafka::MAX_RECORD_BYTES;
 use bde_kit::stream::sink::{BatchInfo, KafkaSink, Sink};
-use bde_kit::stream::Visit;
+use bde_kit::course::visit::Visit;
 use stream_util::*;
 
 fn info(f: &Fixture, batch_id: u64, replay: bool) -> BatchInfo {

@@ -11,7 +11,8 @@ use std::time::Duration;
 use bde_kit::io::kafka;
 use bde_kit::rdkafka::producer::{FutureProducer, FutureRecord};
 use bde_kit::stream::sink::{foreach::foreach_batch, BatchInfo, KafkaSink, MariaDbInsert, RedisZIncr, Sink, Windowed};
-use bde_kit::stream::{DeadLetter, KafkaSource, Query, Start, Trigger, Visit, WindowRow};
+use bde_kit::stream::{DeadLetter, KafkaSource, Query, Start, Trigger, WindowRow};
+use bde_kit::course::visit::Visit;
 use stream_util::*;
 
 fn info(f: &Fixture, batch_id: u64, batch_time_ms: i64) -> BatchInfo {

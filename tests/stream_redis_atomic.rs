@@ -8,7 +8,7 @@ mod stream_util;
 use bde_kit::io::redis as rio;
 use bde_kit::redis::Commands;
 use bde_kit::stream::sink::{BatchInfo, RedisZIncr, Sink};
-use bde_kit::stream::Visit;
+use bde_kit::course::visit::Visit;
 use stream_util::*;
 
 fn info(f: &Fixture, batch_id: u64, replay: bool) -> BatchInfo {
