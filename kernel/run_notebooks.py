@@ -9,7 +9,7 @@ Usage: .venv/bin/python kernel/run_notebooks.py [--fast] [NAME_SUBSTRING ...]
   --update-outputs  after a run where every notebook passed, copies the executed notebooks (their
               first run) over notebooks/, so the repository shows the outputs of this reference
               replay. The reference outputs are made with:
-                .venv/bin/python -W ignore kernel/run_notebooks.py --update-outputs
+                .venv/bin/python -W ignore kernel/run_notebooks.py --fast --update-outputs
 Executed copies go to build/notebooks/ (git-ignored); the source notebooks are never written.
 A notebook fails on any error output, on "panicked at" or anything on stderr in its output (evcxr
 reports a panic, and an error returned with `?`, as a successful cell), on a cell timeout, or when an expectation of tests/notebook_expectations.py
