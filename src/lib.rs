@@ -18,7 +18,6 @@
 //! [`chrono`]), so a notebook never needs a second `:dep` (which would recompile Polars).
 
 pub mod batch;
-pub mod bench;
 pub mod config;
 pub mod course;
 pub mod error;

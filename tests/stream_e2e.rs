@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bde_kit::io::kafka;
-use bde_kit::bench::analytics::Analytics;
 use bde_kit::stream::sink::foreach::foreach_batch;
+use bde_kit::stream::sink::{KafkaSink, RedisZIncr, Windowed};
 use bde_kit::stream::{self, KafkaSource, ManualClock, Query, Start, Status, Trigger};
 use bde_kit::course::visit::Visit;
 use stream_util::*;
@@ -23,18 +23,22 @@ fn analytics_query_fans_out_to_three_sinks_and_flushes_on_stop() {
     let vs = visits(300);
     produce(&f.settings, &topic, &vs);
 
-    let a = Analytics {
-        query: format!("analytics-{}", f.tag),
-        visits_topic: topic.clone(),
-        carts_topic: carts.clone(),
-        redis_key: key.clone(),
-        db: db.clone(),
-        start: Start::Earliest,
-        trigger: Trigger::every(Duration::from_millis(200)),
-        max_records: 70,
-        ..Analytics::default()
-    };
-    let q = a.query().settings(f.settings.clone()).start().expect("start");
+    // the course's query (notebook 4), with a test's names and a smaller batch
+    let q = Query::<Visit>::new(&format!("analytics-{}", f.tag))
+        .settings(f.settings.clone())
+        .source(KafkaSource::new(&topic).starting(Start::Earliest).max_records(70))
+        .trigger(Trigger::every(Duration::from_millis(200)))
+        .sink(KafkaSink::new(&carts, Visit::csv_line).filter(|v: &Visit| v.last_action == "ShoppingCart"))
+        .sink(RedisZIncr::new(&key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64))
+        .sink(
+            Windowed::tumbling(Duration::from_secs(5))
+                .watermark(Duration::from_secs(5))
+                .key(|v: &Visit| v.last_action.clone())
+                .sum(|v: &Visit| v.duration)
+                .to(bde_kit::course::analytics::visit_stats_writer(&db)),
+        )
+        .start()
+        .expect("start");
     // returns while the query goes on
     let s = q.until_idle(Duration::from_secs(2)).expect("watch");
     assert!(matches!(q.status(), Status::Running), "{:?}", q.status());

@@ -31,7 +31,7 @@ fn refused_indices(r: &[(usize, String)]) -> Vec<usize> {
 fn mariadb_check_refuses_what_the_table_refuses_and_nothing_else() {
     let mut f = Fixture::new("pmaria");
     let db = f.database();
-    let mut m = MariaDbInsert::visit_stats(&db);
+    let mut m = bde_kit::course::analytics::visit_stats_writer(&db);
     m.open("q", &f.settings).expect("open reads the column limits");
     let rows = vec![
         row("FAQ", 2_147_483_647),
@@ -89,7 +89,7 @@ fn windowed_check_refuses_sum_overflow_long_keys_and_far_future_times() {
         .event_time(Visit::event_ms)
         .key(|v: &Visit| v.last_action.clone())
         .sum(|v: &Visit| v.duration)
-        .to(MariaDbInsert::visit_stats(&db));
+        .to(bde_kit::course::analytics::visit_stats_writer(&db));
     w.open("q", &f.settings).expect("open");
     let bi = info(&f, 0, now);
     let refused = w.check(&bi, &rows);
@@ -193,7 +193,7 @@ fn a_query_dead_letters_poison_records_and_applies_every_good_row() {
                 .event_time(Visit::event_ms)
                 .key(|v: &Visit| v.last_action.clone())
                 .sum(|v: &Visit| v.duration)
-                .to(MariaDbInsert::visit_stats(&db)),
+                .to(bde_kit::course::analytics::visit_stats_writer(&db)),
         )
         .start()
         .expect("start");

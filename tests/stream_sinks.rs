@@ -7,7 +7,7 @@ mod stream_util;
 use std::time::Duration;
 
 use bde_kit::io::kafka;
-use bde_kit::stream::sink::{BatchInfo, KafkaSink, MariaDbInsert, RedisZIncr, Sink, Windowed};
+use bde_kit::stream::sink::{BatchInfo, KafkaSink, RedisZIncr, Sink, Windowed};
 use bde_kit::stream::{KafkaSource, Query, Start, Trigger, WindowRow};
 use bde_kit::course::visit::Visit;
 use stream_util::*;
@@ -37,7 +37,7 @@ fn redis_and_mariadb_skip_a_batch_they_already_applied() {
     let rows: Vec<WindowRow> = (0..1200)
         .map(|i| WindowRow { start_ms: 1_723_467_675_000 + (i % 7) * 5000, end_ms: 0, key: ["FAQ", "Order"][i as usize % 2].into(), total: 3, delta: 3 })
         .collect();
-    let mut m = MariaDbInsert::visit_stats(&db);
+    let mut m = bde_kit::course::analytics::visit_stats_writer(&db);
     m.open("q", &f.settings).expect("open adds the unique key");
     assert_eq!(m.apply(&info(&f, 5, false), &rows, &serde_json::Value::Null).expect("apply"), 1200);
     assert_eq!(m.apply(&info(&f, 5, true), &rows, &serde_json::Value::Null).expect("replay"), 0);
@@ -92,7 +92,7 @@ fn two_members_of_one_group_split_partitions_and_their_sums_add_up() {
                     .event_time(Visit::event_ms)
                     .key(|v: &Visit| v.last_action.clone())
                     .sum(|v: &Visit| v.duration)
-                    .to(MariaDbInsert::visit_stats(&db)),
+                    .to(bde_kit::course::analytics::visit_stats_writer(&db)),
             )
             .start()
             .expect("start")

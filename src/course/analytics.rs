@@ -180,3 +180,21 @@ pub fn check_against_generator(report_file: &str, totals_before: &std::collectio
     lines.push(CheckLine { what: "MariaDB visit_stats window sums per action".into(), generated: fmt_map(&gen_action), pipeline: fmt_map(&db) });
     Ok(GeneratorCheck { lines })
 }
+
+/// The MariaDB writer of the course's 5-second summaries, `<db>.visit_stats`:
+/// `INTERVAL_TIMESTAMP` = window start, `LAST_ACTION` = key, `DURATION` = the window sum (its
+/// delta, so additive merging stays exact), merged additively on (INTERVAL_TIMESTAMP,
+/// LAST_ACTION). Notebook 4 spells the same writer out in its cell; tests and the benchmark use this.
+pub fn visit_stats_writer(db: &str) -> crate::stream::sink::MariaDbInsert<crate::stream::WindowRow> {
+    use crate::stream::sink::{MariaDbInsert, Merge};
+    MariaDbInsert::new(db, crate::course::names::VISIT_STATS_TABLE, &["INTERVAL_TIMESTAMP", "LAST_ACTION", "DURATION"], |w: &crate::stream::WindowRow| {
+        vec![w.start_text().into(), w.key.clone().into(), w.delta.into()]
+    })
+    .merge(Merge::Additive { key: vec!["INTERVAL_TIMESTAMP".into(), "LAST_ACTION".into()], add: vec!["DURATION".into()] })
+}
+
+/// The course's `visit_stats` table in `db` (SPEC §2.1), created when missing.
+pub fn visit_stats_ddl(db: &str) -> Result<String> {
+    let create = crate::course::setup::ddl(crate::course::setup::TableKind::VisitStats, db)?;
+    Ok(create.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+}

@@ -32,7 +32,6 @@
 //! one consumer group, a query name per member). Redis `ZINCRBY` and the additive MariaDB upsert
 //! on `(window, key)` make their effects add up.
 
-pub mod bench;
 pub mod checkpoint;
 pub mod clock;
 pub mod crashpoint;
@@ -45,7 +44,6 @@ pub mod sink;
 pub mod source;
 pub mod trigger;
 pub mod window;
-pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use deadletter::DeadLetter;

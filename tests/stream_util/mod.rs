@@ -60,7 +60,7 @@ impl Fixture {
     pub fn database(&mut self) -> String {
         let db = format!("bde_test_stream_{}", self.tag.replace(['-', '.'], "_"));
         mariadb::execute(&self.settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{db}`")).expect("create db");
-        mariadb::execute(&self.settings, None, &bde_kit::stream::sink::MariaDbInsert::visit_stats_ddl(&db)).expect("create table");
+        mariadb::execute(&self.settings, None, &bde_kit::course::analytics::visit_stats_ddl(&db).expect("ddl")).expect("create table");
         self.db = Some(db.clone());
         db
     }

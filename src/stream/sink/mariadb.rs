@@ -31,7 +31,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::io::mariadb as mio;
 use crate::stream::sink::{BatchInfo, Pred, Sink};
-use crate::stream::window::WindowRow;
+
 
 /// How rows meet existing rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +121,7 @@ impl<T> MariaDbInsert<T> {
         let rows: Vec<ColumnRow> = c.exec(COLUMNS_SQL, (&self.db, &self.table)).map_err(|e| mio::map_err(url, "read the table's columns", e))?;
         if rows.is_empty() {
             return Err(Error::invalid(format!(
-                "table {}.{} does not exist (or the MariaDB user cannot see it): create it before starting the query (for visit_stats: MariaDbInsert::visit_stats_ddl, run by the setup notebook)",
+                "table {}.{} does not exist (or the MariaDB user cannot see it): create it before starting the query (the setup notebook creates the course's tables)",
                 self.db, self.table
             )));
         }
@@ -135,26 +135,6 @@ impl<T> MariaDbInsert<T> {
                 })
             })
             .collect()
-    }
-}
-
-impl MariaDbInsert<WindowRow> {
-    /// The course's 5-second summaries: `INTERVAL_TIMESTAMP` = window start, `LAST_ACTION` = key,
-    /// `DURATION` = the window sum (its delta, so additive merging stays exact), merged
-    /// additively on (INTERVAL_TIMESTAMP, LAST_ACTION).
-    pub fn visit_stats(db: &str) -> MariaDbInsert<WindowRow> {
-        MariaDbInsert::new(db, "visit_stats", &["INTERVAL_TIMESTAMP", "LAST_ACTION", "DURATION"], |w: &WindowRow| {
-            vec![Value::from(w.start_text()), Value::from(w.key.clone()), Value::from(w.delta)]
-        })
-        .merge(Merge::Additive { key: vec!["INTERVAL_TIMESTAMP".into(), "LAST_ACTION".into()], add: vec!["DURATION".into()] })
-    }
-
-    /// The course's `visit_stats` DDL (no unique key; the sink adds one for additive merging).
-    pub fn visit_stats_ddl(db: &str) -> String {
-        format!(
-            "CREATE TABLE IF NOT EXISTS `{db}`.`visit_stats` (ID INT(11) NOT NULL AUTO_INCREMENT, INTERVAL_TIMESTAMP DATETIME DEFAULT NULL, \
-             LAST_ACTION VARCHAR(45) DEFAULT NULL, DURATION INT(10) DEFAULT NULL, PRIMARY KEY (ID))"
-        )
     }
 }
 

@@ -1,7 +1,7 @@
 //! The batch pipeline at a chosen scale, timed: `bde bench-batch --warehouses W --days D --items I`.
 //!
 //! It creates two `bde_test_bench_*` databases with the course's tables (the course's DDL from
-//! [`crate::course::setup::ddl`]: the benchmark is the course's pipeline, only bigger), fills the
+//! [`bde_kit::course::setup::ddl`]: the benchmark is the course's pipeline, only bigger), fills the
 //! warehouse table with W × D × I rows over parallel connections (multi-row INSERTs), uploads each
 //! warehouse with the partitioned chunked reader into a temporary Parquet store, aggregates it
 //! lazily and writes the summary, then drops everything (unless `keep`).
@@ -10,19 +10,18 @@
 //! so each warehouse's bounds query does not scan the whole table — the "design sources for
 //! parallelism" advice of chapter 5. `index: false` measures without it.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use mysql::prelude::Queryable;
 
-use crate::batch::generator::{self, Item};
-use crate::batch::upload::{upload, UploadSpec};
-use crate::batch::{aggregate, quote_ident, store, worker_conn, TableRef};
-use crate::config::Settings;
-use crate::course::setup::{ddl, TableKind};
-use crate::error::{Error, Result};
-use crate::io::mariadb::map_err;
+use bde_kit::batch::generator::{self, Item};
+use bde_kit::batch::upload::{upload, UploadSpec};
+use bde_kit::batch::{aggregate, quote_ident, store, worker_conn, TableRef};
+use bde_kit::config::Settings;
+use bde_kit::course::setup::{ddl, TableKind};
+use bde_kit::error::{Error, Result};
+use bde_kit::io::mariadb::map_err;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -60,9 +59,6 @@ pub struct BenchResult {
     pub files: usize,
     pub bytes: u64,
     pub summary_rows: usize,
-    pub warehouse_db: String,
-    pub global_db: String,
-    pub data_dir: PathBuf,
 }
 
 fn rate(rows: u64, d: Duration) -> String {
@@ -82,7 +78,7 @@ impl std::fmt::Display for BenchResult {
 
 /// `n` items: the course's ten first, then numbered copies with a cent more per round.
 pub fn bench_items(n: usize) -> Vec<Item> {
-    let base = crate::course::stock::ITEMS;
+    let base = bde_kit::course::stock::ITEMS;
     (0..n)
         .map(|i| {
             let (name, cents) = base[i % base.len()];
@@ -190,9 +186,6 @@ fn run_in(settings: &Settings, cfg: &BenchConfig, local: &TableRef, global: &Tab
         files: files.len(),
         bytes,
         summary_rows: summary.height(),
-        warehouse_db: local.db.clone(),
-        global_db: global.db.clone(),
-        data_dir: data_dir.to_path_buf(),
     })
 }
 

@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use crate::course::names;
-use crate::stream::query::Query;
-use crate::stream::sink::{KafkaSink, MariaDbInsert, Merge, RedisZIncr, Windowed};
-use crate::stream::source::{KafkaSource, Start};
-use crate::stream::trigger::Trigger;
-use crate::course::visit::Visit;
+use bde_kit::course::names;
+use bde_kit::stream::query::Query;
+use bde_kit::stream::sink::{KafkaSink, Merge, RedisZIncr, Windowed};
+use bde_kit::stream::source::{KafkaSource, Start};
+use bde_kit::stream::trigger::Trigger;
+use bde_kit::course::visit::Visit;
 
 /// Names and knobs of the analytics query; the defaults are the course's.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ impl Analytics {
         let carts = KafkaSink::new(&self.carts_topic, if self.spark_csv { Visit::spark_csv_line } else { Visit::csv_line })
             .filter(|v: &Visit| v.last_action == names::SHOPPING_CART);
         let countries = RedisZIncr::new(&self.redis_key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64);
-        let mut stats = MariaDbInsert::visit_stats(&self.db);
+        let mut stats = bde_kit::course::analytics::visit_stats_writer(&self.db);
         if !self.additive {
             stats = stats.merge(Merge::Insert);
         }

@@ -6,16 +6,15 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::config::Settings;
-use crate::error::{Error, Result, Service};
-use crate::io::{kafka as kio, mariadb as mio, redis as rio};
-use crate::runtime;
+use bde_kit::config::Settings;
+use bde_kit::error::{Error, Result, Service};
+use bde_kit::io::{kafka as kio, mariadb as mio, redis as rio};
+use bde_kit::runtime;
 use crate::bench::analytics::Analytics;
-use crate::stream::{StreamingQuery, Summary};
-use crate::stream::sink::MariaDbInsert;
-use crate::stream::source::Start;
-use crate::stream::trigger::Trigger;
-use crate::course::visit::random_visit;
+use bde_kit::stream::{StreamingQuery, Summary};
+use bde_kit::stream::source::Start;
+use bde_kit::stream::trigger::Trigger;
+use bde_kit::course::visit::random_visit;
 
 /// Figures of one benchmark run.
 #[derive(Debug, Clone)]
@@ -47,7 +46,7 @@ pub fn run_to_end(q: &StreamingQuery, visits: usize) -> Result<Summary> {
         return Err(Error::Task(format!("the query {} did not finish within an hour", q.name())));
     }
     let s = q.summary();
-    if let crate::stream::Status::Failed(e) = &s.status {
+    if let bde_kit::stream::Status::Failed(e) = &s.status {
         return Err(Error::Task(format!("the query {} failed: {e}", q.name())));
     }
     if s.total_rows != visits as u64 {
@@ -137,12 +136,7 @@ pub fn cleanup_leftovers() -> Result<()> {
     Ok(())
 }
 
-/// Runs the benchmark and prints its figures; `partitions` splits the visits topic.
-pub fn run(visits: usize) -> Result<BenchResult> {
-    run_with(visits, 1)
-}
-
-/// [`run`] with a visits topic of `partitions` partitions.
+/// Runs the benchmark with a visits topic of `partitions` partitions and prints its figures.
 pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
     let settings = Settings::from_env();
     let tag = format!("{}_{}", std::process::id(), chrono::Local::now().format("%H%M%S"));
@@ -153,7 +147,7 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
     let cp_root = std::env::temp_dir().join(format!("bde_bench_cp_{tag}"));
     kio::create_topics(&settings, &[&topic], partitions)?;
     mio::execute(&settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{db}`"))?;
-    mio::execute(&settings, None, &MariaDbInsert::visit_stats_ddl(&db))?;
+    mio::execute(&settings, None, &bde_kit::course::analytics::visit_stats_ddl(&db)?)?;
     let cleanup = || {
         let _ = kio::delete_topics(&settings, &[&topic, &carts]);
         let markers = rio::keys(&settings, &format!("{key}:applied:*")).unwrap_or_default();

@@ -6,7 +6,7 @@
 //! - `bde bench gen-stock --dir D --rows N [--seed S]` — a Hive-style stock tree written
 //!   directly with Polars ([`stock::generate`]), no MariaDB;
 //! - `bde bench aggregate --dir D [--repeat R]` — the course's aggregation (SPEC §4.4) with
-//!   [`crate::batch::aggregate::summary_plan`], timed, with the column sums used to check
+//!   [`bde_kit::batch::aggregate::summary_plan`], timed, with the column sums used to check
 //!   PySpark's result;
 //! - `bde bench gen-visits --dir D --visits N [--per-file K] [--seed S]` — the course's visits
 //!   as JSON-lines files (what PySpark's file source reads);
@@ -18,10 +18,11 @@
 
 pub mod analytics;
 pub mod batch;
+pub mod stream;
 pub mod stock;
 pub mod visits;
 
-use crate::error::{Error, Result};
+use bde_kit::error::{Error, Result};
 
 /// Value of `--flag` in `args`, if present.
 pub fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {

@@ -6,17 +6,17 @@
 //! unless `--event-time`), runs until no record arrived for `idle-ms` (default 3000), stops with
 //! a final flush and exits 0. It prints `replayed batch N` the moment a batch left pending by an
 //! earlier run is committed, and `committed batch N` for every other batch. With
-//! `BDE_CRASH_AT=step@batch` it aborts at that point ([`crate::stream::crashpoint`]).
+//! `BDE_CRASH_AT=step@batch` it aborts at that point ([`bde_kit::stream::crashpoint`]).
 
 use std::io::Write;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::stream::query::Query;
-use crate::stream::sink::{KafkaSink, MariaDbInsert, RedisZIncr, Windowed};
-use crate::stream::source::{KafkaSource, Start};
-use crate::stream::trigger::Trigger;
-use crate::course::visit::Visit;
+use bde_kit::error::{Error, Result};
+use bde_kit::stream::query::Query;
+use bde_kit::stream::sink::{KafkaSink, RedisZIncr, Windowed};
+use bde_kit::stream::source::{KafkaSource, Start};
+use bde_kit::stream::trigger::Trigger;
+use bde_kit::course::visit::Visit;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
@@ -43,7 +43,7 @@ pub fn main(args: &[String]) -> Result<()> {
         .trigger(Trigger::every(Duration::ZERO))
         .sink(carts)
         .sink(countries)
-        .sink(window.to(MariaDbInsert::visit_stats(&need("--db")?)))
+        .sink(window.to(bde_kit::course::analytics::visit_stats_writer(&need("--db")?)))
         .checkpoint_dir(need("--checkpoint")?)
         .quiet(true)
         .on_progress(|p| {

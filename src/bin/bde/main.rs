@@ -1,4 +1,5 @@
-//! `bde`: command-line companion of the kit.
+//! `bde`: command-line companion of the kit. Its benchmark and crash-test code lives here, in
+//! the binary's own modules, so the library a notebook kernel compiles carries none of it.
 //!
 //! - `bde health` — prints the state of Kafka, Redis and MariaDB; exit code 1 if one is down.
 //! - `bde bench-stream [--visits N]` — streaming benchmark: analytics query vs raw consume rate.
@@ -6,6 +7,9 @@
 //!   aggregate, gen-visits, stream; driven by `benches/compare.py`, run with `kernel/bench.sh`).
 //! - `bde bench-batch --warehouses W --days D --items I [--partitions N] [--connections C]` — batch
 //!   benchmark: generate, upload to Parquet, aggregate, with rows/s.
+
+mod bench;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -25,9 +29,11 @@ fn main() -> ExitCode {
             let n = args.iter().position(|a| a == "--visits").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
             let parts = args.iter().position(|a| a == "--partitions").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1);
             let r = if args.iter().any(|a| a == "--cleanup") {
-                bde_kit::stream::bench::cleanup_leftovers()
+                bench::stream::cleanup_leftovers()
             } else {
-                bde_kit::stream::bench::run_with(n, parts).map(|_| ())
+                bench::stream::run_with(n, parts).map(|r| {
+                    println!("bench-stream: {} visits, produced {:.0}/s, raw consume {:.0}/s, query end to end {:.0}/s", r.visits, r.produce_per_sec, r.raw_consume_per_sec, r.end_to_end_per_sec)
+                })
             };
             match r {
                 Ok(_) => ExitCode::SUCCESS,
@@ -37,7 +43,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some("bench-batch") => match bde_kit::bench::batch::parse_args(&args[1..]).and_then(|cfg| bde_kit::bench::batch::run(&bde_kit::Settings::from_env(), &cfg)) {
+        Some("bench-batch") => match bench::batch::parse_args(&args[1..]).and_then(|cfg| bench::batch::run(&bde_kit::Settings::from_env(), &cfg)) {
             Ok(r) => {
                 print!("{r}");
                 ExitCode::SUCCESS
@@ -47,7 +53,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Some("bench") => match bde_kit::bench::main(&args[1..]) {
+        Some("bench") => match bench::main(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("bench failed: {e}");
@@ -55,7 +61,7 @@ fn main() -> ExitCode {
             }
         },
         // Hidden: the analytics query as a child process (crash test).
-        Some("stream-worker") => match bde_kit::stream::worker::main(&args[1..]) {
+        Some("stream-worker") => match worker::main(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("stream-worker failed: {e}");

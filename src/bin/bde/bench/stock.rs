@@ -1,6 +1,6 @@
 //! The batch benchmark's data and query: a Hive-style stock tree written directly with Polars
-//! (the layout and file schema of [`crate::batch::store`], without MariaDB), and the course's
-//! aggregation over it ([`crate::batch::aggregate::summary_plan`]) with the figures PySpark's
+//! (the layout and file schema of [`bde_kit::batch::store`], without MariaDB), and the course's
+//! aggregation over it ([`bde_kit::batch::aggregate::summary_plan`]) with the figures PySpark's
 //! result is checked against (the sum of every summary column, CLOSING_VALUE in exact cents).
 
 use std::fs::File;
@@ -12,9 +12,9 @@ use polars::prelude::*;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::batch::{aggregate, cents_to_string, generator, store};
+use bde_kit::batch::{aggregate, cents_to_string, generator, store};
 use crate::bench::batch::bench_items;
-use crate::error::{Error, Result};
+use bde_kit::error::{Error, Result};
 
 /// The tree's shape: warehouses × days partition folders (one part file each) × items rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

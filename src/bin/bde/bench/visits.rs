@@ -1,6 +1,6 @@
 //! The streaming benchmark's data and bde_kit's side: the course's visits as JSON-lines files
 //! (the same files PySpark's file source reads), produced to a fresh Kafka topic, read at the
-//! broker's raw rdkafka rate (the ceiling, [`crate::stream::bench::raw_consume_rate`]) and by the
+//! broker's raw rdkafka rate (the ceiling, [`crate::bench::stream::raw_consume_rate`]) and by the
 //! course's analytics query with its three real sinks ([`crate::bench::analytics::Analytics`]:
 //! carts to Kafka, ZINCRBY per country to Redis, 5-second processing-time windows to MariaDB).
 //! Topics, key and database are fresh per run and removed afterwards.
@@ -12,15 +12,14 @@ use std::time::{Duration, Instant};
 use mysql::prelude::Queryable;
 use serde_json::{json, Value};
 
-use crate::config::Settings;
-use crate::error::{Error, Result};
-use crate::io::{kafka as kio, mariadb as mio, redis as rio};
+use bde_kit::config::Settings;
+use bde_kit::error::{Error, Result};
+use bde_kit::io::{kafka as kio, mariadb as mio, redis as rio};
 use crate::bench::analytics::Analytics;
-use crate::stream::bench::{raw_consume_rate, run_to_end};
-use crate::stream::sink::MariaDbInsert;
-use crate::stream::source::Start;
-use crate::stream::trigger::Trigger;
-use crate::course::visit::{random_visit, Visit};
+use crate::bench::stream::{raw_consume_rate, run_to_end};
+use bde_kit::stream::source::Start;
+use bde_kit::stream::trigger::Trigger;
+use bde_kit::course::visit::{random_visit, Visit};
 
 /// Writes `n` random visits (seeded; dates a second apart per 100 visits from 2024-08-12 13:00:00)
 /// as `part-NNNNN.json` files of `per_file` lines under `dir` (emptied first).
@@ -108,7 +107,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
     let cp_root = std::env::temp_dir().join(format!("bde_bench_cp_{tag}"));
     kio::create_topics(&settings, &[&topic], 1)?;
     mio::execute(&settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{db}`"))?;
-    mio::execute(&settings, None, &MariaDbInsert::visit_stats_ddl(&db))?;
+    mio::execute(&settings, None, &bde_kit::course::analytics::visit_stats_ddl(&db)?)?;
     let result = (|| {
         let t0 = Instant::now();
         produce(&settings, &topic, lines)?;
