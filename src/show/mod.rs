@@ -7,6 +7,7 @@
 //! [`live`] loops use while they run.
 
 pub mod chart;
+pub mod health;
 pub mod html;
 pub mod live;
 pub mod report;
