@@ -1,6 +1,6 @@
 //! What notebook cells need, in one `use bde_kit::prelude::*;`: the vocabulary the cells write.
 //!
-//! - batch: [`JdbcRead`] (partitioned read) and [`bounds`], [`SaveMode`] and [`scan_hive`]
+//! - batch: [`JdbcRead`] (partitioned read) and [`bounds`], [`JdbcWrite`] (a frame into a table), [`SaveMode`] and [`scan_hive`]
 //!   (Hive-partitioned Parquet), [`KafkaPublish`] (rows to Kafka, each ID once), [`TableRef`];
 //! - stream: [`Query`], [`KafkaSource`] and [`Start`], [`Trigger`], the sinks ([`KafkaSink`],
 //!   [`RedisZIncr`], [`MariaDbInsert`] with [`Merge`]), [`Windowed`] with [`WindowRow`], [`Row`]
@@ -18,6 +18,7 @@ pub use polars::df;
 pub use polars::prelude::*;
 
 pub use crate::batch::jdbc::{bounds, JdbcRead, Partitioned};
+pub use crate::batch::jdbc_write::JdbcWrite;
 pub use crate::batch::parquet::{files_table, scan_hive, SaveMode};
 pub use crate::batch::publish::{KafkaPublish, Published};
 pub use crate::batch::TableRef;

@@ -1,17 +1,17 @@
 //! The batch pipeline against the real MariaDB, built from the same blocks as notebook 2's cells
 //! (bounds, [`JdbcRead`], the Parquet write, `scan_hive` and the lazy aggregation): generator,
 //! Spark's JDBC stride split with real rows, the Hive-style Parquet layout and its file schema,
-//! rerun safety, and the aggregation against SQL. The chunked upload of `batch::upload` (used by
+//! rerun safety, and the aggregation against SQL. The chunked upload of `course::stock_data::upload` (used by
 //! the benchmark at scale) is checked for the same rows and for stale folders.
 
 mod batch_support;
 
 use batch_support::{d, query_strings, settings, Sandbox};
-use bde_kit::batch::aggregate;
+use bde_kit::course::stock_data::aggregate;
 use bde_kit::batch::jdbc::{bounds, JdbcRead, Partitioned};
 use bde_kit::batch::parquet::{scan_hive, SaveMode};
-use bde_kit::batch::store::list_files;
-use bde_kit::batch::upload::{upload, UploadSpec};
+use bde_kit::batch::layout::list_files;
+use bde_kit::course::stock_data::upload::{upload, UploadSpec};
 use bde_kit::course::names::STOCK_PARTITIONS;
 use bde_kit::course::stock::{self, WAREHOUSES};
 use bde_kit::polars::prelude::*;

@@ -13,13 +13,11 @@
 //! and benchmarks run against their own databases; the course's defaults live in
 //! [`crate::course::stock`].
 
-pub mod aggregate;
-pub mod generator;
 pub mod jdbc;
+pub mod jdbc_write;
+pub mod layout;
 pub mod parquet;
 pub mod publish;
-pub mod store;
-pub mod upload;
 
 use std::fmt;
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::batch::jdbc::Partitioned;
-use crate::batch::store::{escape_value, new_job_id, part_file_name, TEMPORARY};
+use crate::batch::layout::{escape_value, new_job_id, part_file_name, TEMPORARY};
 use crate::error::{Error, Result};
 use crate::show::Table;
 
@@ -187,7 +187,7 @@ pub fn scan_hive(dir: impl AsRef<Path>, partition_columns: &[&str]) -> Result<La
 
 /// Every Parquet file under `dir` (jobs in progress left out), sorted, relative, `/`-separated.
 pub fn list_files(dir: &Path) -> Result<Vec<String>> {
-    crate::batch::store::list_files(dir)
+    crate::batch::layout::list_files(dir)
 }
 
 /// The files under `dir` as a table with their sizes (the course's folder tree).

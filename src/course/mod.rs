@@ -22,5 +22,6 @@ pub mod monitor;
 pub mod scorecard;
 pub mod setup;
 pub mod stock;
+pub mod stock_data;
 pub mod visit;
 pub mod visits;

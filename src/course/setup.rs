@@ -12,7 +12,7 @@ use std::process::Command;
 
 use mysql::prelude::Queryable;
 
-use crate::batch::{quote_ident, store};
+use crate::batch::{layout, quote_ident};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::io::health::{health_of, Health};
@@ -366,7 +366,7 @@ pub fn report(settings: &Settings, plan: &SetupPlan) -> SetupReport {
     }
     let dir = &settings.data_dir;
     if dir.is_dir() {
-        let files = store::list_files(dir).map(|f| f.len()).unwrap_or(0);
+        let files = layout::list_files(dir).map(|f| f.len()).unwrap_or(0);
         rows.push(["Files".into(), absolute(dir).display().to_string(), "ready".into(), format!("{files} Parquet file(s)")]);
     } else {
         rows.push(["Files".into(), dir.display().to_string(), "missing".into(), "run setup_raw_data".into()]);

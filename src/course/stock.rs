@@ -16,8 +16,8 @@ use chrono::{Local, NaiveDate};
 use mysql::prelude::Queryable;
 use polars::prelude::*;
 
-use crate::batch::aggregate::decimal_cents;
-use crate::batch::generator::{self, Item};
+use crate::course::stock_data::aggregate::decimal_cents;
+use crate::course::stock_data::generator::{self, Item};
 use crate::batch::{cents_to_string, worker_conn, TableRef};
 use crate::config::Settings;
 use crate::course::names::{GLOBAL_DB, STOCK_TABLE, WAREHOUSE_DB};

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use mysql::prelude::Queryable;
 
-use bde_kit::batch::generator::{self, Item};
-use bde_kit::batch::upload::{upload, UploadSpec};
-use bde_kit::batch::{aggregate, quote_ident, store, worker_conn, TableRef};
+use bde_kit::course::stock_data::generator::{self, Item};
+use bde_kit::course::stock_data::upload::{upload, UploadSpec};
+use bde_kit::batch::{layout, quote_ident, worker_conn, TableRef};
+use bde_kit::course::stock_data::aggregate;
 use bde_kit::config::Settings;
 use bde_kit::course::setup::{ddl, TableKind};
 use bde_kit::error::{Error, Result};
@@ -161,7 +162,7 @@ fn run_in(settings: &Settings, cfg: &BenchConfig, local: &TableRef, global: &Tab
     if uploaded != rows {
         return Err(Error::Task(format!("uploaded {uploaded} rows of {rows}")));
     }
-    let files = store::list_files(data_dir)?;
+    let files = layout::list_files(data_dir)?;
     let bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(data_dir.join(f)).ok()).map(|m| m.len()).sum();
     println!("uploaded   {uploaded} rows in {:.2} s ({}), {} files", upload_time.as_secs_f64(), rate(uploaded, upload_time).trim(), files.len());
 

@@ -6,7 +6,7 @@
 //! - `bde bench gen-stock --dir D --rows N [--seed S]` — a Hive-style stock tree written
 //!   directly with Polars ([`stock::generate`]), no MariaDB;
 //! - `bde bench aggregate --dir D [--repeat R]` — the course's aggregation (SPEC §4.4) with
-//!   [`bde_kit::batch::aggregate::summary_plan`], timed, with the column sums used to check
+//!   [`bde_kit::course::stock_data::aggregate::summary_plan`], timed, with the column sums used to check
 //!   PySpark's result;
 //! - `bde bench gen-visits --dir D --visits N [--per-file K] [--seed S]` — the course's visits
 //!   as JSON-lines files (what PySpark's file source reads);

@@ -1,6 +1,6 @@
 //! The batch benchmark's data and query: a Hive-style stock tree written directly with Polars
-//! (the layout and file schema of [`bde_kit::batch::store`], without MariaDB), and the course's
-//! aggregation over it ([`bde_kit::batch::aggregate::summary_plan`]) with the figures PySpark's
+//! (the layout and file schema of [`bde_kit::course::stock_data::store`], without MariaDB), and the course's
+//! aggregation over it ([`bde_kit::course::stock_data::aggregate::summary_plan`]) with the figures PySpark's
 //! result is checked against (the sum of every summary column, CLOSING_VALUE in exact cents).
 
 use std::fs::File;
@@ -12,7 +12,8 @@ use polars::prelude::*;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use bde_kit::batch::{aggregate, cents_to_string, generator, store};
+use bde_kit::batch::{cents_to_string, layout};
+use bde_kit::course::stock_data::{aggregate, generator, store};
 use crate::bench::batch::bench_items;
 use bde_kit::error::{Error, Result};
 
@@ -53,7 +54,7 @@ pub fn generate(dir: &Path, shape: &Shape, seed: u64) -> Result<Value> {
     let end = last_date()?;
     let start = end - chrono::Duration::days(shape.days as i64 - 1);
     let items = bench_items(shape.items);
-    let job = store::new_job_id();
+    let job = layout::new_job_id();
     let schema = store::stock_file_schema();
     let mut rng = generator::rng(seed);
     let mut id: i32 = 0;
@@ -89,7 +90,7 @@ pub fn generate(dir: &Path, shape: &Shape, seed: u64) -> Result<Value> {
             let key = (date.format("%Y-%m-%d").to_string(), format!("WH{w:04}"));
             let folder = dir.join(store::partition_rel(&key));
             std::fs::create_dir_all(&folder).map_err(|e| Error::file(&folder, e))?;
-            let path = folder.join(store::part_file_name(0, &job, 0));
+            let path = folder.join(layout::part_file_name(0, &job, 0));
             let file = File::create(&path).map_err(|e| Error::file(&path, e))?;
             ParquetWriter::new(file).with_compression(ParquetCompression::Snappy).finish(&mut df)?;
             bytes += std::fs::metadata(&path).map_err(|e| Error::file(&path, e))?.len();

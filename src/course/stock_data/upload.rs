@@ -20,7 +20,7 @@ use mysql::prelude::Queryable;
 use mysql::Value;
 use polars::prelude::*;
 
-use crate::batch::store::{self, PartKey, Staging};
+use crate::course::stock_data::store::{self, PartKey, Staging};
 use crate::batch::{parse_cents, worker_conn, TableRef};
 use crate::config::Settings;
 use crate::error::{Error, Result};

@@ -7,18 +7,16 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use mysql::prelude::Queryable;
-use mysql::Value;
 
-use crate::batch::{cents_to_string, store, worker_conn, TableRef};
+use crate::batch::{layout, TableRef};
+use crate::course::stock_data::store;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::io::mariadb::map_err;
 
 /// A lazy scan of every part file under `data_dir`, with the partition columns STOCK_DATE
 /// (Date) and WAREHOUSE_ID (String) taken from the folder names.
 pub fn scan_store(data_dir: &Path) -> Result<LazyFrame> {
-    if store::list_files(data_dir)?.is_empty() {
+    if layout::list_files(data_dir)?.is_empty() {
         return Err(Error::invalid(format!(
             "no Parquet files under {}: upload the stock first (section 03.04)",
             data_dir.display()
@@ -107,10 +105,6 @@ pub fn decimal_cents(df: &DataFrame, name: &str) -> Result<Vec<Option<i128>>> {
         .collect()
 }
 
-fn i64_col(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
-    Ok(df.column(name)?.cast(&DataType::Int64)?.i64()?.into_iter().collect())
-}
-
 /// The distinct STOCK_DATEs of a summary (`YYYY-MM-DD`), sorted.
 pub fn summary_dates(df: &DataFrame) -> Result<Vec<String>> {
     let s = df.column("STOCK_DATE")?.cast(&DataType::String)?;
@@ -120,54 +114,9 @@ pub fn summary_dates(df: &DataFrame) -> Result<Vec<String>> {
     Ok(v)
 }
 
-/// Writes a summary to the global table in one transaction: rows of the same dates are
-/// deleted first, so a rerun replaces instead of adding. STOCK_DATE lands as midnight DATETIME,
-/// CLOSING_VALUE as DECIMAL from exact cents. Returns the number of rows inserted.
+/// Writes a summary to the global table ([`crate::batch::jdbc_write::JdbcWrite`]): rows of the
+/// same dates are replaced in the same transaction, so a rerun replaces instead of adding.
+/// Returns the number of rows inserted.
 pub fn write_global(settings: &Settings, table: &TableRef, summary: &DataFrame) -> Result<u64> {
-    let dates: Vec<Option<String>> =
-        summary.column("STOCK_DATE")?.cast(&DataType::String)?.str()?.into_iter().map(|o| o.map(str::to_string)).collect();
-    let items: Vec<Option<String>> = summary.column("ITEM_NAME")?.str()?.into_iter().map(|o| o.map(str::to_string)).collect();
-    let total = i64_col(summary, "TOTAL_REC")?;
-    let opening = i64_col(summary, "OPENING_STOCK")?;
-    let receipts = i64_col(summary, "RECEIPTS")?;
-    let issues = i64_col(summary, "ISSUES")?;
-    let closing = i64_col(summary, "CLOSING_STOCK")?;
-    let value = decimal_cents(summary, "CLOSING_VALUE")?;
-    let url = &settings.mariadb;
-    let action = format!("write the summary to {table}");
-    let t = table.sql()?;
-    let mut conn = worker_conn(url)?;
-    let mut tx = conn.start_transaction(mysql::TxOpts::default()).map_err(|e| map_err(url, &action, e))?;
-    for d in summary_dates(summary)? {
-        tx.exec_drop(format!("DELETE FROM {t} WHERE STOCK_DATE >= ? AND STOCK_DATE < ? + INTERVAL 1 DAY"), (d.clone(), d))
-            .map_err(|e| map_err(url, &action, e))?;
-    }
-    let n = summary.height();
-    let one = "(?, ?, ?, ?, ?, ?, ?, ?)";
-    let mut written = 0u64;
-    let mut i = 0;
-    while i < n {
-        let j = (i + 1000).min(n);
-        let mut params: Vec<Value> = Vec::with_capacity((j - i) * 8);
-        for k in i..j {
-            let missing = || Error::invalid(format!("summary row {k} has an empty value"));
-            params.push(dates[k].clone().ok_or_else(missing)?.into());
-            params.push(items[k].clone().ok_or_else(missing)?.into());
-            params.push(total[k].ok_or_else(missing)?.into());
-            params.push(opening[k].ok_or_else(missing)?.into());
-            params.push(receipts[k].ok_or_else(missing)?.into());
-            params.push(issues[k].ok_or_else(missing)?.into());
-            params.push(closing[k].ok_or_else(missing)?.into());
-            params.push(cents_to_string(value[k].ok_or_else(missing)?).into());
-        }
-        let sql = format!(
-            "INSERT INTO {t} (STOCK_DATE, ITEM_NAME, TOTAL_REC, OPENING_STOCK, RECEIPTS, ISSUES, CLOSING_STOCK, CLOSING_VALUE) VALUES {}",
-            vec![one; j - i].join(", ")
-        );
-        tx.exec_drop(sql, params).map_err(|e| map_err(url, &action, e))?;
-        written += (j - i) as u64;
-        i = j;
-    }
-    tx.commit().map_err(|e| map_err(url, &action, e))?;
-    Ok(written)
+    crate::batch::jdbc_write::JdbcWrite::to(table.clone()).replace_matching("STOCK_DATE").settings(settings.clone()).save(summary)
 }
