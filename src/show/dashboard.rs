@@ -128,7 +128,8 @@ impl Dashboard {
     /// Starts the sampler and the server in the background and returns at once. A running
     /// dashboard with the same title is stopped first.
     pub fn start(self) -> Result<DashboardHandle> {
-        if let Some(old) = registry().lock().map_err(|_| Error::Task("dashboard registry poisoned".into()))?.remove(&self.title) {
+        let old = registry().lock().map_err(|_| Error::Task("dashboard registry poisoned".into()))?.remove(&self.title);
+        if let Some(old) = old {
             old.stop();
         }
         let http = tiny_http::Server::http("127.0.0.1:0")
@@ -247,5 +248,86 @@ impl StreamingQuery {
     /// updating while the cell's kernel runs other cells. See [`crate::show::dashboard`].
     pub fn dashboard(&self) -> Result<DashboardHandle> {
         Dashboard::new(format!("Query {}", self.name())).query(self).start()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::atomic::AtomicU64;
+
+    /// A plain HTTP/1.0 GET on loopback: (status line, body).
+    fn get(port: u16, path: &str) -> std::io::Result<(String, String)> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        Ok((head.lines().next().unwrap_or_default().to_string(), body.to_string()))
+    }
+
+    fn wait_for(mut ok: impl FnMut() -> bool) -> bool {
+        let t = std::time::Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn serves_page_panel_and_json_from_the_sources_then_stops() {
+        let n = Arc::new(AtomicU64::new(0));
+        let n2 = n.clone();
+        let d = Dashboard::new("dashboard unit test")
+            .every(Duration::from_millis(100))
+            .lines("lines", move || Ok(vec![format!("line {}", n2.fetch_add(1, Ordering::SeqCst))]))
+            .bars("totals", || Ok(vec![("USA".into(), 2.0), ("India".into(), 3.0)]))
+            .series("sums", || Ok(vec![(0, "FAQ".into(), 1.0), (5, "FAQ".into(), 2.0)]))
+            .start()
+            .expect("starts");
+        assert!(wait_for(|| d.panels().lines_seen >= 2), "the sampler reads the sources");
+        let (status, page) = get(d.port(), "/").expect("page");
+        assert!(status.contains("200"), "{status}");
+        assert!(page.contains("<script>") && page.contains("dashboard unit test") && page.contains("<svg"), "{page}");
+        let (_, panel) = get(d.port(), "/panel").expect("panel");
+        assert!(panel.contains("id=\"bde-bars-total\">5</span>") && panel.contains("line 1"), "{panel}");
+        let (_, json) = get(d.port(), "/data.json").expect("json");
+        let j: serde_json::Value = serde_json::from_str(&json).expect("json parses");
+        assert_eq!(j["bars_total"], 5.0);
+        assert!(get(d.port(), "/nothing").expect("404").0.contains("404"));
+        assert!(d.to_html().contains(&format!("<iframe src=\"http://127.0.0.1:{}/\"", d.port())));
+        d.stop();
+        assert!(wait_for(|| get(d.port(), "/").is_err()), "the port closes after stop");
+        let seen = n.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(n.load(Ordering::SeqCst), seen, "the sampler stopped reading");
+    }
+
+    #[test]
+    fn a_failing_source_shows_its_error_and_keeps_the_others() {
+        let d = Dashboard::new("dashboard error test")
+            .every(Duration::from_millis(100))
+            .bars("totals", || Err(Error::invalid("Redis at 127.0.0.1:1 is down")))
+            .lines("lines", || Ok(vec!["x".into()]))
+            .start()
+            .expect("starts");
+        assert!(wait_for(|| d.panels().lines_seen >= 1));
+        let p = d.panels();
+        assert!(p.errors.iter().any(|e| e.contains("totals") && e.contains("127.0.0.1:1")), "{:?}", p.errors);
+        d.stop();
+    }
+
+    #[test]
+    fn a_second_dashboard_with_the_same_title_replaces_the_first() {
+        let a = Dashboard::new("dashboard replace test").start().expect("a");
+        let b = Dashboard::new("dashboard replace test").start().expect("b");
+        assert!(!a.is_running() && b.is_running());
+        assert!(running().iter().any(|d| d.port() == b.port()) && !running().iter().any(|d| d.port() == a.port()));
+        b.stop();
     }
 }
