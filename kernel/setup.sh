@@ -4,7 +4,8 @@
 #     chromium for the browser test.
 #  2. The venv .venv from requirements-dev.txt (JupyterLab, nbclient, Playwright, the noida-db broker).
 #  3. evcxr_jupyter (pinned) and the Rust kernel, registered inside the venv (not in $HOME).
-#  4. The services on 127.0.0.1 (kernel/services.sh up) and the course's MariaDB user spark/spark.
+#  4. The services on 127.0.0.1 (kernel/services.sh up) and the course's MariaDB user spark/spark
+#     (made through root's socket login; root's authentication is left as it is).
 #  5. The kernel's warm build folder, so a new kernel's `:dep bde_kit` cell takes seconds.
 # Options: --no-warm skips step 5.
 set -euo pipefail
@@ -78,25 +79,24 @@ say "Rust kernel registered in $kdir"
 
 # 4. Services and the course user ----------------------------------------------------------
 bash "$REPO/kernel/services.sh" up
-sql() { mariadb --protocol=socket -uroot -e "$1" 2>/dev/null || as_root mariadb -uroot -e "$1" 2>/dev/null || mariadb -h127.0.0.1 -uroot -e "$1"; }
-if ! mariadb -h127.0.0.1 -uroot -e 'SELECT 1' >/dev/null 2>&1; then
-  # Debian's root uses the unix socket only; the kit's setup notebook connects as root over
-  # TCP on loopback (BDE_MARIADB_ROOT), as on the course's docker image.
-  say "MariaDB: allowing root on localhost with an empty password (loopback only)"
-  sql "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('')" \
-    || warn "could not change root's login: set BDE_MARIADB_ROOT=mysql://user:password@127.0.0.1:3306"
-fi
+# Administration goes through the server's own root login (the unix socket, with sudo where
+# needed); root's authentication is never changed. The course user gets the course databases
+# with GRANT OPTION, so the setup notebook runs as spark (BDE_MARIADB_ROOT defaults to it).
+sql() {
+  mariadb --protocol=socket -uroot -e "$1" 2>/dev/null && return 0
+  as_root mariadb --protocol=socket -uroot -e "$1" 2>/dev/null && return 0
+  [ -n "${BDE_MARIADB_ADMIN_PASSWORD:-}" ] && MYSQL_PWD="$BDE_MARIADB_ADMIN_PASSWORD" mariadb -h127.0.0.1 -uroot -e "$1"
+}
+grants=""
+for db in warehouse_stock global_stock website_stats 'bde\_test%'; do
+  for host in "%" localhost; do
+    grants+="GRANT ALL PRIVILEGES ON \`$db\`.* TO 'spark'@'$host' WITH GRANT OPTION; "
+  done
+done
 sql "CREATE USER IF NOT EXISTS 'spark'@'%' IDENTIFIED BY 'spark';
      CREATE USER IF NOT EXISTS 'spark'@'localhost' IDENTIFIED BY 'spark';
-     GRANT ALL PRIVILEGES ON \`warehouse_stock\`.* TO 'spark'@'%';
-     GRANT ALL PRIVILEGES ON \`global_stock\`.* TO 'spark'@'%';
-     GRANT ALL PRIVILEGES ON \`website_stats\`.* TO 'spark'@'%';
-     GRANT ALL PRIVILEGES ON \`warehouse_stock\`.* TO 'spark'@'localhost';
-     GRANT ALL PRIVILEGES ON \`global_stock\`.* TO 'spark'@'localhost';
-     GRANT ALL PRIVILEGES ON \`website_stats\`.* TO 'spark'@'localhost';
-     GRANT ALL PRIVILEGES ON \`bde\_test%\`.* TO 'spark'@'%';
-     GRANT ALL PRIVILEGES ON \`bde\_test%\`.* TO 'spark'@'localhost';
-     FLUSH PRIVILEGES;" || die "could not create the MariaDB user spark/spark"
+     $grants" \
+  || die "could not create the MariaDB user spark/spark: root's socket login failed (run as root or with sudo, or set BDE_MARIADB_ADMIN_PASSWORD to root's password)"
 say "MariaDB user spark/spark ready"
 
 # 5. Warm kernel build folder --------------------------------------------------------------

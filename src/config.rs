@@ -5,17 +5,24 @@
 //! | Kafka bootstrap servers | `127.0.0.1:9092` | `BDE_KAFKA` |
 //! | Redis URL | `redis://127.0.0.1:6379` | `BDE_REDIS` |
 //! | MariaDB URL (course user) | `mysql://spark:spark@127.0.0.1:3306` | `BDE_MARIADB` |
-//! | MariaDB admin URL (setup only) | `mysql://root@127.0.0.1:3306` | `BDE_MARIADB_ROOT` |
+//! | MariaDB admin URL (setup notebook only) | the course user (see below) | `BDE_MARIADB_ROOT` |
 //! | data folder (the course's `raw_data/`) | `raw_data` beside the notebook | `BDE_DATA_DIR` |
 //! | checkpoint folder | `tmp/checkpoints` beside the notebook | `BDE_CHECKPOINT_DIR` |
 //!
 //! Settings are read from the environment each time [`Settings::from_env`] is called, so a cell
 //! can `std::env::set_var("BDE_KAFKA", "…")` and the next call uses it.
+//!
+//! The setup notebook creates the course's databases as the course user by default:
+//! `kernel/setup.sh` creates `spark` through the server's socket login and gives it the course's
+//! databases with GRANT OPTION, so no passwordless administrator is ever needed. Elsewhere, point
+//! `BDE_MARIADB_ROOT` at an administrator with a password.
+//!
+//! `Debug` of [`Settings`] hides the passwords in the URLs ([`redact`]).
 
 use std::path::PathBuf;
 
 /// Addresses of the three services and the local folders the kit writes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Kafka bootstrap servers, `host:port[,host:port]`.
     pub kafka: String,
@@ -37,8 +44,32 @@ pub const DEFAULT_KAFKA: &str = "127.0.0.1:9092";
 pub const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
 /// Course default for MariaDB (user `spark`, password `spark`).
 pub const DEFAULT_MARIADB: &str = "mysql://spark:spark@127.0.0.1:3306";
-/// Local administrator (the course's docker image uses root/spark; set `BDE_MARIADB_ROOT`).
-pub const DEFAULT_MARIADB_ROOT: &str = "mysql://root@127.0.0.1:3306";
+/// Login of the setup notebook: the course user, which `kernel/setup.sh` gives the course's
+/// databases with GRANT OPTION (set `BDE_MARIADB_ROOT` to use an administrator instead).
+pub const DEFAULT_MARIADB_ROOT: &str = DEFAULT_MARIADB;
+
+/// A URL with its password replaced by `***` (`mysql://spark:***@127.0.0.1:3306`).
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("kafka", &self.kafka)
+            .field("redis", &redact(&self.redis))
+            .field("mariadb", &redact(&self.mariadb))
+            .field("mariadb_root", &redact(&self.mariadb_root))
+            .field("data_dir", &self.data_dir)
+            .field("checkpoint_dir", &self.checkpoint_dir)
+            .finish()
+    }
+}
 
 impl Default for Settings {
     fn default() -> Self {
@@ -91,6 +122,22 @@ mod tests {
         assert_eq!(Settings::address_of("mysql://spark:spark@127.0.0.1:3306/db"), "127.0.0.1:3306");
         assert_eq!(Settings::address_of("redis://127.0.0.1:6379"), "127.0.0.1:6379");
         assert_eq!(Settings::address_of("127.0.0.1:9092"), "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_password() {
+        let s = Settings {
+            redis: "redis://:r3dis-secret@127.0.0.1:6379".into(),
+            mariadb: "mysql://spark:db-secret@127.0.0.1:3306".into(),
+            mariadb_root: "mysql://admin:root-secret@127.0.0.1:3306/x".into(),
+            ..Settings::default()
+        };
+        let shown = format!("{s:?} {:?}", crate::stream::BatchInfo { query: "q".into(), batch_id: 1, batch_time_ms: 0, replay: false, flush: false, settings: s.clone() });
+        for secret in ["r3dis-secret", "db-secret", "root-secret"] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("mysql://spark:***@127.0.0.1:3306"), "{shown}");
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 
     #[test]

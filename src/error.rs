@@ -71,6 +71,10 @@ pub enum Error {
     #[error("a query named '{0}' is already running: stop it first (`stream::stop(\"{0}\")` or `stop_all()`), or start the new one with `.replace_running(true)`")]
     QueryRunning(String),
 
+    /// Another engine (this kernel, another kernel or another process) holds the query's checkpoint.
+    #[error("query '{query}' is running elsewhere: its checkpoint {} is held by {holder}. Stop that query first (`q.stop()` in the kernel that started it, or end process {pid}); two instances of one query would cut different batches under the same ids", dir.display())]
+    CheckpointLocked { query: String, dir: PathBuf, holder: String, pid: String },
+
     /// A background task ended abnormally (it panicked or was dropped).
     #[error("background task failed: {0}")]
     Task(String),

@@ -35,9 +35,10 @@ pub fn start_scorecard(reset: bool) -> Result<StreamingQuery> {
     let dir = checkpoint::dir_for(&s.checkpoint_dir, QUERY);
     let fresh = !dir.join("checkpoint.json").exists();
     if reset || fresh {
-        crate::stream::stop(QUERY).ok();
-        redis::delete(&s, &[SCORE_KEY])?;
-        checkpoint::reset(&s.checkpoint_dir, QUERY)?;
+        // This kernel's instance stops; one running anywhere else keeps the checkpoint locked,
+        // and the reset then fails before touching the key.
+        crate::stream::stop(QUERY)?;
+        checkpoint::reset_with(&s.checkpoint_dir, QUERY, || redis::delete(&s, &[SCORE_KEY]).map(|_| ()))?;
         if reset {
             println!("{SCORE_KEY} and the scorecard's checkpoint reset");
         } else {

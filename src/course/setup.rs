@@ -213,6 +213,10 @@ pub fn setup_mariadb(settings: &Settings, plan: &SetupPlan) -> Result<Outcomes> 
     let grantee = plan.grantee.clone();
     quote_ident(&grantee)?;
     let mut c = mariadb::admin_conn(settings)?;
+    // As the course user itself (the default login, see `config`), the grants are those
+    // kernel/setup.sh gave it; granting to oneself is neither needed nor allowed.
+    let me: Option<String> = c.query_first("SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1)").map_err(|e| admin_err(settings, "read the login", e))?;
+    let grant = me.as_deref() != Some(grantee.as_str());
     let dbs: Vec<String> = c.query("SHOW DATABASES").map_err(|e| admin_err(settings, "list databases", e))?;
     println!("Databases available : {}", python_list(&dbs));
     let mut out = Outcomes::default();
@@ -237,6 +241,9 @@ pub fn setup_mariadb(settings: &Settings, plan: &SetupPlan) -> Result<Outcomes> 
             println!("{db} DB successfully created");
             out.push("MariaDB", object, "created");
         }
+        if !grant {
+            continue;
+        }
         c.query_drop(format!("GRANT ALL PRIVILEGES ON {qdb}.* TO '{grantee}'@'%'")).map_err(|e| {
             let hint = format!(
                 "grant {db} to {grantee}: {e}. If the user is missing, create it as administrator: \
@@ -245,7 +252,6 @@ pub fn setup_mariadb(settings: &Settings, plan: &SetupPlan) -> Result<Outcomes> 
             Error::service(crate::error::Service::MariaDb, Settings::address_of(&settings.mariadb_root), "grant privileges", hint)
         })?;
     }
-    c.query_drop("FLUSH PRIVILEGES").map_err(|e| admin_err(settings, "flush privileges", e))?;
     let names: Vec<String> = plan.databases().into_iter().map(|(d, _)| d).collect();
     let rows: Vec<(String, String)> = c
         .exec(

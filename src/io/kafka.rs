@@ -283,34 +283,51 @@ pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> Result<V
     runtime::run_blocking(move || {
         let c = reader(&s, "earliest")?;
         let mut tpl = TopicPartitionList::new();
-        let mut remaining = 0i64;
+        // Next offset still to reach, per partition: the scan ends on positions, not on a count
+        // of messages, because offsets also hold transaction markers that are never delivered.
+        let mut behind: std::collections::HashMap<i32, (i64, i64)> = std::collections::HashMap::new();
         for (p, lo, hi) in &marks {
             if hi > lo {
                 tpl.add_partition_offset(&t, *p, Offset::Offset(*lo)).map_err(|e| map_err(&s, "assign partitions", e))?;
-                remaining += hi - lo;
+                behind.insert(*p, (*lo, *hi));
             }
         }
         let mut out = Vec::new();
-        if remaining == 0 {
+        if behind.is_empty() {
             return Ok(out);
         }
         c.assign(&tpl).map_err(|e| map_err(&s, "assign partitions", e))?;
         let deadline = std::time::Instant::now() + timeout;
-        let ends: std::collections::HashMap<i32, i64> = marks.iter().map(|(p, _, hi)| (*p, *hi)).collect();
-        while remaining > 0 && std::time::Instant::now() < deadline {
-            if let Some(m) = c.poll(Duration::from_millis(200)) {
-                let m = m.map_err(|e| map_err(&s, "read messages", e))?;
-                if m.offset() < ends.get(&m.partition()).copied().unwrap_or(i64::MAX) {
-                    remaining -= 1;
-                    let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
-                    let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
-                    out.push((key, value));
+        while !behind.is_empty() && std::time::Instant::now() < deadline {
+            match c.poll(Duration::from_millis(200)) {
+                Some(m) => {
+                    let m = m.map_err(|e| map_err(&s, "read messages", e))?;
+                    if let Some((at, end)) = behind.get_mut(&m.partition()) {
+                        if m.offset() < *end {
+                            let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
+                            let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+                            out.push((key, value));
+                        }
+                        *at = (*at).max(m.offset() + 1);
+                    }
+                }
+                None => {
+                    // nothing more came: the consumer's position tells how far the gaps reach
+                    if let Ok(pos) = c.position() {
+                        for e in pos.elements() {
+                            if let (Offset::Offset(o), Some((at, _))) = (e.offset(), behind.get_mut(&e.partition())) {
+                                *at = (*at).max(o);
+                            }
+                        }
+                    }
                 }
             }
+            behind.retain(|_, (at, end)| at < end);
         }
-        if remaining > 0 {
+        if !behind.is_empty() {
+            let left: i64 = behind.values().map(|(at, end)| end - at).sum();
             return Err(Error::Timeout {
-                what: format!("{remaining} more messages of {t}"),
+                what: format!("up to {left} more offsets of {t}"),
                 after: timeout,
                 hint: format!("read {} so far; the broker at {} may be slow", out.len(), s.kafka),
             });
@@ -327,6 +344,9 @@ pub struct Tail {
 }
 
 impl Tail {
+    /// Values one [`Tail::poll`] returns at most.
+    pub const MAX_PER_POLL: usize = 10_000;
+
     /// Positions at the current end of every partition of `topic`.
     pub fn latest(settings: &Settings, topic: &str) -> Result<Tail> {
         use rdkafka::{Offset, TopicPartitionList};
@@ -340,15 +360,28 @@ impl Tail {
         Ok(Tail { consumer, settings: settings.clone() })
     }
 
-    /// Values that arrived since the last poll; waits up to `wait` for the first one.
+    /// Values that arrived since the last poll, oldest first: waits up to `wait` for the first
+    /// one, then takes what is ready, returning after at most `wait` + 1 s with at most
+    /// [`Tail::MAX_PER_POLL`] values (the rest stay for the next poll). A producer faster than the
+    /// reader can neither keep this call from returning nor fill the memory.
     pub fn poll(&self, wait: Duration) -> Result<Vec<String>> {
+        self.poll_at_most(wait, Tail::MAX_PER_POLL)
+    }
+
+    /// [`Tail::poll`] with another bound on the number of values.
+    pub fn poll_at_most(&self, wait: Duration, max: usize) -> Result<Vec<String>> {
         use rdkafka::message::Message;
+        let deadline = std::time::Instant::now() + wait + Duration::from_secs(1);
         let mut out = Vec::new();
         let mut timeout = wait;
-        while let Some(m) = self.consumer.poll(timeout) {
+        while out.len() < max {
+            let Some(m) = self.consumer.poll(timeout) else { break };
             let m = m.map_err(|e| map_err(&self.settings, "read messages", e))?;
             out.push(m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default());
-            timeout = Duration::from_millis(50);
+            timeout = Duration::from_millis(50).min(deadline.saturating_duration_since(std::time::Instant::now()));
+            if timeout.is_zero() {
+                break;
+            }
         }
         Ok(out)
     }

@@ -25,7 +25,7 @@ pub fn map_err(settings: &Settings, action: &str, e: redis::RedisError) -> Error
 /// A new connection; fails within [`CONNECT_TIMEOUT`] when Redis does not answer.
 pub fn connect(settings: &Settings) -> Result<Connection> {
     let client = redis::Client::open(settings.redis.as_str())
-        .map_err(|e| Error::invalid(format!("BDE_REDIS='{}' is not a Redis URL ({e}); use redis://host:port", settings.redis)))?;
+        .map_err(|e| Error::invalid(format!("BDE_REDIS='{}' is not a Redis URL ({e}); use redis://host:port", crate::config::redact(&settings.redis))))?;
     let con = client.get_connection_with_timeout(CONNECT_TIMEOUT).map_err(|e| map_err(settings, "connect", e))?;
     con.set_read_timeout(Some(std::time::Duration::from_secs(10))).map_err(|e| map_err(settings, "set a read timeout", e))?;
     Ok(con)

@@ -54,6 +54,10 @@ pub struct Checkpoint {
     /// clone) starts with fresh markers instead of skipping batches an older lineage applied.
     #[serde(default)]
     pub epoch: String,
+    /// Processing time of the last committed batch: batch times never go below it, even when
+    /// the wall clock steps back (NTP) between two runs.
+    #[serde(default)]
+    pub last_batch_time_ms: i64,
 }
 
 /// A new lineage id: milliseconds since the epoch and 16 random bits, in hex.
@@ -62,10 +66,20 @@ pub fn new_epoch() -> String {
     format!("{ms:x}{:04x}", rand::random::<u16>())
 }
 
-/// The folder of a query's checkpoint.
+/// The folder of a query's checkpoint: the name itself when it is a safe folder name, else the
+/// name with unsafe characters replaced and a hash of the exact name appended, so two names that
+/// read the same once sanitised (`a/b`, `a:b`) never share a checkpoint.
 pub fn dir_for(root: &Path, query: &str) -> PathBuf {
     let safe: String = query.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-    root.join(safe)
+    if safe == query && !query.is_empty() && !query.starts_with('.') {
+        return root.join(safe);
+    }
+    root.join(format!("{safe}-{:016x}", fnv1a(query.as_bytes())))
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same across Rust versions (folder names must).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 fn file(dir: &Path) -> PathBuf {
@@ -77,9 +91,19 @@ impl Checkpoint {
     pub fn load(dir: &Path, query: &str) -> Result<Checkpoint> {
         let f = file(dir);
         match fs::read(&f) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::invalid(format!("checkpoint {} is damaged ({e}); delete the folder to start over", f.display()))
-            }),
+            Ok(bytes) => {
+                let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::invalid(format!("checkpoint {} is damaged ({e}); delete the folder to start over", f.display()))
+                })?;
+                if cp.query != query {
+                    return Err(Error::invalid(format!(
+                        "checkpoint {} belongs to query '{}', not '{query}'; give the query its own checkpoint folder",
+                        f.display(),
+                        cp.query
+                    )));
+                }
+                Ok(cp)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Checkpoint { query: query.into(), ..Default::default() }),
             Err(e) => Err(Error::file(f, e)),
         }
@@ -130,10 +154,23 @@ pub fn is_alive(dir: &Path, within: std::time::Duration) -> bool {
         .is_some_and(|age| age < within)
 }
 
-/// Deletes a query's checkpoint (start over). Missing is fine.
+/// Deletes a query's checkpoint (start over). Missing is fine. Fails with
+/// [`Error::CheckpointLocked`] while the query runs (here or in another process).
 pub fn reset(root: &Path, query: &str) -> Result<()> {
+    reset_with(root, query, || Ok(()))
+}
+
+/// Resets a query's outputs and its checkpoint together: takes the checkpoint's lock (failing
+/// with [`Error::CheckpointLocked`] while the query runs anywhere), runs `outputs` (delete a
+/// Redis key, truncate a table) and then deletes the checkpoint, all under the lock, so no
+/// instance of the query can start in between and count into outputs about to be deleted.
+pub fn reset_with(root: &Path, query: &str, outputs: impl FnOnce() -> Result<()>) -> Result<()> {
     let d = dir_for(root, query);
-    match fs::remove_dir_all(&d) {
+    let lock = crate::stream::lock::CheckpointLock::acquire(&d, query)?;
+    outputs()?;
+    let r = fs::remove_dir_all(&d);
+    drop(lock);
+    match r {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::file(d, e)),
@@ -148,7 +185,9 @@ mod tests {
     fn save_and_load_round_trip_atomically() {
         let root = std::env::temp_dir().join(format!("bde_cp_test_{}", std::process::id()));
         let dir = dir_for(&root, "my query/1");
-        assert!(dir.ends_with("my_query_1"));
+        assert!(dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("my_query_1-")), "{}", dir.display());
+        assert_eq!(dir_for(&root, "plain-name.1"), root.join("plain-name.1"));
+        assert_ne!(dir_for(&root, "a/b"), dir_for(&root, "a:b"), "names equal once sanitised get their own folders");
         let empty = Checkpoint::load(&dir, "q").expect("empty");
         assert_eq!(empty.next_batch, 0);
         let mut cp = Checkpoint { query: "q".into(), next_batch: 7, ..Default::default() };
@@ -157,6 +196,8 @@ mod tests {
         cp.save(&dir).expect("save");
         assert!(!dir.join("checkpoint.json.tmp").exists());
         assert_eq!(Checkpoint::load(&dir, "q").expect("load"), cp);
+        let other = Checkpoint::load(&dir, "another query").expect_err("a checkpoint of another query");
+        assert!(other.to_string().contains("belongs to query 'q'"), "{other}");
         reset(&root, "my query/1").expect("reset");
         assert_eq!(Checkpoint::load(&dir, "q").expect("empty again").next_batch, 0);
         let _ = fs::remove_dir_all(&root);

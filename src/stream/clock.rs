@@ -1,8 +1,10 @@
 //! Processing-time clocks: the wall clock, and a manual clock for deterministic tests.
 //!
-//! Times in the engine are milliseconds of naive local wall time read as if it were UTC, the way
-//! the course's zone-less timestamps behave, so windows are aligned to multiples of their size
-//! since the epoch in local time.
+//! Times in the engine are milliseconds since the Unix epoch in UTC: a daylight-saving change
+//! does not move them, and windows are aligned to multiples of their size since the epoch.
+//! Rendered as zone-less `YYYY-MM-DD HH:MM:SS` (UTC), the way the course's timestamps read.
+//! The engine never lets a batch time go below the previous one, so a wall clock stepped back
+//! (NTP) cannot make rows late (see `Checkpoint::last_batch_time_ms`).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -12,13 +14,13 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> i64;
 }
 
-/// The machine's local wall clock.
+/// The machine's wall clock, in UTC.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        chrono::Local::now().naive_local().and_utc().timestamp_millis()
+        chrono::Utc::now().timestamp_millis()
     }
 }
 

@@ -2,13 +2,18 @@
 //! JSON envelope with the reason, so a malformed record never stops a query.
 //!
 //! Envelope: `{"reason", "query", "batch_id", "topic", "partition", "offset", "key", "value",
-//! "value_bytes", "truncated"}`; `value` is the original text (lossy UTF-8), cut to
-//! [`MAX_VALUE_CHARS`] characters. Delivery to the dead-letter topic is at-least-once.
+//! "value_bytes", "truncated", "key_bytes", "key_truncated"}`; `value` is the original text
+//! (lossy UTF-8), cut to [`MAX_VALUE_CHARS`] characters, `key` likewise to [`MAX_KEY_CHARS`],
+//! `reason` and `query` to [`MAX_TEXT_CHARS`]. Every field is bounded, so an envelope is at most
+//! a few kilobytes whatever the record was, and a dead letter itself is never refused by the
+//! broker. Delivery to the dead-letter topic is at-least-once; the letters of a batch are sent
+//! pipelined (all handed to the producer, then every delivery awaited).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
@@ -19,6 +24,30 @@ use crate::stream::source::Msg;
 
 /// Longest original value kept in an envelope.
 pub const MAX_VALUE_CHARS: usize = 1024;
+
+/// Longest original key kept in an envelope.
+pub const MAX_KEY_CHARS: usize = 256;
+
+/// Longest reason and query name kept in an envelope.
+pub const MAX_TEXT_CHARS: usize = 1024;
+
+/// The first `max` characters of lossy UTF-8 `bytes` (reading at most `4 × max` bytes), and
+/// whether anything was cut.
+fn bounded(bytes: &[u8], max: usize) -> (String, bool) {
+    let head = &bytes[..bytes.len().min(max.saturating_mul(4))];
+    let text: String = String::from_utf8_lossy(head).chars().take(max).collect();
+    let cut = head.len() < bytes.len() || text.chars().count() < String::from_utf8_lossy(head).chars().count();
+    (text, cut)
+}
+
+/// `text` cut to `max` characters, marked with `…` when cut.
+fn bounded_text(text: &str, max: usize) -> String {
+    let (mut t, cut) = bounded(text.as_bytes(), max);
+    if cut {
+        t.push('…');
+    }
+    t
+}
 
 /// One dead letter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +61,14 @@ pub struct DeadLetter {
     pub key: Option<String>,
     pub value: Option<String>,
     pub value_bytes: usize,
+    /// The value was cut to [`MAX_VALUE_CHARS`].
     pub truncated: bool,
+    /// Size of the original key.
+    #[serde(default)]
+    pub key_bytes: usize,
+    /// The key was cut to [`MAX_KEY_CHARS`].
+    #[serde(default)]
+    pub key_truncated: bool,
 }
 
 impl DeadLetter {
@@ -40,24 +76,31 @@ impl DeadLetter {
     pub fn new(query: &str, batch_id: u64, m: &Msg, reason: &str) -> DeadLetter {
         let (value, truncated) = match &m.value {
             Some(v) => {
-                let head = &v[..v.len().min(MAX_VALUE_CHARS * 4)];
-                let text: String = String::from_utf8_lossy(head).chars().take(MAX_VALUE_CHARS).collect();
-                let truncated = text.len() < v.len();
-                (Some(text), truncated)
+                let (text, cut) = bounded(v, MAX_VALUE_CHARS);
+                (Some(text), cut)
+            }
+            None => (None, false),
+        };
+        let (key, key_truncated) = match &m.key {
+            Some(k) => {
+                let (text, cut) = bounded(k, MAX_KEY_CHARS);
+                (Some(text), cut)
             }
             None => (None, false),
         };
         DeadLetter {
-            reason: reason.into(),
-            query: query.into(),
+            reason: bounded_text(reason, MAX_TEXT_CHARS),
+            query: bounded_text(query, MAX_TEXT_CHARS),
             batch_id,
             topic: m.topic.clone(),
             partition: m.partition,
             offset: m.offset,
-            key: m.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
+            key,
             value,
             value_bytes: m.value.as_ref().map_or(0, Vec::len),
             truncated,
+            key_bytes: m.key.as_ref().map_or(0, Vec::len),
+            key_truncated,
         }
     }
 
@@ -98,13 +141,75 @@ impl DeadLetterWriter {
             .iter()
             .map(|l| (DeadLetter::topic_for(&l.topic), serde_json::to_string(l).unwrap_or_default()))
             .collect();
-        runtime::handle().block_on(async move {
-            for (topic, v) in &payloads {
-                p.send(FutureRecord::<(), _>::to(topic).payload(v), Duration::from_secs(15))
-                    .await
-                    .map_err(|(e, _)| Error::service(Service::Kafka, &s.kafka, format!("write a dead letter to {topic}"), e))?;
+        // hand every letter over first (enqueued, no await), then wait for all deliveries
+        let mut pending = Vec::with_capacity(payloads.len());
+        for (topic, v) in &payloads {
+            let mut rec = FutureRecord::<(), _>::to(topic).payload(v);
+            loop {
+                match p.send_result(rec) {
+                    Ok(f) => {
+                        pending.push((topic.clone(), f));
+                        break;
+                    }
+                    Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                        p.poll(Duration::from_millis(20));
+                        rec = back;
+                    }
+                    Err((e, _)) => {
+                        // wait for what was handed over before reporting, then fail the batch
+                        let _ = runtime::handle().block_on(async move {
+                            for (_, f) in pending {
+                                let _ = f.await;
+                            }
+                        });
+                        return Err(Error::service(Service::Kafka, &s.kafka, format!("write a dead letter to {topic}"), e));
+                    }
+                }
             }
-            Ok(())
+        }
+        runtime::handle().block_on(async move {
+            let mut first = None;
+            for (topic, f) in pending {
+                let failed = match f.await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err((e, _))) => Some(e.to_string()),
+                    Err(_) => Some("delivery cancelled".to_string()),
+                };
+                if let (None, Some(e)) = (&first, failed) {
+                    first = Some(Error::service(Service::Kafka, &s.kafka, format!("write a dead letter to {topic}"), e));
+                }
+            }
+            first.map_or(Ok(()), Err)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(key: Option<Vec<u8>>, value: Option<Vec<u8>>) -> Msg {
+        Msg { topic: "t".into(), partition: 0, offset: 7, key, value }
+    }
+
+    #[test]
+    fn every_field_of_the_envelope_is_bounded() {
+        let big_key = "k".repeat(2 << 20).into_bytes();
+        let big_value = "é".repeat(1 << 20).into_bytes();
+        let l = DeadLetter::new(&"q".repeat(5000), 3, &msg(Some(big_key.clone()), Some(big_value.clone())), &"r".repeat(1 << 20));
+        assert_eq!(l.key.as_ref().map(|k| k.chars().count()), Some(MAX_KEY_CHARS));
+        assert!(l.key_truncated && l.key_bytes == big_key.len());
+        assert_eq!(l.value.as_ref().map(|v| v.chars().count()), Some(MAX_VALUE_CHARS));
+        assert!(l.truncated && l.value_bytes == big_value.len());
+        assert_eq!(l.reason.chars().count(), MAX_TEXT_CHARS + 1, "cut and marked with …");
+        assert_eq!(l.query.chars().count(), MAX_TEXT_CHARS + 1);
+        let json = serde_json::to_string(&l).expect("json");
+        assert!(json.len() < 16 * 1024, "envelope of {} bytes", json.len());
+        // short fields are kept whole and not marked
+        let s = DeadLetter::new("q", 1, &msg(Some(b"USA".to_vec()), Some(b"{}".to_vec())), "bad");
+        assert_eq!((s.key.as_deref(), s.key_truncated, s.value.as_deref(), s.truncated, s.reason.as_str()), (Some("USA"), false, Some("{}"), false, "bad"));
+        // an envelope written before these fields existed still reads
+        let old = r#"{"reason":"r","query":"q","batch_id":1,"topic":"t","partition":0,"offset":1,"key":null,"value":null,"value_bytes":0,"truncated":false}"#;
+        assert_eq!(serde_json::from_str::<DeadLetter>(old).expect("old").key_bytes, 0);
     }
 }

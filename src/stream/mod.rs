@@ -13,10 +13,11 @@
 //!
 //! # Delivery guarantees
 //!
-//! A batch is cut (offsets `start..end`, batch time, sink plans) and written ahead to the
+//! A batch is cut (offsets `start..end`, batch time, sink plans), ordered by topic, partition and
+//! offset, and written ahead to the
 //! checkpoint before any sink runs; after every sink applied it, the checkpoint commits. A batch
 //! replayed after a crash has the same id, records and batch time, and every sink skips what it
-//! already applied: Redis (`MULTI/EXEC` + marker under `WATCH`) and MariaDB (transaction +
+//! already applied: Redis (the increments and the marker in one Lua script) and MariaDB (transaction +
 //! `bde_sink_progress` row) are exactly-once; the Kafka sink is exactly-once for a single writer
 //! per output topic through a replay check on record headers (idempotent producer), at-least-once
 //! otherwise. Kafka transactions are not used: the local broker does support them
@@ -37,6 +38,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod crashpoint;
 pub mod deadletter;
+pub mod lock;
 pub mod progress;
 pub mod query;
 pub mod row;

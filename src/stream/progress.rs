@@ -7,7 +7,7 @@ use crate::show::{Chart, Report, Table};
 use crate::stream::clock::fmt_ms;
 
 /// One batch, as it went.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     pub batch_id: u64,
     /// Processing time of the batch (engine milliseconds).
@@ -63,7 +63,7 @@ impl Progress {
 }
 
 /// Where a query is in its life.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     Starting,
     Running,
@@ -90,7 +90,7 @@ impl fmt::Display for Status {
 }
 
 /// A query's status and recent batches, for a notebook cell.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub name: String,
     pub status: Status,
@@ -149,5 +149,46 @@ impl Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.report())
+    }
+}
+
+/// Batches kept in a published progress file.
+pub const PUBLISHED_BATCHES: usize = 120;
+
+/// What a running query publishes for other kernels and processes (a dashboard, a monitor
+/// notebook): `<checkpoint dir>/progress.json`, rewritten atomically after every batch and on
+/// every status change.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Published {
+    /// The engine's process.
+    pub pid: u32,
+    /// When the file was written (milliseconds since the Unix epoch, UTC).
+    pub written_ms: i64,
+    /// Status, the last [`PUBLISHED_BATCHES`] batches and the totals since start.
+    pub summary: Summary,
+}
+
+const PUBLISHED_FILE: &str = "progress.json";
+
+/// Writes `published` to `<dir>/progress.json` (temporary file, then rename). Best effort: a
+/// full disk must not stop the query, so errors are returned for the caller to ignore or log.
+pub fn publish(dir: &std::path::Path, published: &Published) -> std::io::Result<()> {
+    let tmp = dir.join("progress.json.tmp");
+    let bytes = serde_json::to_vec(published).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, dir.join(PUBLISHED_FILE))
+}
+
+/// Reads what the query `query` under the checkpoint root `root` published last, `None` when it
+/// never ran there. `Published::written_ms` tells how fresh it is; a query that ended says so in
+/// its status (a killed process leaves `running` behind: compare `written_ms` with the trigger).
+pub fn read_published(root: &std::path::Path, query: &str) -> crate::error::Result<Option<Published>> {
+    let f = crate::stream::checkpoint::dir_for(root, query).join(PUBLISHED_FILE);
+    match std::fs::read(&f) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| crate::error::Error::invalid(format!("progress file {} is damaged ({e}); it is rewritten by the next batch", f.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(crate::error::Error::file(f, e)),
     }
 }

@@ -107,6 +107,35 @@ pub struct Msg {
     pub value: Option<Vec<u8>>,
 }
 
+/// True when some partition's position is below its target.
+pub(crate) fn is_behind(pos: &Offsets, targets: &Offsets) -> bool {
+    pos.iter().any(|(t, ps)| ps.iter().any(|(p, o)| targets.get(t).and_then(|m| m.get(p)).is_some_and(|e| o < e)))
+}
+
+fn recreated(query: &str, topic: &str, partition: i32, at: i64, end: i64) -> Error {
+    Error::invalid(format!(
+        "query '{query}' stopped at offset {at} of {topic}[{partition}], but that partition now ends at {end}: \
+         the topic was deleted and recreated (or the broker's data wiped). Its new records would be skipped \
+         silently, so the query does not start. Fix: reset the query (`stream::checkpoint::reset(&root, \"{query}\")`, \
+         or the notebook's reset flag) to read the new topic from its start"
+    ))
+}
+
+/// Fails when the committed position of a partition is beyond its end offset: the topic was
+/// recreated under the query. The rule is to fail loudly with the fix (reset the query) rather
+/// than guess: a recreated topic that already holds more records than the checkpoint's offset
+/// cannot be told from the old one by offsets alone (Kafka's topic id is not exposed here).
+pub(crate) fn check_not_behind(pos: &Offsets, ends: &Offsets, query: &str) -> Result<()> {
+    for (t, ps) in pos {
+        for (p, o) in ps {
+            if let Some(e) = ends.get(t).and_then(|m| m.get(p)).filter(|e| o > *e) {
+                return Err(recreated(query, t, *p, *o, *e));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The reader behind a running query.
 pub(crate) struct Reader {
     settings: Settings,
@@ -121,8 +150,10 @@ fn kerr(settings: &Settings, action: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl Reader {
-    /// Resolves partitions and starting offsets (checkpoint first) and assigns them.
-    pub fn open(settings: &Settings, src: &KafkaSource, group: &str, checkpoint: &Offsets) -> Result<Reader> {
+    /// Resolves partitions and starting offsets (checkpoint first) and assigns them. Fails when
+    /// the checkpoint is ahead of a partition's end (the topic was deleted and recreated, or the
+    /// broker's data wiped): see [`check_not_behind`].
+    pub fn open(settings: &Settings, src: &KafkaSource, group: &str, checkpoint: &Offsets, query: &str) -> Result<Reader> {
         let consumer: BaseConsumer = kafka::client_config(settings)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -158,6 +189,9 @@ impl Reader {
             let entry = next.entry(topic.clone()).or_default();
             for (p, lo, hi) in mine {
                 let from_cp = cp.and_then(|m| m.get(&p)).copied();
+                if let Some(o) = from_cp.filter(|o| *o > hi) {
+                    return Err(recreated(query, topic, p, o, hi));
+                }
                 let start = match (from_cp, src.start) {
                     (Some(o), _) => o,
                     (None, Start::Earliest) => lo,
@@ -234,6 +268,11 @@ impl Reader {
         let mut errors = 0;
         while out.len() < max && behind(&pos) {
             let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() && !exact && out.is_empty() {
+                // Nothing came: the rest of the range may be gaps (transaction markers, compacted
+                // offsets). The consumer's position, not a record count, says how far it got.
+                self.follow_position(&mut pos, targets);
+            }
             if left.is_zero() {
                 if exact {
                     return Err(Error::Timeout {
@@ -290,6 +329,23 @@ impl Reader {
             }
         }
         Ok((out, pos))
+    }
+
+    /// Moves `pos` up to the consumer's fetch position (capped at `targets`) for partitions with
+    /// nothing buffered: everything below that position was consumed or was a gap.
+    fn follow_position(&mut self, pos: &mut Offsets, targets: &Offsets) {
+        let Ok(tpl) = self.consumer.position() else { return };
+        for e in tpl.elements() {
+            let Offset::Offset(at) = e.offset() else { continue };
+            let key = (e.topic().to_string(), e.partition());
+            if self.buffered.get(&key).is_some_and(|q| !q.is_empty()) {
+                continue;
+            }
+            let target = targets.get(e.topic()).and_then(|m| m.get(&e.partition())).copied();
+            if let (Some(cur), Some(t)) = (pos.get_mut(e.topic()).and_then(|m| m.get_mut(&e.partition())), target) {
+                *cur = (*cur).max(at.min(t));
+            }
+        }
     }
 
     /// Marks a batch as done: the next batch starts at `end`; commits the offsets to the group.

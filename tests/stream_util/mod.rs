@@ -35,8 +35,12 @@ impl Fixture {
         Fixture { settings, tag, topics: vec![], keys: vec![], db: None, cp_root }
     }
     pub fn topic(&mut self, name: &str) -> String {
+        self.topic_with_partitions(name, 1)
+    }
+    /// A fresh topic with `partitions` partitions (and its dead-letter topic), removed on drop.
+    pub fn topic_with_partitions(&mut self, name: &str, partitions: i32) -> String {
         let t = format!("bde_test.{name}.{}", self.tag);
-        kafka::create_topics(&self.settings, &[&t], 1).expect("create topic");
+        kafka::create_topics(&self.settings, &[&t], partitions).expect("create topic");
         self.topics.push(t.clone());
         self.topics.push(format!("{t}.dlq"));
         t
@@ -81,10 +85,16 @@ impl Drop for Fixture {
     }
 }
 
-/// `n` random visits one second apart from 2024-08-12 13:00:00.
+/// `n` random visits 300 ms apart from 2024-08-12 13:00:00 (whole seconds).
 pub fn visits(n: usize) -> Vec<Visit> {
+    visits_seeded(n, rand::random())
+}
+
+/// [`visits`] from a seeded generator: the same seed gives the same visits.
+pub fn visits_seeded(n: usize, seed: u64) -> Vec<Visit> {
+    use rand::SeedableRng;
     let base = chrono::NaiveDate::from_ymd_opt(2024, 8, 12).and_then(|d| d.and_hms_opt(13, 0, 0)).expect("date");
-    let mut rng = rand::rng();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     (0..n).map(|i| random_visit(&mut rng, base + chrono::Duration::milliseconds(i as i64 * 300))).map(|mut v| {
         use chrono::Timelike;
         v.visit_date = v.visit_date.with_nanosecond(0).expect("secs");

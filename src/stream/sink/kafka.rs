@@ -9,13 +9,34 @@
 //! several writers dedupe on those headers. A sink given rows without replay information (a new
 //! query name, a foreign writer) is at-least-once. Kafka transactions are not used (see
 //! [`crate::stream`]); the crash test `tests/stream_crash.rs` checks every cart arrives once.
+//!
+//! `bde-seq` is the row's index among the rows the sink writes, in the batch's order. The engine
+//! orders every batch by (topic, partition, offset) and removes the rows some sink's `check`
+//! refused the same way in the first run and in a replay, so a seq names the same row in both.
+//!
+//! - **No send outstanding after an error**: when one record cannot be handed to the producer or
+//!   is not delivered, the sink still waits for every other record of the batch it handed over
+//!   before it returns the error; a retry (or replay) then sees exactly what reached the topic.
+//! - **The replay scan ends on position**, not on a count of messages: a partition is done when
+//!   the reader's position reaches the end offset read at the scan's start (or the reader hits the
+//!   partition's end), so transaction markers and aborted records of another writer, which take
+//!   offsets but are never delivered, cannot make it wait for messages that will never come.
+//! - **Poison rows**: [`Sink::check`] names every row whose record (value, key and headers) would
+//!   be larger than [`KafkaSink::max_record_bytes`] (default [`MAX_RECORD_BYTES`], the producer's
+//!   `message.max.bytes`, less [`RECORD_HEADROOM`] for the record's framing): the producer would
+//!   refuse it on every retry, so it goes to the dead-letter topic instead.
+//! - Crash point `kafka-send` (see [`crate::stream::crashpoint`]): after the first half of the
+//!   batch's records were handed to the producer. When `BDE_CRASH_AT` names that step the sink
+//!   waits for the first half to be delivered before it, so the crash leaves a partial batch in
+//!   the topic for the replay to complete.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -23,10 +44,18 @@ use crate::config::Settings;
 use crate::error::{Error, Result, Service};
 use crate::io::kafka as kio;
 use crate::runtime;
+use crate::stream::crashpoint;
 use crate::stream::sink::{BatchInfo, Pred, Sink};
 use crate::stream::visit::Visit;
 
 type TextFn<T> = Box<dyn Fn(&T) -> String + Send + Sync>;
+
+/// librdkafka's default `message.max.bytes`, which the kit's producer keeps: the largest record
+/// (value, key and headers) the producer accepts.
+pub const MAX_RECORD_BYTES: usize = 1_000_000;
+
+/// Bytes kept free under the limit for a record's framing (lengths, timestamps, attributes).
+pub const RECORD_HEADROOM: usize = 512;
 
 /// Writes rows as text records to a topic.
 pub struct KafkaSink<T> {
@@ -37,12 +66,15 @@ pub struct KafkaSink<T> {
     filter: Option<Pred<T>>,
     producer: Option<FutureProducer>,
     query: String,
+    max_record_bytes: usize,
+    /// `BDE_CRASH_AT` names the `kafka-send` step (read at open).
+    crash_armed: bool,
 }
 
 impl<T> KafkaSink<T> {
     /// Writes `format(row)` to `topic` with no key.
     pub fn new(topic: &str, format: impl Fn(&T) -> String + Send + Sync + 'static) -> KafkaSink<T> {
-        KafkaSink { topic: topic.into(), name: format!("kafka:{topic}"), format: Box::new(format), key: None, filter: None, producer: None, query: String::new() }
+        KafkaSink { topic: topic.into(), name: format!("kafka:{topic}"), format: Box::new(format), key: None, filter: None, producer: None, query: String::new(), max_record_bytes: MAX_RECORD_BYTES, crash_armed: false }
     }
     /// Each row as JSON.
     pub fn json(topic: &str) -> KafkaSink<T>
@@ -59,6 +91,13 @@ impl<T> KafkaSink<T> {
     /// Only rows for which `pred` is true.
     pub fn filter(mut self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> KafkaSink<T> {
         self.filter = Some(Box::new(pred));
+        self
+    }
+    /// The largest record (value, key, headers) the sink writes; larger ones are dead letters.
+    /// At most [`MAX_RECORD_BYTES`] (the producer's limit); lower it for a broker or topic with a
+    /// smaller `max.message.bytes`.
+    pub fn max_record_bytes(mut self, n: usize) -> KafkaSink<T> {
+        self.max_record_bytes = n.min(MAX_RECORD_BYTES);
         self
     }
 }
@@ -86,45 +125,86 @@ impl<T> KafkaSink<T> {
     }
 
     /// The `bde-seq` of records of (query, batch) already in the topic after `from`.
+    ///
+    /// Reads every partition from its planned offset until the reader's position reaches the end
+    /// offset read at the start (or the partition's end): offsets taken by transaction markers or
+    /// aborted records are passed over by position, never waited for as messages.
     fn already_written(&self, settings: &Settings, batch_id: u64, from: &Plan) -> Result<HashSet<u64>> {
         let now = self.end_offsets(settings)?;
+        let addr = &settings.kafka;
         let consumer: BaseConsumer = kio::client_config(settings)
             .set("group.id", format!("bde-replay-check-{}", std::process::id()))
             .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("isolation.level", "read_uncommitted")
             .create()
-            .map_err(|e| Error::service(Service::Kafka, &settings.kafka, "create a consumer", e))?;
+            .map_err(|e| Error::service(Service::Kafka, addr, "create a consumer", e))?;
         let mut tpl = TopicPartitionList::new();
-        let mut remaining = 0i64;
+        // partition -> end offset still to reach
+        let mut open: BTreeMap<i32, i64> = BTreeMap::new();
         for (p, hi) in &now {
             let lo = from.get(p).copied().unwrap_or(0);
             if *hi > lo {
-                tpl.add_partition_offset(&self.topic, *p, Offset::Offset(lo)).map_err(|e| Error::service(Service::Kafka, &settings.kafka, "assign", e))?;
-                remaining += hi - lo;
+                tpl.add_partition_offset(&self.topic, *p, Offset::Offset(lo)).map_err(|e| Error::service(Service::Kafka, addr, "assign", e))?;
+                open.insert(*p, *hi);
             }
         }
         let mut seen = HashSet::new();
-        if remaining == 0 {
+        if open.is_empty() {
             return Ok(seen);
         }
-        consumer.assign(&tpl).map_err(|e| Error::service(Service::Kafka, &settings.kafka, "assign", e))?;
-        let deadline = Instant::now() + Duration::from_secs(60);
+        consumer.assign(&tpl).map_err(|e| Error::service(Service::Kafka, addr, "assign", e))?;
+        let limit = Duration::from_secs(60);
+        let deadline = Instant::now() + limit;
         let batch = batch_id.to_string();
-        while remaining > 0 {
+        while !open.is_empty() {
             if Instant::now() > deadline {
-                return Err(Error::Timeout { what: format!("the replay check of {}", self.topic), after: Duration::from_secs(60), hint: "the broker is slow".into() });
+                return Err(Error::Timeout {
+                    what: format!("the replay check of {} (partitions {:?} not read to their end offsets)", self.topic, open),
+                    after: limit,
+                    hint: "the broker is slow or unreachable; the batch stays pending and is checked again on the next start".into(),
+                });
             }
-            let Some(m) = consumer.poll(Duration::from_millis(200)) else { continue };
-            let m = m.map_err(|e| Error::service(Service::Kafka, &settings.kafka, "read for the replay check", e))?;
-            if m.offset() < now.get(&m.partition()).copied().unwrap_or(0) {
-                remaining -= 1;
-                if header(&m, "bde-query") == Some(self.query.as_bytes()) && header(&m, "bde-batch") == Some(batch.as_bytes()) {
-                    if let Some(seq) = header(&m, "bde-seq").and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.parse().ok()) {
-                        seen.insert(seq);
+            match consumer.poll(Duration::from_millis(200)) {
+                None => {}
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    open.remove(&p);
+                }
+                Some(Err(e)) => return Err(Error::service(Service::Kafka, addr, "read for the replay check", e)),
+                Some(Ok(m)) => {
+                    let end = now.get(&m.partition()).copied().unwrap_or(0);
+                    if m.offset() < end
+                        && header(&m, "bde-query") == Some(self.query.as_bytes())
+                        && header(&m, "bde-batch") == Some(batch.as_bytes())
+                    {
+                        if let Some(seq) = header(&m, "bde-seq").and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.parse().ok()) {
+                            seen.insert(seq);
+                        }
+                    }
+                    if m.offset() + 1 >= end {
+                        open.remove(&m.partition());
+                    }
+                }
+            }
+            // the position passes markers that are never delivered as messages
+            if let Ok(pos) = consumer.position() {
+                for e in pos.elements() {
+                    if let (Offset::Offset(o), Some(end)) = (e.offset(), open.get(&e.partition()).copied()) {
+                        if o >= end {
+                            open.remove(&e.partition());
+                        }
                     }
                 }
             }
         }
         Ok(seen)
+    }
+
+    /// Bytes the record of `value` and `key` takes under this sink's limit (with headers).
+    fn record_bytes(&self, value: &str, key: Option<&str>) -> usize {
+        // bde-query, bde-batch (≤ 20 digits), bde-seq (≤ 20 digits)
+        let headers = "bde-query".len() + self.query.len() + "bde-batch".len() + 20 + "bde-seq".len() + 20;
+        value.len() + key.map_or(0, str::len) + headers + RECORD_HEADROOM
     }
 }
 
@@ -137,7 +217,23 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
         self.query = query.into();
         kio::create_topics(settings, &[&self.topic], 1)?;
         self.producer = Some(kio::producer(settings)?);
+        self.crash_armed = std::env::var(crashpoint::ENV).is_ok_and(|v| v.starts_with("kafka-send@"));
         Ok(())
+    }
+
+    fn check(&self, _batch: &BatchInfo, rows: &[T]) -> Vec<(usize, String)> {
+        rows.iter()
+            .enumerate()
+            .filter(|(_, r)| self.filter.as_ref().is_none_or(|f| f(r)))
+            .filter_map(|(i, r)| {
+                let value = (self.format)(r);
+                let key = self.key.as_ref().map(|k| k(r));
+                let n = self.record_bytes(&value, key.as_deref());
+                (n > self.max_record_bytes).then(|| {
+                    (i, format!("the record for {} would take {n} bytes (value {} bytes), over the producer's limit of {} bytes", self.topic, value.len(), self.max_record_bytes))
+                })
+            })
+            .collect()
     }
 
     fn plan(&mut self, batch: &BatchInfo) -> Result<serde_json::Value> {
@@ -155,10 +251,21 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
         };
         let Some(producer) = self.producer.clone() else { return Err(Error::Task("kafka sink not opened".into())) };
         let batch_text = batch.batch_id.to_string();
+        let selected: Vec<(usize, &T)> = rows.iter().filter(|r| self.filter.as_ref().is_none_or(|f| f(r))).enumerate().filter(|(seq, _)| !skip.contains(&(*seq as u64))).collect();
+        let half = selected.len() / 2;
         let mut futures = Vec::new();
-        for (seq, r) in rows.iter().filter(|r| self.filter.as_ref().is_none_or(|f| f(r))).enumerate() {
-            if skip.contains(&(seq as u64)) {
-                continue;
+        let mut failure: Option<Error> = None;
+        'rows: for (i, (seq, r)) in selected.into_iter().enumerate() {
+            if i == half && half > 0 {
+                if self.crash_armed {
+                    // the first half is in the topic when the crash point fires
+                    let done = std::mem::take(&mut futures);
+                    if let Some(e) = wait_all(done, &s.kafka, &self.topic) {
+                        failure = Some(e);
+                        break 'rows;
+                    }
+                }
+                crashpoint::hit("kafka-send", batch.batch_id);
             }
             let value = (self.format)(r);
             let key = self.key.as_ref().map(|k| k(r));
@@ -182,25 +289,44 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
                             producer.poll(Duration::from_millis(20));
                             rec = back;
                         } else {
-                            return Err(Error::service(Service::Kafka, &s.kafka, format!("send to {}", self.topic), e));
+                            failure = Some(Error::service(Service::Kafka, &s.kafka, format!("send record {seq} of batch {} to {}", batch.batch_id, self.topic), e));
+                            break 'rows;
                         }
                     }
                 }
             }
         }
         let n = futures.len() as u64;
-        let topic = self.topic.clone();
-        let addr = s.kafka.clone();
-        runtime::handle().block_on(async move {
-            for f in futures {
-                match f.await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err((e, _))) => return Err(Error::service(Service::Kafka, &addr, format!("deliver to {topic}"), e)),
-                    Err(_) => return Err(Error::service(Service::Kafka, &addr, format!("deliver to {topic}"), "delivery cancelled")),
-                }
-            }
-            Ok(())
-        })?;
-        Ok(n)
+        // Every record handed over is delivered or failed before this returns, error or not:
+        // a retry must not race sends of this attempt.
+        let delivery = wait_all(futures, &s.kafka, &self.topic);
+        match failure.or(delivery) {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
+}
+
+/// Waits for every delivery; the first failure, if any (all are waited for regardless).
+fn wait_all(futures: Vec<DeliveryFuture>, addr: &str, topic: &str) -> Option<Error> {
+    if futures.is_empty() {
+        return None;
+    }
+    let addr = addr.to_string();
+    let topic = topic.to_string();
+    let waited = runtime::handle().block_on(async move {
+        let mut first = None;
+        for f in futures {
+            let err = match f.await {
+                Ok(Ok(_)) => None,
+                Ok(Err((e, _))) => Some(Error::service(Service::Kafka, &addr, format!("deliver to {topic}"), e)),
+                Err(_) => Some(Error::service(Service::Kafka, &addr, format!("deliver to {topic}"), "delivery cancelled")),
+            };
+            if first.is_none() {
+                first = err;
+            }
+        }
+        first
+    });
+    waited
 }

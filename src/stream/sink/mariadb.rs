@@ -11,9 +11,21 @@
 //! when it is missing (this fails if duplicate rows exist already: clear them, or use
 //! [`Merge::Insert`], which keeps the course's plain inserts; exactly-once still holds through
 //! the progress row and `SUM(DURATION) … GROUP BY` readers see the same totals).
+//!
+//! Poison rows: when it opens, the sink reads its columns' limits from
+//! `information_schema.COLUMNS` (type range, length, character set, NOT NULL; see [`columns`]),
+//! and [`Sink::check`] names every row with a value the table would always refuse (a `DURATION`
+//! past `INT(10)`'s signed range, a 46-character `LAST_ACTION` for `VARCHAR(45)`…), so the engine
+//! dead-letters it instead of failing the batch on every retry. Reading the limits from the
+//! server (instead of declaring them beside the DDL) keeps them right for tables the course or a
+//! user created or altered. The table must exist when the query starts.
 
 use mysql::prelude::Queryable;
 use mysql::{PooledConn, TxOpts, Value};
+
+pub mod columns;
+
+use columns::{ColumnLimit, ColumnRow, COLUMNS_SQL};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -43,6 +55,8 @@ pub struct MariaDbInsert<T> {
     name: String,
     query: String,
     chunk: usize,
+    /// Limits of `columns`, in their order (read by `open`).
+    limits: Vec<ColumnLimit>,
 }
 
 /// Rows per INSERT statement.
@@ -69,6 +83,7 @@ impl<T> MariaDbInsert<T> {
             name: format!("mariadb:{db}.{table}"),
             query: String::new(),
             chunk: CHUNK,
+            limits: Vec::new(),
         }
     }
     /// How rows merge with existing ones.
@@ -99,6 +114,27 @@ impl<T> MariaDbInsert<T> {
 
     fn conn(&self, settings: &Settings) -> Result<PooledConn> {
         mio::conn(settings, None)
+    }
+
+    /// The limits of the sink's columns, read from `information_schema`.
+    fn read_limits(&self, c: &mut PooledConn, url: &str) -> Result<Vec<ColumnLimit>> {
+        let rows: Vec<ColumnRow> = c.exec(COLUMNS_SQL, (&self.db, &self.table)).map_err(|e| mio::map_err(url, "read the table's columns", e))?;
+        if rows.is_empty() {
+            return Err(Error::invalid(format!(
+                "table {}.{} does not exist (or the MariaDB user cannot see it): create it before starting the query (for visit_stats: MariaDbInsert::visit_stats_ddl, run by the setup notebook)",
+                self.db, self.table
+            )));
+        }
+        let all: Vec<ColumnLimit> = rows.into_iter().map(ColumnLimit::from_row).collect();
+        self.columns
+            .iter()
+            .map(|c| {
+                all.iter().find(|l| l.name.eq_ignore_ascii_case(c)).cloned().ok_or_else(|| {
+                    let have: Vec<&str> = all.iter().map(|l| l.name.as_str()).collect();
+                    Error::invalid(format!("table {}.{} has no column {c} (it has {}): fix the sink's column list or the table", self.db, self.table, have.join(", ")))
+                })
+            })
+            .collect()
     }
 }
 
@@ -142,6 +178,7 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
         let mut c = self.conn(settings)?;
         let url = &settings.mariadb;
         c.query_drop(progress_ddl(&self.db)?).map_err(|e| mio::map_err(url, "create bde_sink_progress", e))?;
+        self.limits = self.read_limits(&mut c, url)?;
         if let Merge::Additive { key, .. } = &self.merge {
             let n: Option<i64> = c
                 .exec_first(
@@ -169,6 +206,24 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
             }
         }
         Ok(())
+    }
+
+    fn check(&self, _batch: &BatchInfo, rows: &[T]) -> Vec<(usize, String)> {
+        if self.limits.is_empty() {
+            return Vec::new();
+        }
+        rows.iter()
+            .enumerate()
+            .filter(|(_, r)| self.filter.as_ref().is_none_or(|f| f(r)))
+            .filter_map(|(i, r)| {
+                let values = (self.values)(r);
+                if values.len() != self.limits.len() {
+                    return None; // a wrong values closure is the program's error: apply reports it
+                }
+                let why = values.iter().zip(&self.limits).find_map(|(v, l)| l.refuses(v))?;
+                Some((i, format!("{} would refuse the row: {why}", self.name)))
+            })
+            .collect()
     }
 
     fn apply(&mut self, batch: &BatchInfo, rows: &[T], _plan: &serde_json::Value) -> Result<u64> {

@@ -2,7 +2,7 @@
 //!
 //! A sink applies a batch exactly once even when the batch is replayed after a crash: it records
 //! the batch id in the same atomic step as its effect and skips a batch it has seen (Redis:
-//! `MULTI/EXEC` with an applied-batch marker; MariaDB: one transaction with a progress row;
+//! one Lua script applying the increments and an applied-batch marker; MariaDB: one transaction with a progress row;
 //! Kafka: headers plus a replay check, see [`kafka`]). [`Windowed`] wraps a sink of
 //! [`WindowRow`](crate::stream::window::WindowRow)s with a windowed sum whose state is saved in
 //! the query's checkpoint.
@@ -10,7 +10,7 @@
 //! | sink | effect | guarantee |
 //! |---|---|---|
 //! | [`KafkaSink`] | one record per row (CSV/JSON/any text) | exactly-once for a single writer (replay check), idempotent producer |
-//! | [`RedisZIncr`] | `ZINCRBY key by member` | exactly-once (marker in MULTI/EXEC under WATCH) |
+//! | [`RedisZIncr`] | `ZINCRBY key by member` | exactly-once (increments and marker in one Lua script) |
 //! | [`MariaDbInsert`] | batched parameterized INSERT (optionally additive upsert) | exactly-once (progress row in the same transaction) |
 //! | [`Console`] | prints rows | none needed |
 //! | [`ForeachBatch`] | your closure with (batch id, rows) | yours: the closure gets `replay` to decide |

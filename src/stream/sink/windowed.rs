@@ -4,15 +4,31 @@
 //! emits go to the inner sink under the same batch id. The window state lives in the query's
 //! checkpoint, committed only after every sink applied the batch. A batch is computed on a copy
 //! of the state, so a retried or replayed batch emits the same windows.
+//!
+//! [`Sink::check`] refuses, as dead letters, the rows that would always fail or harm the query:
+//! - an event time more than [`Windowed::max_future`] ahead of the batch's processing time
+//!   (default [`DEFAULT_MAX_FUTURE`], one day: wider than any time-zone offset between naive local
+//!   event times and the engine's clock, far below a typo's year 2092). Such a row would move the
+//!   watermark past every later record, which would all be dropped as late;
+//! - a value that would push its window's sum out of `i64`, or out of what the inner sink accepts
+//!   (the inner sink's own `check` on the window row the cell could become, e.g. `DURATION INT(10)`
+//!   or a `LAST_ACTION` longer than `VARCHAR(45)` for [`MariaDbInsert`](super::MariaDbInsert)).
+//!   The bound holds for whichever subset of the batch the engine applies: each cell's lowest and
+//!   highest reachable total (the batch's negative and positive values counted apart) is checked.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::stream::sink::{BatchInfo, Sink};
+use crate::stream::clock::fmt_ms;
 use crate::stream::window::{Mode, WindowRow, WindowState};
 
 type KeyFn<T> = Box<dyn Fn(&T) -> String + Send + Sync>;
+
+/// How far ahead of the batch's processing time an event time may be by default (one day).
+pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
 type IntFn<T> = Box<dyn Fn(&T) -> i64 + Send + Sync>;
 
 /// Tumbling-window sum per key, feeding an inner sink.
@@ -26,12 +42,13 @@ pub struct Windowed<T> {
     inner: Option<Box<dyn Sink<WindowRow>>>,
     state: Option<WindowState>,
     last_emitted: u64,
+    max_future: Duration,
 }
 
 impl<T> Windowed<T> {
     /// Tumbling windows of `size`, on processing time, append mode, no watermark delay yet.
     pub fn tumbling(size: Duration) -> Windowed<T> {
-        Windowed { size, delay: Duration::ZERO, mode: Mode::Append, event_time: None, key: None, value: None, inner: None, state: None, last_emitted: 0 }
+        Windowed { size, delay: Duration::ZERO, mode: Mode::Append, event_time: None, key: None, value: None, inner: None, state: None, last_emitted: 0, max_future: DEFAULT_MAX_FUTURE }
     }
     /// Watermark delay (how long a window waits for late data).
     pub fn watermark(mut self, delay: Duration) -> Windowed<T> {
@@ -46,6 +63,12 @@ impl<T> Windowed<T> {
     /// Windows on an event-time column (engine milliseconds, e.g. [`crate::stream::Visit::event_ms`]).
     pub fn event_time(mut self, time_ms: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Windowed<T> {
         self.event_time = Some(Box::new(time_ms));
+        self
+    }
+    /// Event times more than `ahead` after the batch's processing time are dead letters (default
+    /// [`DEFAULT_MAX_FUTURE`]); `Duration::MAX` accepts any time. Only used with event time.
+    pub fn max_future(mut self, ahead: Duration) -> Windowed<T> {
+        self.max_future = ahead;
         self
     }
     /// Append (default) or update mode.
@@ -103,17 +126,71 @@ impl<T: Send> Sink<T> for Windowed<T> {
         self.inner()?.plan(batch)
     }
 
+    fn check(&self, batch: &BatchInfo, rows: &[T]) -> Vec<(usize, String)> {
+        let (Some(state), Some(key), Some(value)) = (&self.state, &self.key, &self.value) else { return Vec::new() };
+        if batch.flush {
+            return Vec::new();
+        }
+        let latest = batch.batch_time_ms.saturating_add(Self::ms(self.max_future));
+        // (window start, key) -> (sum of negative, sum of positive) values of the rows kept so far
+        let mut extra: HashMap<(i64, String), (i64, i64)> = HashMap::new();
+        let mut refused = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            let t = self.event_time.as_ref().map_or(batch.batch_time_ms, |f| f(r));
+            if self.event_time.is_some() && t > latest {
+                refused.push((
+                    i,
+                    format!(
+                        "event time {} is more than {:?} after the batch's processing time {}: it would move the watermark past every later record (raise `Windowed::max_future` if such times are real)",
+                        fmt_ms(t), self.max_future, fmt_ms(batch.batch_time_ms)
+                    ),
+                ));
+                continue;
+            }
+            if state.is_late(t) {
+                continue; // dropped as late by apply, never summed
+            }
+            let (k, v) = (key(r), value(r));
+            let cell = (state.window_start(t), k.clone());
+            let seen = extra.get(&cell).copied().unwrap_or((0, 0));
+            let Some(((lo, hi), next)) = state.bounds_after(t, &k, seen, v) else {
+                refused.push((i, format!("adding {v} would overflow the 64-bit window sum of '{k}' at {}", fmt_ms(cell.0))));
+                continue;
+            };
+            if let Some(inner) = &self.inner {
+                let candidates: Option<Vec<WindowRow>> = [lo, hi]
+                    .into_iter()
+                    .flat_map(|total| {
+                        // the row as emitted (delta since the last emission) and as an additive
+                        // sink accumulates it (the whole total)
+                        [state.row_with_total(t, &k, total), state.row_with_total(t, &k, total).map(|w| WindowRow { delta: total, ..w })]
+                    })
+                    .collect();
+                let Some(candidates) = candidates else {
+                    refused.push((i, format!("adding {v} would overflow the 64-bit window delta of '{k}' at {}", fmt_ms(cell.0))));
+                    continue;
+                };
+                if let Some((_, why)) = inner.check(batch, &candidates).into_iter().next() {
+                    refused.push((i, format!("window row of '{k}' at {} with this value ({v}) would be refused by {}: {why}", fmt_ms(cell.0), inner.name())));
+                    continue;
+                }
+            }
+            extra.insert(cell, next);
+        }
+        refused
+    }
+
     fn apply(&mut self, batch: &BatchInfo, rows: &[T], plan: &serde_json::Value) -> Result<u64> {
         let mut next = self.state.clone().ok_or_else(|| Error::invalid("windowed sink not opened"))?;
         let (Some(key), Some(value)) = (&self.key, &self.value) else { return Err(Error::invalid("windowed sink needs key and sum")) };
         let out = if batch.flush {
-            next.flush()
+            next.flush()?
         } else {
             for r in rows {
                 let t = self.event_time.as_ref().map_or(batch.batch_time_ms, |f| f(r));
-                next.add(t, &key(r), value(r));
+                next.add(t, &key(r), value(r))?;
             }
-            next.end_batch(if self.event_time.is_none() { Some(batch.batch_time_ms) } else { None })
+            next.end_batch(if self.event_time.is_none() { Some(batch.batch_time_ms) } else { None })?
         };
         self.inner()?.apply(batch, &out, plan)?;
         self.last_emitted = out.len() as u64;

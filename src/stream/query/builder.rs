@@ -1,0 +1,156 @@
+//! [`Query`]: the builder a notebook cell writes. It names the query, its source, its trigger
+//! and its sinks; `start()` takes the checkpoint's lock and runs the engine in the background.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::runtime;
+use crate::stream::checkpoint;
+use crate::stream::clock::{Clock, SystemClock};
+use crate::stream::lock::CheckpointLock;
+use crate::stream::progress::{Progress, Status};
+use crate::stream::query::engine::Engine;
+use crate::stream::query::handle::{Shared, StreamingQuery};
+use crate::stream::query::registry;
+use crate::stream::row::Row;
+use crate::stream::sink::Sink;
+use crate::stream::source::KafkaSource;
+use crate::stream::trigger::Trigger;
+
+/// Called by the engine after every committed batch (Spark's `StreamingQueryListener`).
+pub type Listener = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// How long a bounded run (`Trigger::Once`, `Trigger::AvailableNow`) may take by default.
+pub const BOUNDED_RUN_DEADLINE: Duration = Duration::from_secs(600);
+
+/// A streaming query being built.
+pub struct Query<T: Row> {
+    pub(super) name: String,
+    pub(super) source: Option<KafkaSource>,
+    pub(super) sinks: Vec<Box<dyn Sink<T>>>,
+    pub(super) trigger: Trigger,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) settings: Settings,
+    pub(super) checkpoint_root: Option<PathBuf>,
+    pub(super) replace: bool,
+    pub(super) final_flush: bool,
+    pub(super) quiet: bool,
+    pub(super) listener: Option<Listener>,
+    pub(super) deadline: Duration,
+}
+
+impl<T: Row> Query<T> {
+    /// A query named `name` (its checkpoint folder and sink markers derive from the name).
+    pub fn new(name: &str) -> Query<T> {
+        Query {
+            name: name.into(),
+            source: None,
+            sinks: Vec::new(),
+            trigger: Trigger::default(),
+            clock: Arc::new(SystemClock),
+            settings: Settings::from_env(),
+            checkpoint_root: None,
+            replace: false,
+            final_flush: true,
+            quiet: false,
+            listener: None,
+            deadline: BOUNDED_RUN_DEADLINE,
+        }
+    }
+    pub fn source(mut self, source: KafkaSource) -> Query<T> {
+        self.source = Some(source);
+        self
+    }
+    /// Adds a sink; every batch goes to every sink.
+    pub fn sink(mut self, sink: impl Sink<T> + 'static) -> Query<T> {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+    pub fn trigger(mut self, trigger: Trigger) -> Query<T> {
+        self.trigger = trigger;
+        self
+    }
+    /// The processing-time clock (tests inject a [`crate::stream::ManualClock`]).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Query<T> {
+        self.clock = Arc::new(clock);
+        self
+    }
+    pub fn settings(mut self, settings: Settings) -> Query<T> {
+        self.settings = settings;
+        self
+    }
+    /// Checkpoint root folder (default `Settings.checkpoint_dir`); the query uses `<root>/<name>`.
+    pub fn checkpoint_dir(mut self, root: impl Into<PathBuf>) -> Query<T> {
+        self.checkpoint_root = Some(root.into());
+        self
+    }
+    /// Stop a running query of the same name in this process instead of failing with
+    /// [`Error::QueryRunning`].
+    pub fn replace_running(mut self, yes: bool) -> Query<T> {
+        self.replace = yes;
+        self
+    }
+    /// Emit all open windows when the query stops (default true).
+    pub fn final_flush(mut self, yes: bool) -> Query<T> {
+        self.final_flush = yes;
+        self
+    }
+    /// No per-batch lines from bounded runs.
+    pub fn quiet(mut self, yes: bool) -> Query<T> {
+        self.quiet = yes;
+        self
+    }
+    /// Calls `f` with every committed batch's progress, on the engine's thread (keep it short).
+    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Query<T> {
+        self.listener = Some(Arc::new(f));
+        self
+    }
+    /// How long a bounded run (`Trigger::Once`, `Trigger::AvailableNow`) may take before the
+    /// query fails with a timeout naming the partitions still behind (default 10 minutes).
+    pub fn deadline(mut self, d: Duration) -> Query<T> {
+        self.deadline = d;
+        self
+    }
+
+    /// Starts the query in the background on the kit's runtime and returns at once. Fails at
+    /// once when the query runs already: in this process ([`Error::QueryRunning`]) or anywhere
+    /// else on this checkpoint ([`Error::CheckpointLocked`], naming the holder).
+    pub fn start(self) -> Result<StreamingQuery> {
+        let source = self.source.clone().ok_or_else(|| Error::invalid(format!("query '{}' has no source: add `.source(KafkaSource::new(\"topic\"))`", self.name)))?;
+        if self.sinks.is_empty() {
+            return Err(Error::invalid(format!("query '{}' has no sink: add `.sink(...)`", self.name)));
+        }
+        let mut names: Vec<String> = self.sinks.iter().map(|s| s.name()).collect();
+        names.sort();
+        names.dedup();
+        if names.len() != self.sinks.len() {
+            return Err(Error::invalid("two sinks of the query have the same name; give one another name".to_string()));
+        }
+        if let Some(old) = registry::running(&self.name) {
+            if !self.replace {
+                return Err(Error::QueryRunning(self.name.clone()));
+            }
+            old.stop()?;
+        }
+        let cp_dir = checkpoint::dir_for(self.checkpoint_root.as_ref().unwrap_or(&self.settings.checkpoint_dir), &self.name);
+        let lock = CheckpointLock::acquire(&cp_dir, &self.name)?;
+        let shared = Arc::new(Shared::new(&self.name, self.quiet, cp_dir.clone()));
+        let handle = StreamingQuery { shared: shared.clone() };
+        registry::insert(&self.name, handle.clone())?;
+        let engine = Engine::new(self, source, cp_dir, shared.clone(), lock);
+        runtime::handle().spawn_blocking(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || engine.run()));
+            // the engine (and with it the checkpoint lock) is gone before the status says so
+            let status = match r {
+                Ok(Ok(())) => Status::Stopped,
+                Ok(Err(e)) => Status::Failed(e.to_string()),
+                Err(_) => Status::Failed("the query panicked; see the message printed above".into()),
+            };
+            shared.set_status(status);
+        });
+        Ok(handle)
+    }
+}

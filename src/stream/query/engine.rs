@@ -1,0 +1,340 @@
+//! The engine: the micro-batch loop of one query, run on a blocking thread of the kit's runtime.
+//!
+//! One batch goes: **cut** (read up to the end offsets, at most `max_records`; every batch is
+//! ordered by topic, partition and offset, so a replay sees the rows in the same order), **decode**
+//! (undecodable values and rows a sink would always reject become dead letters), **write ahead**
+//! (the batch's range, batch time and sink plans go to the checkpoint's `pending`), **apply** (each
+//! sink, retried; sinks skip what they applied before), **commit** (offsets, window state,
+//! `pending` cleared). A restart finds a pending batch and replays it first, with the same id,
+//! records and batch time. Named crash points ([`crate::stream::crashpoint`]) sit between the
+//! steps.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::stream::checkpoint::{self, Checkpoint, PendingBatch};
+use crate::stream::clock::Clock;
+use crate::stream::crashpoint;
+use crate::stream::deadletter::{DeadLetter, DeadLetterWriter};
+use crate::stream::lock::CheckpointLock;
+use crate::stream::progress::{Progress, Status};
+use crate::stream::query::builder::{Listener, Query};
+use crate::stream::query::handle::Shared;
+use crate::stream::row::Row;
+use crate::stream::sink::{BatchInfo, Sink};
+use crate::stream::source::{self, KafkaSource, Msg, Reader};
+use crate::stream::trigger::Trigger;
+
+/// Times a sink is retried on one batch before the query fails.
+const SINK_RETRIES: u64 = 3;
+/// How long a replay may wait for the records of its recorded range.
+const REPLAY_READ_WAIT: Duration = Duration::from_secs(60);
+/// How long one read waits for records the end offsets promised.
+const READ_WAIT: Duration = Duration::from_secs(5);
+
+pub(super) struct Engine<T: Row> {
+    name: String,
+    /// `name@epoch`, what sinks key their markers by; set when the checkpoint is loaded.
+    identity: String,
+    source: KafkaSource,
+    sinks: Vec<Box<dyn Sink<T>>>,
+    trigger: Trigger,
+    clock: Arc<dyn Clock>,
+    cp_dir: PathBuf,
+    settings: Settings,
+    final_flush: bool,
+    deadline: Duration,
+    listener: Option<Listener>,
+    shared: Arc<Shared>,
+    /// Held for the engine's life: one engine per checkpoint.
+    _lock: CheckpointLock,
+}
+
+/// A batch's decoded rows and the records that became dead letters.
+struct Decoded<T> {
+    rows: Vec<T>,
+    dead: Vec<DeadLetter>,
+}
+
+/// The state one run of the loop carries.
+struct RunState {
+    cp: Checkpoint,
+    reader: Reader,
+    dlq: DeadLetterWriter,
+}
+
+impl<T: Row> Engine<T> {
+    pub(super) fn new(q: Query<T>, source: KafkaSource, cp_dir: PathBuf, shared: Arc<Shared>, lock: CheckpointLock) -> Engine<T> {
+        Engine {
+            identity: q.name.clone(),
+            name: q.name,
+            source,
+            sinks: q.sinks,
+            trigger: q.trigger,
+            clock: q.clock,
+            cp_dir,
+            settings: q.settings,
+            final_flush: q.final_flush,
+            deadline: q.deadline,
+            listener: q.listener,
+            shared,
+            _lock: lock,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.stop.load(Ordering::SeqCst)
+    }
+
+    /// Loads the checkpoint, opens the sinks and the reader, replays a pending batch.
+    fn open(&mut self) -> Result<RunState> {
+        checkpoint::heartbeat(&self.cp_dir);
+        let mut cp = Checkpoint::load(&self.cp_dir, &self.name)?;
+        if cp.epoch.is_empty() {
+            cp.epoch = checkpoint::new_epoch();
+            cp.save(&self.cp_dir)?;
+        }
+        // Sinks know the query by name and checkpoint lineage (see `Checkpoint::epoch`).
+        self.identity = format!("{}@{}", self.name, cp.epoch);
+        for s in self.sinks.iter_mut() {
+            s.open(&self.identity, &self.settings)?;
+            if let Some(st) = cp.state_of(&s.name()) {
+                s.restore(st)?;
+            }
+        }
+        let group = self.source.group.clone().unwrap_or_else(|| format!("bde-stream-{}", self.name));
+        let reader = Reader::open(&self.settings, &self.source, &group, &cp.offsets, &self.name)?;
+        if cp.offsets != reader.next && cp.pending.is_none() {
+            // Pin the resolved starting offsets, so a restart does not move to a newer "latest".
+            cp.offsets = reader.next.clone();
+            cp.save(&self.cp_dir)?;
+        }
+        let mut st = RunState { cp, reader, dlq: DeadLetterWriter::new() };
+        self.shared.set_status(Status::Running);
+        if let Some(p) = st.cp.pending.clone() {
+            let started = Instant::now();
+            let msgs = if p.flush { Vec::new() } else { st.reader.read(&p.end, usize::MAX, REPLAY_READ_WAIT, true)?.0 };
+            self.run_batch(&mut st, p, msgs, true, started)?;
+        }
+        Ok(st)
+    }
+
+    pub(super) fn run(mut self) -> Result<()> {
+        let mut st = self.open()?;
+        let bounded = !matches!(self.trigger, Trigger::Every(_));
+        let run_deadline = Instant::now() + self.deadline;
+        let fixed_targets = match self.trigger {
+            Trigger::AvailableNow => Some(st.reader.end_offsets()?),
+            _ => None,
+        };
+        let interval = match self.trigger {
+            Trigger::Every(d) => d,
+            _ => Duration::ZERO,
+        };
+        let mut last_start: Option<Instant> = None;
+        while !self.stopping() {
+            if let Some(ls) = last_start {
+                let due = ls + interval;
+                while Instant::now() < due && !self.stopping() {
+                    std::thread::sleep((due - Instant::now()).min(Duration::from_millis(20)));
+                }
+                if self.stopping() {
+                    break;
+                }
+            }
+            last_start = Some(Instant::now());
+            checkpoint::heartbeat(&self.cp_dir);
+            let targets = match &fixed_targets {
+                Some(t) => t.clone(),
+                None => st.reader.end_offsets()?,
+            };
+            source::check_not_behind(&st.reader.next, &targets, &self.name)?;
+            let behind = source::is_behind(&st.reader.next, &targets);
+            let now = self.clock.now_ms();
+            let wants_empty = self.sinks.iter().any(|s| s.wants_empty_batch(now));
+            if !behind && !wants_empty {
+                if bounded {
+                    break;
+                }
+                if interval.is_zero() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                continue;
+            }
+            if bounded && Instant::now() >= run_deadline {
+                return Err(Error::Timeout {
+                    what: format!("query '{}' to reach the end offsets {targets:?} (at {:?})", self.name, st.reader.next),
+                    after: self.deadline,
+                    hint: "the broker did not return the records its end offsets promise; raise `.deadline(..)` or check the topic".into(),
+                });
+            }
+            // Processing time never goes backwards, across runs too (see `Checkpoint::last_batch_time_ms`).
+            let batch_time = self.clock.now_ms().max(st.cp.last_batch_time_ms);
+            let started = Instant::now();
+            let (msgs, end) = st.reader.read(&targets, self.source.max_records, READ_WAIT, false)?;
+            if msgs.is_empty() && !wants_empty {
+                if end != st.reader.next {
+                    // only gaps (transaction markers, compacted offsets): move past them
+                    st.cp.offsets = end.clone();
+                    st.cp.save(&self.cp_dir)?;
+                    st.reader.commit(&end);
+                }
+                continue;
+            }
+            let pending = PendingBatch { batch_id: st.cp.next_batch, start: st.reader.next.clone(), end, batch_time_ms: batch_time, flush: false, plans: Vec::new() };
+            self.run_batch(&mut st, pending, msgs, false, started)?;
+            if self.trigger == Trigger::Once {
+                break;
+            }
+        }
+        if self.final_flush && self.sinks.iter().any(|s| !s.state().is_null()) {
+            let pending = PendingBatch {
+                batch_id: st.cp.next_batch,
+                start: st.reader.next.clone(),
+                end: st.reader.next.clone(),
+                batch_time_ms: self.clock.now_ms().max(st.cp.last_batch_time_ms),
+                flush: true,
+                plans: Vec::new(),
+            };
+            self.run_batch(&mut st, pending, Vec::new(), false, Instant::now())?;
+        }
+        checkpoint::heartbeat_stop(&self.cp_dir);
+        Ok(())
+    }
+
+    /// Decodes the records (ordered by topic, partition, offset) and drops the rows a sink would
+    /// always reject; both become dead letters with their reason.
+    fn decode(&self, info: &BatchInfo, mut msgs: Vec<Msg>) -> Decoded<T> {
+        msgs.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+        let mut rows: Vec<T> = Vec::with_capacity(msgs.len());
+        let mut origin: Vec<usize> = Vec::with_capacity(msgs.len());
+        let mut dead: Vec<DeadLetter> = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let decoded = match &m.value {
+                None => Err("null value".to_string()),
+                Some(v) if v.len() > self.source.max_value_bytes => {
+                    Err(format!("value of {} bytes exceeds the limit of {} bytes", v.len(), self.source.max_value_bytes))
+                }
+                Some(v) => T::decode(v),
+            };
+            match decoded {
+                Ok(r) => {
+                    rows.push(r);
+                    origin.push(i);
+                }
+                Err(reason) => dead.push(DeadLetter::new(&self.name, info.batch_id, m, &reason)),
+            }
+        }
+        let mut rejected: Vec<(usize, String)> = self
+            .sinks
+            .iter()
+            .flat_map(|s| {
+                let name = s.name();
+                s.check(info, &rows).into_iter().map(move |(i, why)| (i, format!("sink {name} rejects it: {why}")))
+            })
+            .collect();
+        if rejected.is_empty() {
+            return Decoded { rows, dead };
+        }
+        rejected.sort_by_key(|(i, _)| *i);
+        let mut keep = Vec::with_capacity(rows.len());
+        let mut reasons = rejected.into_iter().peekable();
+        for (i, row) in rows.into_iter().enumerate() {
+            let mut why: Vec<String> = Vec::new();
+            while let Some((_, r)) = reasons.next_if(|(j, _)| *j == i) {
+                why.push(r);
+            }
+            if why.is_empty() {
+                keep.push(row);
+            } else {
+                dead.push(DeadLetter::new(&self.name, info.batch_id, &msgs[origin[i]], &why.join("; ")));
+            }
+        }
+        Decoded { rows: keep, dead }
+    }
+
+    /// Applies one sink to the batch, retrying a failed attempt as a replay (it may have written part).
+    fn apply_sink(&mut self, k: usize, info: &BatchInfo, rows: &[T], plan: &serde_json::Value) -> Result<u64> {
+        let mut attempt = 0;
+        let mut info = info.clone();
+        loop {
+            match self.sinks[k].apply(&info, rows, plan) {
+                Ok(n) => return Ok(n),
+                Err(e) if attempt < SINK_RETRIES => {
+                    attempt += 1;
+                    eprintln!("query {}: sink {} failed on batch {} ({e}); retry {attempt}/{SINK_RETRIES}", self.name, self.sinks[k].name(), info.batch_id);
+                    std::thread::sleep(Duration::from_millis(500 * attempt));
+                    info.replay = true; // a retry may follow a partial write
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn run_batch(&mut self, st: &mut RunState, mut p: PendingBatch, msgs: Vec<Msg>, replay: bool, read_started: Instant) -> Result<()> {
+        let rows_in = msgs.len() as u64;
+        let info = BatchInfo { query: self.identity.clone(), batch_id: p.batch_id, batch_time_ms: p.batch_time_ms, replay, flush: p.flush, settings: self.settings.clone() };
+        let Decoded { rows, dead } = self.decode(&info, msgs);
+        let read_ms = read_started.elapsed().as_millis() as u64;
+        if !replay {
+            p.plans = Vec::new();
+            for s in self.sinks.iter_mut() {
+                p.plans.push((s.name(), s.plan(&info)?));
+            }
+            st.cp.pending = Some(p.clone());
+            st.cp.save(&self.cp_dir)?;
+        }
+        crashpoint::hit("after-write-ahead", p.batch_id);
+        if self.source.dead_letters {
+            st.dlq.send(&self.settings, &dead)?;
+        }
+        let late_before: u64 = self.sinks.iter().map(|s| s.late_rows()).sum();
+        let mut sink_rows = Vec::new();
+        let mut sink_ms = Vec::new();
+        for k in 0..self.sinks.len() {
+            let name = self.sinks[k].name();
+            let plan = p.plans.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap_or_default();
+            let ts = Instant::now();
+            let n = self.apply_sink(k, &info, &rows, &plan)?;
+            sink_ms.push((name.clone(), ts.elapsed().as_millis() as u64));
+            sink_rows.push((name, n));
+            if k == 0 {
+                crashpoint::hit("between-sinks", p.batch_id);
+            }
+        }
+        crashpoint::hit("before-commit", p.batch_id);
+        let late: u64 = self.sinks.iter().map(|s| s.late_rows()).sum::<u64>().saturating_sub(late_before);
+        st.cp.offsets = p.end.clone();
+        st.cp.next_batch = p.batch_id + 1;
+        st.cp.last_batch_time_ms = st.cp.last_batch_time_ms.max(p.batch_time_ms);
+        st.cp.states = self.sinks.iter().map(|s| (s.name(), s.state())).filter(|(_, v)| !v.is_null()).collect();
+        st.cp.pending = None;
+        st.cp.save(&self.cp_dir)?;
+        st.reader.commit(&p.end);
+        let dur = read_started.elapsed();
+        let progress = Progress {
+            batch_id: p.batch_id,
+            batch_time_ms: p.batch_time_ms,
+            rows_in,
+            rows_per_sec: if dur.as_secs_f64() > 0.0 { rows_in as f64 / dur.as_secs_f64() } else { 0.0 },
+            duration_ms: dur.as_millis() as u64,
+            watermark_ms: self.sinks.iter().find_map(|s| s.watermark()),
+            sink_rows,
+            sink_ms,
+            read_ms,
+            dead_letters: dead.len() as u64,
+            late_rows: late,
+            replay,
+            flush: p.flush,
+        };
+        if let Some(l) = &self.listener {
+            l(&progress);
+        }
+        self.shared.push(progress);
+        Ok(())
+    }
+}

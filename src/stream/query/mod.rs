@@ -1,0 +1,44 @@
+//! Queries: the builder a notebook cell writes ([`Query`]), the engine loop that runs in the
+//! background on the kit's runtime, the handle that watches it ([`StreamingQuery`]), and the
+//! registry of this process's queries by name.
+//!
+//! ```no_run
+//! use bde_kit::stream::{self, sink, KafkaSource, Query, Start, Trigger, Visit};
+//! use std::time::Duration;
+//! # fn main() -> bde_kit::Result<()> {
+//! let q = Query::<Visit>::new("website-analytics")
+//!     .source(KafkaSource::new("spark.streaming.website.visits").starting(Start::Latest))
+//!     .trigger(Trigger::every(Duration::from_secs(1)))
+//!     .sink(sink::kafka::KafkaCsv::new("spark.streaming.carts.abandoned").filter(|v: &Visit| v.last_action == "ShoppingCart"))
+//!     .start()?;
+//! q.for_duration(Duration::from_secs(30))?; // one line per batch, then returns
+//! q.stop()?;
+//! # Ok(()) }
+//! ```
+//!
+//! - [`builder`]: what the query reads, how often, where it writes; `start()` takes the
+//!   checkpoint's lock (one engine per checkpoint, see [`crate::stream::lock`]) and spawns the engine;
+//! - `engine`: the micro-batch loop (cut, write ahead, apply, commit) and the replay of a batch
+//!   an earlier run left pending;
+//! - [`handle`]: status, progress, bounded watches, stop; the progress is also published to the
+//!   checkpoint folder for other kernels ([`crate::stream::progress::read_published`]);
+//! - [`registry`]: the queries of this process by name.
+
+pub mod builder;
+mod engine;
+pub mod handle;
+pub mod registry;
+
+pub use builder::Query;
+pub use handle::StreamingQuery;
+pub use registry::{active, get, stop, stop_all};
+
+use crate::config::Settings;
+use crate::error::Result;
+use crate::stream::checkpoint::{self, Checkpoint};
+use crate::stream::source::Offsets;
+
+/// Offsets of a query's checkpoint (for tests and notebooks).
+pub fn checkpoint_offsets(settings: &Settings, query: &str) -> Result<Offsets> {
+    Ok(Checkpoint::load(&checkpoint::dir_for(&settings.checkpoint_dir, query), query)?.offsets)
+}
