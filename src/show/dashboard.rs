@@ -112,11 +112,13 @@ impl Dashboard {
         self
     }
 
-    /// The progress of the query `name`: its handle when it runs in this kernel, otherwise
-    /// whether it is alive in another kernel (its checkpoint heartbeat under `settings`).
+    /// The progress of the query `name`: its handle when it runs in this kernel, otherwise the
+    /// progress it publishes in its checkpoint folder under `settings` (another kernel); a
+    /// file left by a run that ended before the dashboard started is ignored.
     pub fn query_named(self, name: &str, settings: &Settings) -> Dashboard {
         let (name2, settings) = (name.to_string(), settings.clone());
-        self.query_from(name, move || Ok(feed::named_summary(&name2, &settings)))
+        let since_ms = chrono::Utc::now().timestamp_millis();
+        self.query_from(name, move || feed::named_summary(&name2, &settings, since_ms))
     }
 
     /// The progress of a query read by any function (`Ok(None)`: nothing known yet).

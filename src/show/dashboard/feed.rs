@@ -113,15 +113,30 @@ fn input_rate(prev: Option<&Progress>, p: &Progress) -> Option<f64> {
     (gap > 0).then(|| p.rows_in as f64 * 1000.0 / gap as f64)
 }
 
-/// The summary of query `name`: from its handle when it runs in this kernel; otherwise a
-/// summary without batches whose status says whether its heartbeat (in the checkpoint folder
-/// under `settings`) is alive; `None` when it is neither here nor alive.
-pub(super) fn named_summary(name: &str, settings: &Settings) -> Option<Summary> {
+/// The summary of query `name`: from its handle when it runs in this kernel, else what it
+/// publishes in its checkpoint folder under `settings` (another kernel or process), `Ok(None)`
+/// when neither is there or the file is from a run that ended before `since_ms` (an old run).
+/// A file that still says running while the heartbeat has been silent for 10 s belongs to a
+/// process that ended without stopping: it shows as failed.
+pub(super) fn named_summary(name: &str, settings: &Settings, since_ms: i64) -> crate::error::Result<Option<Summary>> {
     if let Some(q) = crate::stream::get(name) {
-        return Some(q.summary());
+        return Ok(Some(q.summary()));
     }
-    let alive = checkpoint::is_alive(&checkpoint::dir_for(&settings.checkpoint_dir, name), Duration::from_secs(5));
-    alive.then(|| Summary { name: name.into(), status: Status::Running, batches: vec![], total_rows: 0, total_dead_letters: 0, total_late: 0 })
+    let Some(published) = crate::stream::progress::read_published(&settings.checkpoint_dir, name)? else {
+        return Ok(None);
+    };
+    let mut s = published.summary;
+    if s.status.is_terminated() && published.written_ms < since_ms {
+        return Ok(None);
+    }
+    let alive = checkpoint::is_alive(&checkpoint::dir_for(&settings.checkpoint_dir, name), Duration::from_secs(10));
+    if !s.status.is_terminated() && !alive {
+        if published.written_ms < since_ms {
+            return Ok(None);
+        }
+        s.status = Status::Failed(format!("its process (pid {}) ended without stopping the query", published.pid));
+    }
+    Ok(Some(s))
 }
 
 /// Samples until the dashboard is stopped.
@@ -188,13 +203,13 @@ fn sample(d: &mut Dashboard, panels: &mut Panels, lines: &mut VecDeque<String>, 
                 *seen_running |= !s.status.is_terminated();
                 let mut v = ProgressView::of(&s);
                 if s.batches.is_empty() && !v.stopped {
-                    v.note = Some("runs in another kernel: its batches show in that kernel's cell output".into());
+                    v.note = Some("no batch yet".into());
                 }
                 panels.progress = Some(v);
             }
             Ok(None) => {
                 let (status, note) = if *seen_running {
-                    ("stopped".to_string(), "it stopped (its heartbeat ended); the figures are final".to_string())
+                    ("stopped".to_string(), "it stopped; the figures are final".to_string())
                 } else {
                     ("not running".to_string(), "start it (notebook 4); this panel follows it once it runs".to_string())
                 };
@@ -267,6 +282,32 @@ mod tests {
         let s = Summary { name: "q".into(), status: Status::Stopped, batches: vec![], total_rows: 0, total_dead_letters: 0, total_late: 0 };
         let v = ProgressView::of(&s);
         assert!(v.stopped && v.input_rows_per_sec.is_none());
+    }
+
+    /// A query of "another kernel": only its published progress file and heartbeat exist here.
+    #[test]
+    fn a_query_of_another_kernel_is_read_from_its_published_progress() {
+        use crate::stream::progress::{publish, Published};
+        let root = std::env::temp_dir().join(format!("bde_dash_pub_{}", std::process::id()));
+        let settings = Settings { checkpoint_dir: root.clone(), ..Settings::default() };
+        let dir = checkpoint::dir_for(&root, "other-kernel-q");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let now = chrono::Utc::now().timestamp_millis();
+        let summary = |status| Summary { name: "other-kernel-q".into(), status, batches: vec![batch(0, 1_000, 4, 10)], total_rows: 4, total_dead_letters: 0, total_late: 0 };
+        assert!(named_summary("other-kernel-q", &settings, now).expect("reads").is_none(), "nothing published yet");
+
+        publish(&dir, &Published { pid: 1, written_ms: now, summary: summary(Status::Running) }).expect("publish");
+        checkpoint::heartbeat(&dir);
+        let s = named_summary("other-kernel-q", &settings, now - 1).expect("reads").expect("published");
+        assert_eq!((s.status.clone(), s.total_rows), (Status::Running, 4));
+
+        checkpoint::heartbeat_stop(&dir);
+        let s = named_summary("other-kernel-q", &settings, now - 1).expect("reads").expect("published");
+        assert!(matches!(s.status, Status::Failed(ref m) if m.contains("ended without stopping")), "{:?}", s.status);
+
+        publish(&dir, &Published { pid: 1, written_ms: now - 60_000, summary: summary(Status::Stopped) }).expect("publish");
+        assert!(named_summary("other-kernel-q", &settings, now).expect("reads").is_none(), "a run that ended before the dashboard started is not shown");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
