@@ -27,15 +27,17 @@
 //! ```
 //!
 //! Starting a dashboard with the title of a running one replaces it (a re-run cell does not
-//! leave an old server behind); [`stop_all`] stops every dashboard of the kernel.
+//! leave an old server behind); [`stop_all`] stops every dashboard of the kernel. Both work
+//! across cells although evcxr gives each cell its own copy of the kit's statics (see
+//! [`registry`]).
 
 mod feed;
 mod page;
+mod registry;
 mod server;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::Settings;
@@ -130,14 +132,12 @@ impl Dashboard {
     /// Starts the sampler and the server in the background and returns at once. A running
     /// dashboard with the same title is stopped first.
     pub fn start(self) -> Result<DashboardHandle> {
-        let old = registry().lock().map_err(|_| Error::Task("dashboard registry poisoned".into()))?.remove(&self.title);
-        if let Some(old) = old {
-            old.stop();
-        }
+        registry::stop(&self.title);
         let http = tiny_http::Server::http("127.0.0.1:0")
             .map_err(|e| Error::Task(format!("the dashboard could not listen on 127.0.0.1 (any free port): {e}")))?;
         let port = http.server_addr().to_ip().map(|a| a.port()).ok_or_else(|| Error::Task("the dashboard server has no TCP port".into()))?;
-        let state = Arc::new(State { stop: AtomicBool::new(false), view: Mutex::new(page::View::starting(&self.title)) });
+        let token = format!("{:016x}", rand::random::<u64>());
+        let state = Arc::new(State { stop: AtomicBool::new(false), token: token.clone(), view: Mutex::new(page::View::starting(&self.title)) });
         let title = self.title.clone();
         let sampler_state = state.clone();
         std::thread::Builder::new()
@@ -149,17 +149,16 @@ impl Dashboard {
             .name("bde-dashboard-http".into())
             .spawn(move || server::serve(http, &server_state))
             .map_err(|e| Error::Task(format!("could not start the dashboard's server thread: {e}")))?;
-        let handle = DashboardHandle { title: title.clone(), port, state };
-        if let Ok(mut reg) = registry().lock() {
-            reg.insert(title, handle.clone());
-        }
-        Ok(handle)
+        registry::record(&title, port, &token);
+        Ok(DashboardHandle { title, port, state })
     }
 }
 
 /// What the sampler and the server share.
 struct State {
     stop: AtomicBool,
+    /// Asked for by `/stop` (see [`registry`]).
+    token: String,
     view: Mutex<page::View>,
 }
 
@@ -188,11 +187,7 @@ impl DashboardHandle {
     /// Stops the sampler and the server (the page then says the dashboard is gone).
     pub fn stop(&self) {
         self.state.stop.store(true, Ordering::SeqCst);
-        if let Ok(mut reg) = registry().lock() {
-            if reg.get(&self.title).is_some_and(|h| Arc::ptr_eq(&h.state, &self.state)) {
-                reg.remove(&self.title);
-            }
-        }
+        registry::forget(&self.title, &self.state.token);
     }
 
     pub fn is_running(&self) -> bool {
@@ -227,21 +222,9 @@ impl std::fmt::Debug for DashboardHandle {
     }
 }
 
-fn registry() -> &'static Mutex<HashMap<String, DashboardHandle>> {
-    static R: OnceLock<Mutex<HashMap<String, DashboardHandle>>> = OnceLock::new();
-    R.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// The dashboards running in this kernel.
-pub fn running() -> Vec<DashboardHandle> {
-    registry().lock().map(|r| r.values().cloned().collect()).unwrap_or_default()
-}
-
 /// Stops every dashboard of this kernel.
 pub fn stop_all() {
-    for d in running() {
-        d.stop();
-    }
+    registry::stop_all();
 }
 
 impl StreamingQuery {
@@ -329,7 +312,16 @@ mod tests {
         let a = Dashboard::new("dashboard replace test").start().expect("a");
         let b = Dashboard::new("dashboard replace test").start().expect("b");
         assert!(!a.is_running() && b.is_running());
-        assert!(running().iter().any(|d| d.port() == b.port()) && !running().iter().any(|d| d.port() == a.port()));
+        assert!(wait_for(|| get(a.port(), "/").is_err()), "the first one's port closed");
+        assert!(get(b.port(), "/").is_ok());
         b.stop();
+    }
+
+    #[test]
+    fn stop_needs_the_dashboards_token() {
+        let d = Dashboard::new("dashboard token test").start().expect("starts");
+        assert!(get(d.port(), "/stop?token=wrong").expect("answers").0.contains("403"));
+        assert!(d.is_running());
+        d.stop();
     }
 }

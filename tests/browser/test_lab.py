@@ -27,6 +27,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -88,6 +89,9 @@ class Lab:
             f = settings / f"{plugin}.jupyterlab-settings"
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(json.dumps(values))
+        # A fresh workspace: JupyterLab would otherwise reopen (and start kernels for) the
+        # notebooks of the last run.
+        shutil.rmtree(OUT / "lab-workspaces", ignore_errors=True)
         (OUT / "lab-workspaces").mkdir(parents=True, exist_ok=True)
         args = [str(VENV / "bin" / "jupyter"), "lab", "--ip", "127.0.0.1", f"--port={self.port}",
                 "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}", "--no-browser",
@@ -138,7 +142,8 @@ class Lab:
                 pass
 
     def url(self, path):
-        return f"{self.base}/lab/tree/{urllib.parse.quote(path)}?token={self.token}"
+        # reset: a clean workspace with only this notebook open (and active).
+        return f"{self.base}/lab/tree/{urllib.parse.quote(path)}?reset&token={self.token}"
 
     def stop(self):
         if self.proc.poll() is None:
@@ -161,9 +166,12 @@ class Lab:
 
 def open_notebook(page, lab, path):
     page.goto(lab.url(path))
-    page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
     # The kernel name in the notebook's toolbar: the kernelspec was found (no "select kernel" dialog).
-    page.locator(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName", has_text="Rust").first.wait_for(timeout=60_000)
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar", has_text="Rust").first.wait_for(timeout=60_000)
+    active = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel").first.text_content(timeout=10_000) or ""
+    if active.strip() != Path(path).name:
+        raise Failed(f"the active tab is {active!r}, not {Path(path).name!r}")
 
 
 def run_all(page):
@@ -280,8 +288,9 @@ def live_notebook(tag):
     cells = [
         f':dep bde_kit = {{ path = "{REPO}" }}\nuse bde_kit::prelude::*;',
         f'''let tag = "{tag}";
-let mut settings = Settings::from_env();
-settings.checkpoint_dir = std::env::temp_dir().join(format!("bde_browser_cp_{{tag}}"));
+// Every Settings::from_env() of this kernel (the monitor's too) uses this checkpoint root.
+std::env::set_var("BDE_CHECKPOINT_DIR", std::env::temp_dir().join(format!("bde_browser_cp_{{tag}}")));
+let settings = Settings::from_env();
 let visits = format!("bde_test.browser_visits.{{tag}}");
 let carts = format!("bde_test.browser_carts.{{tag}}");
 let key = format!("bde_test:browser_countries:{{tag}}");
@@ -324,10 +333,18 @@ println!("cleaned up {{tag}}");''',
     return path, flag_stop, flag_clean
 
 
-def dashboard_frame(page, title_prefix):
-    frame_el = page.locator(f".jp-NotebookPanel:not(.lm-mod-hidden) iframe[title^='{title_prefix}']").first
-    frame_el.wait_for(timeout=NOTEBOOK_TIMEOUT * 1000)
-    return frame_el, page.frame_locator(f".jp-NotebookPanel:not(.lm-mod-hidden) iframe[title^='{title_prefix}']").first
+def dashboard_frame(page, title_prefix, timeout=NOTEBOOK_TIMEOUT):
+    """The dashboard iframe of a cell output (element and frame); fails at once on an error output."""
+    sel = f".jp-NotebookPanel:not(.lm-mod-hidden) iframe[title^='{title_prefix}']"
+    t0 = time.time()
+    while page.locator(sel).count() == 0:
+        errs = error_outputs(page)
+        if errs:
+            raise Failed(f"live notebook: a cell shows an error before the dashboard '{title_prefix}': {errs[0]}")
+        if time.time() - t0 > timeout:
+            raise Failed(f"live notebook: no dashboard '{title_prefix}' in the outputs after {timeout} s (prompts {prompts(page)})")
+        time.sleep(1)
+    return page.locator(sel).first, page.frame_locator(sel).first
 
 
 def number(locator):
@@ -389,7 +406,7 @@ def main(argv):
     only = [argv[i + 1] for i, a in enumerate(argv) if a == "--only" and i + 1 < len(argv)]
     names = [n for n in CHECKS if not only or n in only]
     OUT.mkdir(parents=True, exist_ok=True)
-    for old in OUT.glob("*.png"):
+    for old in [*OUT.glob("*.png"), *OUT.glob("live-*.stop"), *OUT.glob("live-*.clean")]:
         old.unlink()
     if not Path(CHROMIUM).exists():
         print(f"FAIL browser: {CHROMIUM} not found: install Debian's chromium (kernel/setup.sh does) or set BDE_CHROMIUM")
@@ -425,6 +442,11 @@ def main(argv):
                         failed += 1
                         try:
                             page.screenshot(path=str(OUT / f"{name}-failed.png"))
+                            texts = page.eval_on_selector_all(
+                                ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell",
+                                "els => els.map(c => (c.querySelector('.jp-InputPrompt')||{}).textContent + ' ' + "
+                                "(c.querySelector('.jp-OutputArea')||{textContent:''}).textContent.slice(0, 3000))")
+                            (OUT / f"{name}-failed-outputs.txt").write_text("\n---\n".join(texts))
                         except Exception:
                             pass
                         detail = str(e) if isinstance(e, Failed) else f"{type(e).__name__}: {e}"

@@ -41,7 +41,7 @@ pub struct Panels {
 impl Panels {
     /// The sum of the bar totals (0 without a bar panel).
     pub fn bars_total(&self) -> f64 {
-        self.bars.as_ref().map(|(_, b)| b.iter().map(|(_, v)| v).sum()).unwrap_or(0.0)
+        self.bars.as_ref().map(|(_, b)| b.iter().map(|(_, v)| v).sum::<f64>() + 0.0).unwrap_or(0.0)
     }
 }
 

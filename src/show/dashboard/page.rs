@@ -82,7 +82,9 @@ fn chart_svg(c: Chart) -> String {
 }
 
 fn num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
+    if v == 0.0 {
+        "0".into() // also -0.0, the sum of nothing
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
         format!("{v:.1}")

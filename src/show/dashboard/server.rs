@@ -1,7 +1,8 @@
 //! The dashboard's HTTP server: [`tiny_http`] on one background thread, serving the page, the
 //! panels fragment and the figures as JSON from the last rendered view. It never waits on a
 //! data source (the sampler renders; the server only copies a string out), and it checks the
-//! stop flag between requests.
+//! stop flag between requests. `/stop?token=…` stops it (the token is known only to this
+//! kernel's process, see [`super::registry`]).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -33,6 +34,11 @@ fn respond(req: tiny_http::Request, state: &State) {
             "/" => (200, "text/html; charset=utf-8", page::document(&view.panels.title, &view.fragment)),
             "/panel" => (200, "text/html; charset=utf-8", view.fragment.clone()),
             "/data.json" => (200, "application/json", view.json.clone()),
+            "/stop" if query_token(req.url()) == Some(state.token.as_str()) => {
+                state.stop.store(true, Ordering::SeqCst);
+                (200, "text/plain; charset=utf-8", "stopped".to_string())
+            }
+            "/stop" => (403, "text/plain; charset=utf-8", "wrong or missing token".to_string()),
             _ => (404, "text/plain; charset=utf-8", format!("not found: {path} (the dashboard serves /, /panel and /data.json)")),
         }
     };
@@ -43,4 +49,9 @@ fn respond(req: tiny_http::Request, state: &State) {
         }
     }
     let _ = req.respond(resp);
+}
+
+/// The `token` parameter of a URL's query.
+fn query_token(url: &str) -> Option<&str> {
+    url.split_once('?')?.1.split('&').find_map(|kv| kv.strip_prefix("token="))
 }
