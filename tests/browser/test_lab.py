@@ -289,7 +289,8 @@ def live_notebook(tag):
         f':dep bde_kit = {{ path = "{REPO}" }}\nuse bde_kit::prelude::*;',
         f'''let tag = "{tag}";
 // Every Settings::from_env() of this kernel (the monitor's too) uses this checkpoint root.
-std::env::set_var("BDE_CHECKPOINT_DIR", std::env::temp_dir().join(format!("bde_browser_cp_{{tag}}")));
+// (set before any thread of the kit reads the environment; evcxr compiles cells as edition 2024)
+unsafe {{ std::env::set_var("BDE_CHECKPOINT_DIR", std::env::temp_dir().join(format!("bde_browser_cp_{{tag}}"))); }}
 let settings = Settings::from_env();
 let visits = format!("bde_test.browser_visits.{{tag}}");
 let carts = format!("bde_test.browser_carts.{{tag}}");
@@ -309,18 +310,20 @@ fn wait_for_flag(path: &str) {{
     redis_key: key.clone(), db: db.clone(), start: stream::Start::Earliest, ..Default::default()
 };
 let job = analytics.query().settings(settings.clone()).quiet(true).start()?;
-let gen = course::visits::VisitGenerator::course().topic(visits.clone()).count(100_000).speed(0.05).settings(settings.clone()).start()?;''',
+let generator = course::visits::VisitGenerator::course().topic(visits.clone()).count(100_000).speed(0.05).settings(settings.clone()).start()?;''',
         'let dash = course::monitor::Monitor::course().names(&carts, &key, &db).until_job_stops(Some(job.name())).dashboard()?;\ndash.clone()',
         'job.dashboard()?',
-        f'wait_for_flag("{flag_stop}");\ngen.stop();\nlet summary = job.stop()?;\nprintln!("job stopped after {{}} rows", summary.total_rows);',
+        f'wait_for_flag("{flag_stop}");\ngenerator.stop();\nlet summary = job.stop()?;\nprintln!("job stopped after {{}} rows", summary.total_rows);',
         f'''wait_for_flag("{flag_clean}");
 dash.stop();
 bde_kit::show::dashboard::stop_all();
 let _ = io::kafka::delete_topics(&settings, &[&visits, &carts, &format!("{{visits}}.dlq")]);
-let mut keys = io::redis::keys(&settings, &format!("{{key}}*"))?;
-keys.push(key.clone());
-let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-io::redis::delete(&settings, &refs)?;
+{{
+    let mut keys = io::redis::keys(&settings, &format!("{{key}}*"))?;
+    keys.push(key.clone());
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    io::redis::delete(&settings, &refs)?;
+}}
 io::mariadb::execute(&settings, None, &format!("DROP DATABASE IF EXISTS `{{db}}`"))?;
 let _ = std::fs::remove_dir_all(&settings.checkpoint_dir);
 println!("cleaned up {{tag}}");''',
@@ -355,6 +358,7 @@ def check_live(page, lab):
     tag = f"{os.getpid()}_{int(time.time())}"
     path, flag_stop, flag_clean = live_notebook(tag)
     try:
+        page.set_viewport_size({"width": 1400, "height": 1300})  # the whole dashboard iframe in view
         open_notebook(page, lab, str(path.relative_to(REPO)))
         run_all(page)
         el, frame = dashboard_frame(page, "Pipeline monitor")

@@ -45,10 +45,10 @@ h2{{margin:4px 0;font-size:20px}} h3{{margin:6px 0;font-size:15px}}
 .stopped{{background:#fdecea;color:#b71c1c;border:1px solid #ef9a9a;font-size:16px}}
 .gone{{background:#fff3e0;color:#e65100;border:1px solid #ffcc80;display:none}}
 .err{{background:#fff8e1;color:#8d6e00;border:1px solid #ffe082;font-weight:400;font-size:12px}}
-.grid{{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:10px}}
+.grid{{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:10px}}
 .card{{border:1px solid #ddd;border-radius:6px;padding:8px;overflow:hidden}}
 .card svg{{max-width:100%;height:auto}}
-table.kv td{{padding:1px 10px 1px 0;font-size:13px}} table.kv td:first-child{{color:#555}}
+table.kv td{{padding:1px 10px 1px 0;font-size:13px;overflow-wrap:anywhere}} table.kv td:first-child{{color:#555}}
 pre{{font-size:12px;margin:0;white-space:pre-wrap;max-height:300px;overflow:auto}}
 .big{{font-size:18px;font-weight:700}}
 </style></head>
@@ -75,7 +75,7 @@ pre{{font-size:12px;margin:0;white-space:pre-wrap;max-height:300px;overflow:auto
 }
 
 fn chart_svg(c: Chart) -> String {
-    match c.size(560, 300).to_svg() {
+    match c.size(440, 260).to_svg() {
         Ok(svg) => svg,
         Err(e) => format!("<p>chart failed: {}</p>", escape(&e.to_string())),
     }
@@ -123,7 +123,7 @@ pub(super) fn fragment(p: &Panels) -> String {
         if bars.is_empty() {
             h.push_str("<p>nothing yet</p>");
         } else {
-            h.push_str(&chart_svg(Chart::bar(title.clone(), bars.iter().map(|b| b.0.clone()).collect(), bars.iter().map(|b| b.1).collect())));
+            h.push_str(&chart_svg(Chart::bar("", bars.iter().map(|b| b.0.clone()).collect(), bars.iter().map(|b| b.1).collect())));
         }
         h.push_str("</div>");
     }
@@ -132,7 +132,7 @@ pub(super) fn fragment(p: &Panels) -> String {
         if series.is_empty() {
             h.push_str("<p>no windows yet (they close one watermark after their end)</p>");
         } else {
-            h.push_str(&chart_svg(Chart::lines(title.clone(), series.clone()).time_axis().axes("window start", "sum")));
+            h.push_str(&chart_svg(Chart::lines("", series.clone()).time_axis().axes("window start", "sum")));
         }
         h.push_str("</div>");
     }
