@@ -270,10 +270,10 @@ def check_monitor(page, lab):
     text = heads.first.text_content()
     if not re.search(r"Pipeline monitor: \d+ refreshes, [1-9]\d* cart lines", text or ""):
         raise Failed(f"notebook 5: the report saw no cart line: {text!r}")
-    report = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output .bde-report", has=heads.first)
+    report = heads.first.locator("xpath=ancestor::div[contains(@class, 'bde-report')][1]")
     if report.locator("table").count() < 2 or report.locator("svg").count() < 2:
         raise Failed("notebook 5: the monitor's report lacks its tables or charts")
-    report.scroll_into_view_if_needed()
+    heads.first.scroll_into_view_if_needed()
     page.screenshot(path=str(OUT / "monitor.png"))
     return f"notebook 5 in the UI beside notebooks 4 and 3: report '{text}' with tables and SVG charts ({secs:.0f} s)"
 
