@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the course needs; idempotent, safe to re-run, installs only what is missing.
-#  1. Debian packages: redis-server, mariadb-server, cmake, libcurl4-openssl-dev, python3-venv.
-#  2. The venv .venv from requirements-dev.txt (JupyterLab, nbclient, the noida-db broker).
+#  1. Debian packages: redis-server, mariadb-server, cmake, libcurl4-openssl-dev, python3-venv;
+#     chromium for the browser test.
+#  2. The venv .venv from requirements-dev.txt (JupyterLab, nbclient, Playwright, the noida-db broker).
 #  3. evcxr_jupyter (pinned) and the Rust kernel, registered inside the venv (not in $HOME).
 #  4. The services on 127.0.0.1 (kernel/services.sh up) and the course's MariaDB user spark/spark
 #     (made through root's socket login; root's authentication is left as it is).
@@ -28,6 +29,18 @@ else
   say "Debian packages present"
 fi
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs) and re-run"
+
+# 1b. Chromium for the browser test (tests/browser/test_lab.py drives it with Playwright; the
+# browser is Debian's, Playwright never downloads one) --------------------------------------
+if ! dpkg -s chromium >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium (for the browser test)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -q --no-install-recommends chromium \
+    || { as_root apt-get update -q && as_root apt-get install -y -q --no-install-recommends chromium; } \
+    || die "apt-get install chromium failed (the browser test needs it)"
+else
+  say "chromium present"
+fi
 
 # 2. Python venv ---------------------------------------------------------------------------
 PY="${BDE_PYTHON:-python3}"

@@ -3,7 +3,9 @@
 #  1. kernel/setup.sh (packages, venv, evcxr, services, the spark user, the warm kernel folder)
 #  2. cargo test: unit tests and integration tests against the real Kafka, Redis and MariaDB
 #  3. every notebook replayed headless through the evcxr kernel, outputs checked
-#  4. a tiny-scale smoke run of the benchmarks (proves the harness works; no timing asserted)
+#  4. the browser test: JupyterLab in Debian's chromium (Playwright), notebooks 2 and 5 run
+#     through the UI, the live dashboard (tests/browser/test_lab.py; screenshots in build/browser/)
+#  5. a tiny-scale smoke run of the benchmarks (proves the harness works; no timing asserted)
 # The cargo target dir and the kernels' build folders live under ~/.cache/bde_kit, outside the
 # clone, so a fresh clone on a machine that ran this once takes minutes.
 set -euo pipefail
@@ -27,6 +29,9 @@ step "notebook runner self-test"
 
 step "notebooks"
 "$VENV/bin/python" -W ignore "$REPO/kernel/run_notebooks.py" --fast
+
+step "browser test"
+"$VENV/bin/python" -W ignore "$REPO/tests/browser/test_lab.py"
 
 if [ -f "$REPO/kernel/bench_smoke.sh" ]; then
   step "benchmark smoke run"

@@ -107,6 +107,25 @@ impl Monitor {
         self
     }
 
+    /// The live dashboard of the pipeline in the cell's output (an iframe updated every second,
+    /// served by this kernel; see [`crate::show::dashboard`]): the carts topic's newest lines,
+    /// the country totals, the window sums per action and the job's progress (from its handle
+    /// when the job runs in this kernel, else whether it runs in another one). Returns at once.
+    pub fn dashboard(&self) -> Result<crate::show::DashboardHandle> {
+        let tail = kafka::Tail::latest(&self.settings, &self.carts_topic)?;
+        let (s1, s2, key, db) = (self.settings.clone(), self.settings.clone(), self.country_key.clone(), self.db.clone());
+        let mut d = crate::show::Dashboard::new("Pipeline monitor")
+            .lines(format!("Shopping Cart from Kafka ({})", self.carts_topic), move || tail.poll(Duration::from_millis(100)))
+            .bars(format!("Country Stats from Redis ({key})"), move || redis::scores(&s1, &key))
+            .series(format!("5-second window sums per action (MariaDB {db}.visit_stats)"), move || {
+                Ok(window_sums(&s2, &db)?.into_iter().map(|(t, a, s)| (t, a, s as f64)).collect())
+            });
+        if let Some(job) = &self.until_job_stops {
+            d = d.query_named(job, &self.settings);
+        }
+        d.start()
+    }
+
     /// Runs the refresh loop with the course's three reads (see [`Monitor::run_with`]).
     pub fn run(self) -> Result<MonitorReport> {
         let tail = kafka::Tail::latest(&self.settings, &self.carts_topic)?;

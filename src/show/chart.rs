@@ -145,8 +145,10 @@ impl Chart {
         let fmt_x = move |x: &f64| {
             if time_axis {
                 chrono::DateTime::from_timestamp(*x as i64, 0).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default()
+            } else if (x - x.round()).abs() < 1e-9 {
+                format!("{x:.0}")
             } else {
-                format!("{x}")
+                format!("{x:.2}")
             }
         };
         chart

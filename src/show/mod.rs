@@ -4,9 +4,11 @@
 //! `EVCXR_BEGIN_CONTENT <mime>` … `EVCXR_END_CONTENT`. Rich output is sent once, when the cell
 //! ends, and only the last rich block of a cell shows: a cell that wants a table and a chart
 //! composes them into one [`Report`]. Plain `println!` lines stream live, which is what the
-//! [`live`] loops use while they run.
+//! [`live`] loops use while they run; a [`dashboard`] is a live page served by the kernel and
+//! shown as an iframe, for watching a running query.
 
 pub mod chart;
+pub mod dashboard;
 pub mod health;
 pub mod html;
 pub mod live;
@@ -14,6 +16,7 @@ pub mod report;
 pub mod table;
 
 pub use chart::Chart;
+pub use dashboard::{Dashboard, DashboardHandle};
 pub use report::Report;
 pub use table::Table;
 

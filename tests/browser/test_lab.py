@@ -1,0 +1,472 @@
+"""The notebooks as users see them: JupyterLab in a real browser (Debian's Chromium driven by
+Playwright for Python, no browser download).
+
+Usage: .venv/bin/python tests/browser/test_lab.py [--only nb2|monitor|live]
+
+The test starts its own JupyterLab on a free port of 127.0.0.1 with a random token (root-safe:
+--allow-root when run as root), with autosave off so the notebooks under notebooks/ are never
+written, and then:
+  nb2      opens notebook 2 (batch), runs all cells through the UI (Run > Run All Cells), waits
+           for the last cell, and checks the rendered page: no error output, an HTML table with
+           the course's global-stock columns, the chart's SVG. Screenshot build/browser/nb2.png.
+  monitor  opens notebook 5 (the monitor) in the browser while notebooks 4 (job) and 3
+           (generator) run headless beside it, as the chapter-4 demo does; checks the monitor's
+           report renders (heading, tables, SVG) and nothing errs. Screenshot build/browser/monitor.png.
+  live     opens a scratch notebook (build/browser/live_dashboard.ipynb, written by the test with
+           its own topics, key and database) that starts the analytics query and a visits
+           generator and shows `Monitor::dashboard()` and `job.dashboard()`: two screenshots of
+           the dashboard a few seconds apart while visits flow must show different country
+           totals (build/browser/dashboard-1.png, dashboard-2.png); after the test asks the
+           notebook to stop the job, the dashboard must say so (dashboard-stopped.png).
+The checks read rendered outputs (tables, SVG, iframes), not cell sources. Prints one line per
+check and "N passed, N failed"; exit code 1 on any failure. Environment: BDE_CHROMIUM (default
+/usr/bin/chromium), BDE_BROWSER_TIMEOUT (seconds for one notebook, default 1800).
+"""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "build" / "browser"
+VENV = REPO / ".venv"
+sys.path.insert(0, str(REPO / "kernel"))
+sys.path.insert(0, str(REPO / "tests"))
+
+NB2 = "code_03_XX_Spark_BDE_Batch_Data_Engg.ipynb"
+NB3 = "code_04_03_Spark_BDE_Generate a visits stream.ipynb"
+NB4 = "code_04_04_Spark_BDE_Build_a_streaming_analytics_job.ipynb"
+NB5 = "code_04_05_Spark_BDE_Execute_the_pipeline.ipynb"
+# The course's global stock columns (notebook 2's summary table).
+STOCK_COLUMNS = ["STOCK_DATE", "ITEM_NAME", "TOTAL_REC", "OPENING_STOCK", "RECEIPTS", "ISSUES", "CLOSING_STOCK", "CLOSING_VALUE"]
+CHROMIUM = os.environ.get("BDE_CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags Chromium's own connections are refused and its start stalls.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+NOTEBOOK_TIMEOUT = int(os.environ.get("BDE_BROWSER_TIMEOUT", "1800"))
+
+
+class Failed(Exception):
+    """A check that did not hold."""
+
+
+def log(msg):
+    print(f"[browser] {msg}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab:
+    """A JupyterLab server of this test: free port, random token, autosave off, own settings."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.token = secrets.token_hex(24)
+        self.base = f"http://127.0.0.1:{self.port}"
+        settings = OUT / "lab-settings"
+        for plugin, values in {
+            "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+            # Render every cell (no virtual scrolling), so the test sees all outputs.
+            "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+            "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        }.items():
+            f = settings / f"{plugin}.jupyterlab-settings"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(json.dumps(values))
+        # A fresh workspace: JupyterLab would otherwise reopen (and start kernels for) the
+        # notebooks of the last run.
+        shutil.rmtree(OUT / "lab-workspaces", ignore_errors=True)
+        (OUT / "lab-workspaces").mkdir(parents=True, exist_ok=True)
+        args = [str(VENV / "bin" / "jupyter"), "lab", "--ip", "127.0.0.1", f"--port={self.port}",
+                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}", "--no-browser",
+                f"--ServerApp.root_dir={REPO}", f"--LabApp.user_settings_dir={settings}",
+                f"--LabApp.workspaces_dir={OUT / 'lab-workspaces'}"]
+        if os.geteuid() == 0:
+            args.append("--allow-root")  # JupyterLab refuses root without it
+        self.log_path = OUT / "jupyterlab.log"
+        self.log_file = open(self.log_path, "w")
+        env = {**os.environ, "BDE_FAST": "1"}
+        self.proc = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT, env=env,
+                                     cwd=REPO, start_new_session=True)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise Failed(f"JupyterLab exited at start (code {self.proc.returncode}): {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/api/status?token={self.token}", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise Failed(f"JupyterLab did not answer on {self.base} within 90 s: {self.log_tail()}")
+
+    def log_tail(self):
+        try:
+            return self.log_path.read_text()[-1500:]
+        except OSError:
+            return "(no log)"
+
+    def api(self, method, path, body=None):
+        req = urllib.request.Request(f"{self.base}{path}", method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            data = r.read()
+            return json.loads(data) if data else None
+
+    def kernelspecs(self):
+        return self.api("GET", "/api/kernelspecs")["kernelspecs"]
+
+    def shutdown_kernels(self):
+        for k in self.api("GET", "/api/kernels") or []:
+            try:
+                self.api("DELETE", f"/api/kernels/{k['id']}")
+            except OSError:
+                pass
+
+    def url(self, path):
+        # reset: a clean workspace with only this notebook open (and active).
+        return f"{self.base}/lab/tree/{urllib.parse.quote(path)}?reset&token={self.token}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.api("POST", "/api/shutdown")
+            except OSError:
+                pass
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log_file.close()
+
+
+# ------------------------------------------------------------------------ notebook in the UI
+
+def open_notebook(page, lab, path):
+    page.goto(lab.url(path))
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
+    # The kernel name in the notebook's toolbar: the kernelspec was found (no "select kernel" dialog).
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar", has_text="Rust").first.wait_for(timeout=60_000)
+    active = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel").first.text_content(timeout=10_000) or ""
+    if active.strip() != Path(path).name:
+        raise Failed(f"the active tab is {active!r}, not {Path(path).name!r}")
+
+
+def run_all(page):
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+
+def prompts(page):
+    return page.eval_on_selector_all(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt", "els => els.map(e => e.textContent.trim())")
+
+
+def error_outputs(page):
+    """Texts of rendered error outputs (tracebacks, stderr, panics) of the visible notebook."""
+    return page.eval_on_selector_all(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output",
+        """els => els.filter(e => e.getAttribute('data-mime-type') === 'application/vnd.jupyter.stderr'
+                           || e.textContent.includes('panicked at'))
+                     .map(e => e.textContent.trim().slice(0, 400))""")
+
+
+def wait_last_cell(page, timeout, what):
+    """Waits until the last code cell shows an execution count; fails at once on an error output."""
+    t0 = time.time()
+    started = False
+    while time.time() - t0 < timeout:
+        p = prompts(page)
+        started |= any("*" in x for x in p)
+        errs = error_outputs(page)
+        if errs and not any("*" in x for x in p):
+            raise Failed(f"{what}: a cell shows an error: {errs[0]}")
+        if started and p and re.search(r"\[\d+\]", p[-1]) and not any("*" in x for x in p):
+            if errs:
+                raise Failed(f"{what}: a cell shows an error: {errs[0]}")
+            return time.time() - t0
+        time.sleep(1)
+    raise Failed(f"{what}: the last cell did not finish within {timeout} s (prompts {prompts(page)[-5:]})")
+
+
+def rendered_tables(page):
+    return page.eval_on_selector_all(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output table",
+        "els => els.map(t => Array.from(t.querySelectorAll('th')).map(h => h.textContent.trim()))")
+
+
+def rendered_svgs(page):
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output svg, "
+                        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedSVG img").count()
+
+
+def check_nb2(page, lab):
+    open_notebook(page, lab, f"notebooks/{NB2}")
+    run_all(page)
+    secs = wait_last_cell(page, NOTEBOOK_TIMEOUT, "notebook 2")
+    tables = rendered_tables(page)
+    if not any(all(c in heads for c in STOCK_COLUMNS) for heads in tables):
+        raise Failed(f"notebook 2: no rendered table with the columns {STOCK_COLUMNS}; tables: {tables}")
+    if rendered_svgs(page) < 1:
+        raise Failed("notebook 2: no rendered chart (SVG) in the outputs")
+    chart = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output svg").last
+    chart.scroll_into_view_if_needed()
+    page.screenshot(path=str(OUT / "nb2.png"))
+    return f"notebook 2 ran all cells in the UI in {secs:.0f} s: table with {len(STOCK_COLUMNS)} course columns, chart SVG, no error"
+
+
+# ------------------------------------------------------------------------ monitor (chapter-4 demo)
+
+def check_monitor(page, lab):
+    import run_notebooks as R  # the headless runner (nbclient), for the job and the generator
+
+    open_notebook(page, lab, f"notebooks/{NB5}")
+    run_all(page)
+    results = {}
+
+    def headless(name, delay):
+        time.sleep(delay)
+        try:
+            results[name] = R.run_one(name, {"BDE_FAST": "1"}, out=OUT / "notebooks")[:3]
+        except Exception:
+            results[name] = (name, 0.0, [traceback.format_exc()])
+
+    # As the course's demo: the monitor first, then the job, then the generator (it waits for the job).
+    threads = [threading.Thread(target=headless, args=(NB4, 5)), threading.Thread(target=headless, args=(NB3, 10))]
+    for t in threads:
+        t.start()
+    try:
+        secs = wait_last_cell(page, NOTEBOOK_TIMEOUT, "notebook 5")
+    finally:
+        for t in threads:
+            t.join()
+    for name, secs_h, problems in results.values():
+        if problems:
+            raise Failed(f"{name} (headless beside the monitor): " + "; ".join(problems)[:800])
+    heads = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output h3", has_text="Pipeline monitor")
+    if heads.count() < 1:
+        raise Failed("notebook 5: the monitor's report (heading 'Pipeline monitor …') is not rendered")
+    text = heads.first.text_content()
+    if not re.search(r"Pipeline monitor: \d+ refreshes, [1-9]\d* cart lines", text or ""):
+        raise Failed(f"notebook 5: the report saw no cart line: {text!r}")
+    report = heads.first.locator("xpath=ancestor::div[contains(@class, 'bde-report')][1]")
+    if report.locator("table").count() < 2 or report.locator("svg").count() < 2:
+        raise Failed("notebook 5: the monitor's report lacks its tables or charts")
+    heads.first.scroll_into_view_if_needed()
+    page.screenshot(path=str(OUT / "monitor.png"))
+    return f"notebook 5 in the UI beside notebooks 4 and 3: report '{text}' with tables and SVG charts ({secs:.0f} s)"
+
+
+# ------------------------------------------------------------------------ live dashboard
+
+def live_notebook(tag):
+    """A scratch notebook: own topics, Redis key and database; the query and a visits generator;
+    both dashboards; then it waits for the test's flag files to stop the job and to clean up."""
+    import nbformat
+    flag_stop, flag_clean = OUT / f"live-{tag}.stop", OUT / f"live-{tag}.clean"
+    cells = [
+        f':dep bde_kit = {{ path = "{REPO}" }}\nuse bde_kit::prelude::*;',
+        f'''let tag = "{tag}";
+// Every Settings::from_env() of this kernel (the monitor's too) uses this checkpoint root.
+// (set before any thread of the kit reads the environment; evcxr compiles cells as edition 2024)
+unsafe {{ std::env::set_var("BDE_CHECKPOINT_DIR", std::env::temp_dir().join(format!("bde_browser_cp_{{tag}}"))); }}
+let settings = Settings::from_env();
+let visits = format!("bde_test.browser_visits.{{tag}}");
+let carts = format!("bde_test.browser_carts.{{tag}}");
+let key = format!("bde_test:browser_countries:{{tag}}");
+let db = format!("bde_test_browser_{{tag}}");
+io::kafka::create_topics(&settings, &[&visits, &carts], 1)?;
+io::mariadb::execute(&settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{{db}}`"))?;
+io::mariadb::execute(&settings, None, &stream::sink::MariaDbInsert::visit_stats_ddl(&db))?;
+fn wait_for_flag(path: &str) {{
+    let t = std::time::Instant::now();
+    while !std::path::Path::new(path).exists() && t.elapsed() < Duration::from_secs(900) {{
+        std::thread::sleep(Duration::from_millis(200));
+    }}
+}}''',
+        '''let analytics = stream::analytics::Analytics {
+    query: format!("browser-analytics-{tag}"), visits_topic: visits.clone(), carts_topic: carts.clone(),
+    redis_key: key.clone(), db: db.clone(), start: stream::Start::Earliest, ..Default::default()
+};
+let job = analytics.query().settings(settings.clone()).quiet(true).start()?;
+let generator = course::visits::VisitGenerator::course().topic(visits.clone()).count(100_000).speed(0.05).settings(settings.clone()).start()?;''',
+        'let dash = course::monitor::Monitor::course().names(&carts, &key, &db).until_job_stops(Some(job.name())).dashboard()?;\ndash.clone()',
+        'job.dashboard()?',
+        f'wait_for_flag("{flag_stop}");\ngenerator.stop();\nlet summary = job.stop()?;\nprintln!("job stopped after {{}} rows", summary.total_rows);',
+        f'''wait_for_flag("{flag_clean}");
+dash.stop();
+bde_kit::show::dashboard::stop_all();
+let _ = io::kafka::delete_topics(&settings, &[&visits, &carts, &format!("{{visits}}.dlq")]);
+{{
+    let mut keys = io::redis::keys(&settings, &format!("{{key}}*"))?;
+    keys.push(key.clone());
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    io::redis::delete(&settings, &refs)?;
+}}
+io::mariadb::execute(&settings, None, &format!("DROP DATABASE IF EXISTS `{{db}}`"))?;
+let _ = std::fs::remove_dir_all(&settings.checkpoint_dir);
+println!("cleaned up {{tag}}");''',
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "rust", "display_name": "Rust (bde_kit)", "language": "rust"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    path = OUT / "live_dashboard.ipynb"
+    nbformat.write(nb, path)
+    return path, flag_stop, flag_clean
+
+
+def dashboard_frame(page, title_prefix, timeout=NOTEBOOK_TIMEOUT):
+    """The dashboard iframe of a cell output (element and frame); fails at once on an error output."""
+    sel = f".jp-NotebookPanel:not(.lm-mod-hidden) iframe[title^='{title_prefix}']"
+    t0 = time.time()
+    while page.locator(sel).count() == 0:
+        errs = error_outputs(page)
+        if errs:
+            raise Failed(f"live notebook: a cell shows an error before the dashboard '{title_prefix}': {errs[0]}")
+        if time.time() - t0 > timeout:
+            raise Failed(f"live notebook: no dashboard '{title_prefix}' in the outputs after {timeout} s (prompts {prompts(page)})")
+        time.sleep(1)
+    return page.locator(sel).first, page.frame_locator(sel).first
+
+
+def number(locator):
+    return float(re.sub(r"[^\d.]", "", locator.text_content(timeout=30_000) or "") or "nan")
+
+
+def check_live(page, lab):
+    tag = f"{os.getpid()}_{int(time.time())}"
+    path, flag_stop, flag_clean = live_notebook(tag)
+    try:
+        page.set_viewport_size({"width": 1400, "height": 1300})  # the whole dashboard iframe in view
+        open_notebook(page, lab, str(path.relative_to(REPO)))
+        run_all(page)
+        el, frame = dashboard_frame(page, "Pipeline monitor")
+        el.scroll_into_view_if_needed()
+        total = frame.locator("#bde-bars-total")
+        # First shot once totals arrived, then a second one at least 3 s later with other totals.
+        t0 = time.time()
+        while number(total) <= 0:
+            if time.time() - t0 > 300:
+                raise Failed("live dashboard: no country total arrived within 300 s while visits flow")
+            time.sleep(0.5)
+        first = number(total)
+        el.screenshot(path=str(OUT / "dashboard-1.png"))
+        shot1 = time.time()
+        time.sleep(3)
+        while number(total) == first:
+            if time.time() - shot1 > 120:
+                raise Failed(f"live dashboard: the country total stayed {first} for 120 s while visits flow")
+            time.sleep(0.5)
+        second = number(total)
+        el.screenshot(path=str(OUT / "dashboard-2.png"))
+        gap = time.time() - shot1
+        if frame.locator("#bde-bars svg").count() < 1 or frame.locator("#bde-progress").count() < 1:
+            raise Failed("live dashboard: the bar chart SVG or the progress panel is missing")
+        rows = number(frame.locator("#bde-total-rows"))
+        if not rows > 0:
+            raise Failed("live dashboard: the query's progress shows no rows read")
+        job_el, job_frame = dashboard_frame(page, "Query browser-analytics")
+        job_frame.locator("#bde-progress").wait_for(timeout=30_000)
+        # Stop the job through the notebook; the dashboard must say it stopped.
+        flag_stop.write_text("stop")
+        banner = frame.locator("#bde-query-state", has_text="has STOPPED")
+        banner.wait_for(timeout=180_000)
+        el.screenshot(path=str(OUT / "dashboard-stopped.png"))
+        job_frame.locator("#bde-query-state", has_text="has STOPPED").wait_for(timeout=30_000)
+        flag_clean.write_text("clean")
+        wait_last_cell(page, 300, "live notebook")
+        return (f"live dashboard: country total {first:.0f} then {second:.0f} {gap:.1f} s later while visits flow; "
+                f"progress rows {rows:.0f}; 'has STOPPED' shown after the job stopped")
+    finally:
+        flag_stop.write_text("stop")
+        flag_clean.write_text("clean")
+
+
+CHECKS = {"nb2": check_nb2, "monitor": check_monitor, "live": check_live}
+
+
+def main(argv):
+    only = [argv[i + 1] for i, a in enumerate(argv) if a == "--only" and i + 1 < len(argv)]
+    names = [n for n in CHECKS if not only or n in only]
+    OUT.mkdir(parents=True, exist_ok=True)
+    for old in [*OUT.glob("*.png"), *OUT.glob("live-*.stop"), *OUT.glob("live-*.clean")]:
+        old.unlink()
+    if not Path(CHROMIUM).exists():
+        print(f"FAIL browser: {CHROMIUM} not found: install Debian's chromium (kernel/setup.sh does) or set BDE_CHROMIUM")
+        return 1
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("FAIL browser: Playwright for Python is missing: run kernel/setup.sh (requirements-dev.txt)")
+        return 1
+    passed, failed = 0, 0
+    t_all = time.time()
+    try:
+        lab = Lab()
+    except Failed as e:
+        print(f"FAIL JupyterLab: {e}")
+        return 1
+    try:
+        if "rust" not in lab.kernelspecs():
+            print(f"FAIL JupyterLab: the Rust kernelspec is not registered (kernelspecs: {sorted(lab.kernelspecs())}): run kernel/setup.sh")
+            return 1
+        log(f"JupyterLab on {lab.base} (log {lab.log_path.relative_to(REPO)})")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                for name in names:
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    t0 = time.time()
+                    try:
+                        msg = CHECKS[name](page, lab)
+                        passed += 1
+                        print(f"ok   {name} ({time.time() - t0:.0f} s): {msg}", flush=True)
+                    except Exception as e:  # a failed check or a Playwright timeout
+                        failed += 1
+                        try:
+                            page.screenshot(path=str(OUT / f"{name}-failed.png"))
+                            texts = page.eval_on_selector_all(
+                                ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell",
+                                "els => els.map(c => (c.querySelector('.jp-InputPrompt')||{}).textContent + ' ' + "
+                                "(c.querySelector('.jp-OutputArea')||{textContent:''}).textContent.slice(0, 3000))")
+                            (OUT / f"{name}-failed-outputs.txt").write_text("\n---\n".join(texts))
+                        except Exception:
+                            pass
+                        detail = str(e) if isinstance(e, Failed) else f"{type(e).__name__}: {e}"
+                        print(f"FAIL {name} ({time.time() - t0:.0f} s): {detail[:1500]}", flush=True)
+                    finally:
+                        page.close()
+                        lab.shutdown_kernels()
+            finally:
+                browser.close()
+    finally:
+        lab.stop()
+    shots = sorted(p.name for p in OUT.glob("*.png"))
+    print(f"screenshots in {OUT.relative_to(REPO)}/: {', '.join(shots)}")
+    print(f"{passed} passed, {failed} failed ({time.time() - t_all:.0f} s)")
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
