@@ -21,7 +21,7 @@ cd "$REPO"
 step "cargo test"
 # The shared target dir serves every checkout, and cargo tells this crate's builds apart by
 # file times only: touch the crate roots so another checkout's newer build is never reused.
-touch "$REPO/src/lib.rs" "$REPO"/src/bin/*.rs "$REPO"/tests/*.rs
+touch "$REPO/src/lib.rs" "$REPO/src/bin/bde/main.rs" "$REPO"/tests/*.rs
 cargo test --locked --no-fail-fast
 
 step "notebook runner self-test"
