@@ -230,11 +230,6 @@ def rendered_tables(page):
         "els => els.map(t => Array.from(t.querySelectorAll('th')).map(h => h.textContent.trim()))")
 
 
-def rendered_svgs(page):
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output svg, "
-                        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedSVG img").count()
-
-
 def check_nb2(page, lab):
     open_notebook(page, lab, f"notebooks/{NB2}")
     run_all(page)
@@ -242,10 +237,11 @@ def check_nb2(page, lab):
     tables = rendered_tables(page)
     if not any(all(c in heads for c in STOCK_COLUMNS) for heads in tables):
         raise Failed(f"notebook 2: no rendered table with the columns {STOCK_COLUMNS}; tables: {tables}")
-    if rendered_svgs(page) < 1:
-        raise Failed("notebook 2: no rendered chart (SVG) in the outputs")
-    chart = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output svg").last
-    chart.scroll_into_view_if_needed()
+    charts = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output svg, "
+                          ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedSVG img").filter(visible=True)
+    if charts.count() < 1:
+        raise Failed("notebook 2: no visible rendered chart (SVG) in the outputs")
+    charts.last.scroll_into_view_if_needed(timeout=10_000)
     page.screenshot(path=str(OUT / "nb2.png"))
     return f"notebook 2 ran all cells in the UI in {secs:.0f} s: table with {len(STOCK_COLUMNS)} course columns, chart SVG, no error"
 
