@@ -48,7 +48,7 @@ h2{{margin:4px 0;font-size:20px}} h3{{margin:6px 0;font-size:15px}}
 .grid{{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:10px}}
 .card{{border:1px solid #ddd;border-radius:6px;padding:8px;overflow:hidden}}
 .card svg{{max-width:100%;height:auto}}
-table.kv td{{padding:1px 10px 1px 0;font-size:13px;overflow-wrap:anywhere}} table.kv td:first-child{{color:#555}}
+table.kv td{{padding:1px 10px 1px 0;font-size:13px;overflow-wrap:anywhere}} table.kv td:first-child{{color:#555;overflow-wrap:normal;white-space:nowrap}}
 pre{{font-size:12px;margin:0;white-space:pre-wrap;max-height:300px;overflow:auto}}
 .big{{font-size:18px;font-weight:700}}
 </style></head>
