@@ -136,34 +136,58 @@ pub fn cleanup_leftovers() -> Result<()> {
     Ok(())
 }
 
+/// The fresh objects of one benchmark run: topics, Redis key, database with `visit_stats`, and
+/// a checkpoint folder, all named after the process and the time.
+pub struct BenchObjects {
+    pub tag: String,
+    pub topic: String,
+    pub carts: String,
+    pub key: String,
+    pub db: String,
+    pub cp_root: std::path::PathBuf,
+}
+
+impl BenchObjects {
+    /// Names the objects and creates the visits topic (`partitions`) and the database.
+    pub fn create(settings: &Settings, partitions: i32) -> Result<BenchObjects> {
+        let tag = format!("{}_{}", std::process::id(), chrono::Local::now().format("%H%M%S"));
+        let o = BenchObjects {
+            topic: format!("bde_bench.visits.{tag}"),
+            carts: format!("bde_bench.carts.{tag}"),
+            key: format!("bde_bench:countries:{tag}"),
+            db: format!("bde_test_bench_{tag}"),
+            cp_root: std::env::temp_dir().join(format!("bde_bench_cp_{tag}")),
+            tag,
+        };
+        kio::create_topics(settings, &[&o.topic], partitions)?;
+        mio::execute(settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{}`", o.db))?;
+        mio::execute(settings, None, &bde_kit::course::analytics::visit_stats_ddl(&o.db)?)?;
+        Ok(o)
+    }
+
+    /// Removes everything the run made (topics, the key and its markers, database, checkpoints).
+    pub fn remove(&self, settings: &Settings) {
+        let _ = kio::delete_topics(settings, &[&self.topic, &self.carts]);
+        let keys = rio::keys(settings, &format!("{}*", self.key)).unwrap_or_default();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let _ = rio::delete(settings, &refs);
+        let _ = mio::execute(settings, None, &format!("DROP DATABASE IF EXISTS `{}`", self.db));
+        let _ = std::fs::remove_dir_all(&self.cp_root);
+    }
+}
+
 /// Runs the benchmark with a visits topic of `partitions` partitions and prints its figures.
 pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
     let settings = Settings::from_env();
-    let tag = format!("{}_{}", std::process::id(), chrono::Local::now().format("%H%M%S"));
-    let topic = format!("bde_bench.visits.{tag}");
-    let carts = format!("bde_bench.carts.{tag}");
-    let key = format!("bde_bench:countries:{tag}");
-    let db = format!("bde_test_bench_{tag}");
-    let cp_root = std::env::temp_dir().join(format!("bde_bench_cp_{tag}"));
-    kio::create_topics(&settings, &[&topic], partitions)?;
-    mio::execute(&settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{db}`"))?;
-    mio::execute(&settings, None, &bde_kit::course::analytics::visit_stats_ddl(&db)?)?;
-    let cleanup = || {
-        let _ = kio::delete_topics(&settings, &[&topic, &carts]);
-        let markers = rio::keys(&settings, &format!("{key}:applied:*")).unwrap_or_default();
-        let mut doomed: Vec<&str> = markers.iter().map(String::as_str).collect();
-        doomed.push(&key);
-        let _ = rio::delete(&settings, &doomed);
-        let _ = mio::execute(&settings, None, &format!("DROP DATABASE IF EXISTS `{db}`"));
-        let _ = std::fs::remove_dir_all(&cp_root);
-    };
+    let objects = BenchObjects::create(&settings, partitions)?;
+    let BenchObjects { topic, carts, key, db, cp_root, .. } = &objects;
     let result = (|| {
         println!("producing {visits} visits into {topic} …");
         let t0 = Instant::now();
-        produce_visits(&settings, &topic, visits, chrono::Local::now().naive_local(), 10)?;
+        produce_visits(&settings, topic, visits, chrono::Local::now().naive_local(), 10)?;
         let produce = visits as f64 / t0.elapsed().as_secs_f64();
         println!("produced at {produce:.0} records/s");
-        let raw = raw_consume_rate(&settings, &topic)?;
+        let raw = raw_consume_rate(&settings, topic)?;
         println!("raw rdkafka consume: {raw:.0} records/s");
         let a = Analytics {
             query: "bench".into(),
@@ -201,6 +225,6 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
         println!("ratio end-to-end / raw consume: {:.3} ({:.1} %)", e2e / raw, 100.0 * e2e / raw);
         Ok(BenchResult { visits, produce_per_sec: produce, raw_consume_per_sec: raw, end_to_end_per_sec: e2e })
     })();
-    cleanup();
+    objects.remove(&settings);
     result
 }

@@ -16,7 +16,8 @@ use bde_kit::config::Settings;
 use bde_kit::error::{Error, Result};
 use bde_kit::io::{kafka as kio, mariadb as mio, redis as rio};
 use crate::bench::analytics::Analytics;
-use crate::bench::stream::{raw_consume_rate, run_to_end};
+use crate::bench::stream::{raw_consume_rate, run_to_end, BenchObjects};
+use bde_kit::stream::{Clock, SystemClock};
 use bde_kit::stream::source::Start;
 use bde_kit::stream::trigger::Trigger;
 use bde_kit::course::visit::{random_visit, Visit};
@@ -99,15 +100,8 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
     if visits == 0 {
         return Err(Error::invalid(format!("no visits under {}: run `bde bench gen-visits` first", dir.display())));
     }
-    let tag = format!("{}_{}", std::process::id(), chrono::Local::now().format("%H%M%S"));
-    let topic = format!("bde_bench.visits.{tag}");
-    let carts = format!("bde_bench.carts.{tag}");
-    let key = format!("bde_bench:countries:{tag}");
-    let db = format!("bde_test_bench_{tag}");
-    let cp_root = std::env::temp_dir().join(format!("bde_bench_cp_{tag}"));
-    kio::create_topics(&settings, &[&topic], 1)?;
-    mio::execute(&settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{db}`"))?;
-    mio::execute(&settings, None, &bde_kit::course::analytics::visit_stats_ddl(&db)?)?;
+    let objects = BenchObjects::create(&settings, 1)?;
+    let BenchObjects { tag, topic, carts, key, db, cp_root } = &objects;
     let result = (|| {
         let t0 = Instant::now();
         produce(&settings, &topic, lines)?;
@@ -129,7 +123,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
             ..Analytics::default()
         };
         let t0 = Instant::now();
-        let t0_ms = chrono::Local::now().naive_local().and_utc().timestamp_millis(); // the engine clock
+        let t0_ms = SystemClock.now_ms(); // the engine's clock: batch times are on it
         let q = a.query().settings(settings.clone()).checkpoint_dir(&cp_root).quiet(true).start()?;
         let s = run_to_end(&q, visits)?;
         let secs = t0.elapsed().as_secs_f64();
@@ -166,12 +160,6 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
             "redis_totals": totals, "carts": cart_lines.len(), "visit_stats_rows": stat_rows, "visit_stats_sum": stat_sum,
         }))
     })();
-    let _ = kio::delete_topics(&settings, &[&topic, &carts]);
-    if let Ok(keys) = rio::keys(&settings, &format!("{key}*")) {
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let _ = rio::delete(&settings, &refs);
-    }
-    let _ = mio::execute(&settings, None, &format!("DROP DATABASE IF EXISTS `{db}`"));
-    let _ = std::fs::remove_dir_all(&cp_root);
+    objects.remove(&settings);
     result
 }
