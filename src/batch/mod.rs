@@ -1,22 +1,22 @@
-//! Batch data engineering with Polars: the stock generator, partitioned parallel reads from
-//! MariaDB into Hive-style Parquet, and the global aggregation (chapter 3 of the course).
+//! Batch data engineering with Polars: partitioned parallel reads from MariaDB, Hive-style
+//! Parquet, lazy queries over it and writes back (chapter 3 of the course, without its names).
 //!
 //! - [`jdbc`]: Spark's partitioned JDBC read as a builder ([`jdbc::JdbcRead`]), one DataFrame per range;
+//! - [`jdbc_write`]: a DataFrame into a MariaDB table, replacing matching rows in one transaction;
 //! - [`parquet`]: Hive-partitioned Parquet writes (mode, partition columns) and lazy scans;
-//! - [`publish`]: rows to Kafka, each ID once (a ledger that reserves before sending);
-//! - [`generator`]: random daily stock rows, written with batched parameterized inserts;
-//! - [`upload`]: MIN/MAX bounds, Spark's JDBC stride split, parallel chunked reads → Parquet;
-//! - [`store`]: the Hive-style Parquet layout under the data folder, staged and swapped in;
-//! - [`aggregate`]: the lazy Polars group-by across warehouses and its write to MariaDB;
+//! - [`partitionwise`]: a query run one outermost partition at a time (bounded memory);
+//! - [`layout`]: Spark's folder and part-file names;
+//! - [`publish`]: rows to Kafka, each ID once (a ledger that reserves before sending).
 //!
 //! Every function takes its database/table names, dates and folders as parameters, so tests
-//! and benchmarks run against their own databases; the course's defaults live in
-//! [`crate::course::stock`].
+//! and benchmarks run against their own databases; the course's names and data live in
+//! [`crate::course`].
 
 pub mod jdbc;
 pub mod jdbc_write;
 pub mod layout;
 pub mod parquet;
+pub mod partitionwise;
 pub mod publish;
 
 use std::fmt;

@@ -26,19 +26,17 @@ pub struct Visit {
     pub duration: i64,
 }
 
+/// `visit_date` as the course writes it (`YYYY-MM-DD HH:MM:SS`), decoded without a copy.
 mod visit_date {
-    use super::VISIT_DATE_FORMAT;
     use chrono::NaiveDateTime;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&d.format(VISIT_DATE_FORMAT).to_string())
+        crate::stream::row::naive_datetime::serialize(d, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
-        let s = String::deserialize(d)?;
-        NaiveDateTime::parse_from_str(&s, VISIT_DATE_FORMAT)
-            .map_err(|e| serde::de::Error::custom(format!("visit_date '{s}' is not {VISIT_DATE_FORMAT}: {e}")))
+        crate::stream::row::naive_datetime::deserialize(d).map_err(|e| serde::de::Error::custom(format!("visit_date {e}")))
     }
 }
 

@@ -23,8 +23,20 @@ pub struct Progress {
     pub sink_rows: Vec<(String, u64)>,
     /// Milliseconds each sink took to apply the batch.
     pub sink_ms: Vec<(String, u64)>,
-    /// Milliseconds spent reading and decoding the records.
+    /// Milliseconds spent reading the batch's records from Kafka (Spark's `getBatch`).
     pub read_ms: u64,
+    /// Milliseconds spent decoding them into rows and checking them against the sinks.
+    #[serde(default)]
+    pub decode_ms: u64,
+    /// Milliseconds spent writing the batch's plan ahead to the checkpoint (Spark's `walCommit`).
+    #[serde(default)]
+    pub write_ahead_ms: u64,
+    /// Milliseconds spent sending dead letters.
+    #[serde(default)]
+    pub dead_letter_ms: u64,
+    /// Milliseconds spent committing: offsets and window state to the checkpoint, offsets to Kafka.
+    #[serde(default)]
+    pub commit_ms: u64,
     pub dead_letters: u64,
     /// Late rows dropped in this batch.
     pub late_rows: u64,
@@ -35,6 +47,16 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Where the batch's time went, step by step, in milliseconds (Spark's `durationMs`): read,
+    /// decode, write-ahead, each sink by name, dead letters, commit.
+    pub fn steps(&self) -> Vec<(String, u64)> {
+        let mut v = vec![("read".to_string(), self.read_ms), ("decode".to_string(), self.decode_ms), ("write-ahead".to_string(), self.write_ahead_ms)];
+        v.extend(self.sink_ms.iter().map(|(n, ms)| (format!("sink {n}"), *ms)));
+        v.push(("dead letters".to_string(), self.dead_letter_ms));
+        v.push(("commit".to_string(), self.commit_ms));
+        v
+    }
+
     /// The one short line a bounded run prints per batch.
     pub fn line(&self) -> String {
         let sinks: Vec<String> = self.sink_rows.iter().map(|(n, r)| format!("{n}={r}")).collect();
@@ -101,6 +123,20 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// [`Progress::steps`] summed over the batches kept: where the query's time went.
+    pub fn steps_total(&self) -> Vec<(String, u64)> {
+        let mut total: Vec<(String, u64)> = Vec::new();
+        for p in &self.batches {
+            for (name, ms) in p.steps() {
+                match total.iter_mut().find(|(n, _)| *n == name) {
+                    Some(e) => e.1 += ms,
+                    None => total.push((name, ms)),
+                }
+            }
+        }
+        total
+    }
+
     /// Table of the last batches and a chart of rows/s per batch.
     pub fn report(&self) -> Report {
         let rows: Vec<Vec<String>> = self

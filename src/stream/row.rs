@@ -20,20 +20,66 @@ pub fn decode_json<T: DeserializeOwned>(value: &[u8]) -> std::result::Result<T, 
 
 /// Serde `with` module for a timestamp without time zone written `YYYY-MM-DD HH:MM:SS`, for a
 /// record type declared in a cell: `#[serde(with = "bde_kit::stream::row::naive_datetime")]`.
+/// Decoding reads the text in place (no copy) and parses the fixed layout directly, which is
+/// several times faster than a format string per row (streams decode millions of them).
 pub mod naive_datetime {
-    use chrono::NaiveDateTime;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use chrono::{NaiveDate, NaiveDateTime};
+    use serde::{de, Deserializer, Serializer};
 
     /// The format: `2024-08-12 13:01:16`.
     pub const FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
     pub fn serialize<S: Serializer>(d: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&d.format(FORMAT).to_string())
+        s.collect_str(&d.format(FORMAT))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
-        let s = String::deserialize(d)?;
-        NaiveDateTime::parse_from_str(&s, FORMAT).map_err(|e| serde::de::Error::custom(format!("'{s}' is not a timestamp {FORMAT}: {e}")))
+        d.deserialize_str(Text)
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS` exactly, or `None`.
+    pub fn parse(s: &str) -> Option<NaiveDateTime> {
+        let b = s.as_bytes();
+        if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let num = |from: usize, to: usize| -> Option<u32> {
+            b[from..to].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+        };
+        let date = NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
+        date.and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)
+    }
+
+    struct Text;
+
+    impl de::Visitor<'_> for Text {
+        type Value = NaiveDateTime;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a timestamp {FORMAT}")
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<NaiveDateTime, E> {
+            parse(s).ok_or_else(|| match NaiveDateTime::parse_from_str(s, FORMAT) {
+                Err(e) => E::custom(format!("'{s}' is not a timestamp {FORMAT}: {e}")),
+                Ok(_) => E::custom(format!("'{s}' is not a timestamp {FORMAT}")),
+            })
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_fast_parse_agrees_with_chrono() {
+            for s in ["2024-08-12 13:01:16", "1999-12-31 23:59:59", "2024-02-29 00:00:00"] {
+                assert_eq!(parse(s), NaiveDateTime::parse_from_str(s, FORMAT).ok(), "{s}");
+            }
+            for bad in ["2023-02-29 00:00:00", "2024-08-12T13:01:16", "2024-08-12 13:01", "2024-08-12 25:00:00", "2024-0a-12 13:01:16", "+024-08-12 13:01:16"] {
+                assert_eq!(parse(bad), None, "{bad}");
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 
+use crate::batch::partitionwise::PartitionWise;
 use crate::batch::{layout, TableRef};
 use crate::course::stock_data::store;
 use crate::config::Settings;
@@ -74,9 +75,17 @@ pub fn summary_plan(store: LazyFrame, start: NaiveDate, end: NaiveDate) -> LazyF
         .sort(["STOCK_DATE", "ITEM_NAME"], SortMultipleOptions::default())
 }
 
-/// Runs [`summary_plan`] over the store under `data_dir`.
+/// Runs [`summary_plan`] over the store under `data_dir`, one STOCK_DATE folder at a time
+/// ([`PartitionWise`]: the groups never span two dates, so only one day's rows are in memory and
+/// the days come out in order), only the folders in `start..=end`.
 pub fn summarize(data_dir: &Path, start: NaiveDate, end: NaiveDate) -> Result<DataFrame> {
-    Ok(summary_plan(scan_store(data_dir)?, start, end).collect()?)
+    if layout::list_files(data_dir)?.is_empty() {
+        return Err(Error::invalid(format!(
+            "no Parquet files under {}: upload the stock first (section 03.04)",
+            data_dir.display()
+        )));
+    }
+    PartitionWise::new(data_dir, &store::PARTITION_COLUMNS).between(start, end).collect(|day| summary_plan(day, start, end))
 }
 
 /// A Decimal column as integer cents (scale 2), exactly: an error if a value has more decimals.

@@ -118,7 +118,8 @@ impl<T: Row> Engine<T> {
         if let Some(p) = st.cp.pending.clone() {
             let started = Instant::now();
             let msgs = if p.flush { Vec::new() } else { st.reader.read(&p.end, usize::MAX, REPLAY_READ_WAIT, true)?.0 };
-            self.run_batch(&mut st, p, msgs, true, started)?;
+            let read_ms = started.elapsed().as_millis() as u64;
+            self.run_batch(&mut st, p, msgs, true, started, read_ms)?;
         }
         Ok(st)
     }
@@ -176,6 +177,7 @@ impl<T: Row> Engine<T> {
             let batch_time = self.clock.now_ms().max(st.cp.last_batch_time_ms);
             let started = Instant::now();
             let (msgs, end) = st.reader.read(&targets, self.source.max_records, READ_WAIT, false)?;
+            let read_ms = started.elapsed().as_millis() as u64;
             if msgs.is_empty() && !wants_empty {
                 if end != st.reader.next {
                     // only gaps (transaction markers, compacted offsets): move past them
@@ -186,7 +188,7 @@ impl<T: Row> Engine<T> {
                 continue;
             }
             let pending = PendingBatch { batch_id: st.cp.next_batch, start: st.reader.next.clone(), end, batch_time_ms: batch_time, flush: false, plans: Vec::new() };
-            self.run_batch(&mut st, pending, msgs, false, started)?;
+            self.run_batch(&mut st, pending, msgs, false, started, read_ms)?;
             if self.trigger == Trigger::Once {
                 break;
             }
@@ -200,7 +202,7 @@ impl<T: Row> Engine<T> {
                 flush: true,
                 plans: Vec::new(),
             };
-            self.run_batch(&mut st, pending, Vec::new(), false, Instant::now())?;
+            self.run_batch(&mut st, pending, Vec::new(), false, Instant::now(), 0)?;
         }
         checkpoint::heartbeat_stop(&self.cp_dir);
         Ok(())
@@ -275,11 +277,14 @@ impl<T: Row> Engine<T> {
         }
     }
 
-    fn run_batch(&mut self, st: &mut RunState, mut p: PendingBatch, msgs: Vec<Msg>, replay: bool, read_started: Instant) -> Result<()> {
+    /// Runs one batch whose records were read in `read_ms` (the batch started at `started`).
+    fn run_batch(&mut self, st: &mut RunState, mut p: PendingBatch, msgs: Vec<Msg>, replay: bool, started: Instant, read_ms: u64) -> Result<()> {
         let rows_in = msgs.len() as u64;
         let info = BatchInfo { query: self.identity.clone(), batch_id: p.batch_id, batch_time_ms: p.batch_time_ms, replay, flush: p.flush, settings: self.settings.clone() };
+        let step = Instant::now();
         let Decoded { rows, dead } = self.decode(&info, msgs);
-        let read_ms = read_started.elapsed().as_millis() as u64;
+        let decode_ms = step.elapsed().as_millis() as u64;
+        let step = Instant::now();
         if !replay {
             p.plans = Vec::new();
             for s in self.sinks.iter_mut() {
@@ -288,10 +293,13 @@ impl<T: Row> Engine<T> {
             st.cp.pending = Some(p.clone());
             st.cp.save(&self.cp_dir)?;
         }
+        let write_ahead_ms = step.elapsed().as_millis() as u64;
         crashpoint::hit("after-write-ahead", p.batch_id);
+        let step = Instant::now();
         if self.source.dead_letters {
             st.dlq.send(&self.settings, &dead)?;
         }
+        let dead_letter_ms = step.elapsed().as_millis() as u64;
         let late_before: u64 = self.sinks.iter().map(|s| s.late_rows()).sum();
         let mut sink_rows = Vec::new();
         let mut sink_ms = Vec::new();
@@ -308,6 +316,7 @@ impl<T: Row> Engine<T> {
         }
         crashpoint::hit("before-commit", p.batch_id);
         let late: u64 = self.sinks.iter().map(|s| s.late_rows()).sum::<u64>().saturating_sub(late_before);
+        let step = Instant::now();
         st.cp.offsets = p.end.clone();
         st.cp.next_batch = p.batch_id + 1;
         st.cp.last_batch_time_ms = st.cp.last_batch_time_ms.max(p.batch_time_ms);
@@ -315,7 +324,8 @@ impl<T: Row> Engine<T> {
         st.cp.pending = None;
         st.cp.save(&self.cp_dir)?;
         st.reader.commit(&p.end);
-        let dur = read_started.elapsed();
+        let commit_ms = step.elapsed().as_millis() as u64;
+        let dur = started.elapsed();
         let progress = Progress {
             batch_id: p.batch_id,
             batch_time_ms: p.batch_time_ms,
@@ -326,6 +336,10 @@ impl<T: Row> Engine<T> {
             sink_rows,
             sink_ms,
             read_ms,
+            decode_ms,
+            write_ahead_ms,
+            dead_letter_ms,
+            commit_ms,
             dead_letters: dead.len() as u64,
             late_rows: late,
             replay,

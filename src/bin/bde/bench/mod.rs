@@ -5,19 +5,22 @@
 //!
 //! - `bde bench gen-stock --dir D --rows N [--seed S]` — a Hive-style stock tree written
 //!   directly with Polars ([`stock::generate`]), no MariaDB;
-//! - `bde bench aggregate --dir D [--repeat R]` — the course's aggregation (SPEC §4.4) with
+//! - `bde bench aggregate --dir D [--repeat R] [--plan whole|partitionwise]` — the course's aggregation (SPEC §4.4) with
 //!   [`bde_kit::course::stock_data::aggregate::summary_plan`], timed, with the column sums used to check
 //!   PySpark's result;
 //! - `bde bench gen-visits --dir D --visits N [--per-file K] [--seed S]` — the course's visits
 //!   as JSON-lines files (what PySpark's file source reads);
 //! - `bde bench stream --dir D [--carts-out F]` — the same visits produced to a fresh Kafka
 //!   topic, the raw rdkafka consume rate (the ceiling), then the analytics query with its three
-//!   real sinks ([`visits::run_stream`]).
+//!   real sinks ([`visits::run_stream`]);
+//! - `bde bench latency [--visits N] [--spread-ms S] [--trigger-ms T]` — producer-to-Redis latency
+//!   of the analytics query on its 1-second trigger ([`latency::run`]).
 //!
 //! Nothing here asserts timings: the figures are printed, the orchestrator compares results.
 
 pub mod analytics;
 pub mod batch;
+pub mod latency;
 pub mod stream;
 pub mod stock;
 pub mod visits;
@@ -53,7 +56,8 @@ pub fn main(args: &[String]) -> Result<()> {
         }
         "aggregate" => {
             let dir = std::path::PathBuf::from(required(rest, "--dir")?);
-            stock::aggregate(&dir, num_flag(rest, "--repeat", 1)?.max(1) as usize)?
+            let plan = stock::Plan::parse(flag(rest, "--plan").unwrap_or("partitionwise"))?;
+            stock::aggregate(&dir, num_flag(rest, "--repeat", 1)?.max(1) as usize, plan)?
         }
         "gen-visits" => {
             let dir = std::path::PathBuf::from(required(rest, "--dir")?);
@@ -67,9 +71,15 @@ pub fn main(args: &[String]) -> Result<()> {
             let max = num_flag(rest, "--max-records", 50_000)? as usize;
             visits::run_stream(&dir, carts.as_deref(), max)?
         }
+        "latency" => {
+            let n = num_flag(rest, "--visits", 1_000)?.max(1) as usize;
+            let spread = std::time::Duration::from_millis(num_flag(rest, "--spread-ms", 20_000)?);
+            let trigger = std::time::Duration::from_millis(num_flag(rest, "--trigger-ms", 1_000)?);
+            latency::run(n, spread, trigger)?
+        }
         other => {
             return Err(Error::invalid(format!(
-                "unknown bench step '{other}': use gen-stock, aggregate, gen-visits or stream (see benches/compare.py)"
+                "unknown bench step '{other}': use gen-stock, aggregate, gen-visits, stream or latency (see benches/compare.py)"
             )))
         }
     };

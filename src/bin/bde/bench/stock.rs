@@ -107,16 +107,38 @@ fn sum_i64(df: &DataFrame, name: &str) -> Result<i128> {
     Ok(df.column(name)?.cast(&DataType::Int64)?.i64()?.into_iter().flatten().map(i128::from).sum())
 }
 
+/// How the aggregation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// One lazy plan over the whole tree (as notebook 2's cell writes it).
+    Whole,
+    /// The kit's `summarize`: the same plan one STOCK_DATE folder at a time.
+    PartitionWise,
+}
+
+impl Plan {
+    pub fn parse(s: &str) -> Result<Plan> {
+        match s {
+            "whole" => Ok(Plan::Whole),
+            "partitionwise" => Ok(Plan::PartitionWise),
+            other => Err(Error::invalid(format!("--plan {other}: use whole or partitionwise"))),
+        }
+    }
+}
+
 /// Runs the course's aggregation over the tree `repeat` times (each a fresh lazy scan and a
 /// full `collect`), and returns the timings and the sums of the last result.
-pub fn aggregate(dir: &Path, repeat: usize) -> Result<Value> {
+pub fn aggregate(dir: &Path, repeat: usize, plan: Plan) -> Result<Value> {
     let from = NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| Error::invalid("date"))?;
     let to = NaiveDate::from_ymd_opt(2999, 12, 31).ok_or_else(|| Error::invalid("date"))?;
     let mut times = Vec::with_capacity(repeat);
     let mut last = None;
     for _ in 0..repeat {
         let t = Instant::now();
-        let df = aggregate::summary_plan(aggregate::scan_store(dir)?, from, to).collect()?;
+        let df = match plan {
+            Plan::Whole => aggregate::summary_plan(aggregate::scan_store(dir)?, from, to).collect()?,
+            Plan::PartitionWise => aggregate::summarize(dir, from, to)?,
+        };
         times.push(t.elapsed().as_secs_f64());
         last = Some(df);
     }
@@ -128,7 +150,7 @@ pub fn aggregate(dir: &Path, repeat: usize) -> Result<Value> {
     }
     sums.insert("CLOSING_VALUE".into(), json!(cents_to_string(cents)));
     Ok(json!({
-        "engine": "bde_kit (Polars lazy)", "rows": sum_i64(&df, "TOTAL_REC")?.to_string(), "groups": df.height(),
+        "engine": match plan { Plan::Whole => "bde_kit (one lazy plan)", Plan::PartitionWise => "bde_kit (partition-wise)" }, "rows": sum_i64(&df, "TOTAL_REC")?.to_string(), "groups": df.height(),
         "seconds": times, "sums": sums, "peak_rss_self": self_peak_rss(),
     }))
 }

@@ -207,20 +207,9 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
         let secs = t0.elapsed().as_secs_f64();
         let e2e = visits as f64 / secs;
         println!("end-to-end (3 sinks, exactly-once): {e2e:.0} rows/s over {} batches ({secs:.1} s)", s.batches.len());
-        let read: u64 = s.batches.iter().map(|p| p.read_ms).sum();
-        let mut per_sink: Vec<(String, u64)> = Vec::new();
-        for p in &s.batches {
-            for (n, ms) in &p.sink_ms {
-                match per_sink.iter_mut().find(|(k, _)| k == n) {
-                    Some(e) => e.1 += ms,
-                    None => per_sink.push((n.clone(), *ms)),
-                }
-            }
-        }
         println!(
-            "time: read+decode {:.1} s; {}",
-            read as f64 / 1000.0,
-            per_sink.iter().map(|(n, ms)| format!("{n} {:.1} s", *ms as f64 / 1000.0)).collect::<Vec<_>>().join("; ")
+            "time per step: {}",
+            s.steps_total().iter().map(|(n, ms)| format!("{n} {:.1} s", *ms as f64 / 1000.0)).collect::<Vec<_>>().join("; ")
         );
         println!("ratio end-to-end / raw consume: {:.3} ({:.1} %)", e2e / raw, 100.0 * e2e / raw);
         Ok(BenchResult { visits, produce_per_sec: produce, raw_consume_per_sec: raw, end_to_end_per_sec: e2e })

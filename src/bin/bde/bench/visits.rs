@@ -157,6 +157,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
         Ok(json!({
             "engine": "bde_kit (rdkafka + micro-batches)", "visits": visits, "batches": data_batches, "all_batches": s.batches.len(), "data_seconds": data_secs,
             "produce_seconds": produce_s, "raw_consume_per_sec": raw, "seconds": secs, "rows_per_sec": visits as f64 / data_secs,
+            "steps_ms": s.steps_total().into_iter().map(|(n, ms)| json!([n, ms])).collect::<Vec<_>>(),
             "redis_totals": totals, "carts": cart_lines.len(), "visit_stats_rows": stat_rows, "visit_stats_sum": stat_sum,
         }))
     })();
