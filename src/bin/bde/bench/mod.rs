@@ -18,6 +18,7 @@
 
 pub mod analytics;
 pub mod batch;
+pub mod chart;
 pub mod stream;
 pub mod stock;
 pub mod visits;
@@ -67,6 +68,7 @@ pub fn main(args: &[String]) -> Result<()> {
             let max = num_flag(rest, "--max-records", 50_000)? as usize;
             visits::run_stream(&dir, carts.as_deref(), max)?
         }
+        "chart" => chart::run(flag(rest, "--results").unwrap_or("build/bench/results.json").as_ref(), flag(rest, "--out").unwrap_or("build/bench/ratios.svg").as_ref())?,
         other => {
             return Err(Error::invalid(format!(
                 "unknown bench step '{other}': use gen-stock, aggregate, gen-visits or stream (see benches/compare.py)"
