@@ -132,8 +132,9 @@ PEERS = [
 # The table: one column per engine, then the ceiling and a ratio column. A row is a plain tuple in
 # COLUMNS order (label first) — `row(...)` builds one by name — and may be shorter (padded) or
 # longer (extra columns print without a header) than COLUMNS; all-empty columns are left out.
-COLUMNS = ("", "bde_kit", "PySpark", "Polars SQL", "Polars lazy", "DuckDB", "ceiling", "ratio")
-CELL = {"bde": 1, "pyspark": 2, "polars_sql": 3, "polars_lazy": 4, "duckdb": 5, "ceiling": 6, "ratio": 7}
+# (The stream step's ratio text calls bde_kit, PySpark and the ceiling a, b and c.)
+COLUMNS = ("", "a: bde_kit", "b: PySpark", "Polars SQL", "Polars lazy", "DuckDB", "c: ceiling", "ratio")
+CELL = {"label": 0, "bde": 1, "pyspark": 2, "polars_sql": 3, "polars_lazy": 4, "duckdb": 5, "ceiling": 6, "ratio": 7}
 
 
 def row(label, **cells):
@@ -271,17 +272,15 @@ def stream(a, bde, work, table, raw):
     check(0 < rb["visit_stats_sum"] <= total and rp["visit_stats_sum"] <= total, "stream: visit_stats sums exceed the visits' durations")
     n = a.visits
     eb, ep, raw_rate = rb["rows_per_sec"], rp["rows_per_sec"], rb["raw_consume_per_sec"]
-    table.append(row(f"stream {n:,} visits (3 sinks; {a.per_file:,} per micro-batch; ceiling = raw rdkafka consume)"))
-    table.append(row("  rows/s end to end", bde=f"{eb:,.0f}/s", pyspark=f"{ep:,.0f}/s", ceiling=f"{raw_rate:,.0f}/s",
-                     ratio=f"bde_kit/PySpark {eb / ep:.1f}×, bde_kit/ceiling {eb / raw_rate:.3f}"))
-    table.append(row("  seconds (all visits through the sinks)", bde=f"{rb['data_seconds']:.1f}", pyspark=f"{rp['seconds']:.1f}", ceiling=f"{n / raw_rate:.1f}"))
-    table.append(row("  micro-batches", bde=f"{rb['batches']} (+{rb['all_batches'] - rb['batches']} drain)", pyspark=str(rp["batches"])))
-    table.append(row("  process wall, incl. start/produce (s)", bde=f"{wall_b:.1f}", pyspark=f"{wall_p:.1f}"))
-    table.append(row("  peak memory (process tree RSS)", bde=gib(mem_b), pyspark=gib(mem_p), ratio=smaller(mem_b, mem_p)))
-    table.append(row(f"  visit_stats rows / sum (of {total:,})", bde=f"{rb['visit_stats_rows']} / {rb['visit_stats_sum']:,}",
-                     pyspark=f"{rp['visit_stats_rows']} / {rp['visit_stats_sum']:,}"))
+    table.append((f"stream {n:,} visits (3 sinks; {a.per_file:,} per micro-batch)", "", "", "", ""))
+    table.append(("  rows/s end to end", f"{eb:,.0f}/s", f"{ep:,.0f}/s", f"{raw_rate:,.0f}/s", f"a/b {eb / ep:.1f}×, a/c {eb / raw_rate:.3f}"))
+    table.append(("  seconds (all visits through the sinks)", f"{rb['data_seconds']:.1f}", f"{rp['seconds']:.1f}", f"{n / raw_rate:.1f}", ""))
+    table.append(("  micro-batches", f"{rb['batches']} (+{rb['all_batches'] - rb['batches']} drain)", str(rp["batches"]), "", ""))
+    table.append(("  process wall, incl. start/produce (s)", f"{wall_b:.1f}", f"{wall_p:.1f}", "", ""))
+    table.append(("  peak memory (process tree RSS)", gib(mem_b), gib(mem_p), "", smaller(mem_b, mem_p)))
+    table.append(("  visit_stats rows / sum (of " + f"{total:,})", f"{rb['visit_stats_rows']} / {rb['visit_stats_sum']:,}", f"{rp['visit_stats_rows']} / {rp['visit_stats_sum']:,}", "", ""))
     ok = not [f for f in FAILURES if f.startswith("stream:")]
-    table.append(row("  results (Redis totals, cart lines)", bde="same" if ok else "DIFFER"))
+    table.append(("  results (Redis totals, cart lines)", "same" if ok else "DIFFER", "", "", ""))
     if not a.keep:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -291,24 +290,45 @@ def latency(a, work, table, raw):
     r, _, _ = run_step("notebook latency", [py, "-W", "ignore", BENCHES / "notebook_latency.py", "--runs", a.latency_runs, "--warm-repeats", a.warm_repeats], log_path=work / "latency.log")
     raw["latency"] = r
     m = r["median"]
-    table.append(row(f"notebook latency (median of {r['runs']} fresh kernels, {a.warm_repeats} warm cells each)"))
+    table.append((f"notebook latency (median of {r['runs']} fresh kernels, {a.warm_repeats} warm cells each)", "", "", "", ""))
     spark = raw.get("spark_session_seconds")
-    table.append(row("  kernel start / SparkSession start (s)", bde=f"{m['kernel_start']:.1f}", pyspark=f"{spark:.1f}" if spark else "-"))
-    table.append(row("  first `:dep bde_kit` cell (s)", bde=f"{m['dep']:.1f}"))
-    table.append(row("  warm trivial cell `1 + 1` (s)", bde=f"{m['trivial']:.2f}"))
-    table.append(row("  warm `Table` cell, 1 M rows (s)", bde=f"{m['table']:.2f}"))
-    table.append(row("  kernel peak memory", bde=gib(r["peak_rss"])))
+    table.append(("  kernel start / SparkSession start (s)", f"{m['kernel_start']:.1f}", f"{spark:.1f}" if spark else "-", "", ""))
+    table.append(("  first `:dep bde_kit` cell (s)", f"{m['dep']:.1f}", "", "", ""))
+    table.append(("  warm trivial cell `1 + 1` (s)", f"{m['trivial']:.2f}", "", "", ""))
+    table.append(("  warm `Table` cell, 1 M rows (s)", f"{m['table']:.2f}", "", "", ""))
+    table.append(("  kernel peak memory", gib(r["peak_rss"]), "", "", ""))
 
 
-def print_table(table, header=COLUMNS):
-    """Prints rows of any length under `header`; columns empty in every row are left out."""
-    n = max([len(header)] + [len(r) for r in table])
-    head = [str(h) for h in header] + [""] * (n - len(header))
-    rows = [[str(c) for c in r] + [""] * (n - len(r)) for r in table]
-    keep = [i for i in range(n) if i == 0 or any(r[i] for r in rows)]
-    widths = {i: max(len(x[i]) for x in rows + [head]) for i in keep}
-    fmt = lambda r: "  ".join(r[i].ljust(widths[i]) for i in keep).rstrip()  # noqa: E731
-    out = [fmt(head), "  ".join("-" * widths[i] for i in keep)] + [fmt(r) for r in rows]
+# How each step's rows are laid out: batch rows are in COLUMNS order (see `row`); the stream and
+# latency steps append (label, bde_kit, PySpark, ceiling, ratio) tuples. print_table maps every row
+# onto COLUMNS; cells past a layout's end become extra columns (printed without a header).
+# (Layouts name their cells by CELL's keys.)
+LAYOUTS = {"batch": tuple(CELL), "stream": ("label", "bde", "pyspark", "ceiling", "ratio"), "latency": ("label", "bde", "pyspark", "ceiling", "ratio")}
+
+
+def print_table(table, sections=()):
+    """Prints the rows (tuples of any length) under COLUMNS. `sections` lists (start, end, layout)
+    spans of `table` whose rows use another layout than COLUMNS'. Columns empty in every row are
+    left out; a row with only a label (a section's title) does not widen the first column."""
+    layout_of = {}
+    for start, end, layout in sections:
+        for i in range(start, end):
+            layout_of[i] = layout
+    extra = max([0] + [len(r) - len(layout_of.get(i, CELL)) for i, r in enumerate(table)])
+    head = list(COLUMNS) + [""] * extra
+    rows = []
+    for i, r in enumerate(table):
+        layout = layout_of.get(i, tuple(CELL))
+        out = [""] * len(head)
+        for j, c in enumerate(r):
+            k = CELL[layout[j]] if j < len(layout) else len(COLUMNS) + j - len(layout)
+            out[k] = str(c)
+        rows.append(out)
+    keep = [k for k in range(len(head)) if k == 0 or any(r[k] for r in rows)]
+    cells = lambda k: [r[k] for r in rows if k or any(r[1:])]  # noqa: E731
+    widths = {k: max(len(x) for x in cells(k) + [head[k]]) for k in keep}
+    fmt = lambda r: "  ".join(r[k].ljust(widths[k]) for k in keep).rstrip()  # noqa: E731
+    out = [fmt(head), "  ".join("-" * widths[k] for k in keep)] + [fmt(r) for r in rows]
     print("\n".join(out), flush=True)
     return "\n".join(out)
 
@@ -400,20 +420,23 @@ def main():
     steps = [("batch", lambda: batch(a, bde, work, [int(x) for x in a.batch_rows.split(",") if x], table, raw)),
              ("stream", lambda: stream(a, bde, work, table, raw)),
              ("latency", lambda: latency(a, work, table, raw))]
+    sections = []
     for name, fn in steps:
         if name not in only:
             continue
+        start = len(table)
         try:
             fn()
         except Exception as e:  # a crashed step fails the run, the others still run
             FAILURES.append(f"{name}: {e}")
             log(f"{name} FAILED: {e}")
-            table.append(row(f"{name}: FAILED (see {work}/*.log)"))
+            table.append((f"{name}: FAILED (see {work}/*.log)",))
+        sections.append((start, len(table), LAYOUTS[name]))
     print()
     m = raw["machine"]
     print(f"{engines_line(raw)} — {raw['date']}, {m['cpus']} cores ({m['cpu_model']}), {m['memory_gib']:g} GiB, "
           f"{time.time() - t0:.0f} s. Ratios: peer time / bde_kit time (> 1: bde_kit faster).")
-    text = print_table(table)
+    text = print_table(table, sections)
     raw["failures"], raw["table"] = FAILURES, text
     results = work / "results.json"
     results.write_text(json.dumps(raw, indent=2, default=str))

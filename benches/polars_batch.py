@@ -6,8 +6,8 @@ Usage: python benches/polars_batch.py --dir TREE [--repeat R] [--mode sql|lazy|b
         `pl.scan_parquet(TREE/**/*.parquet, hive_partitioning=True)` (the headline);
   lazy  the same query written with the lazy API (group_by / agg);
   both  (default) sql, then lazy, in one process.
-Each run is a fresh scan and a full `collect()` with Polars' default engine (every summary row
-materialised). Before running, the scan's schema is checked: STOCK_DATE must be parsed as a Date
+Each run is a fresh scan and a full `collect()` with Polars' default engine (the streaming
+engine in Polars 2.x, as POLARS_VERBOSE=1 shows); every summary row is materialised. Before running, the scan's schema is checked: STOCK_DATE must be parsed as a Date
 from the folder names and UNIT_VALUE read as Decimal(10,2); CLOSING_VALUE must come out as a
 Decimal, so the sums are exact (never floats). Prints one JSON line with the contract of
 benches/pyspark_batch.py: per-run seconds (of the first mode), groups, rows and the sum of every

@@ -61,7 +61,7 @@ pub fn ratios(results: &Value) -> Result<Vec<(String, f64)>> {
     if let (Some(rate), Some(ceiling)) = (rate, ceiling) {
         if ceiling > 0.0 {
             let r = rate / ceiling;
-            bars.push((format!("stream/raw consume: {r:.2}×"), r));
+            bars.push((format!("stream/raw consume: {r:.3}×"), r));
         }
     }
     Ok(bars)
@@ -126,7 +126,7 @@ mod tests {
         });
         let bars = ratios(&doc).expect("ratios");
         let labels: Vec<&str> = bars.iter().map(|(l, _)| l.as_str()).collect();
-        assert_eq!(labels, ["PySpark 1M: 8.00×", "Polars SQL 1M: 0.50×", "DuckDB 20M: 2.00×", "stream/raw consume: 0.25×"]);
+        assert_eq!(labels, ["PySpark 1M: 8.00×", "Polars SQL 1M: 0.50×", "DuckDB 20M: 2.00×", "stream/raw consume: 0.250×"]);
     }
 
     #[test]
