@@ -1,10 +1,13 @@
-"""Side-by-side benchmark: bde_kit vs PySpark 3.5.1 (local[2], the course's settings) vs the
-hardware ceiling, one run on one machine and the same data. Run it with `bash kernel/bench.sh`.
+"""Side-by-side benchmark: bde_kit vs PySpark 3.5.1 (local[2], the course's settings), Python
+Polars and DuckDB vs the hardware ceiling, one run on one machine and the same data. Run it with
+`bash kernel/bench.sh`.
 
 Steps (each engine in its own process; peak memory = the process tree's RSS sampled every 50 ms):
   batch   a Hive-style stock tree per scale (`bde bench gen-stock`), aggregated per SPEC §4.4 by
-          `bde bench aggregate` and by benches/pyspark_batch.py; the sums of every summary column
-          must agree (CLOSING_VALUE as an exact decimal).
+          `bde bench aggregate` and by each peer (--peers): benches/pyspark_batch.py,
+          benches/polars_batch.py (the course's SQL through pl.SQLContext, then the lazy API, one
+          process each) and benches/duckdb_batch.py (2 threads); groups, rows and the sums of
+          every summary column must agree with bde_kit's (CLOSING_VALUE as an exact decimal).
   stream  N visits as JSON-lines files (`bde bench gen-visits`); `bde bench stream` produces them
           to Kafka, measures the raw rdkafka consume rate (the ceiling) and runs the analytics
           query with its three real sinks; benches/pyspark_stream.py runs the course's three
@@ -12,13 +15,17 @@ Steps (each engine in its own process; peak memory = the process tree's RSS samp
           cart counts must agree.
   latency benches/notebook_latency.py with the course venv (fresh kernel `:dep`, warm cells).
 
-Exit status 1 when a step fails or the two sides' results differ; timings are never asserted.
-The table is printed and, with every raw figure, written to build/bench/results.json."""
+Exit status 1 when a step fails or an engine's results differ; timings are never asserted.
+The table is printed and, with every raw figure, the date and the machine, written to
+build/bench/results.json; `bde bench chart` draws build/bench/ratios.svg from it (when a batch
+step ran). --publish also writes benches/results/latest.md and benches/results/ratios.svg."""
 
 import argparse
 import collections
+import datetime
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -92,6 +99,11 @@ def gib(b):
     return f"{b / 2**30:.2f} GiB" if b >= 2**30 else f"{b / 2**20:.0f} MiB"
 
 
+def secs(s):
+    """Seconds with 2 decimals, 3 below 0.1 s (tiny smoke scales)."""
+    return f"{s:.2f}" if s >= 0.1 else f"{s:.3f}"
+
+
 def rate(n, s):
     return f"{n / s:,.0f}/s" if s > 0 else "-"
 
@@ -108,30 +120,98 @@ def check(cond, what):
     return cond
 
 
+# The batch peers, each run in its own process over the same tree and checked against bde_kit:
+# (results.json key, table column, name for --peers, script and its extra arguments).
+PEERS = [
+    ("pyspark", "PySpark", "pyspark", "pyspark_batch.py", []),
+    ("polars_sql", "Polars SQL", "polars", "polars_batch.py", ["--mode", "sql"]),
+    ("polars_lazy", "Polars lazy", "polars", "polars_batch.py", ["--mode", "lazy"]),
+    ("duckdb", "DuckDB", "duckdb", "duckdb_batch.py", []),
+]
+
+# The table: one column per engine, then the ceiling and a ratio column. A row is a plain tuple in
+# COLUMNS order (label first) — `row(...)` builds one by name — and may be shorter (padded) or
+# longer (extra columns print without a header) than COLUMNS; all-empty columns are left out.
+# (The stream step's ratio text calls bde_kit, PySpark and the ceiling a, b and c.)
+COLUMNS = ("", "a: bde_kit", "b: PySpark", "Polars SQL", "Polars lazy", "DuckDB", "c: ceiling", "ratio")
+CELL = {"label": 0, "bde": 1, "pyspark": 2, "polars_sql": 3, "polars_lazy": 4, "duckdb": 5, "ceiling": 6, "ratio": 7}
+
+
+def row(label, **cells):
+    """A table row with cells named by CELL's keys (bde=…, pyspark=…, ceiling=…, ratio=…)."""
+    r = [label] + [""] * (len(COLUMNS) - 1)
+    for k, v in cells.items():
+        r[CELL[k]] = v
+    return tuple(r)
+
+
+def speed(peer_s, bde_s):
+    """bde_kit against a peer as the peer's time / bde_kit's: "2.2× faster" or "0.45× (slower)"."""
+    if not bde_s or not peer_s:
+        return "-"
+    r = peer_s / bde_s
+    return f"{r:.1f}× faster" if r >= 1 else f"{r:.2f}× (slower)"
+
+
+def selected_peers(a):
+    want = {p.strip() for p in a.peers.split(",") if p.strip()}
+    known = {g for _, _, g, _, _ in PEERS} | {k.replace("_", "-") for k, _, _, _, _ in PEERS}
+    unknown = want - known
+    if unknown:
+        raise SystemExit(f"--peers: unknown {sorted(unknown)}; use {sorted(known)}")
+    return [p for p in PEERS if p[2] in want or p[0].replace("_", "-") in want]
+
+
 def batch(a, bde, work, rows_total, table, raw):
+    peers = selected_peers(a)
     for rows in rows_total:
         d = work / f"stock_{rows}"
         gen, _, _ = run_step(f"generate {rows:,} stock rows", [*bde, "bench", "gen-stock", "--dir", d, "--rows", rows], log_path=work / "gen-stock.log")
         n = gen["rows"]
+        tag = f"batch {n}:"
         rb, wall_b, mem_b = run_step(f"bde_kit aggregate {n:,}", [*bde, "bench", "aggregate", "--dir", d, "--repeat", a.repeat], log_path=work / "bde-aggregate.log")
-        rp, wall_p, mem_p = run_step(f"PySpark aggregate {n:,}", [a.python, BENCHES / "pyspark_batch.py", "--dir", d, "--repeat", a.repeat], log_path=work / "pyspark-batch.log")
-        raw[f"batch_{n}"] = {"generate": gen, "bde": rb, "bde_wall": wall_b, "bde_peak": mem_b, "pyspark": rp, "pyspark_wall": wall_p, "pyspark_peak": mem_p}
-        check(rb["groups"] == rp["groups"], f"batch {n}: groups bde {rb['groups']} vs PySpark {rp['groups']}")
-        for c, v in rb["sums"].items():
-            check(v == rp["sums"][c], f"batch {n}: sum of {c} bde {v} vs PySpark {rp['sums'][c]}")
-        check(int(rb["rows"]) == n, f"batch {n}: bde counted {rb['rows']} rows")
-        tb1, tp1 = rb["seconds"][0], rp["seconds"][0]
-        tbb, tpb = min(rb["seconds"]), min(rp["seconds"])
+        rec = raw[f"batch_{n}"] = {"generate": gen, "bde": rb, "bde_wall": wall_b, "bde_peak": mem_b, "peers": [p[0] for p in peers]}
+        ok = {"bde": check(int(rb["rows"]) == n, f"{tag} bde counted {rb['rows']} rows")}
+        got = {}  # key -> (result, wall, peak); a crashed peer is a failure, the others still run
+        for key, name, _, script, extra in peers:
+            try:
+                r, wall, mem = run_step(f"{name} aggregate {n:,}", [a.python, BENCHES / script, "--dir", d, "--repeat", a.repeat, *extra], log_path=work / f"{key}-batch.log")
+            except RuntimeError as e:
+                FAILURES.append(f"{tag} {name} crashed")
+                log(f"{name} FAILED: {e}")
+                continue
+            got[key] = (r, wall, mem)
+            rec.update({key: r, f"{key}_wall": wall, f"{key}_peak": mem})
+            same = [check(r["groups"] == rb["groups"], f"{tag} groups bde {rb['groups']} vs {name} {r['groups']}"),
+                    check(int(r["rows"]) == n, f"{tag} {name} counted {r['rows']} rows")]
+            same += [check(v == r["sums"].get(c), f"{tag} sum of {c} bde {v} vs {name} {r['sums'].get(c)}") for c, v in rb["sums"].items()]
+            ok[key] = all(same)
+        if "pyspark" in got:
+            raw.setdefault("spark_session_seconds", got["pyspark"][0]["session_seconds"])
+        best = lambda r: min(r["seconds"])  # noqa: E731
+        per = lambda f: {k: f(*v) for k, v in got.items()}  # noqa: E731  cells of every peer that ran
         sc = f"batch {n / 1e6:g} M rows ({gen['files']} files, {gen['bytes'] / 2**20:.0f} MiB, {rb['groups']:,} groups)"
-        table.append((sc, "", "", "", ""))
-        table.append(("  query, first run (s)", f"{tb1:.2f}", f"{tp1:.2f}", "", f"{tp1 / tb1:.1f}× faster"))
+        table.append(row(sc))
+        table.append(row("  query, first run (s)", bde=secs(rb["seconds"][0]), **per(lambda r, w, m: secs(r["seconds"][0]))))
+        q = "query" if a.repeat == 1 else f"query, best of {a.repeat}"
         if a.repeat > 1:
-            table.append((f"  query, best of {a.repeat} (s)", f"{tbb:.2f}", f"{tpb:.2f}", "", f"{tpb / tbb:.1f}× faster"))
-        table.append(("  rows/s (best run)", rate(n, tbb), rate(n, tpb), "", f"{tpb / tbb:.1f}×"))
-        table.append(("  process wall, incl. start (s)", f"{wall_b:.2f}", f"{wall_p:.2f}", "", f"{wall_p / wall_b:.1f}× faster"))
-        table.append(("  peak memory (process tree RSS)", gib(mem_b), gib(mem_p), "", smaller(mem_b, mem_p)))
-        table.append(("  results (groups, 6 column sums)", "same" if not [f for f in FAILURES if f.startswith(f"batch {n}:")] else "DIFFER", "", "", ""))
-        raw.setdefault("spark_session_seconds", rp["session_seconds"])
+            table.append(row(f"  {q} (s)", bde=secs(best(rb)), **per(lambda r, w, m: secs(best(r)))))
+        table.append(row("  rows/s (best run)", bde=rate(n, best(rb)), **per(lambda r, w, m: rate(n, best(r)))))
+        table.append(row("  process wall, incl. start (s)", bde=f"{wall_b:.2f}", **per(lambda r, w, m: f"{w:.2f}")))
+        table.append(row("  peak memory (process tree RSS)", bde=gib(mem_b), **per(lambda r, w, m: gib(m))))
+        table.append(row(f"  bde_kit vs each, {q}", **per(lambda r, w, m: speed(best(r), best(rb)))))
+        table.append(row("  bde_kit vs each, process wall", **per(lambda r, w, m: speed(w, wall_b))))
+        table.append(row("  bde_kit vs each, peak memory", **per(lambda r, w, m: smaller(mem_b, m))))
+        names = {k: name for k, name, _, _, _ in PEERS}
+        if got:
+            fq = min(got, key=lambda k: best(got[k][0]))
+            fw = min(got, key=lambda k: got[k][1])
+            lm = min(got, key=lambda k: got[k][2])
+            table.append(row(f"  fastest peer, {q}", ratio=f"{names[fq]} {secs(best(got[fq][0]))} s: bde_kit {speed(best(got[fq][0]), best(rb))}"))
+            table.append(row("  fastest peer, process wall", ratio=f"{names[fw]} {secs(got[fw][1])} s: bde_kit {speed(got[fw][1], wall_b)}"))
+            table.append(row("  lowest peer memory", ratio=f"{names[lm]} {gib(got[lm][2])}: bde_kit {smaller(mem_b, got[lm][2])}"))
+            rec["fastest_peer_query"], rec["fastest_peer_wall"], rec["lowest_peer_memory"] = fq, fw, lm
+        table.append(row("  results (groups, rows, 6 column sums)", **{k: "same" if v else "DIFFER" for k, v in ok.items()}))
         if not a.keep:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -219,20 +299,101 @@ def latency(a, work, table, raw):
     table.append(("  kernel peak memory", gib(r["peak_rss"]), "", "", ""))
 
 
-def print_table(table, header):
-    widths = [max(len(str(r[i])) for r in table + [header]) for i in range(5)]
-    line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)), line]
-    for r in table:
-        out.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+# How each step's rows are laid out: batch rows are in COLUMNS order (see `row`); the stream and
+# latency steps append (label, bde_kit, PySpark, ceiling, ratio) tuples. print_table maps every row
+# onto COLUMNS; cells past a layout's end become extra columns (printed without a header).
+# (Layouts name their cells by CELL's keys.)
+LAYOUTS = {"batch": tuple(CELL), "stream": ("label", "bde", "pyspark", "ceiling", "ratio"), "latency": ("label", "bde", "pyspark", "ceiling", "ratio")}
+
+
+def print_table(table, sections=()):
+    """Prints the rows (tuples of any length) under COLUMNS. `sections` lists (start, end, layout)
+    spans of `table` whose rows use another layout than COLUMNS'. Columns empty in every row are
+    left out; a row with only a label (a section's title) does not widen the first column."""
+    layout_of = {}
+    for start, end, layout in sections:
+        for i in range(start, end):
+            layout_of[i] = layout
+    extra = max([0] + [len(r) - len(layout_of.get(i, CELL)) for i, r in enumerate(table)])
+    head = list(COLUMNS) + [""] * extra
+    rows = []
+    for i, r in enumerate(table):
+        layout = layout_of.get(i, tuple(CELL))
+        out = [""] * len(head)
+        for j, c in enumerate(r):
+            k = CELL[layout[j]] if j < len(layout) else len(COLUMNS) + j - len(layout)
+            out[k] = str(c)
+        rows.append(out)
+    keep = [k for k in range(len(head)) if k == 0 or any(r[k] for r in rows)]
+    cells = lambda k: [r[k] for r in rows if k or any(r[1:])]  # noqa: E731
+    widths = {k: max(len(x) for x in cells(k) + [head[k]]) for k in keep}
+    fmt = lambda r: "  ".join(r[k].ljust(widths[k]) for k in keep).rstrip()  # noqa: E731
+    out = [fmt(head), "  ".join("-" * widths[k] for k in keep)] + [fmt(r) for r in rows]
     print("\n".join(out), flush=True)
     return "\n".join(out)
+
+
+def machine():
+    """cpus, memory, CPU model (/proc/cpuinfo) and kernel of this machine."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = psutil.virtual_memory().total
+    return {"cpus": os.cpu_count(), "memory": mem, "memory_gib": round(mem / 2**30, 1), "cpu_model": model or platform.processor(),
+            "kernel": f"{platform.system()} {platform.release()}"}
+
+
+def engines_line(raw):
+    """"bde_kit vs PySpark 3.5.1 local[2], Python Polars 2.1.0, …" from the engines that ran."""
+    seen = {}
+    for k, v in raw.items():
+        if k.startswith("batch_"):
+            for key in v.get("peers", []):
+                if isinstance(v.get(key), dict):
+                    seen.setdefault(key, v[key].get("engine", key))
+    names = [e.split(" (")[0] for k, e in seen.items() if not (k == "polars_lazy" and "polars_sql" in seen)]
+    if "stream" in raw:
+        if not [x for x in names if x.startswith("PySpark")]:
+            names.insert(0, "PySpark 3.5.1 local[2]")
+        names.append("the raw rdkafka consume rate (ceiling)")
+    return "bde_kit vs " + (", ".join(names) if names else "nothing")
+
+
+def chart(bde, work, raw):
+    """`bde bench chart` of the ratios, when the results have a batch section."""
+    if not any(k.startswith("batch_") for k in raw):
+        return None
+    out = work / "ratios.svg"
+    r, _, _ = run_step("ratio chart", [*bde, "bench", "chart", "--results", work / "results.json", "--out", out], log_path=work / "chart.log")
+    log(f"chart in {out} ({r.get('bars')} bars)")
+    return out
+
+
+def publish(raw, text, svg):
+    """--publish: the table as benches/results/latest.md and the chart as benches/results/ratios.svg."""
+    dest = BENCHES / "results"
+    dest.mkdir(parents=True, exist_ok=True)
+    m = raw["machine"]
+    md = [f"Run {raw['date']} on {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, {m['kernel']}.", "",
+          f"Command: `{' '.join(raw['command'])}`", "", f"{engines_line(raw)}.", "", "```text", text, "```", ""]
+    if svg:
+        shutil.copyfile(svg, dest / "ratios.svg")
+        md += ["![bde_kit against each peer](ratios.svg)", ""]
+    if raw["failures"]:
+        md += ["Failures: " + "; ".join(raw["failures"]), ""]
+    (dest / "latest.md").write_text("\n".join(md))
+    log(f"published {dest / 'latest.md'}" + (f" and {dest / 'ratios.svg'}" if svg else ""))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bde", default=None, help="the bde binary (default: the release build)")
-    ap.add_argument("--python", default=sys.executable, help="python with pyspark (default: this one)")
+    ap.add_argument("--python", default=sys.executable, help="python with pyspark, polars and duckdb (default: this one)")
     ap.add_argument("--batch-rows", default="1000000,20000000", help="comma-separated scales")
     ap.add_argument("--visits", type=int, default=1_000_000)
     ap.add_argument("--per-file", type=int, default=50_000, help="visits per file = per micro-batch")
@@ -240,34 +401,55 @@ def main():
     ap.add_argument("--latency-runs", type=int, default=3)
     ap.add_argument("--warm-repeats", type=int, default=3)
     ap.add_argument("--only", default="batch,stream,latency")
+    ap.add_argument("--peers", default="pyspark,polars,duckdb",
+                    help="batch peers: pyspark, polars (= polars-sql + polars-lazy), polars-sql, polars-lazy, duckdb")
     ap.add_argument("--work", default=str(REPO / "build" / "bench"))
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
+    ap.add_argument("--publish", action="store_true", help="also write benches/results/latest.md and ratios.svg (for the README)")
     a = ap.parse_args()
     bde = [a.bde or str(Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/bde_kit/target")) / "release" / "bde")]
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     only = set(a.only.split(","))
-    table, raw = [], {"machine": {"cpus": os.cpu_count(), "memory": psutil.virtual_memory().total}, "bde": bde}
+    if "batch" in only:
+        selected_peers(a)  # an unknown --peers name stops here, before any step runs
+    table = []
+    raw = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+           "command": [Path(sys.argv[0]).name, *sys.argv[1:]], "bde": bde}
     t0 = time.time()
     steps = [("batch", lambda: batch(a, bde, work, [int(x) for x in a.batch_rows.split(",") if x], table, raw)),
              ("stream", lambda: stream(a, bde, work, table, raw)),
              ("latency", lambda: latency(a, work, table, raw))]
+    sections = []
     for name, fn in steps:
         if name not in only:
             continue
+        start = len(table)
         try:
             fn()
         except Exception as e:  # a crashed step fails the run, the others still run
             FAILURES.append(f"{name}: {e}")
             log(f"{name} FAILED: {e}")
-            table.append((f"{name}: FAILED (see {work}/*.log)", "", "", "", ""))
+            table.append((f"{name}: FAILED (see {work}/*.log)",))
+        sections.append((start, len(table), LAYOUTS[name]))
     print()
-    print(f"bde_kit vs PySpark 3.5.1 (local[2], shuffle partitions 2) vs ceiling — {os.cpu_count()} cores, "
-          f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {time.time() - t0:.0f} s")
-    text = print_table(table, ("", "a: bde_kit", "b: PySpark", "c: ceiling (raw rdkafka)", "ratio (bde_kit vs PySpark)"))
+    m = raw["machine"]
+    print(f"{engines_line(raw)} — {raw['date']}, {m['cpus']} cores ({m['cpu_model']}), {m['memory_gib']:g} GiB, "
+          f"{time.time() - t0:.0f} s. Ratios: peer time / bde_kit time (> 1: bde_kit faster).")
+    text = print_table(table, sections)
     raw["failures"], raw["table"] = FAILURES, text
-    (work / "results.json").write_text(json.dumps(raw, indent=2, default=str))
-    log(f"figures in {work / 'results.json'}")
+    results = work / "results.json"
+    results.write_text(json.dumps(raw, indent=2, default=str))
+    log(f"figures in {results}")
+    svg = None
+    try:
+        svg = chart(bde, work, raw)
+    except Exception as e:
+        FAILURES.append(f"chart: {e}")
+        log(f"chart FAILED: {e}")
+    if a.publish:
+        raw["failures"] = FAILURES
+        publish(raw, text, svg)
     if FAILURES:
         log("FAILED: " + "; ".join(FAILURES))
         sys.exit(1)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The benchmark command: bde_kit vs PySpark 3.5.1 vs the hardware ceiling, one table.
+# The benchmark command: bde_kit vs PySpark 3.5.1, Python Polars and DuckDB vs the hardware
+# ceiling, one table (and build/bench/ratios.svg).
 #   bash kernel/bench.sh [--smoke] [--batch-rows 1000000,20000000] [--visits 1000000]
-#                        [--latency-runs 3] [--only batch,stream,latency] [--keep] …
+#                        [--latency-runs 3] [--only batch,stream,latency]
+#                        [--peers pyspark,polars,duckdb] [--keep] [--publish] …
 # Idempotent: installs Java 17 if missing, creates .venv-bench and installs benches/requirements.txt
 # when its hash changed, starts the services that do not answer, builds `bde` (release; the dev
 # build with --smoke), then runs benches/compare.py (other flags are passed to it).
@@ -12,8 +14,13 @@ cd "$REPO"
 
 smoke=0
 args=()
+only="batch,stream,latency"
+prev=""
 for a in "$@"; do
   if [ "$a" = "--smoke" ]; then smoke=1; else args+=("$a"); fi
+  if [ "$prev" = "--only" ]; then only="$a"; fi
+  case "$a" in --only=*) only="${a#--only=}" ;; esac
+  prev="$a"
 done
 
 if ! command -v java >/dev/null; then
@@ -29,16 +36,19 @@ if [ ! -x "$BVENV/bin/python" ]; then
 fi
 want="$(sha256sum "$REPO/benches/requirements.txt" | cut -c1-16)"
 if [ "$(cat "$BVENV/.requirements-hash" 2>/dev/null)" != "$want" ]; then
-  say "installing benches/requirements.txt into $BVENV (PySpark is about 300 MB)"
+  say "installing benches/requirements.txt into $BVENV (PySpark is about 300 MB; Polars, DuckDB)"
   "$BVENV/bin/pip" install -q --disable-pip-version-check -r "$REPO/benches/requirements.txt"
   echo "$want" > "$BVENV/.requirements-hash"
 fi
 
-# The latency step needs the course venv and its kernelspec (kernel/setup.sh makes both).
-if [ ! -x "$VENV/bin/python" ] || [ ! -d "$VENV/share/jupyter/kernels/rust" ]; then
+# The latency step needs the course venv and its kernelspec (kernel/setup.sh makes both); the
+# stream (and latency) steps need the services.
+if [[ ",$only," == *,latency,* ]] && { [ ! -x "$VENV/bin/python" ] || [ ! -d "$VENV/share/jupyter/kernels/rust" ]; }; then
   bash "$REPO/kernel/setup.sh"
 fi
-bash "$REPO/kernel/services.sh" up
+if [[ ",$only," == *,stream,* || ",$only," == *,latency,* ]]; then
+  bash "$REPO/kernel/services.sh" up
+fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BDE_CACHE/target}"
 if [ "$smoke" = 1 ]; then

@@ -14,12 +14,14 @@
 //!   topic, the raw rdkafka consume rate (the ceiling), then the analytics query with its three
 //!   real sinks ([`visits::run_stream`]);
 //! - `bde bench latency [--visits N] [--spread-ms S] [--trigger-ms T]` — producer-to-Redis latency
-//!   of the analytics query on its 1-second trigger ([`latency::run`]).
+//!   of the analytics query on its 1-second trigger ([`latency::run`]);
+//! - `bde bench chart --results F --out F.svg` — the ratios of a run as an SVG ([`chart::run`]).
 //!
 //! Nothing here asserts timings: the figures are printed, the orchestrator compares results.
 
 pub mod analytics;
 pub mod batch;
+pub mod chart;
 pub mod latency;
 pub mod stream;
 pub mod stock;
@@ -77,9 +79,10 @@ pub fn main(args: &[String]) -> Result<()> {
             let trigger = std::time::Duration::from_millis(num_flag(rest, "--trigger-ms", 1_000)?);
             latency::run(n, spread, trigger)?
         }
+        "chart" => chart::run(flag(rest, "--results").unwrap_or("build/bench/results.json").as_ref(), flag(rest, "--out").unwrap_or("build/bench/ratios.svg").as_ref())?,
         other => {
             return Err(Error::invalid(format!(
-                "unknown bench step '{other}': use gen-stock, aggregate, gen-visits, stream or latency (see benches/compare.py)"
+                "unknown bench step '{other}': use gen-stock, aggregate, gen-visits, stream, latency or chart (see benches/compare.py)"
             )))
         }
     };
