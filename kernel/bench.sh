@@ -55,7 +55,7 @@ if [ "$smoke" = 1 ]; then
   say "building bde (dev profile) for the smoke run"
   cargo build --locked --bin bde
   bde="$CARGO_TARGET_DIR/debug/bde"
-  set -- --batch-rows 2000 --visits 500 --per-file 100 --repeat 1 --latency-runs 1 --warm-repeats 1 \
+  set -- --batch-rows 2000 --visits 500 --per-file 100 --repeat 1 --latency-runs 1 --warm-repeats 1 --latency-visits 50 --latency-spread-ms 3000 \
     --work "$REPO/build/bench-smoke" ${args[@]+"${args[@]}"}
 else
   say "building bde (release profile; the first time takes several minutes)"

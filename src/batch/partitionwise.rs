@@ -71,15 +71,33 @@ impl PartitionWise {
             let folder = self.dir.join(format!("{}={v}", self.columns[0]));
             let inner: Vec<&str> = self.columns[1..].iter().map(String::as_str).collect();
             let scan = scan_hive(&folder, &inner)?.with_column(partition_literal(v).alias(self.columns[0].as_str()));
-            parts.push(query(scan).collect()?);
+            parts.push(compact_strings(query(scan).collect()?)?);
         }
+        // Stacked as chunks, one per partition: no copy of the results.
         let mut out = parts.remove(0);
         for p in &parts {
             out.vstack_mut(p)?;
         }
-        out.as_single_chunk_par();
         Ok(out)
     }
+}
+
+/// Copies each text column into buffers of its own. Polars keeps long strings as views into the
+/// buffers they were read into, so a group-by's 80 000 names would otherwise keep the partition's
+/// whole column of 800 000 names alive, and the stacked result every partition's.
+fn compact_strings(df: DataFrame) -> Result<DataFrame> {
+    let columns = df
+        .get_columns()
+        .iter()
+        .map(|c| match c.dtype() {
+            DataType::String => {
+                let ca = c.as_materialized_series().str()?;
+                Ok(StringChunked::from_chunk_iter(ca.name().clone(), ca.downcast_iter().map(|a| a.clone().gc())).into_column())
+            }
+            _ => Ok(c.clone()),
+        })
+        .collect::<Result<Vec<Column>>>()?;
+    Ok(DataFrame::new(columns)?)
 }
 
 /// A folder's partition value as Polars' Hive reader types it: a date, an integer, or text.

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{Client, ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -74,35 +74,39 @@ pub fn list_topics(settings: &Settings) -> Result<Vec<String>> {
 pub fn partitions(settings: &Settings, topic: &str) -> Result<Vec<i32>> {
     let s = settings.clone();
     let t = topic.to_string();
-    runtime::run_blocking(move || {
-        let client = metadata_client(&s)?;
-        let md = client.fetch_metadata(Some(&t), REQUEST_TIMEOUT).map_err(|e| map_err(&s, "read topic metadata", e))?;
-        let topic = md.topics().first().ok_or_else(|| Error::invalid(format!("topic {t} not found")))?;
-        if topic.error().is_some() || topic.partitions().is_empty() {
-            return Err(Error::invalid(format!(
-                "topic '{t}' does not exist on {}: run the setup notebook (code_00_03) or `create_topics`",
-                s.kafka
-            )));
-        }
-        Ok(topic.partitions().iter().map(|p| p.id()).collect())
-    })?
+    runtime::run_blocking(move || partitions_via(metadata_client(&s)?.client(), &s, &t))?
+}
+
+/// [`partitions`] through a client the caller keeps (no new connection). Blocking.
+pub fn partitions_via<C: ClientContext>(client: &Client<C>, settings: &Settings, topic: &str) -> Result<Vec<i32>> {
+    let md = client.fetch_metadata(Some(topic), REQUEST_TIMEOUT).map_err(|e| map_err(settings, "read topic metadata", e))?;
+    let t = md.topics().first().ok_or_else(|| Error::invalid(format!("topic {topic} not found")))?;
+    if t.error().is_some() || t.partitions().is_empty() {
+        return Err(Error::invalid(format!(
+            "topic '{topic}' does not exist on {}: run the setup notebook (code_00_03) or `create_topics`",
+            settings.kafka
+        )));
+    }
+    Ok(t.partitions().iter().map(|p| p.id()).collect())
 }
 
 /// Low and high watermark (first offset, next offset to be written) of every partition.
 pub fn watermarks(settings: &Settings, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
-    let parts = partitions(settings, topic)?;
     let s = settings.clone();
     let t = topic.to_string();
-    runtime::run_blocking(move || {
-        let client = metadata_client(&s)?;
-        parts
-            .into_iter()
-            .map(|p| {
-                let (lo, hi) = client.fetch_watermarks(&t, p, REQUEST_TIMEOUT).map_err(|e| map_err(&s, "read offsets", e))?;
-                Ok((p, lo, hi))
-            })
-            .collect()
-    })?
+    runtime::run_blocking(move || watermarks_via(metadata_client(&s)?.client(), &s, &t))?
+}
+
+/// [`watermarks`] through a client the caller keeps (a producer's or consumer's `.client()`): no
+/// new connection, so a sink can ask every batch. Blocking.
+pub fn watermarks_via<C: ClientContext>(client: &Client<C>, settings: &Settings, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
+    partitions_via(client, settings, topic)?
+        .into_iter()
+        .map(|p| {
+            let (lo, hi) = client.fetch_watermarks(topic, p, REQUEST_TIMEOUT).map_err(|e| map_err(settings, "read offsets", e))?;
+            Ok((p, lo, hi))
+        })
+        .collect()
 }
 
 /// Number of messages currently in a topic (sum of high − low watermarks).

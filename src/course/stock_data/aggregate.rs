@@ -54,30 +54,48 @@ pub const SUMMARY_COLUMNS: [&str; 8] =
 /// Quantities are summed as Int64; CLOSING_VALUE stays Decimal (scale 2), never a float.
 /// The date filter is on a partition column, so Polars skips other dates' folders.
 pub fn summary_plan(store: LazyFrame, start: NaiveDate, end: NaiveDate) -> LazyFrame {
-    let closing = (col("OPENING_STOCK").cast(DataType::Int64) + col("RECEIPTS").cast(DataType::Int64)
-        - col("ISSUES").cast(DataType::Int64))
-    .alias("CLOSING");
     store
         .filter(col("STOCK_DATE").gt_eq(lit(start)).and(col("STOCK_DATE").lt_eq(lit(end))))
-        .with_column(closing)
+        .with_column(closing())
         .group_by([col("STOCK_DATE"), col("ITEM_NAME")])
-        .agg([
-            len().cast(DataType::Int64).alias("TOTAL_REC"),
-            col("OPENING_STOCK").cast(DataType::Int64).sum().alias("OPENING_STOCK"),
-            col("RECEIPTS").cast(DataType::Int64).sum().alias("RECEIPTS"),
-            col("ISSUES").cast(DataType::Int64).sum().alias("ISSUES"),
-            col("CLOSING").sum().alias("CLOSING_STOCK"),
-            (col("CLOSING") * col("UNIT_VALUE"))
-                .sum()
-                .cast(DataType::Decimal(Some(18), Some(2)))
-                .alias("CLOSING_VALUE"),
-        ])
+        .agg(summary_aggs())
         .sort(["STOCK_DATE", "ITEM_NAME"], SortMultipleOptions::default())
 }
 
-/// Runs [`summary_plan`] over the store under `data_dir`, one STOCK_DATE folder at a time
-/// ([`PartitionWise`]: the groups never span two dates, so only one day's rows are in memory and
-/// the days come out in order), only the folders in `start..=end`.
+/// [`summary_plan`] for the rows of one STOCK_DATE: the date is the same on every row, so the
+/// group key is ITEM_NAME alone (a one-column key hashes the names directly instead of encoding
+/// (date, name) rows) and the date is carried as the group's first value.
+pub fn day_summary_plan(day: LazyFrame) -> LazyFrame {
+    let mut aggs = vec![col("STOCK_DATE").first()];
+    aggs.extend(summary_aggs());
+    day.with_column(closing())
+        .group_by([col("ITEM_NAME")])
+        .agg(aggs)
+        .select(SUMMARY_COLUMNS.iter().map(|c| col(*c)).collect::<Vec<_>>())
+        .sort(["ITEM_NAME"], SortMultipleOptions::default())
+}
+
+/// OPENING_STOCK + RECEIPTS - ISSUES as Int64, named CLOSING.
+fn closing() -> Expr {
+    (col("OPENING_STOCK").cast(DataType::Int64) + col("RECEIPTS").cast(DataType::Int64) - col("ISSUES").cast(DataType::Int64)).alias("CLOSING")
+}
+
+/// The summary's aggregations (every column after the two keys), over rows with CLOSING.
+fn summary_aggs() -> Vec<Expr> {
+    vec![
+        len().cast(DataType::Int64).alias("TOTAL_REC"),
+        col("OPENING_STOCK").cast(DataType::Int64).sum().alias("OPENING_STOCK"),
+        col("RECEIPTS").cast(DataType::Int64).sum().alias("RECEIPTS"),
+        col("ISSUES").cast(DataType::Int64).sum().alias("ISSUES"),
+        col("CLOSING").sum().alias("CLOSING_STOCK"),
+        (col("CLOSING") * col("UNIT_VALUE")).sum().cast(DataType::Decimal(Some(18), Some(2))).alias("CLOSING_VALUE"),
+    ]
+}
+
+/// The course's summary of the store under `data_dir` for `start..=end`: [`summary_plan`]'s
+/// result, computed one STOCK_DATE folder at a time ([`PartitionWise`] with [`day_summary_plan`]:
+/// the groups never span two dates, so only one day's rows are in memory, the days come out in
+/// order, and folders outside the dates are never opened).
 pub fn summarize(data_dir: &Path, start: NaiveDate, end: NaiveDate) -> Result<DataFrame> {
     if layout::list_files(data_dir)?.is_empty() {
         return Err(Error::invalid(format!(
@@ -85,7 +103,7 @@ pub fn summarize(data_dir: &Path, start: NaiveDate, end: NaiveDate) -> Result<Da
             data_dir.display()
         )));
     }
-    PartitionWise::new(data_dir, &store::PARTITION_COLUMNS).between(start, end).collect(|day| summary_plan(day, start, end))
+    PartitionWise::new(data_dir, &store::PARTITION_COLUMNS).between(start, end).collect(day_summary_plan)
 }
 
 /// A Decimal column as integer cents (scale 2), exactly: an error if a value has more decimals.

@@ -212,23 +212,17 @@ impl<T: Row> Engine<T> {
     /// always reject; both become dead letters with their reason.
     fn decode(&self, info: &BatchInfo, mut msgs: Vec<Msg>) -> Decoded<T> {
         msgs.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+        let decoded = decode_all::<T>(&msgs, self.source.max_value_bytes);
         let mut rows: Vec<T> = Vec::with_capacity(msgs.len());
         let mut origin: Vec<usize> = Vec::with_capacity(msgs.len());
         let mut dead: Vec<DeadLetter> = Vec::new();
-        for (i, m) in msgs.iter().enumerate() {
-            let decoded = match &m.value {
-                None => Err("null value".to_string()),
-                Some(v) if v.len() > self.source.max_value_bytes => {
-                    Err(format!("value of {} bytes exceeds the limit of {} bytes", v.len(), self.source.max_value_bytes))
-                }
-                Some(v) => T::decode(v),
-            };
-            match decoded {
+        for (i, d) in decoded.into_iter().enumerate() {
+            match d {
                 Ok(r) => {
                     rows.push(r);
                     origin.push(i);
                 }
-                Err(reason) => dead.push(DeadLetter::new(&self.name, info.batch_id, m, &reason)),
+                Err(reason) => dead.push(DeadLetter::new(&self.name, info.batch_id, &msgs[i], &reason)),
             }
         }
         let mut rejected: Vec<(usize, String)> = self
@@ -351,4 +345,29 @@ impl<T: Row> Engine<T> {
         self.shared.push(progress);
         Ok(())
     }
+}
+
+/// Records below this many are decoded on the engine's thread alone.
+const PARALLEL_DECODE_FROM: usize = 4_096;
+
+/// Decodes every record's value (in order), on as many threads as the machine has cores for a
+/// large batch: JSON decoding is the engine's largest per-record cost after the read itself.
+fn decode_all<T: Row>(msgs: &[Msg], max_value_bytes: usize) -> Vec<std::result::Result<T, String>> {
+    let one = |m: &Msg| match &m.value {
+        None => Err("null value".to_string()),
+        Some(v) if v.len() > max_value_bytes => Err(format!("value of {} bytes exceeds the limit of {max_value_bytes} bytes", v.len())),
+        Some(v) => T::decode(v),
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || msgs.len() < PARALLEL_DECODE_FROM {
+        return msgs.iter().map(one).collect();
+    }
+    let chunk = msgs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = msgs.chunks(chunk).map(|c| (c.len(), scope.spawn(move || c.iter().map(one).collect::<Vec<_>>()))).collect();
+        parts
+            .into_iter()
+            .flat_map(|(n, h)| h.join().unwrap_or_else(|_| vec![Err("the row type's decode panicked".to_string()); n]))
+            .collect()
+    })
 }

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -111,7 +111,12 @@ type Plan = BTreeMap<i32, i64>;
 
 impl<T> KafkaSink<T> {
     fn end_offsets(&self, settings: &Settings) -> Result<Plan> {
-        Ok(kio::watermarks(settings, &self.topic)?.into_iter().map(|(p, _, hi)| (p, hi)).collect())
+        let marks = match &self.producer {
+            // the producer's own connection: no new client per batch
+            Some(p) => kio::watermarks_via(p.client(), settings, &self.topic)?,
+            None => kio::watermarks(settings, &self.topic)?,
+        };
+        Ok(marks.into_iter().map(|(p, _, hi)| (p, hi)).collect())
     }
 
     /// The `bde-seq` of records of (query, batch) already in the topic after `from`.

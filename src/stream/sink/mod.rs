@@ -67,7 +67,9 @@ pub trait Sink<T>: Send {
     /// Called on the batch's decoded rows before the write-ahead and again on replay, with the
     /// sink's state as it was at the batch's start, so it must depend only on the rows, the batch
     /// info and that state. The engine sends these records to the dead-letter topic and no sink
-    /// applies them: a poison record never blocks the query.
+    /// applies them: a poison record never blocks the query. Behind a [`Windowed`] sink, a numeric
+    /// value must be refused by a range (accepting two totals accepts every total between them):
+    /// the window asks only when a row's total leaves the range already accepted.
     fn check(&self, _batch: &BatchInfo, _rows: &[T]) -> Vec<(usize, String)> {
         Vec::new()
     }

@@ -16,7 +16,7 @@
 //!   The bound holds for whichever subset of the batch the engine applies: each cell's lowest and
 //!   highest reachable total (the batch's negative and positive values counted apart) is checked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::config::Settings;
@@ -134,6 +134,41 @@ impl<T: Send> Sink<T> for Windowed<T> {
         let latest = batch.batch_time_ms.saturating_add(Self::ms(self.max_future));
         // (window start, key) -> (sum of negative, sum of positive) values of the rows kept so far
         let mut extra: HashMap<(i64, String), (i64, i64)> = HashMap::new();
+        // Cells (window start, key) whose every row passes the inner sink: a sink's limits on a
+        // number are ranges (a column's type), and a cell's bounds only widen row by row, so when
+        // the bounds after all its rows pass, so does every row's. One question per cell instead
+        // of one per row; a cell that fails is checked row by row below to find the culprits.
+        let mut whole: HashMap<(i64, String), (i64, i64, i64)> = HashMap::new(); // cell -> (t, neg, pos)
+        let mut overflow: HashSet<(i64, String)> = HashSet::new();
+        for r in rows {
+            let t = self.event_time.as_ref().map_or(batch.batch_time_ms, |f| f(r));
+            if (self.event_time.is_some() && t > latest) || state.is_late(t) {
+                continue;
+            }
+            let (cell, v) = ((state.window_start(t), key(r)), value(r));
+            let e = whole.entry(cell.clone()).or_insert((t, 0, 0));
+            let next = if v < 0 { e.1.checked_add(v).map(|n| (n, e.2)) } else { e.2.checked_add(v).map(|p| (e.1, p)) };
+            match next {
+                Some((n, p)) => (e.1, e.2) = (n, p),
+                None => {
+                    overflow.insert(cell);
+                }
+            }
+        }
+        let clean: HashSet<(i64, String)> = match &self.inner {
+            None => HashSet::new(),
+            Some(inner) => whole
+                .into_iter()
+                .filter(|(cell, _)| !overflow.contains(cell))
+                .filter(|((_, k), (t, neg, pos))| {
+                    state
+                        .bounds_after(*t, k, (*neg, *pos), 0)
+                        .and_then(|((lo, hi), _)| window_candidates(state, *t, k, lo, hi))
+                        .is_some_and(|c| inner.check(batch, &c).is_empty())
+                })
+                .map(|(cell, _)| cell)
+                .collect(),
+        };
         let mut refused = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             let t = self.event_time.as_ref().map_or(batch.batch_time_ms, |f| f(r));
@@ -157,15 +192,8 @@ impl<T: Send> Sink<T> for Windowed<T> {
                 refused.push((i, format!("adding {v} would overflow the 64-bit window sum of '{k}' at {}", fmt_ms(cell.0))));
                 continue;
             };
-            if let Some(inner) = &self.inner {
-                let candidates: Option<Vec<WindowRow>> = [lo, hi]
-                    .into_iter()
-                    .flat_map(|total| {
-                        // the row as emitted (delta since the last emission) and as an additive
-                        // sink accumulates it (the whole total)
-                        [state.row_with_total(t, &k, total), state.row_with_total(t, &k, total).map(|w| WindowRow { delta: total, ..w })]
-                    })
-                    .collect();
+            if let (Some(inner), false) = (&self.inner, clean.contains(&cell)) {
+                let candidates = window_candidates(state, t, &k, lo, hi);
                 let Some(candidates) = candidates else {
                     refused.push((i, format!("adding {v} would overflow the 64-bit window delta of '{k}' at {}", fmt_ms(cell.0))));
                     continue;
@@ -220,4 +248,14 @@ impl<T: Send> Sink<T> for Windowed<T> {
     fn wants_empty_batch(&self, now_ms: i64) -> bool {
         self.event_time.is_none() && self.state.as_ref().is_some_and(|s| s.would_close_at(now_ms))
     }
+}
+
+/// The rows a window cell could emit when its total ends between `lo` and `hi`: each bound as
+/// emitted (the delta since the last emission) and as an additive sink accumulates it (the whole
+/// total). `None` when a delta leaves `i64`.
+fn window_candidates(state: &WindowState, t: i64, key: &str, lo: i64, hi: i64) -> Option<Vec<WindowRow>> {
+    [lo, hi]
+        .into_iter()
+        .flat_map(|total| [state.row_with_total(t, key, total), state.row_with_total(t, key, total).map(|w| WindowRow { delta: total, ..w })])
+        .collect()
 }

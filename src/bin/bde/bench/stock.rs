@@ -143,6 +143,7 @@ pub fn aggregate(dir: &Path, repeat: usize, plan: Plan) -> Result<Value> {
         last = Some(df);
     }
     let df = last.ok_or_else(|| Error::invalid("repeat must be at least 1"))?;
+    let peak_after_query = self_peak_rss(); // before the checksums below add their own buffers
     let cents: i128 = aggregate::decimal_cents(&df, "CLOSING_VALUE")?.into_iter().flatten().sum();
     let mut sums = serde_json::Map::new();
     for c in ["TOTAL_REC", "OPENING_STOCK", "RECEIPTS", "ISSUES", "CLOSING_STOCK"] {
@@ -151,7 +152,7 @@ pub fn aggregate(dir: &Path, repeat: usize, plan: Plan) -> Result<Value> {
     sums.insert("CLOSING_VALUE".into(), json!(cents_to_string(cents)));
     Ok(json!({
         "engine": match plan { Plan::Whole => "bde_kit (one lazy plan)", Plan::PartitionWise => "bde_kit (partition-wise)" }, "rows": sum_i64(&df, "TOTAL_REC")?.to_string(), "groups": df.height(),
-        "seconds": times, "sums": sums, "peak_rss_self": self_peak_rss(),
+        "seconds": times, "sums": sums, "peak_rss_self": self_peak_rss(), "peak_rss_after_query": peak_after_query, "result_bytes": df.estimated_size(),
     }))
 }
 
