@@ -147,3 +147,56 @@ pub fn summary_dates(df: &DataFrame) -> Result<Vec<String>> {
 pub fn write_global(settings: &Settings, table: &TableRef, summary: &DataFrame) -> Result<u64> {
     crate::batch::jdbc_write::JdbcWrite::to(table.clone()).replace_matching("STOCK_DATE").settings(settings.clone()).save(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::cents_to_string;
+    use std::fs::File;
+
+    /// A store of 3 days × 2 warehouses × 3 items (names longer than 12 bytes, so Polars keeps
+    /// them as views into buffers), written with the course's layout.
+    fn store(dir: &Path) -> Result<()> {
+        let names = ["Pencil Box with a long name", "Eraser", "Notebook A4 ruled 200 pages"];
+        let mut id = 0;
+        for (d, day) in ["2025-12-29", "2025-12-30", "2025-12-31"].iter().enumerate() {
+            for w in ["WH0000", "WH0001"] {
+                let folder = dir.join(format!("STOCK_DATE={day}")).join(format!("WAREHOUSE_ID={w}"));
+                std::fs::create_dir_all(&folder).map_err(|e| Error::file(&folder, e))?;
+                let n = names.len() as i32;
+                let ids: Vec<i32> = (0..n).map(|i| id + i).collect();
+                id += n;
+                let base = d as i32 * 10;
+                let unit = Int128Chunked::from_vec("UNIT_VALUE".into(), vec![125, 99, 1050]).into_decimal(Some(10), 2)?.into_series();
+                let mut df = DataFrame::new(vec![
+                    Series::new("ID".into(), ids).into(),
+                    Series::new("ITEM_NAME".into(), names.to_vec()).into(),
+                    Series::new("OPENING_STOCK".into(), vec![base + 10, base + 20, base + 30]).into(),
+                    Series::new("RECEIPTS".into(), vec![5, 6, 7]).into(),
+                    Series::new("ISSUES".into(), vec![3, 2, 1]).into(),
+                    unit.into(),
+                ])?;
+                let path = folder.join("part-00000-x.c000.snappy.parquet");
+                ParquetWriter::new(File::create(&path).map_err(|e| Error::file(&path, e))?).finish(&mut df)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn one_day_at_a_time_equals_one_plan_over_the_whole_store() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("bde_partitionwise_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        store(&dir)?;
+        let (from, to) = (NaiveDate::from_ymd_opt(2025, 12, 30).unwrap(), NaiveDate::from_ymd_opt(2025, 12, 31).unwrap());
+        let whole = summary_plan(scan_store(&dir)?, from, to).collect()?;
+        let by_day = summarize(&dir, from, to)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(by_day.get_column_names(), SUMMARY_COLUMNS.to_vec(), "the course's columns, in order");
+        assert_eq!(by_day.height(), 6, "2 days × 3 items: the first day's folder is left out");
+        assert!(by_day.equals(&whole), "partition-wise:\n{by_day}\none plan:\n{whole}");
+        let cents: i128 = decimal_cents(&by_day, "CLOSING_VALUE")?.into_iter().flatten().sum();
+        assert_eq!(cents_to_string(cents), "2431.44");
+        Ok(())
+    }
+}
