@@ -3,26 +3,26 @@ Polars and DuckDB vs the hardware ceiling, one run on one machine and the same d
 `bash kernel/bench.sh`.
 
 Steps (each engine in its own process; peak memory = the process tree's RSS sampled every 50 ms):
-  batch   a Hive-style stock tree per scale (`bde bench gen-stock`), aggregated per SPEC §4.4 by
-          `bde bench aggregate` and by each peer (--peers): benches/pyspark_batch.py,
+  batch   a Hive-style stock tree per scale (`bde-bench gen-stock`), aggregated per SPEC §4.4 by
+          `bde-bench aggregate` and by each peer (--peers): benches/pyspark_batch.py,
           benches/polars_batch.py (the course's SQL through pl.SQLContext, then the lazy API, one
           process each) and benches/duckdb_batch.py (2 threads); groups, rows and the sums of
           every summary column must agree with bde_kit's (CLOSING_VALUE as an exact decimal).
           bde_kit runs twice: its `summarize` (one STOCK_DATE folder at a time, the headline) and
           one lazy plan over the whole tree (as notebook 2's cell writes it).
-  stream  N visits as JSON-lines files (`bde bench gen-visits`); `bde bench stream` produces them
+  stream  N visits as JSON-lines files (`bde-bench gen-visits`); `bde-bench stream` produces them
           to Kafka, measures the raw rdkafka consume rate (the ceiling) and runs the analytics
           query with its three real sinks; benches/pyspark_stream.py runs the course's three
           queries over the files. Redis totals (also computed from the files), cart lines and
           cart counts must agree. The kit's time per step (read, decode, write-ahead, each sink,
-          commit) is summed over its batches. Then `bde bench latency`: visits produced at an even
+          commit) is summed over its batches. Then `bde-bench latency`: visits produced at an even
           pace while the query runs on its 1-second trigger, each timed until its country total
           shows in Redis (median, p90, p99).
   latency benches/notebook_latency.py with the course venv (fresh kernel `:dep`, warm cells).
 
 Exit status 1 when a step fails or an engine's results differ; timings are never asserted.
 The table is printed and, with every raw figure, the date and the machine, written to
-build/bench/results.json; `bde bench chart` draws build/bench/ratios.svg from it (when a batch
+build/bench/results.json; `bde-bench chart` draws build/bench/ratios.svg from it (when a batch
 step ran). --publish also writes benches/results/latest.md and benches/results/ratios.svg."""
 
 import argparse
@@ -171,10 +171,10 @@ def batch(a, bde, work, rows_total, table, raw):
     peers = selected_peers(a)
     for rows in rows_total:
         d = work / f"stock_{rows}"
-        gen, _, _ = run_step(f"generate {rows:,} stock rows", [*bde, "bench", "gen-stock", "--dir", d, "--rows", rows], log_path=work / "gen-stock.log")
+        gen, _, _ = run_step(f"generate {rows:,} stock rows", [*bde, "gen-stock", "--dir", d, "--rows", rows], log_path=work / "gen-stock.log")
         n = gen["rows"]
         tag = f"batch {n}:"
-        rb, wall_b, mem_b = run_step(f"bde_kit aggregate {n:,}", [*bde, "bench", "aggregate", "--dir", d, "--repeat", a.repeat], log_path=work / "bde-aggregate.log")
+        rb, wall_b, mem_b = run_step(f"bde_kit aggregate {n:,}", [*bde, "aggregate", "--dir", d, "--repeat", a.repeat], log_path=work / "bde-aggregate.log")
         rec = raw[f"batch_{n}"] = {"generate": gen, "bde": rb, "bde_wall": wall_b, "bde_peak": mem_b, "peers": [p[0] for p in peers]}
         ok = {"bde": check(int(rb["rows"]) == n, f"{tag} bde counted {rb['rows']} rows")}
         got = {}  # key -> (result, wall, peak); a crashed peer is a failure, the others still run
@@ -219,7 +219,7 @@ def batch(a, bde, work, rows_total, table, raw):
         table.append(row("  results (groups, rows, 6 column sums)", **{k: "same" if v else "DIFFER" for k, v in ok.items()}))
         # The kit's `summarize` runs one STOCK_DATE folder at a time; notebook 2's cell writes one
         # lazy plan over the whole tree. Both are measured, the headline is the kit's function.
-        rw, wall_w, mem_w = run_step(f"bde_kit aggregate {n:,}, one plan", [*bde, "bench", "aggregate", "--dir", d, "--repeat", a.repeat, "--plan", "whole"], log_path=work / "bde-aggregate-whole.log")
+        rw, wall_w, mem_w = run_step(f"bde_kit aggregate {n:,}, one plan", [*bde, "aggregate", "--dir", d, "--repeat", a.repeat, "--plan", "whole"], log_path=work / "bde-aggregate-whole.log")
         rec.update({"bde_whole": rw, "bde_whole_wall": wall_w, "bde_whole_peak": mem_w})
         check(rw["sums"] == rb["sums"] and rw["groups"] == rb["groups"], f"{tag} the one-plan run differs from the partition-wise one")
         table.append(row("  bde_kit as one lazy plan (notebook 2's cell)", bde=f"{secs(best(rw))} s, {gib(mem_w)}",
@@ -257,9 +257,9 @@ def sql_admin(stmts):
 
 def stream(a, bde, work, table, raw):
     d = work / "visits"
-    run_step(f"generate {a.visits:,} visits", [*bde, "bench", "gen-visits", "--dir", d, "--visits", a.visits, "--per-file", a.per_file], log_path=work / "gen-visits.log")
+    run_step(f"generate {a.visits:,} visits", [*bde, "gen-visits", "--dir", d, "--visits", a.visits, "--per-file", a.per_file], log_path=work / "gen-visits.log")
     want, want_carts = expected_totals(d)
-    rb, wall_b, mem_b = run_step(f"bde_kit stream {a.visits:,}", [*bde, "bench", "stream", "--dir", d, "--carts-out", work / "bde-carts.txt", "--max-records", a.per_file], log_path=work / "bde-stream.log")
+    rb, wall_b, mem_b = run_step(f"bde_kit stream {a.visits:,}", [*bde, "stream", "--dir", d, "--carts-out", work / "bde-carts.txt", "--max-records", a.per_file], log_path=work / "bde-stream.log")
     tag = f"{os.getpid()}_{int(time.time())}"
     db, key = f"bde_test_bench_py_{tag}", f"bde_bench:py:{tag}"
     pw = work / "pyspark-stream"
@@ -297,7 +297,7 @@ def stream(a, bde, work, table, raw):
                   "; ".join(f"{name} {ms / 1000:.2f} ({100 * ms / busy:.0f} %)" for name, ms in steps)))
     ok = not [f for f in FAILURES if f.startswith("stream:")]
     table.append(("  results (Redis totals, cart lines)", "same" if ok else "DIFFER", "", "", ""))
-    lat, _, _ = run_step(f"bde_kit latency, {a.latency_visits:,} visits", [*bde, "bench", "latency", "--visits", a.latency_visits, "--spread-ms", a.latency_spread_ms],
+    lat, _, _ = run_step(f"bde_kit latency, {a.latency_visits:,} visits", [*bde, "latency", "--visits", a.latency_visits, "--spread-ms", a.latency_spread_ms],
                          log_path=work / "bde-latency.log")
     raw["stream_latency"] = lat
     table.append((f"  visit produced → its country total in Redis ({lat['visits']:,} visits over {lat['spread_seconds']:.0f} s, {lat['trigger_ms']} ms trigger)",
@@ -386,11 +386,11 @@ def engines_line(raw):
 
 
 def chart(bde, work, raw):
-    """`bde bench chart` of the ratios, when the results have a batch section."""
+    """`bde-bench chart` of the ratios, when the results have a batch section."""
     if not any(k.startswith("batch_") for k in raw):
         return None
     out = work / "ratios.svg"
-    r, _, _ = run_step("ratio chart", [*bde, "bench", "chart", "--results", work / "results.json", "--out", out], log_path=work / "chart.log")
+    r, _, _ = run_step("ratio chart", [*bde, "chart", "--results", work / "results.json", "--out", out], log_path=work / "chart.log")
     log(f"chart in {out} ({r.get('bars')} bars)")
     return out
 
@@ -413,7 +413,7 @@ def publish(raw, text, svg):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bde", default=None, help="the bde binary (default: the release build)")
+    ap.add_argument("--bde", default=None, help="the bde-bench binary (default: the release build)")
     ap.add_argument("--python", default=sys.executable, help="python with pyspark, polars and duckdb (default: this one)")
     ap.add_argument("--batch-rows", default="1000000,20000000", help="comma-separated scales")
     ap.add_argument("--visits", type=int, default=1_000_000)
@@ -430,7 +430,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     ap.add_argument("--publish", action="store_true", help="also write benches/results/latest.md and ratios.svg (for the README)")
     a = ap.parse_args()
-    bde = [a.bde or str(Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/bde_kit/target")) / "release" / "bde")]
+    bde = [a.bde or str(Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/bde_kit/target")) / "release" / "bde-bench")]
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     only = set(a.only.split(","))

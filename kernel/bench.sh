@@ -5,8 +5,9 @@
 #                        [--latency-runs 3] [--only batch,stream,latency]
 #                        [--peers pyspark,polars,duckdb] [--keep] [--publish] …
 # Idempotent: installs Java 17 if missing, creates .venv-bench and installs benches/requirements.txt
-# when its hash changed, starts the services that do not answer, builds `bde` (release; the dev
-# build with --smoke), then runs benches/compare.py (other flags are passed to it).
+# when its hash changed, starts the services that do not answer, builds `bde-bench` (the workspace
+# crate bench/; release, the dev build with --smoke), then runs benches/compare.py (other flags are
+# passed to it).
 # --smoke: tiny scales (2,000 stock rows, 500 visits, 1 latency run) to prove the harness works.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -52,15 +53,15 @@ fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BDE_CACHE/target}"
 if [ "$smoke" = 1 ]; then
-  say "building bde (dev profile) for the smoke run"
-  cargo build --locked --bin bde
-  bde="$CARGO_TARGET_DIR/debug/bde"
+  say "building bde-bench (dev profile) for the smoke run"
+  cargo build --locked -p bde_bench
+  bde="$CARGO_TARGET_DIR/debug/bde-bench"
   set -- --batch-rows 2000 --visits 500 --per-file 100 --repeat 1 --latency-runs 1 --warm-repeats 1 --latency-visits 50 --latency-spread-ms 3000 \
     --work "$REPO/build/bench-smoke" ${args[@]+"${args[@]}"}
 else
-  say "building bde (release profile; the first time takes several minutes)"
-  cargo build --locked --release --bin bde
-  bde="$CARGO_TARGET_DIR/release/bde"
+  say "building bde-bench (release profile; the first time takes several minutes)"
+  cargo build --locked --release -p bde_bench
+  bde="$CARGO_TARGET_DIR/release/bde-bench"
   set -- ${args[@]+"${args[@]}"}
 fi
 exec "$BVENV/bin/python" -u "$REPO/benches/compare.py" --bde "$bde" "$@"

@@ -21,8 +21,9 @@ cd "$REPO"
 step "cargo test"
 # The shared target dir serves every checkout, and cargo tells this crate's builds apart by
 # file times only: touch the crate roots so another checkout's newer build is never reused.
-touch "$REPO/src/lib.rs" "$REPO/src/bin/bde/main.rs" "$REPO"/tests/*.rs
-cargo test --locked --no-fail-fast
+touch "$REPO/src/lib.rs" "$REPO/src/bin/bde/main.rs" "$REPO/bench/src/main.rs" "$REPO"/tests/*.rs
+# --workspace: the kit's tests and the unit tests of the benchmark crate (bench/).
+cargo test --locked --no-fail-fast --workspace
 
 step "notebook runner self-test"
 "$VENV/bin/python" -W ignore "$REPO/kernel/run_notebooks.py" --selftest

@@ -4,12 +4,22 @@
 //! generator notebook (the job starts from the latest offsets, so it must run before visits are
 //! produced), a watch that lasts until the visits stop coming, the opt-in reset of the country
 //! totals, and the check of the pipeline's outputs against the generator's report.
+//!
+//! [`Analytics`] is the same query as one builder with the course's names as defaults, every
+//! name and knob a field, for the benchmarks (`bde-bench`) and the crash-test worker
+//! (`bde stream-worker`); notebook 4 does not use it: its cells write the query step by step.
 
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::course::names::{CARTS_TOPIC, COUNTRY_KEY, STATS_DB};
+use crate::course::names;
+use crate::course::visit::Visit;
+use crate::stream::query::Query;
+use crate::stream::sink::{KafkaSink, Merge, RedisZIncr, Windowed};
+use crate::stream::source::{KafkaSource, Start};
+use crate::stream::trigger::Trigger;
 use crate::stream::{checkpoint, StreamingQuery, Summary};
 
 pub use crate::course::names::ANALYTICS_JOB as JOB_NAME;
@@ -197,4 +207,75 @@ pub fn visit_stats_writer(db: &str) -> crate::stream::sink::MariaDbInsert<crate:
 pub fn visit_stats_ddl(db: &str) -> Result<String> {
     let create = crate::course::setup::ddl(crate::course::setup::TableKind::VisitStats, db)?;
     Ok(create.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+}
+
+/// The chapter-4 analytics query as one builder: one read of a visits topic, three sinks
+/// (abandoned carts to Kafka as CSV, duration per country to a Redis sorted set, 5-second window
+/// sums per action to MariaDB), with every name and knob a field so each run can use its own
+/// topics, key and database. The defaults are the course's.
+#[derive(Debug, Clone)]
+pub struct Analytics {
+    pub query: String,
+    pub visits_topic: String,
+    pub carts_topic: String,
+    pub redis_key: String,
+    /// Database holding `visit_stats` (created by the course's setup, or by the caller).
+    pub db: String,
+    pub start: Start,
+    pub trigger: Trigger,
+    pub max_records: usize,
+    /// Windows on `visit_date` instead of processing time (the course uses processing time).
+    pub event_time: bool,
+    pub window: Duration,
+    pub watermark: Duration,
+    /// Additive upsert on (INTERVAL_TIMESTAMP, LAST_ACTION) (adds a unique key), or plain inserts.
+    pub additive: bool,
+    /// Carts as Spark writes them (visit_date in microseconds) instead of a readable date.
+    pub spark_csv: bool,
+}
+
+impl Default for Analytics {
+    fn default() -> Self {
+        Analytics {
+            query: names::ANALYTICS_JOB.into(),
+            visits_topic: names::VISITS_TOPIC.into(),
+            carts_topic: names::CARTS_TOPIC.into(),
+            redis_key: names::COUNTRY_KEY.into(),
+            db: names::STATS_DB.into(),
+            start: Start::Latest,
+            trigger: Trigger::every(Duration::from_secs(1)),
+            max_records: 10_000,
+            event_time: false,
+            window: Duration::from_secs(5),
+            watermark: Duration::from_secs(5),
+            additive: true,
+            spark_csv: false,
+        }
+    }
+}
+
+impl Analytics {
+    /// The query, ready to `.start()` (add settings, a checkpoint folder, progress callbacks first).
+    pub fn query(&self) -> Query<Visit> {
+        let carts = KafkaSink::new(&self.carts_topic, if self.spark_csv { Visit::spark_csv_line } else { Visit::csv_line })
+            .filter(|v: &Visit| v.last_action == names::SHOPPING_CART);
+        let countries = RedisZIncr::new(&self.redis_key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64);
+        let mut stats = visit_stats_writer(&self.db);
+        if !self.additive {
+            stats = stats.merge(Merge::Insert);
+        }
+        let mut window = Windowed::tumbling(self.window)
+            .watermark(self.watermark)
+            .key(|v: &Visit| v.last_action.clone())
+            .sum(|v: &Visit| v.duration);
+        if self.event_time {
+            window = window.event_time(Visit::event_ms);
+        }
+        Query::new(&self.query)
+            .source(KafkaSource::new(&self.visits_topic).starting(self.start).max_records(self.max_records))
+            .trigger(self.trigger)
+            .sink(carts)
+            .sink(countries)
+            .sink(window.to(stats))
+    }
 }

@@ -1,22 +1,22 @@
 //! `bde stream-worker`: the chapter-4 analytics query as a child process, for the crash test.
 //!
 //! `bde stream-worker --query Q --topic T --carts T2 --redis-key K --db DB --checkpoint DIR
-//! [--max-records N] [--event-time] [--watermark-ms MS] [--idle-ms MS]` builds the query (carts as CSV to Kafka,
-//! duration per country to Redis, 5 s window sums per action to MariaDB, on processing time
-//! unless `--event-time`), runs until no record arrived for `idle-ms` (default 3000), stops with
-//! a final flush and exits 0. It prints `replayed batch N` the moment a batch left pending by an
-//! earlier run is committed, and `committed batch N` for every other batch. With
-//! `BDE_CRASH_AT=step@batch` it aborts at that point ([`bde_kit::stream::crashpoint`]).
+//! [--max-records N] [--event-time] [--watermark-ms MS] [--idle-ms MS]` builds the course's query
+//! ([`Analytics`]: carts as CSV to Kafka, duration per country to Redis, 5 s window sums per action
+//! to MariaDB, on processing time unless `--event-time`), runs until no record arrived for
+//! `idle-ms` (default 3000), stops with a final flush and exits 0. It prints `replayed batch N`
+//! the moment a batch left pending by an earlier run is committed, and `committed batch N` for
+//! every other batch. With `BDE_CRASH_AT=step@batch` it aborts at that point
+//! ([`bde_kit::stream::crashpoint`]). Its flags are read by hand: `bde` has no argument parser
+//! crate (the tests start it; the benchmarks' CLI with clap is `bde-bench`, crate `bench/`).
 
 use std::io::Write;
 use std::time::Duration;
 
+use bde_kit::course::analytics::Analytics;
 use bde_kit::error::{Error, Result};
-use bde_kit::stream::query::Query;
-use bde_kit::stream::sink::{KafkaSink, RedisZIncr, Windowed};
-use bde_kit::stream::source::{KafkaSource, Start};
+use bde_kit::stream::source::Start;
 use bde_kit::stream::trigger::Trigger;
-use bde_kit::course::visit::Visit;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
@@ -29,21 +29,22 @@ pub fn main(args: &[String]) -> Result<()> {
     let idle = Duration::from_millis(arg(args, "--idle-ms").and_then(|v| v.parse().ok()).unwrap_or(3000));
     let watermark = Duration::from_millis(arg(args, "--watermark-ms").and_then(|v| v.parse().ok()).unwrap_or(5000));
 
-    let carts = KafkaSink::new(&need("--carts")?, Visit::csv_line).filter(|v: &Visit| v.last_action == "ShoppingCart");
-    let countries = RedisZIncr::new(&need("--redis-key")?, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64);
-    let mut window = Windowed::tumbling(Duration::from_secs(5))
-        .watermark(watermark)
-        .key(|v: &Visit| v.last_action.clone())
-        .sum(|v: &Visit| v.duration);
-    if args.iter().any(|a| a == "--event-time") {
-        window = window.event_time(Visit::event_ms);
-    }
-    let q = Query::<Visit>::new(&need("--query")?)
-        .source(KafkaSource::new(&need("--topic")?).starting(Start::Earliest).max_records(max_records))
-        .trigger(Trigger::every(Duration::ZERO))
-        .sink(carts)
-        .sink(countries)
-        .sink(window.to(bde_kit::course::analytics::visit_stats_writer(&need("--db")?)))
+    // The course's query (carts as readable CSV, additive window sums), every batch at once.
+    let a = Analytics {
+        query: need("--query")?,
+        visits_topic: need("--topic")?,
+        carts_topic: need("--carts")?,
+        redis_key: need("--redis-key")?,
+        db: need("--db")?,
+        start: Start::Earliest,
+        trigger: Trigger::every(Duration::ZERO),
+        max_records,
+        event_time: args.iter().any(|a| a == "--event-time"),
+        watermark,
+        ..Analytics::default()
+    };
+    let q = a
+        .query()
         .checkpoint_dir(need("--checkpoint")?)
         .quiet(true)
         .on_progress(|p| {

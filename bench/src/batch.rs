@@ -1,4 +1,4 @@
-//! The batch pipeline at a chosen scale, timed: `bde bench-batch --warehouses W --days D --items I`.
+//! The batch pipeline at a chosen scale, timed: `bde-bench batch --warehouses W --days D --items I`.
 //!
 //! It creates two `bde_test_bench_*` databases with the course's tables (the course's DDL from
 //! [`bde_kit::course::setup::ddl`]: the benchmark is the course's pipeline, only bigger), fills the
@@ -9,6 +9,9 @@
 //! One index is added to the source table beyond the course's DDL, `(WAREHOUSE_ID, STOCK_DATE)`,
 //! so each warehouse's bounds query does not scan the whole table — the "design sources for
 //! parallelism" advice of chapter 5. `index: false` measures without it.
+
+// The kit's re-exports: the same crates, versions and features the kit compiles with.
+use bde_kit::{chrono, mysql, polars};
 
 use std::time::{Duration, Instant};
 
@@ -140,7 +143,7 @@ fn run_in(settings: &Settings, cfg: &BenchConfig, local: &TableRef, global: &Tab
     let items = bench_items(cfg.items);
     let total = (cfg.warehouses * cfg.days * cfg.items) as u64;
     println!(
-        "bench-batch: {} warehouses × {} days × {} items = {total} rows; {} generator connections, {} read partitions, chunks of {} IDs",
+        "bde-bench batch: {} warehouses × {} days × {} items = {total} rows; {} generator connections, {} read partitions, chunks of {} IDs",
         cfg.warehouses, cfg.days, cfg.items, cfg.connections, cfg.partitions, cfg.chunk_ids
     );
 
@@ -190,47 +193,12 @@ fn run_in(settings: &Settings, cfg: &BenchConfig, local: &TableRef, global: &Tab
     })
 }
 
-/// Parses `--warehouses W --days D --items I [--partitions N] [--connections C] [--chunk-ids K]
-/// [--seed S] [--no-index] [--keep]`.
-pub fn parse_args(args: &[String]) -> Result<BenchConfig> {
-    let mut cfg = BenchConfig::default();
-    let mut i = 0;
-    while i < args.len() {
-        let flag = args[i].as_str();
-        match flag {
-            "--no-index" => cfg.index = false,
-            "--keep" => cfg.keep = true,
-            _ => {
-                let v = args.get(i + 1).ok_or_else(|| Error::invalid(format!("{flag} needs a value")))?;
-                let num = |v: &str| v.replace('_', "").parse::<u64>().map_err(|_| Error::invalid(format!("{flag}: '{v}' is not a number")));
-                match flag {
-                    "--warehouses" => cfg.warehouses = num(v)? as usize,
-                    "--days" => cfg.days = num(v)? as usize,
-                    "--items" => cfg.items = num(v)? as usize,
-                    "--partitions" => cfg.partitions = num(v)? as usize,
-                    "--connections" => cfg.connections = num(v)? as usize,
-                    "--chunk-ids" => cfg.chunk_ids = num(v)? as i64,
-                    "--seed" => cfg.seed = num(v)?,
-                    other => return Err(Error::invalid(format!("unknown option {other}"))),
-                }
-                i += 1;
-            }
-        }
-        i += 1;
-    }
-    Ok(cfg)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn args_and_items() {
-        let a: Vec<String> = "--warehouses 20 --days 90 --items 100 --no-index".split(' ').map(String::from).collect();
-        let c = parse_args(&a).expect("args");
-        assert_eq!((c.warehouses, c.days, c.items, c.index), (20, 90, 100, false));
-        assert!(parse_args(&["--days".to_string()]).is_err());
+    fn bench_items_repeat_the_course_items() {
         let it = bench_items(12);
         assert_eq!(it[10].name, "Tape Dispenser #1");
         assert_eq!(it[10].unit_value_cents, 600);

@@ -1,4 +1,4 @@
-//! `bde bench latency`: how long a visit takes from the producer to its country total in Redis,
+//! `bde-bench latency`: how long a visit takes from the producer to its country total in Redis,
 //! with the chapter-4 analytics query running as the course runs it (a 1-second processing-time
 //! trigger, its three real sinks).
 //!
@@ -7,6 +7,9 @@
 //! own (`L00000`, `L00001`, …) so its arrival in the sorted set can be seen. A watcher reads the
 //! sorted set every few milliseconds and stamps each member when it first appears. Latency =
 //! first seen − handed to the producer. Prints the median, p90, p99 and max.
+
+// The kit's re-exports: the same crates, versions and features the kit compiles with.
+use bde_kit::{chrono, rand, rdkafka, redis, serde_json};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -22,8 +25,8 @@ use bde_kit::stream::source::Start;
 use bde_kit::stream::trigger::Trigger;
 use bde_kit::stream::Status;
 
-use crate::bench::analytics::Analytics;
-use crate::bench::stream::BenchObjects;
+use bde_kit::course::analytics::Analytics;
+use crate::stream::BenchObjects;
 
 /// How often the watcher reads the sorted set.
 const WATCH_EVERY: Duration = Duration::from_millis(5);
@@ -132,7 +135,7 @@ fn measure(settings: &Settings, o: &BenchObjects, visits: usize, spread: Duratio
     }
     let batches = summary.batches.iter().filter(|b| b.rows_in > 0).count();
     eprintln!(
-        "bde bench latency: {visits} visits over {:.1} s, trigger {} ms: median {:.3} s, p99 {:.3} s ({batches} batches)",
+        "bde-bench latency: {visits} visits over {:.1} s, trigger {} ms: median {:.3} s, p99 {:.3} s ({batches} batches)",
         spread.as_secs_f64(),
         trigger.as_millis(),
         quantile(&lat, 0.5),

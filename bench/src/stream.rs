@@ -1,5 +1,8 @@
-//! `bde bench-stream [--visits N]`: end-to-end rate of the analytics query (three sinks) versus
+//! `bde-bench stream-rate [--visits N]`: end-to-end rate of the analytics query (three sinks) versus
 //! the raw consume rate of the same broker, in one run, on fresh topics/keys/database.
+
+// The kit's re-exports: the same crates, versions and features the kit compiles with.
+use bde_kit::{chrono, mysql, rand, rdkafka};
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +13,7 @@ use bde_kit::config::Settings;
 use bde_kit::error::{Error, Result, Service};
 use bde_kit::io::{kafka as kio, mariadb as mio, redis as rio};
 use bde_kit::runtime;
-use crate::bench::analytics::Analytics;
+use bde_kit::course::analytics::Analytics;
 use bde_kit::stream::{StreamingQuery, Summary};
 use bde_kit::stream::source::Start;
 use bde_kit::stream::trigger::Trigger;

@@ -1,9 +1,12 @@
-//! `bde bench chart --results build/bench/results.json --out build/bench/ratios.svg`: the ratios
+//! `bde-bench chart --results build/bench/results.json --out build/bench/ratios.svg`: the ratios
 //! of a benchmark run (the file `benches/compare.py` writes) as one SVG bar chart, drawn with the
 //! kit's own [`Chart`]. One bar per batch scale and peer: the peer's best query time divided by
 //! bde_kit's (above 1, bde_kit is faster); then, when the run has a stream section, bde_kit's
 //! end-to-end streaming rate divided by the raw rdkafka consume rate (its ceiling, at most 1).
 //! PySpark's ratios (tens) get a panel of their own so the others (around 1) stay readable.
+
+// The kit's re-exports: the same crates, versions and features the kit compiles with.
+use bde_kit::serde_json;
 
 use std::path::Path;
 

@@ -3,6 +3,9 @@
 //! aggregation over it ([`bde_kit::course::stock_data::aggregate::summary_plan`]) with the figures PySpark's
 //! result is checked against (the sum of every summary column, CLOSING_VALUE in exact cents).
 
+// The kit's re-exports: the same crates, versions and features the kit compiles with.
+use bde_kit::{chrono, polars, rand, serde_json};
+
 use std::fs::File;
 use std::path::Path;
 use std::time::Instant;
@@ -14,7 +17,7 @@ use serde_json::{json, Value};
 
 use bde_kit::batch::{cents_to_string, layout};
 use bde_kit::course::stock_data::{aggregate, generator, store};
-use crate::bench::batch::bench_items;
+use crate::batch::bench_items;
 use bde_kit::error::{Error, Result};
 
 /// The tree's shape: warehouses × days partition folders (one part file each) × items rows.

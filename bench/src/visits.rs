@@ -1,9 +1,12 @@
 //! The streaming benchmark's data and bde_kit's side: the course's visits as JSON-lines files
 //! (the same files PySpark's file source reads), produced to a fresh Kafka topic, read at the
-//! broker's raw rdkafka rate (the ceiling, [`crate::bench::stream::raw_consume_rate`]) and by the
-//! course's analytics query with its three real sinks ([`crate::bench::analytics::Analytics`]:
+//! broker's raw rdkafka rate (the ceiling, [`crate::stream::raw_consume_rate`]) and by the
+//! course's analytics query with its three real sinks ([`bde_kit::course::analytics::Analytics`]:
 //! carts to Kafka, ZINCRBY per country to Redis, 5-second processing-time windows to MariaDB).
 //! Topics, key and database are fresh per run and removed afterwards.
+
+// The kit's re-exports: the same crates, versions and features the kit compiles with.
+use bde_kit::{chrono, mysql, rand, serde_json};
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -15,8 +18,8 @@ use serde_json::{json, Value};
 use bde_kit::config::Settings;
 use bde_kit::error::{Error, Result};
 use bde_kit::io::{kafka as kio, mariadb as mio, redis as rio};
-use crate::bench::analytics::Analytics;
-use crate::bench::stream::{raw_consume_rate, run_to_end, BenchObjects};
+use bde_kit::course::analytics::Analytics;
+use crate::stream::{raw_consume_rate, run_to_end, BenchObjects};
 use bde_kit::stream::{Clock, SystemClock};
 use bde_kit::stream::source::Start;
 use bde_kit::stream::trigger::Trigger;
@@ -98,7 +101,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
     let lines = read_lines(dir)?;
     let visits = lines.len();
     if visits == 0 {
-        return Err(Error::invalid(format!("no visits under {}: run `bde bench gen-visits` first", dir.display())));
+        return Err(Error::invalid(format!("no visits under {}: run `bde-bench gen-visits` first", dir.display())));
     }
     let objects = BenchObjects::create(&settings, 1)?;
     let BenchObjects { tag, topic, carts, key, db, cp_root } = &objects;
@@ -106,9 +109,9 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
         let t0 = Instant::now();
         produce(&settings, &topic, lines)?;
         let produce_s = t0.elapsed().as_secs_f64();
-        eprintln!("bde bench stream: produced {visits} visits in {produce_s:.1} s");
+        eprintln!("bde-bench stream: produced {visits} visits in {produce_s:.1} s");
         let raw = raw_consume_rate(&settings, &topic)?;
-        eprintln!("bde bench stream: raw consume {raw:.0} records/s");
+        eprintln!("bde-bench stream: raw consume {raw:.0} records/s");
         let a = Analytics {
             query: format!("bench-{tag}"),
             visits_topic: topic.clone(),
@@ -137,7 +140,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
             .fold(0.0f64, f64::max)
             .clamp(1e-6, secs.max(1e-6));
         let data_batches = s.batches.iter().filter(|b| b.rows_in > 0).count();
-        eprintln!("bde bench stream: analytics {visits} visits in {data_secs:.1} s ({data_batches} batches), {secs:.1} s with the window drain");
+        eprintln!("bde-bench stream: analytics {visits} visits in {data_secs:.1} s ({data_batches} batches), {secs:.1} s with the window drain");
         let totals: serde_json::Map<String, Value> =
             rio::scores(&settings, &key)?.into_iter().map(|(c, v)| (c, json!(v as i64))).collect();
         let cart_lines: Vec<String> = kio::read_all(&settings, &carts, Duration::from_secs(300))?.into_iter().map(|(_, v)| v).collect();
