@@ -108,3 +108,26 @@ impl<T: std::fmt::Debug, const N: usize> PlainDisplay for [T; N] {
         send_text_plain(&format!("{self:?}"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // What evcxr generates for a cell's final expression: `(value).evcxr_display();`. These must
+    // resolve: plain values through PlainDisplay, the kit's types through their own inherent
+    // method (trait methods never shadow inherent ones), references and literals included.
+    #[test]
+    fn final_expressions_resolve_evcxr_display() -> Result<(), BdeError> {
+        (1 + 1).evcxr_display();
+        (2.5).evcxr_display();
+        ("text").evcxr_display();
+        (String::from("text")).evcxr_display();
+        (vec![1, 2], Some("x")).evcxr_display();
+        let df = df!("A" => [1i64, 2])?;
+        (&df).evcxr_display();
+        df.evcxr_display();
+        (df.height()).evcxr_display();
+        (Table::new(&df)).evcxr_display();
+        Ok(())
+    }
+}
