@@ -6,8 +6,9 @@
 #  3. evcxr_jupyter (pinned) and the Rust kernel, registered inside the venv (not in $HOME).
 #  4. The services on 127.0.0.1 (kernel/services.sh up) and the course's MariaDB user spark/spark
 #     (made through root's socket login; root's authentication is left as it is).
-#  5. The kernel's warm build folder, so a new kernel's `:dep bde_kit` cell takes seconds.
-# Options: --no-warm skips step 5.
+#  5. The crates of Cargo.lock (the kernels build offline) and the kernel's warm build folder,
+#     so a new kernel's `:dep bde_kit` cell takes seconds.
+# Options: --no-warm skips the warm build folder of step 5.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 WARM=1
@@ -100,6 +101,9 @@ sql "CREATE USER IF NOT EXISTS 'spark'@'%' IDENTIFIED BY 'spark';
 say "MariaDB user spark/spark ready"
 
 # 5. Warm kernel build folder --------------------------------------------------------------
+# The kernels run cargo offline (kernel/evcxr/evcxr.toml): every crate of Cargo.lock must be in
+# the local registry first (a no-op when it is).
+cargo fetch --locked --manifest-path "$REPO/Cargo.toml" || die "cargo fetch failed: the notebook kernels build offline and need the crates of Cargo.lock"
 if [ "$WARM" = 1 ]; then
   "$VENV/bin/python" "$REPO/kernel/warm_kernel.py"
 fi
