@@ -38,14 +38,15 @@ if [ ! -f "$slot/Cargo.lock" ] && [ -f "$REPO/Cargo.lock" ]; then
 fi
 
 unset CARGO_TARGET_DIR
-# The kit is built as a Rust dylib too and cells link against it (see kernel/kit-dylib-rustc.sh).
-# Without cargo's pipelining the kit's dependencies exist as .rlib files (which a dylib links)
-# before the kit compiles. Both stay fixed for a cache key: kernel/evcxr/evcxr.toml names them.
-# BDE_KIT_DYLIB=0 links cells statically again (same build folder; for comparing or debugging).
-if [ "${BDE_KIT_DYLIB:-1}" != 0 ]; then
+# BDE_KIT_DYLIB=1 (experimental, off by default): the kit is built as a Rust dylib too and cells
+# link against it (see kernel/kit-dylib-rustc.sh); without cargo's pipelining the kit's
+# dependencies exist as .rlib files (which a dylib links) before the kit compiles. Off because a
+# cold warm-up on a fresh build folder failed with "crate `rdkafka` required to be available in
+# rlib format" (session 10); use it only with a build folder of its own.
+if [ "${BDE_KIT_DYLIB:-0}" = 1 ]; then
   export RUSTC_WRAPPER="$REPO/kernel/kit-dylib-rustc.sh"
+  export CARGO_BUILD_PIPELINING=false
 fi
-export CARGO_BUILD_PIPELINING=false
 # evcxr's rust-analyzer allocates ~1.5 GB while it reads the kit's dependencies (the `:dep` cell
 # and the first cell that keeps a Polars value); with mimalloc's transparent huge pages the
 # kernel spent ~20% of that time zeroing 2 MB pages (perf). Measured without: `:dep` cell
