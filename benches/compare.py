@@ -317,6 +317,12 @@ def latency(a, work, table, raw):
     table.append(("  first `:dep bde_kit` cell (s)", f"{m['dep']:.1f}", "", "", ""))
     table.append(("  warm trivial cell `1 + 1` (s)", f"{m['trivial']:.2f}", "", "", ""))
     table.append(("  warm `Table` cell, 1 M rows (s)", f"{m['table']:.2f}", "", "", ""))
+    if "first_lazy" in m:
+        table.append(("  first cell using the lazy API, right after `:dep` (s)", f"{m['first_lazy']:.1f}", "", "", ""))
+    if "setup_first_lazy" in m:
+        table.append(("  first lazy cell after the notebooks' setup cell (s)", f"{m['setup_first_lazy']:.1f}", "", "", ""))
+    if "lazy" in m:
+        table.append(("  warm lazy query over 1 M rows (s)", f"{m['lazy']:.2f}", "", "", ""))
     table.append(("  kernel peak memory", gib(r["peak_rss"]), "", "", ""))
 
 
