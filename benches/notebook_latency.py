@@ -78,8 +78,8 @@ def kernelspec(tmp, trace_log):
                                                "language": "rust", "interrupt_mode": "message"}))
 
 
-EXEC = re.compile(r'^(\d+) (\d+\.\d+) execve\("([^"]*)", \[(.*?)\]')
-EXIT = re.compile(r'^(\d+) (\d+\.\d+) \+\+\+ (?:exited with|killed by)')
+EXEC = re.compile(r'^(\d+)\s+(\d+\.\d+) execve\("([^"]*)", \[(.*?)\]')
+EXIT = re.compile(r'^(\d+)\s+(\d+\.\d+) \+\+\+ (?:exited with|killed by)')
 
 
 def parse_strace(path):

@@ -15,9 +15,9 @@
 # How, per rustc call (cargo runs "$0 <rustc> <args>"):
 #  - bde_kit, when linking (--emit has `link`): `--crate-type lib` becomes lib + dylib, and
 #    dependencies given as .rmeta (cargo's pipelining) are given as their .rlib, which a dylib
-#    needs; evcxr-kernel.sh turns pipelining off so the .rlib files exist by then;
-#  - any crate given `--extern bde_kit=…/libbde_kit-<hash>.rlib` (the cell crate) gets the
-#    .so built next to it instead;
+#    links (in a cold build it waits until each .rlib is written);
+#  - evcxr's cell crate (`ctx`), when its one dependency is `--extern bde_kit=…/….rlib`, gets
+#    the .so built next to it instead;
 #  - everything else runs unchanged. Cargo's fingerprints do not include the wrapper, so
 #    dependencies built without it stay fresh (only bde_kit needs a rebuild to get its .so).
 set -euo pipefail
@@ -43,26 +43,45 @@ if [ "$crate" = bde_kit ] && [ "$link" = 1 ]; then
       continue
     fi
     if [ "$a" = --extern ] && [[ "${args[i + 1]:-}" == *=*.rmeta ]]; then
-      rlib="${args[i + 1]%.rmeta}.rlib"
-      if [ -f "${rlib#*=}" ]; then
-        out+=(--extern "$rlib")
-        i=$((i + 1))
-        continue
-      fi
+      rmeta="${args[i + 1]#*=}"
+      rlib="${rmeta%.rmeta}.rlib"
+      # Pipelining starts the kit once its dependencies' metadata exist, while their rustc may
+      # still be generating code: wait for the .rlib (written after the .rmeta) and, when it is
+      # brand new, until its size stops changing.
+      for ((w = 0; w < 36000; w++)); do
+        [ -f "$rlib" ] && ! [ "$rlib" -ot "$rmeta" ] && break
+        sleep 0.1
+      done
+      while [ -f "$rlib" ] && [ $(($(date +%s) - $(stat -c %Y "$rlib"))) -lt 10 ]; do
+        size="$(stat -c %s "$rlib")"
+        sleep 0.5
+        [ "$size" = "$(stat -c %s "$rlib" 2>/dev/null)" ] && break
+      done
+      out+=(--extern "${args[i + 1]%%=*}=$rlib")
+      i=$((i + 1))
+      continue
     fi
     out+=("$a")
   done
   exec "$rustc" "${out[@]}"
 fi
 
-for ((i = 0; i < n; i++)); do
-  if [ "${args[i]}" = --extern ] && [[ "${args[i + 1]:-}" == bde_kit=*.rlib ]]; then
-    rlib="${args[i + 1]#bde_kit=}"
-    so="${rlib%.rlib}.so"
-    # Only a .so built together with this .rlib (not an older one of the same name).
-    if [ -f "$so" ] && [ $(($(stat -c %Y "$so") + 120)) -ge "$(stat -c %Y "$rlib")" ]; then
-      args[i + 1]="bde_kit=$so"
+# Only evcxr's cell crate (`ctx`), and only when the kit is its one dependency: a cell crate
+# with another `:dep` (say polars itself, or tokio that evcxr adds for `await`) could see a
+# crate twice, once inside the kit's dylib ("cannot satisfy dependencies so `polars` only shows
+# up once"); it links statically as before.
+externs=0
+for ((i = 0; i < n; i++)); do [ "${args[i]}" = --extern ] && externs=$((externs + 1)); done
+if [ "$crate" = ctx ] && [ "$externs" = 1 ]; then
+  for ((i = 0; i < n; i++)); do
+    if [ "${args[i]}" = --extern ] && [[ "${args[i + 1]:-}" == bde_kit=*.rlib ]]; then
+      rlib="${args[i + 1]#bde_kit=}"
+      so="${rlib%.rlib}.so"
+      # Only a .so built together with this .rlib (not an older one of the same name).
+      if [ -f "$so" ] && [ $(($(stat -c %Y "$so") + 120)) -ge "$(stat -c %Y "$rlib")" ]; then
+        args[i + 1]="bde_kit=$so"
+      fi
     fi
-  fi
-done
+  done
+fi
 exec "$rustc" "${args[@]}"

@@ -17,6 +17,9 @@ pub struct Table {
     rows: Vec<Vec<String>>,
     total_rows: usize,
     limit: usize,
+    /// The DataFrame a view was made of (its columns are shared, not copied): rows are rendered
+    /// as far as the limit asks, never the whole frame.
+    frame: Option<DataFrame>,
 }
 
 /// Spark's default for `show()`.
@@ -37,9 +40,8 @@ impl Table {
     pub fn new(df: &DataFrame) -> Table {
         let headers = df.get_column_names().iter().map(|s| s.to_string()).collect();
         let total_rows = df.height();
-        let mut t = Table { title: None, headers, rows: Vec::new(), total_rows, limit: DEFAULT_ROWS };
-        t.rows = Self::collect_rows(df, total_rows);
-        t
+        let rows = Self::collect_rows(df, DEFAULT_ROWS);
+        Table { title: None, headers, rows, total_rows, limit: DEFAULT_ROWS, frame: Some(df.clone()) }
     }
 
     fn collect_rows(df: &DataFrame, n: usize) -> Vec<Vec<String>> {
@@ -53,12 +55,17 @@ impl Table {
     /// A view of rows given as strings (for results that are not DataFrames).
     pub fn from_rows(headers: &[&str], rows: Vec<Vec<String>>) -> Table {
         let total_rows = rows.len();
-        Table { title: None, headers: headers.iter().map(|h| h.to_string()).collect(), rows, total_rows, limit: DEFAULT_ROWS }
+        Table { title: None, headers: headers.iter().map(|h| h.to_string()).collect(), rows, total_rows, limit: DEFAULT_ROWS, frame: None }
     }
 
     /// Shows at most `n` rows.
     pub fn rows(mut self, n: usize) -> Table {
         self.limit = n;
+        if let Some(df) = &self.frame {
+            if self.rows.len() < n.min(self.total_rows) {
+                self.rows = Self::collect_rows(df, n);
+            }
+        }
         self
     }
 
@@ -178,5 +185,18 @@ mod tests {
         let h = Table::new(&df).to_html();
         assert!(h.contains("<td>&lt;b&gt;</td>"), "{h}");
         assert!(!h.contains("only showing"));
+    }
+
+    #[test]
+    fn a_view_renders_only_the_rows_it_shows() {
+        let df = df!("ID" => (0..100i64).collect::<Vec<_>>()).expect("df");
+        let t = Table::new(&df);
+        assert_eq!(t.rows.len(), DEFAULT_ROWS, "a 100-row frame renders 20 rows for the default view");
+        let t = t.rows(50);
+        assert_eq!(t.shown().len(), 50);
+        assert!(t.to_text().ends_with("only showing top 50 rows\n"));
+        let all = Table::new(&df).rows(500);
+        assert_eq!(all.shown().len(), 100);
+        assert!(!all.to_text().contains("only showing"));
     }
 }
