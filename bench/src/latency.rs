@@ -21,7 +21,6 @@ use bde_kit::config::Settings;
 use bde_kit::course::visit::random_visit;
 use bde_kit::error::{Error, Result};
 use bde_kit::io::{kafka as kio, redis as rio};
-use bde_kit::stream::source::Start;
 use bde_kit::stream::trigger::Trigger;
 use bde_kit::stream::Status;
 
@@ -52,16 +51,7 @@ pub fn run(visits: usize, spread: Duration, trigger: Duration) -> Result<Value> 
 }
 
 fn measure(settings: &Settings, o: &BenchObjects, visits: usize, spread: Duration, trigger: Duration) -> Result<Value> {
-    let a = Analytics {
-        query: format!("latency-{}", o.tag),
-        visits_topic: o.topic.clone(),
-        carts_topic: o.carts.clone(),
-        redis_key: o.key.clone(),
-        db: o.db.clone(),
-        start: Start::Earliest,
-        trigger: Trigger::every(trigger),
-        ..Analytics::default()
-    };
+    let a = Analytics { trigger: Trigger::every(trigger), ..o.analytics(format!("latency-{}", o.tag)) };
     let q = a.query().settings(settings.clone()).checkpoint_dir(&o.cp_root).quiet(true).start()?;
     let started = Instant::now();
     while q.status() != Status::Running {

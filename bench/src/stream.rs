@@ -168,6 +168,20 @@ impl BenchObjects {
         Ok(o)
     }
 
+    /// The analytics query over these objects (the course's three sinks), reading from the
+    /// start of the visits topic; callers set the trigger and batch size on the result.
+    pub fn analytics(&self, query: String) -> Analytics {
+        Analytics {
+            query,
+            visits_topic: self.topic.clone(),
+            carts_topic: self.carts.clone(),
+            redis_key: self.key.clone(),
+            db: self.db.clone(),
+            start: Start::Earliest,
+            ..Analytics::default()
+        }
+    }
+
     /// Removes everything the run made (topics, the key and its markers, database, checkpoints).
     pub fn remove(&self, settings: &Settings) {
         let _ = kio::delete_topics(settings, &[&self.topic, &self.carts]);
@@ -183,7 +197,7 @@ impl BenchObjects {
 pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
     let settings = Settings::from_env();
     let objects = BenchObjects::create(&settings, partitions)?;
-    let BenchObjects { topic, carts, key, db, cp_root, .. } = &objects;
+    let BenchObjects { topic, cp_root, .. } = &objects;
     let result = (|| {
         println!("producing {visits} visits into {topic} …");
         let t0 = Instant::now();
@@ -193,16 +207,10 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
         let raw = raw_consume_rate(&settings, topic)?;
         println!("raw rdkafka consume: {raw:.0} records/s");
         let a = Analytics {
-            query: "bench".into(),
-            visits_topic: topic.clone(),
-            carts_topic: carts.clone(),
-            redis_key: key.clone(),
-            db: db.clone(),
-            start: Start::Earliest,
             trigger: Trigger::AvailableNow,
             max_records: 50_000,
             event_time: true,
-            ..Analytics::default()
+            ..objects.analytics("bench".into())
         };
         let t0 = Instant::now();
         let q = a.query().settings(settings.clone()).checkpoint_dir(&cp_root).quiet(visits > 20_000).start()?;

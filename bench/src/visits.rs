@@ -21,7 +21,6 @@ use bde_kit::io::{kafka as kio, mariadb as mio, redis as rio};
 use bde_kit::course::analytics::Analytics;
 use crate::stream::{raw_consume_rate, run_to_end, BenchObjects};
 use bde_kit::stream::{Clock, SystemClock};
-use bde_kit::stream::source::Start;
 use bde_kit::stream::trigger::Trigger;
 use bde_kit::course::visit::{random_visit, Visit};
 
@@ -113,17 +112,11 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
         let raw = raw_consume_rate(&settings, &topic)?;
         eprintln!("bde-bench stream: raw consume {raw:.0} records/s");
         let a = Analytics {
-            query: format!("bench-{tag}"),
-            visits_topic: topic.clone(),
-            carts_topic: carts.clone(),
-            redis_key: key.clone(),
-            db: db.clone(),
-            start: Start::Earliest,
             trigger: Trigger::AvailableNow,
             max_records,
             event_time: false,
             spark_csv: true,
-            ..Analytics::default()
+            ..objects.analytics(format!("bench-{tag}"))
         };
         let t0 = Instant::now();
         let t0_ms = SystemClock.now_ms(); // the engine's clock: batch times are on it
