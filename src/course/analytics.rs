@@ -45,16 +45,10 @@ pub fn run_until_visits_stop(job: &StreamingQuery, idle: Duration, max: Duration
 }
 
 /// True when the query `name` (in any kernel or process using the same checkpoint folder) is
-/// running: its loop rewrites a heartbeat file on every trigger tick and removes it on stop.
+/// running: it rewrites a heartbeat file every second and removes it when it ends.
 pub fn is_running(settings: &Settings, name: &str) -> bool {
-    checkpoint::is_alive(&checkpoint::dir_for(&settings.checkpoint_dir, name), HEARTBEAT_STALE)
+    checkpoint::is_alive(&checkpoint::dir_for(&settings.checkpoint_dir, name), checkpoint::ALIVE_WITHIN)
 }
-
-/// How old the job's heartbeat may be before another kernel takes it for stopped. A clean stop
-/// removes the heartbeat at once; this only covers a job that died. The engine beats once per
-/// trigger, between batches, so a batch slowed down by kernels compiling beside it (three at
-/// once in the chapter-4 replay) must not look like a dead job: 5 s did, once, in a CI replay.
-const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
 
 /// Waits until the course job runs (see [`is_running`]), at most `timeout`.
 pub fn wait_until_running(timeout: Duration) -> Result<()> {

@@ -133,8 +133,9 @@ impl Checkpoint {
     }
 }
 
-/// Marks the query alive: the loop rewrites `<dir>/heartbeat` on every trigger tick, so other
-/// processes (another notebook kernel) can tell a running query from a stopped one. Best effort.
+/// Marks the query alive once: writes `<dir>/heartbeat`, so other processes (another notebook
+/// kernel) can tell a running query from a stopped one ([`is_alive`]). Best effort. A running
+/// query keeps a [`Heartbeat`], which beats on its own thread.
 pub fn heartbeat(dir: &Path) {
     let _ = fs::create_dir_all(dir);
     let _ = fs::write(dir.join("heartbeat"), format!("{}\n", std::process::id()));
@@ -145,7 +146,62 @@ pub fn heartbeat_stop(dir: &Path) {
     let _ = fs::remove_file(dir.join("heartbeat"));
 }
 
-/// True when the query in `dir` ticked within `within` (see [`heartbeat`]).
+/// How often a [`Heartbeat`] rewrites its file.
+pub const BEAT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How old a heartbeat may be before other processes take its query for dead (see [`is_alive`]).
+/// A query that ends removes its heartbeat at once; this only covers a process that died. Ten
+/// beats of margin: the beat thread may starve while kernels compile beside it (three at once in
+/// the course's chapter-4 replay on 2 cores).
+pub const ALIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The heartbeat of a running query: a thread that rewrites `<dir>/heartbeat` every [`BEAT`]
+/// until the value is dropped, which removes the file. It beats while a long batch runs (a loop
+/// that beat only between batches looked dead to another kernel while a slow batch ran), and a
+/// query that ends, by a stop or an error, stops beating at once. A process that dies leaves a
+/// file that only grows old.
+#[derive(Debug)]
+pub struct Heartbeat {
+    dir: PathBuf,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    /// Starts beating in `dir` (one beat now, then every [`BEAT`]).
+    pub fn start(dir: &Path) -> Heartbeat {
+        Heartbeat::every(dir, BEAT)
+    }
+
+    /// Starts beating in `dir` every `interval`.
+    pub fn every(dir: &Path, interval: std::time::Duration) -> Heartbeat {
+        heartbeat(dir);
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let beat_dir = dir.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("bde-heartbeat".into())
+            .spawn(move || {
+                // Disconnected (the Heartbeat was dropped) ends the loop at once.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    heartbeat(&beat_dir);
+                }
+            })
+            .ok();
+        Heartbeat { dir: dir.to_path_buf(), stop: Some(stop), thread }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        heartbeat_stop(&self.dir);
+    }
+}
+
+/// True when the query in `dir` beat within `within` (see [`Heartbeat`]).
 pub fn is_alive(dir: &Path, within: std::time::Duration) -> bool {
     fs::metadata(dir.join("heartbeat"))
         .and_then(|m| m.modified())
@@ -201,5 +257,26 @@ mod tests {
         reset(&root, "my query/1").expect("reset");
         assert_eq!(Checkpoint::load(&dir, "q").expect("empty again").next_batch, 0);
         let _ = fs::remove_dir_all(&root);
+    }
+
+    /// The heartbeat comes back after its file is removed (it beats on its own, without the
+    /// query's loop), and is gone, for good, once the Heartbeat is dropped.
+    #[test]
+    fn a_heartbeat_beats_on_its_own_until_dropped() {
+        let dir = std::env::temp_dir().join(format!("bde_heartbeat_{}", std::process::id()));
+        let alive = || is_alive(&dir, std::time::Duration::from_secs(60));
+        let beat = Heartbeat::every(&dir, std::time::Duration::from_millis(5));
+        assert!(alive(), "the first beat is written at start");
+        heartbeat_stop(&dir);
+        let t0 = std::time::Instant::now();
+        while !alive() && t0.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(alive(), "the heartbeat thread rewrote the file");
+        drop(beat);
+        assert!(!alive(), "dropping the Heartbeat removes the file");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert!(!alive(), "and nothing beats after the drop");
+        let _ = fs::remove_dir_all(&dir);
     }
 }

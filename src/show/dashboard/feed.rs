@@ -134,7 +134,7 @@ pub(super) fn named_summary(name: &str, settings: &Settings, since_ms: i64) -> c
     if s.status.is_terminated() && published.written_ms < since_ms {
         return Ok(None);
     }
-    let alive = checkpoint::is_alive(&checkpoint::dir_for(&settings.checkpoint_dir, name), Duration::from_secs(10));
+    let alive = checkpoint::is_alive(&checkpoint::dir_for(&settings.checkpoint_dir, name), checkpoint::ALIVE_WITHIN);
     if !s.status.is_terminated() && !alive {
         if published.written_ms < since_ms {
             return Ok(None);

@@ -92,7 +92,6 @@ impl<T: Row> Engine<T> {
 
     /// Loads the checkpoint, opens the sinks and the reader, replays a pending batch.
     fn open(&mut self) -> Result<RunState> {
-        checkpoint::heartbeat(&self.cp_dir);
         let mut cp = Checkpoint::load(&self.cp_dir, &self.name)?;
         if cp.epoch.is_empty() {
             cp.epoch = checkpoint::new_epoch();
@@ -125,6 +124,8 @@ impl<T: Row> Engine<T> {
     }
 
     pub(super) fn run(mut self) -> Result<()> {
+        // Beats on its own thread until the run ends (a stop, a bounded run's end or an error).
+        let _alive = checkpoint::Heartbeat::start(&self.cp_dir);
         let mut st = self.open()?;
         let bounded = !matches!(self.trigger, Trigger::Every(_));
         let run_deadline = Instant::now() + self.deadline;
@@ -148,7 +149,6 @@ impl<T: Row> Engine<T> {
                 }
             }
             last_start = Some(Instant::now());
-            checkpoint::heartbeat(&self.cp_dir);
             let targets = match &fixed_targets {
                 Some(t) => t.clone(),
                 None => st.reader.end_offsets()?,
@@ -204,7 +204,6 @@ impl<T: Row> Engine<T> {
             };
             self.run_batch(&mut st, pending, Vec::new(), false, Instant::now(), 0)?;
         }
-        checkpoint::heartbeat_stop(&self.cp_dir);
         Ok(())
     }
 
