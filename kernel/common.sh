@@ -29,8 +29,13 @@ as_root() {
     die "need root for: $* (run as root or install sudo)"; fi
 }
 
+# 1 when the kernels link cells against the kit built as a dylib (the default; BDE_KIT_DYLIB=0
+# links them statically): see kernel/kit-dylib-rustc.sh.
+kit_dylib() { [ "${BDE_KIT_DYLIB:-1}" = 0 ] && echo 0 || echo 1; }
+
 # The key of everything the kernel compiles: the lock file, the kit's dependency section,
-# the evcxr version and the compiler. A change of any of them gives new kernel build folders.
+# the evcxr version, the compiler, evcxr's settings and how cells link (with the wrapper that
+# does it). A change of any of them gives new kernel build folders.
 kernel_cache_key() {
   {
     cat "$REPO/Cargo.lock"
@@ -38,6 +43,7 @@ kernel_cache_key() {
     echo "evcxr $EVCXR_VERSION"
     rustc -V
     cat "$REPO/kernel/evcxr/evcxr.toml"
+    if [ "$(kit_dylib)" = 1 ]; then cat "$REPO/kernel/kit-dylib-rustc.sh"; else echo static; fi
   } | sha256sum | cut -c1-16
 }
 

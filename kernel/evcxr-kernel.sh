@@ -38,13 +38,12 @@ if [ ! -f "$slot/Cargo.lock" ] && [ -f "$REPO/Cargo.lock" ]; then
 fi
 
 unset CARGO_TARGET_DIR
-# BDE_KIT_DYLIB=1 (experimental, off by default): the kit is built as a Rust dylib too and cells
-# link against it (see kernel/kit-dylib-rustc.sh): a trivial cell 1.5 -> 0.7 s, a Table cell
-# 4.5 -> 3.3 s (helper's measurements, session 10). Off by default until the notebook replays and
-# the browser test have run with it: its first version failed a cold warm-up here ("crate
-# `rdkafka` required to be available in rlib format"; the wrapper now waits for the .rlib files).
-# Use it with a build folder of its own (BDE_CACHE_DIR), since the wrapper is not in the cache key.
-if [ "${BDE_KIT_DYLIB:-0}" = 1 ]; then
+# Cells link against the kit built as a Rust dylib (kernel/kit-dylib-rustc.sh): a trivial cell
+# 1.5 -> 0.7 s, a Table cell 4.5 -> 3.3 s, a warm lazy query 3.6 -> 1.4 s (session 10's
+# measurements), and the kit's statics (runtime, pools, query registry) exist once per kernel.
+# BDE_KIT_DYLIB=0 links every cell statically instead (evcxr's default); the choice is part of
+# the kernel cache key (common.sh), so the two never share a build folder.
+if [ "$(kit_dylib)" = 1 ]; then
   export RUSTC_WRAPPER="$REPO/kernel/kit-dylib-rustc.sh"
 fi
 # evcxr's rust-analyzer allocates ~1.5 GB while it reads the kit's dependencies (the `:dep` cell
