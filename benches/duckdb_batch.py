@@ -36,6 +36,7 @@ def main():
         raise SystemExit(f"the tree is read as STOCK_DATE {scan_types.get('STOCK_DATE')}, UNIT_VALUE {scan_types.get('UNIT_VALUE')}")
     times = []
     for _ in range(max(1, a.repeat)):
+        con.execute("DROP TABLE IF EXISTS SUMMARY")  # no earlier result alive during a run
         t = time.time()
         con.execute(view)
         con.execute(f"CREATE OR REPLACE TEMP TABLE SUMMARY AS {SQL}")

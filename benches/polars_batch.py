@@ -81,6 +81,7 @@ def figures(df):
 def run(tree, repeat, query):
     times, df = [], None
     for _ in range(max(1, repeat)):
+        df = None  # no earlier result alive during a run (as in every engine's script)
         t = time.time()
         df = query(scan(tree)).collect()
         times.append(time.time() - t)

@@ -60,18 +60,25 @@ impl PartitionWise {
     }
 
     /// Runs `query` over each outermost partition (as a lazy scan that has every column a
-    /// whole-tree [`scan_hive`] has, the partition column as a constant) and stacks the results.
+    /// whole-tree [`scan_hive`] has, the partition column as a constant) and stacks the results,
+    /// in folder order.
+    ///
+    /// As many partitions run at once as the machine has cores (Polars' `collect_all`): one
+    /// small partition leaves most cores idle (a day of the 1 M-row benchmark is 40,000 rows in
+    /// 10 files: 0.105 s for the 25 days one at a time, 0.052 s two at a time on 2 cores; 20 M
+    /// rows: 1.23-1.36 s → 1.05-1.06 s), and memory holds only that many partitions' rows.
     pub fn collect(&self, query: impl Fn(LazyFrame) -> LazyFrame) -> Result<DataFrame> {
         let values = self.values()?;
         if values.is_empty() {
             return Err(Error::invalid(format!("no {}=… folders under {}: write some first", self.columns[0], self.dir.display())));
         }
+        let at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut parts: Vec<DataFrame> = Vec::with_capacity(values.len());
-        for v in &values {
-            let folder = self.dir.join(format!("{}={v}", self.columns[0]));
-            let inner: Vec<&str> = self.columns[1..].iter().map(String::as_str).collect();
-            let scan = scan_hive(&folder, &inner)?.with_column(partition_literal(v).alias(self.columns[0].as_str()));
-            parts.push(compact_strings(query(scan).collect()?)?);
+        for group in values.chunks(at_once) {
+            let plans = group.iter().map(|v| Ok(query(self.scan(v)?))).collect::<Result<Vec<LazyFrame>>>()?;
+            for df in collect_all(plans)? {
+                parts.push(compact_strings(df)?);
+            }
         }
         // Stacked as chunks, one per partition: no copy of the results.
         let mut out = parts.remove(0);
@@ -79,6 +86,14 @@ impl PartitionWise {
             out.vstack_mut(p)?;
         }
         Ok(out)
+    }
+
+    /// A lazy scan of the partition folder `<first column>=<value>`, with the partition column
+    /// as a constant.
+    fn scan(&self, value: &str) -> Result<LazyFrame> {
+        let folder = self.dir.join(format!("{}={value}", self.columns[0]));
+        let inner: Vec<&str> = self.columns[1..].iter().map(String::as_str).collect();
+        Ok(scan_hive(&folder, &inner)?.with_column(partition_literal(value).alias(self.columns[0].as_str())))
     }
 }
 

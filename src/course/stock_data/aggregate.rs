@@ -59,20 +59,23 @@ pub fn summary_plan(store: LazyFrame, start: NaiveDate, end: NaiveDate) -> LazyF
         .with_column(closing())
         .group_by([col("STOCK_DATE"), col("ITEM_NAME")])
         .agg(summary_aggs())
+        .with_column(closing_value_as_decimal())
         .sort(["STOCK_DATE", "ITEM_NAME"], SortMultipleOptions::default())
 }
 
 /// [`summary_plan`] for the rows of one STOCK_DATE: the date is the same on every row, so the
 /// group key is ITEM_NAME alone (a one-column key hashes the names directly instead of encoding
-/// (date, name) rows) and the date is carried as the group's first value.
+/// (date, name) rows) and the date is carried as the group's first value. Unsorted, as the
+/// course's SQL (no ORDER BY): sorting each day's 80,000 names took 0.2-0.3 s of the 20 M-row
+/// summary's 1.6 s.
 pub fn day_summary_plan(day: LazyFrame) -> LazyFrame {
     let mut aggs = vec![col("STOCK_DATE").first()];
     aggs.extend(summary_aggs());
     day.with_column(closing())
         .group_by([col("ITEM_NAME")])
         .agg(aggs)
+        .with_column(closing_value_as_decimal())
         .select(SUMMARY_COLUMNS.iter().map(|c| col(*c)).collect::<Vec<_>>())
-        .sort(["ITEM_NAME"], SortMultipleOptions::default())
 }
 
 /// OPENING_STOCK + RECEIPTS - ISSUES as Int64, named CLOSING.
@@ -81,6 +84,7 @@ fn closing() -> Expr {
 }
 
 /// The summary's aggregations (every column after the two keys), over rows with CLOSING.
+/// CLOSING_VALUE comes out as integer cents (see [`closing_value_as_decimal`]).
 fn summary_aggs() -> Vec<Expr> {
     vec![
         len().cast(DataType::Int64).alias("TOTAL_REC"),
@@ -88,14 +92,39 @@ fn summary_aggs() -> Vec<Expr> {
         col("RECEIPTS").cast(DataType::Int64).sum().alias("RECEIPTS"),
         col("ISSUES").cast(DataType::Int64).sum().alias("ISSUES"),
         col("CLOSING").sum().alias("CLOSING_STOCK"),
-        (col("CLOSING") * col("UNIT_VALUE")).sum().cast(DataType::Decimal(Some(18), Some(2))).alias("CLOSING_VALUE"),
+        (col("CLOSING") * unit_value_cents()).sum().alias("CLOSING_VALUE"),
     ]
 }
 
+/// UNIT_VALUE (DECIMAL(10,2) in the course's table) as integer cents, Int64.
+///
+/// Why not Decimal arithmetic: `(CLOSING * UNIT_VALUE).sum()` on Polars 0.46's decimals (i128
+/// values, a scale on every step) took a third of the whole summary (20 M rows: 1.64-1.90 s
+/// against 1.19-1.22 s in integer cents, second of two runs). Integer cents are just as
+/// exact: a value is cents × 10^-2, products and sums of cents are exact in Int64 up to
+/// 9.2 × 10^16 currency units.
+fn unit_value_cents() -> Expr {
+    col("UNIT_VALUE").cast(DataType::Decimal(Some(10), Some(2))).to_physical().cast(DataType::Int64)
+}
+
+/// CLOSING_VALUE from integer cents back to the course's DECIMAL(18,2), exactly (1234 → 12.34);
+/// a value too large for 18 digits is an error, never a rounded number.
+fn closing_value_as_decimal() -> Expr {
+    col("CLOSING_VALUE").map(
+        |c| {
+            let cents = c.as_materialized_series().i64()?;
+            let exact = Int128Chunked::from_iter_options(cents.name().clone(), cents.iter().map(|v| v.map(i128::from)));
+            Ok(Some(exact.into_decimal(Some(18), 2)?.into_series().into_column()))
+        },
+        GetOutput::from_type(DataType::Decimal(Some(18), Some(2))),
+    )
+}
+
 /// The course's summary of the store under `data_dir` for `start..=end`: [`summary_plan`]'s
-/// result, computed one STOCK_DATE folder at a time ([`PartitionWise`] with [`day_summary_plan`]:
-/// the groups never span two dates, so only one day's rows are in memory, the days come out in
-/// order, and folders outside the dates are never opened).
+/// rows, computed STOCK_DATE folder by STOCK_DATE folder ([`PartitionWise`] with
+/// [`day_summary_plan`]: the groups never span two dates, so only a few days' rows are in memory,
+/// and folders outside the dates are never opened). The days come out in order, each day's items
+/// in no particular order (sort for display).
 pub fn summarize(data_dir: &Path, start: NaiveDate, end: NaiveDate) -> Result<DataFrame> {
     if layout::list_files(data_dir)?.is_empty() {
         return Err(Error::invalid(format!(
@@ -190,7 +219,7 @@ mod tests {
         store(&dir)?;
         let (from, to) = (NaiveDate::from_ymd_opt(2025, 12, 30).unwrap(), NaiveDate::from_ymd_opt(2025, 12, 31).unwrap());
         let whole = summary_plan(scan_store(&dir)?, from, to).collect()?;
-        let by_day = summarize(&dir, from, to)?;
+        let by_day = summarize(&dir, from, to)?.sort(["STOCK_DATE", "ITEM_NAME"], SortMultipleOptions::default())?;
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(by_day.get_column_names(), SUMMARY_COLUMNS.to_vec(), "the course's columns, in order");
         assert_eq!(by_day.height(), 6, "2 days × 3 items: the first day's folder is left out");
