@@ -295,6 +295,10 @@ def stream(a, bde, work, table, raw):
     busy = sum(ms for _, ms in steps) or 1
     table.append(("  bde_kit time per step (s, % of the batches' time)", "", "", "",
                   "; ".join(f"{name} {ms / 1000:.2f} ({100 * ms / busy:.0f} %)" for name, ms in steps)))
+    if "start_ms" in rb:
+        table.append(("  bde_kit from start() to the first batch, the batches' steps, the rest (s)", "", "", "",
+                      f"start {rb['start_ms'] / 1000:.2f}; batches {busy / 1000:.2f}; "
+                      f"rest {max(0.0, rb['data_seconds'] - busy / 1000 - rb['start_ms'] / 1000):.2f} of {rb['data_seconds']:.2f}"))
     ok = not [f for f in FAILURES if f.startswith("stream:")]
     table.append(("  results (Redis totals, cart lines)", "same" if ok else "DIFFER", "", "", ""))
     lat, _, _ = run_step(f"bde_kit latency, {a.latency_visits:,} visits", [*bde, "latency", "--visits", a.latency_visits, "--spread-ms", a.latency_spread_ms],

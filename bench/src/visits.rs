@@ -133,6 +133,9 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
             .fold(0.0f64, f64::max)
             .clamp(1e-6, secs.max(1e-6));
         let data_batches = s.batches.iter().filter(|b| b.rows_in > 0).count();
+        // From start() to the first batch: opening the sinks and the reader, and the end offsets
+        // of an available-now run (they wait behind the broker's first fetch of the backlog).
+        let start_ms = s.batches.first().map_or(0, |b| (b.batch_time_ms - t0_ms).max(0));
         eprintln!("bde-bench stream: analytics {visits} visits in {data_secs:.1} s ({data_batches} batches), {secs:.1} s with the window drain");
         let totals: serde_json::Map<String, Value> =
             rio::scores(&settings, &key)?.into_iter().map(|(c, v)| (c, json!(v as i64))).collect();
@@ -151,7 +154,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
             .map_err(|e| mio::map_err(&settings.mariadb, "read visit_stats", e))?
             .unwrap_or((0, 0));
         Ok(json!({
-            "engine": "bde_kit (rdkafka + micro-batches)", "visits": visits, "batches": data_batches, "all_batches": s.batches.len(), "data_seconds": data_secs,
+            "engine": "bde_kit (rdkafka + micro-batches)", "visits": visits, "batches": data_batches, "all_batches": s.batches.len(), "data_seconds": data_secs, "start_ms": start_ms,
             "produce_seconds": produce_s, "raw_consume_per_sec": raw, "seconds": secs, "rows_per_sec": visits as f64 / data_secs,
             "steps_ms": s.steps_total().into_iter().map(|(n, ms)| json!([n, ms])).collect::<Vec<_>>(),
             "redis_totals": totals, "carts": cart_lines.len(), "visit_stats_rows": stat_rows, "visit_stats_sum": stat_sum,
