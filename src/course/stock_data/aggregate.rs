@@ -96,7 +96,7 @@ fn summary_aggs() -> Vec<Expr> {
     ]
 }
 
-/// UNIT_VALUE (DECIMAL(10,2) in the course's table) as integer cents, Int64.
+/// UNIT_VALUE (DECIMAL(10,2) in the course's table; any precision) as integer cents, Int64.
 ///
 /// Why not Decimal arithmetic: `(CLOSING * UNIT_VALUE).sum()` on Polars 0.46's decimals (i128
 /// values, a scale on every step) took a third of the whole summary (20 M rows: 1.64-1.90 s
@@ -104,7 +104,7 @@ fn summary_aggs() -> Vec<Expr> {
 /// exact: a value is cents × 10^-2, products and sums of cents are exact in Int64 up to
 /// 9.2 × 10^16 currency units.
 fn unit_value_cents() -> Expr {
-    col("UNIT_VALUE").cast(DataType::Decimal(Some(10), Some(2))).to_physical().cast(DataType::Int64)
+    col("UNIT_VALUE").cast(DataType::Decimal(None, Some(2))).to_physical().cast(DataType::Int64)
 }
 
 /// CLOSING_VALUE from integer cents back to the course's DECIMAL(18,2), exactly (1234 → 12.34);
