@@ -132,22 +132,26 @@ impl<T: Send> Sink<T> for Windowed<T> {
             return Vec::new();
         }
         let latest = batch.batch_time_ms.saturating_add(Self::ms(self.max_future));
-        // (window start, key) -> (sum of negative, sum of positive) values of the rows kept so far
-        let mut extra: HashMap<(i64, String), (i64, i64)> = HashMap::new();
-        // Cells (window start, key) whose every row passes the inner sink: a sink's limits on a
-        // number are ranges (a column's type), and a cell's bounds only widen row by row, so when
-        // the bounds after all its rows pass, so does every row's. One question per cell instead
-        // of one per row; a cell that fails is checked row by row below to find the culprits.
-        let mut whole: HashMap<(i64, String), (i64, i64, i64)> = HashMap::new(); // cell -> (t, neg, pos)
-        let mut overflow: HashSet<(i64, String)> = HashSet::new();
-        for r in rows {
-            let t = self.event_time.as_ref().map_or(batch.batch_time_ms, |f| f(r));
-            if (self.event_time.is_some() && t > latest) || state.is_late(t) {
-                continue;
-            }
-            let (cell, v) = ((state.window_start(t), key(r)), value(r));
-            let e = whole.entry(cell.clone()).or_insert((t, 0, 0));
-            let next = if v < 0 { e.1.checked_add(v).map(|n| (n, e.2)) } else { e.2.checked_add(v).map(|p| (e.1, p)) };
+        // Each row's event time, and its cell (window start, key) and value when it is summed
+        // (not too far in the future, not late): the key and value are read once per row.
+        let summed: Vec<(i64, Option<((i64, String), i64)>)> = rows
+            .iter()
+            .map(|r| {
+                let t = self.event_time.as_ref().map_or(batch.batch_time_ms, |f| f(r));
+                let counts = !((self.event_time.is_some() && t > latest) || state.is_late(t));
+                (t, counts.then(|| ((state.window_start(t), key(r)), value(r))))
+            })
+            .collect();
+        // Cells whose every row passes the inner sink: a sink's limits on a number are ranges (a
+        // column's type), and a cell's bounds only widen row by row, so when the bounds after all
+        // its rows pass, so does every row's. One question per cell instead of one per row; a
+        // cell that fails is checked row by row below to find the culprits.
+        let mut whole: HashMap<&(i64, String), (i64, i64, i64)> = HashMap::new(); // cell -> (t, neg, pos)
+        let mut overflow: HashSet<&(i64, String)> = HashSet::new();
+        for (t, row) in &summed {
+            let Some((cell, v)) = row else { continue };
+            let e = whole.entry(cell).or_insert((*t, 0, 0));
+            let next = if *v < 0 { e.1.checked_add(*v).map(|n| (n, e.2)) } else { e.2.checked_add(*v).map(|p| (e.1, p)) };
             match next {
                 Some((n, p)) => (e.1, e.2) = (n, p),
                 None => {
@@ -155,7 +159,7 @@ impl<T: Send> Sink<T> for Windowed<T> {
                 }
             }
         }
-        let clean: HashSet<(i64, String)> = match &self.inner {
+        let clean: HashSet<&(i64, String)> = match &self.inner {
             None => HashSet::new(),
             Some(inner) => whole
                 .into_iter()
@@ -169,9 +173,11 @@ impl<T: Send> Sink<T> for Windowed<T> {
                 .map(|(cell, _)| cell)
                 .collect(),
         };
+        // cell -> (sum of negative, sum of positive) values of the rows kept so far
+        let mut extra: HashMap<&(i64, String), (i64, i64)> = HashMap::new();
         let mut refused = Vec::new();
-        for (i, r) in rows.iter().enumerate() {
-            let t = self.event_time.as_ref().map_or(batch.batch_time_ms, |f| f(r));
+        for (i, (t, row)) in summed.iter().enumerate() {
+            let t = *t;
             if self.event_time.is_some() && t > latest {
                 refused.push((
                     i,
@@ -182,18 +188,17 @@ impl<T: Send> Sink<T> for Windowed<T> {
                 ));
                 continue;
             }
-            if state.is_late(t) {
-                continue; // dropped as late by apply, never summed
-            }
-            let (k, v) = (key(r), value(r));
-            let cell = (state.window_start(t), k.clone());
-            let seen = extra.get(&cell).copied().unwrap_or((0, 0));
-            let Some(((lo, hi), next)) = state.bounds_after(t, &k, seen, v) else {
+            let Some((cell, v)) = row else {
+                continue; // late: dropped by apply, never summed
+            };
+            let (k, v) = (&cell.1, *v);
+            let seen = extra.get(cell).copied().unwrap_or((0, 0));
+            let Some(((lo, hi), next)) = state.bounds_after(t, k, seen, v) else {
                 refused.push((i, format!("adding {v} would overflow the 64-bit window sum of '{k}' at {}", fmt_ms(cell.0))));
                 continue;
             };
-            if let (Some(inner), false) = (&self.inner, clean.contains(&cell)) {
-                let candidates = window_candidates(state, t, &k, lo, hi);
+            if let (Some(inner), false) = (&self.inner, clean.contains(cell)) {
+                let candidates = window_candidates(state, t, k, lo, hi);
                 let Some(candidates) = candidates else {
                     refused.push((i, format!("adding {v} would overflow the 64-bit window delta of '{k}' at {}", fmt_ms(cell.0))));
                     continue;
