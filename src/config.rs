@@ -50,8 +50,12 @@ pub const DEFAULT_MARIADB_ROOT: &str = DEFAULT_MARIADB;
 
 /// A URL with its password replaced by `***` (`mysql://spark:***@127.0.0.1:3306`).
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
@@ -95,7 +99,9 @@ impl Settings {
             mariadb: var("BDE_MARIADB").unwrap_or(d.mariadb),
             mariadb_root: var("BDE_MARIADB_ROOT").unwrap_or(d.mariadb_root),
             data_dir: var("BDE_DATA_DIR").map(PathBuf::from).unwrap_or(d.data_dir),
-            checkpoint_dir: var("BDE_CHECKPOINT_DIR").map(PathBuf::from).unwrap_or(d.checkpoint_dir),
+            checkpoint_dir: var("BDE_CHECKPOINT_DIR")
+                .map(PathBuf::from)
+                .unwrap_or(d.checkpoint_dir),
         }
     }
 
@@ -119,8 +125,14 @@ mod tests {
 
     #[test]
     fn address_hides_credentials_and_database() {
-        assert_eq!(Settings::address_of("mysql://spark:spark@127.0.0.1:3306/db"), "127.0.0.1:3306");
-        assert_eq!(Settings::address_of("redis://127.0.0.1:6379"), "127.0.0.1:6379");
+        assert_eq!(
+            Settings::address_of("mysql://spark:spark@127.0.0.1:3306/db"),
+            "127.0.0.1:3306"
+        );
+        assert_eq!(
+            Settings::address_of("redis://127.0.0.1:6379"),
+            "127.0.0.1:6379"
+        );
         assert_eq!(Settings::address_of("127.0.0.1:9092"), "127.0.0.1:9092");
     }
 
@@ -132,11 +144,24 @@ mod tests {
             mariadb_root: "mysql://admin:root-secret@127.0.0.1:3306/x".into(),
             ..Settings::default()
         };
-        let shown = format!("{s:?} {:?}", crate::stream::BatchInfo { query: "q".into(), batch_id: 1, batch_time_ms: 0, replay: false, flush: false, settings: s.clone() });
+        let shown = format!(
+            "{s:?} {:?}",
+            crate::stream::BatchInfo {
+                query: "q".into(),
+                batch_id: 1,
+                batch_time_ms: 0,
+                replay: false,
+                flush: false,
+                settings: s.clone()
+            }
+        );
         for secret in ["r3dis-secret", "db-secret", "root-secret"] {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
         }
-        assert!(shown.contains("mysql://spark:***@127.0.0.1:3306"), "{shown}");
+        assert!(
+            shown.contains("mysql://spark:***@127.0.0.1:3306"),
+            "{shown}"
+        );
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 

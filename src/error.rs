@@ -45,11 +45,20 @@ pub const START_SERVICES_HINT: &str =
 pub enum Error {
     /// The service did not answer at all.
     #[error("{service} is not reachable at {address}: {detail}. Fix: {hint}, or point {env} at a running server.", hint = START_SERVICES_HINT, env = service.env_var())]
-    ServiceDown { service: Service, address: String, detail: String },
+    ServiceDown {
+        service: Service,
+        address: String,
+        detail: String,
+    },
 
     /// The service answered but refused or failed the request.
     #[error("{service} at {address} failed to {action}: {detail}")]
-    Service { service: Service, address: String, action: String, detail: String },
+    Service {
+        service: Service,
+        address: String,
+        action: String,
+        detail: String,
+    },
 
     /// A Polars computation failed.
     #[error("Polars: {0}")]
@@ -57,7 +66,10 @@ pub enum Error {
 
     /// A local file or folder could not be read or written.
     #[error("file {}: {source}. Check that the folder exists and is writable (BDE_DATA_DIR / BDE_CHECKPOINT_DIR move it).", path.display())]
-    File { path: PathBuf, source: std::io::Error },
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// The caller passed something the kit cannot use.
     #[error("invalid input: {0}")]
@@ -65,7 +77,11 @@ pub enum Error {
 
     /// A bounded wait ran out; the work goes on in the background unless said otherwise.
     #[error("timed out after {after:?} waiting for {what}; {hint}")]
-    Timeout { what: String, after: Duration, hint: String },
+    Timeout {
+        what: String,
+        after: Duration,
+        hint: String,
+    },
 
     /// A streaming query with this name is running already.
     #[error("a query named '{0}' is already running: stop it first (`stream::stop(\"{0}\")` or `stop_all()`), or start the new one with `.replace_running(true)`")]
@@ -73,7 +89,12 @@ pub enum Error {
 
     /// Another engine (this kernel, another kernel or another process) holds the query's checkpoint.
     #[error("query '{query}' is running elsewhere: its checkpoint {} is held by {holder}. Stop that query first (`q.stop()` in the kernel that started it, or end process {pid}); two instances of one query would cut different batches under the same ids", dir.display())]
-    CheckpointLocked { query: String, dir: PathBuf, holder: String, pid: String },
+    CheckpointLocked {
+        query: String,
+        dir: PathBuf,
+        holder: String,
+        pid: String,
+    },
 
     /// A background task ended abnormally (it panicked or was dropped).
     #[error("background task failed: {0}")]
@@ -85,18 +106,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Wraps a failed request to a service.
-    pub fn service(service: Service, address: impl Into<String>, action: impl Into<String>, detail: impl fmt::Display) -> Error {
-        Error::Service { service, address: address.into(), action: action.into(), detail: detail.to_string() }
+    pub fn service(
+        service: Service,
+        address: impl Into<String>,
+        action: impl Into<String>,
+        detail: impl fmt::Display,
+    ) -> Error {
+        Error::Service {
+            service,
+            address: address.into(),
+            action: action.into(),
+            detail: detail.to_string(),
+        }
     }
 
     /// A service that did not answer.
     pub fn down(service: Service, address: impl Into<String>, detail: impl fmt::Display) -> Error {
-        Error::ServiceDown { service, address: address.into(), detail: detail.to_string() }
+        Error::ServiceDown {
+            service,
+            address: address.into(),
+            detail: detail.to_string(),
+        }
     }
 
     /// A file error with its path.
     pub fn file(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::File { path: path.into(), source }
+        Error::File {
+            path: path.into(),
+            source,
+        }
     }
 
     /// Bad input from the caller.

@@ -34,11 +34,11 @@ pub use runtime::{block_on, block_on_timeout};
 pub use show::{Chart, Report, Table};
 
 pub use chrono;
+pub use mysql;
 pub use polars;
 pub use rand;
 pub use rdkafka;
 pub use redis;
-pub use mysql;
 pub use serde;
 pub use serde_json;
 pub use tokio;

@@ -32,7 +32,9 @@ pub use crate::runtime::{block_on, block_on_timeout};
 pub use crate::show::live::Live;
 pub use crate::show::{Chart, Report, Table};
 pub use crate::stream::sink::{KafkaSink, MariaDbInsert, Merge, RedisZIncr, Windowed};
-pub use crate::stream::{decode_json, KafkaSource, Query, Row, Start, StreamingQuery, Trigger, WindowRow};
+pub use crate::stream::{
+    decode_json, KafkaSource, Query, Row, Start, StreamingQuery, Trigger, WindowRow,
+};
 pub use crate::{batch, course, io, stream};
 pub use chrono::{NaiveDate, NaiveDateTime};
 pub use serde;
@@ -77,7 +79,9 @@ macro_rules! plain_display {
     )*};
 }
 
-plain_display!(bool, char, i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
+plain_display!(
+    bool, char, i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64
+);
 plain_display!((), String, str, Duration, NaiveDate, NaiveDateTime);
 plain_display!(DataFrame, Series, Column, DataType, Schema);
 

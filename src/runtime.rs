@@ -26,7 +26,11 @@ pub fn runtime() -> &'static Runtime {
             .thread_name("bde-kit")
             .enable_all()
             .build()
-            .unwrap_or_else(|e| panic!("bde_kit cannot start its tokio runtime (out of threads or file handles?): {e}"))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "bde_kit cannot start its tokio runtime (out of threads or file handles?): {e}"
+                )
+            })
     })
 }
 
@@ -44,7 +48,8 @@ where
     F::Output: Send + 'static,
 {
     let rx = spawn_reporting(fut);
-    rx.recv().map_err(|_| Error::Task("the task panicked; see the message printed above".into()))
+    rx.recv()
+        .map_err(|_| Error::Task("the task panicked; see the message printed above".into()))
 }
 
 /// Like [`block_on`], but gives up waiting after `timeout`. The task itself is aborted.
@@ -61,9 +66,15 @@ where
         Ok(v) => Ok(v),
         Err(mpsc::RecvTimeoutError::Timeout) => {
             task.abort();
-            Err(Error::Timeout { what: what.into(), after: timeout, hint: "the work was cancelled; check the service or raise the timeout".into() })
+            Err(Error::Timeout {
+                what: what.into(),
+                after: timeout,
+                hint: "the work was cancelled; check the service or raise the timeout".into(),
+            })
         }
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Task(format!("{what} panicked; see the message printed above"))),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Task(format!(
+            "{what} panicked; see the message printed above"
+        ))),
     }
 }
 
@@ -96,8 +107,13 @@ mod tests {
     #[test]
     fn block_on_works_inside_another_runtime() {
         // The situation of an evcxr `await` cell: a foreign runtime is current on this thread.
-        let foreign = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let v = foreign.block_on(async { block_on(async { 40 + 2 }) }).expect("value");
+        let foreign = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let v = foreign
+            .block_on(async { block_on(async { 40 + 2 }) })
+            .expect("value");
         assert_eq!(v, 42);
     }
 
@@ -114,7 +130,11 @@ mod tests {
 
     #[test]
     fn timeout_gives_a_timeout_error() {
-        let r = block_on_timeout(async { tokio::time::sleep(Duration::from_secs(5)).await }, Duration::from_millis(50), "a nap");
+        let r = block_on_timeout(
+            async { tokio::time::sleep(Duration::from_secs(5)).await },
+            Duration::from_millis(50),
+            "a nap",
+        );
         assert!(matches!(r, Err(Error::Timeout { .. })));
     }
 }

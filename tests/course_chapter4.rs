@@ -9,7 +9,14 @@ use bde_kit::io::{kafka, mariadb, redis};
 use bde_kit::Settings;
 
 fn unique(p: &str) -> String {
-    format!("{p}_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0))
+    format!(
+        "{p}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    )
 }
 
 #[test]
@@ -18,13 +25,22 @@ fn seeded_generator_sends_what_it_reports() {
     let topic = unique("bde_test_visits");
     kafka::create_topics(&s, &[&topic], 1).expect("topic");
     let run = |seed| {
-        let h = VisitGenerator::course().topic(&topic).count(25).seed(seed).speed(0.0).start().expect("start");
+        let h = VisitGenerator::course()
+            .topic(&topic)
+            .count(25)
+            .seed(seed)
+            .speed(0.0)
+            .start()
+            .expect("start");
         h.wait(Duration::from_secs(60)).expect("report")
     };
     let a = run(7);
     let b = run(7);
     assert_eq!(a.sent, 25);
-    assert_eq!(a.duration_by_country, b.duration_by_country, "same seed, same visits");
+    assert_eq!(
+        a.duration_by_country, b.duration_by_country,
+        "same seed, same visits"
+    );
     let msgs = kafka::read_all(&s, &topic, Duration::from_secs(20)).expect("read");
     assert_eq!(msgs.len(), 50);
     let total: i64 = msgs
@@ -42,10 +58,18 @@ fn seeded_generator_sends_what_it_reports() {
 #[test]
 fn generator_can_be_stopped_and_reports_a_missing_topic() {
     let s = Settings::from_env();
-    assert!(VisitGenerator::course().topic("bde_test_missing_topic_q").start().is_err());
+    assert!(VisitGenerator::course()
+        .topic("bde_test_missing_topic_q")
+        .start()
+        .is_err());
     let topic = unique("bde_test_visits_stop");
     kafka::create_topics(&s, &[&topic], 1).expect("topic");
-    let h = VisitGenerator::course().topic(&topic).count(1000).speed(1.0).start().expect("start");
+    let h = VisitGenerator::course()
+        .topic(&topic)
+        .count(1000)
+        .speed(1.0)
+        .start()
+        .expect("start");
     std::thread::sleep(Duration::from_millis(300));
     h.stop();
     let r = h.wait(Duration::from_secs(10)).expect("stops");
@@ -70,14 +94,32 @@ fn monitor_shows_new_carts_redis_and_mariadb_figures() {
     let s2 = s.clone();
     let producer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));
-        kafka::produce_all(&s2, &t2, vec![(None, "USA,ShoppingCart,2024-08-12 13:01:16,4".into())]).expect("new cart");
+        kafka::produce_all(
+            &s2,
+            &t2,
+            vec![(None, "USA,ShoppingCart,2024-08-12 13:01:16,4".into())],
+        )
+        .expect("new cart");
     });
-    let r = Monitor::course().until_job_stops(None).names(&topic, &key, &db).every(Duration::from_millis(700)).refreshes(5).run().expect("monitor");
+    let r = Monitor::course()
+        .until_job_stops(None)
+        .names(&topic, &key, &db)
+        .every(Duration::from_millis(700))
+        .refreshes(5)
+        .run()
+        .expect("monitor");
     producer.join().expect("producer");
     assert_eq!(r.refreshes, 5);
-    assert_eq!(r.carts, vec!["USA,ShoppingCart,2024-08-12 13:01:16,4".to_string()], "only carts after the start");
+    assert_eq!(
+        r.carts,
+        vec!["USA,ShoppingCart,2024-08-12 13:01:16,4".to_string()],
+        "only carts after the start"
+    );
     assert_eq!(r.countries, vec![("India".to_string(), 12.0)]);
-    assert_eq!(r.actions, vec![("FAQ".to_string(), 23), ("Order".to_string(), 7)]);
+    assert_eq!(
+        r.actions,
+        vec![("FAQ".to_string(), 23), ("Order".to_string(), 7)]
+    );
     assert_eq!(action_sums(&s, &db).expect("sums").len(), 2);
     assert_eq!(r.windows.iter().map(|w| w.2).sum::<i64>(), 30);
     let html = r.report().to_html();

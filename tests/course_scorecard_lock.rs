@@ -14,14 +14,29 @@ fn a_reset_under_a_scorecard_running_elsewhere_fails_and_touches_nothing() {
     let dir = checkpoint::dir_for(&s.checkpoint_dir, QUERY);
     // "another kernel" runs the scorecard: it holds the checkpoint's lock
     let other = CheckpointLock::acquire(&dir, QUERY).expect("the other kernel's lock");
-    std::fs::write(dir.join("checkpoint.json"), format!("{{\"query\":\"{QUERY}\",\"next_batch\":3,\"offsets\":{{}}}}")).expect("a checkpoint");
+    std::fs::write(
+        dir.join("checkpoint.json"),
+        format!("{{\"query\":\"{QUERY}\",\"next_batch\":3,\"offsets\":{{}}}}"),
+    )
+    .expect("a checkpoint");
     let before = bde_kit::io::redis::scores(&s, scorecard::SCORE_KEY).expect("scores before");
 
     let err = scorecard::prepare(true).expect_err("the reset must refuse");
     assert!(matches!(err, Error::CheckpointLocked { .. }), "{err}");
-    assert!(err.to_string().contains(&format!("pid={}", std::process::id())), "{err}");
-    assert_eq!(bde_kit::io::redis::scores(&s, scorecard::SCORE_KEY).expect("scores after"), before, "the key is untouched");
-    assert!(dir.join("checkpoint.json").exists(), "the checkpoint is untouched");
+    assert!(
+        err.to_string()
+            .contains(&format!("pid={}", std::process::id())),
+        "{err}"
+    );
+    assert_eq!(
+        bde_kit::io::redis::scores(&s, scorecard::SCORE_KEY).expect("scores after"),
+        before,
+        "the key is untouched"
+    );
+    assert!(
+        dir.join("checkpoint.json").exists(),
+        "the checkpoint is untouched"
+    );
     drop(other);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -9,7 +9,11 @@ use bde_kit::Settings;
 use mysql::prelude::Queryable;
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}_{}", std::process::id(), Instant::now().elapsed().as_nanos() % 1_000_000)
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() % 1_000_000
+    )
 }
 
 #[test]
@@ -32,7 +36,11 @@ fn health_names_down_services_with_address_and_fix_without_hanging() {
     };
     let t0 = Instant::now();
     let h = health_of(&s);
-    assert!(t0.elapsed() < Duration::from_secs(15), "health took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "health took {:?}",
+        t0.elapsed()
+    );
     for service in [Service::Kafka, Service::Redis, Service::MariaDb] {
         let e = h.get(service).expect("entry");
         assert!(!e.up, "{service} should be down");
@@ -51,12 +59,26 @@ fn kafka_topic_round_trip() {
     assert!(kafka::list_topics(&s).expect("list").contains(&topic));
     let again = kafka::create_topics(&s, &[&topic], 1).expect("create again");
     assert_eq!(again[0].1, kafka::TopicOutcome::AlreadyExists);
-    let n = kafka::produce_all(&s, &topic, vec![(Some("USA".into()), "a".into()), (None, "b".into())]).expect("produce");
+    let n = kafka::produce_all(
+        &s,
+        &topic,
+        vec![(Some("USA".into()), "a".into()), (None, "b".into())],
+    )
+    .expect("produce");
     assert_eq!(n, 2);
     assert_eq!(kafka::message_count(&s, &topic).expect("count"), 2);
     let got = kafka::read_all(&s, &topic, Duration::from_secs(20)).expect("read");
-    assert_eq!(got, vec![(Some("USA".to_string()), "a".to_string()), (None, "b".to_string())]);
-    assert_eq!(kafka::delete_topics(&s, &[&topic]).expect("delete"), vec![topic.clone()]);
+    assert_eq!(
+        got,
+        vec![
+            (Some("USA".to_string()), "a".to_string()),
+            (None, "b".to_string())
+        ]
+    );
+    assert_eq!(
+        kafka::delete_topics(&s, &[&topic]).expect("delete"),
+        vec![topic.clone()]
+    );
 }
 
 #[test]
@@ -75,7 +97,10 @@ fn redis_sorted_set_round_trip() {
     redis::zincrby(&s, &mut con, &key, "India", 5.0).expect("zincrby");
     redis::zincrby(&s, &mut con, &key, "USA", 4.0).expect("zincrby");
     let got = redis::scores(&s, &key).expect("scores");
-    assert_eq!(got, vec![("USA".to_string(), 7.0), ("India".to_string(), 5.0)]);
+    assert_eq!(
+        got,
+        vec![("USA".to_string(), 7.0), ("India".to_string(), 5.0)]
+    );
     assert_eq!(redis::delete(&s, &[&key]).expect("del"), 1);
 }
 
@@ -85,9 +110,16 @@ fn mariadb_course_user_can_use_a_test_database() {
     let db = unique("bde_test_found");
     mariadb::execute(&s, None, &format!("CREATE DATABASE {db}")).expect("create db");
     let mut c = mariadb::conn(&s, Some(&db)).expect("conn");
-    c.query_drop("CREATE TABLE t (ID INT PRIMARY KEY, V DECIMAL(10,2))").expect("table");
-    c.exec_drop("INSERT INTO t VALUES (?, ?), (?, ?)", (1, "2.99", 2, "5.99")).expect("insert");
-    let sum: Option<String> = c.query_first("SELECT CAST(SUM(V) AS CHAR) FROM t").expect("sum");
+    c.query_drop("CREATE TABLE t (ID INT PRIMARY KEY, V DECIMAL(10,2))")
+        .expect("table");
+    c.exec_drop(
+        "INSERT INTO t VALUES (?, ?), (?, ?)",
+        (1, "2.99", 2, "5.99"),
+    )
+    .expect("insert");
+    let sum: Option<String> = c
+        .query_first("SELECT CAST(SUM(V) AS CHAR) FROM t")
+        .expect("sum");
     assert_eq!(sum.as_deref(), Some("8.98"));
     drop(c);
     mariadb::execute(&s, None, &format!("DROP DATABASE {db}")).expect("drop");

@@ -38,18 +38,46 @@ fn setup_creates_the_course_tables_and_is_idempotent() {
 
     let w = columns(&plan.warehouse_db, "item_stock");
     let names: Vec<&str> = w.iter().map(|c| c.0.as_str()).collect();
-    assert_eq!(names, ["ID", "STOCK_DATE", "WAREHOUSE_ID", "ITEM_NAME", "OPENING_STOCK", "RECEIPTS", "ISSUES", "UNIT_VALUE"]);
+    assert_eq!(
+        names,
+        [
+            "ID",
+            "STOCK_DATE",
+            "WAREHOUSE_ID",
+            "ITEM_NAME",
+            "OPENING_STOCK",
+            "RECEIPTS",
+            "ISSUES",
+            "UNIT_VALUE"
+        ]
+    );
     assert_eq!(w[1].1, "datetime");
     assert_eq!(w[2].1, "varchar(45)");
     assert_eq!(w[7].1, "decimal(10,2)");
     assert_eq!(w[4].3.as_deref(), Some("0"));
     let g = columns(&plan.global_db, "item_stock");
     let names: Vec<&str> = g.iter().map(|c| c.0.as_str()).collect();
-    assert_eq!(names, ["ID", "STOCK_DATE", "ITEM_NAME", "TOTAL_REC", "OPENING_STOCK", "RECEIPTS", "ISSUES", "CLOSING_STOCK", "CLOSING_VALUE"]);
+    assert_eq!(
+        names,
+        [
+            "ID",
+            "STOCK_DATE",
+            "ITEM_NAME",
+            "TOTAL_REC",
+            "OPENING_STOCK",
+            "RECEIPTS",
+            "ISSUES",
+            "CLOSING_STOCK",
+            "CLOSING_VALUE"
+        ]
+    );
     assert_eq!(g[8].1, "decimal(10,2)");
     let v = columns(&plan.website_db, "visit_stats");
     let names: Vec<&str> = v.iter().map(|c| c.0.as_str()).collect();
-    assert_eq!(names, ["ID", "INTERVAL_TIMESTAMP", "LAST_ACTION", "DURATION"]);
+    assert_eq!(
+        names,
+        ["ID", "INTERVAL_TIMESTAMP", "LAST_ACTION", "DURATION"]
+    );
     assert_eq!(v[3].2, "YES");
     let mut c = admin();
     let idx: Vec<String> = c
@@ -59,7 +87,12 @@ fn setup_creates_the_course_tables_and_is_idempotent() {
 
     // The course user can use the new databases.
     let mut spark = bde_kit::batch::worker_conn(&s.mariadb).expect("spark");
-    spark.query_drop(format!("INSERT INTO `{}`.visit_stats (LAST_ACTION, DURATION) VALUES ('FAQ', 20)", plan.website_db)).expect("insert as spark");
+    spark
+        .query_drop(format!(
+            "INSERT INTO `{}`.visit_stats (LAST_ACTION, DURATION) VALUES ('FAQ', 20)",
+            plan.website_db
+        ))
+        .expect("insert as spark");
 
     let second = setup::setup_mariadb(&s, &plan).expect("setup again");
     assert!(second.0.iter().all(|o| o.status == "exists"), "{second}");
@@ -70,10 +103,17 @@ fn a_database_without_its_table_gets_the_table() {
     let mut sb = Sandbox::new("setup");
     let plan = plan_for(&mut sb);
     let mut c = admin();
-    c.query_drop(format!("CREATE DATABASE `{}`", plan.global_db)).expect("bare database");
+    c.query_drop(format!("CREATE DATABASE `{}`", plan.global_db))
+        .expect("bare database");
     let out = setup::setup_mariadb(&settings(), &plan).expect("setup");
-    assert_eq!(out.status_of(&format!("{}.item_stock", plan.global_db)), Some("table created"));
-    assert_eq!(out.status_of(&format!("{}.item_stock", plan.warehouse_db)), Some("created"));
+    assert_eq!(
+        out.status_of(&format!("{}.item_stock", plan.global_db)),
+        Some("table created")
+    );
+    assert_eq!(
+        out.status_of(&format!("{}.item_stock", plan.warehouse_db)),
+        Some("created")
+    );
     assert_eq!(columns(&plan.global_db, "item_stock").len(), 9);
 }
 
@@ -85,9 +125,16 @@ fn topics_folder_and_report() {
     s.data_dir = sb.dir.join("raw_data");
     let topics: Vec<&str> = plan.topics.iter().map(String::as_str).collect();
     let created = setup::setup_kafka(&s, &plan).expect("topics");
-    assert!(created.0.iter().all(|o| o.status.starts_with("created")), "{created}");
+    assert!(
+        created.0.iter().all(|o| o.status.starts_with("created")),
+        "{created}"
+    );
     for t in &topics {
-        assert_eq!(kafka::partitions(&s, t).expect("partitions").len(), 2, "{t}");
+        assert_eq!(
+            kafka::partitions(&s, t).expect("partitions").len(),
+            2,
+            "{t}"
+        );
     }
     let again = setup::setup_kafka(&s, &plan).expect("topics again");
     assert!(again.0.iter().all(|o| o.status == "exists"), "{again}");
@@ -95,7 +142,10 @@ fn topics_folder_and_report() {
     let f = setup::setup_raw_data(&s).expect("folder");
     assert_eq!(f.0[0].status, "created");
     assert!(s.data_dir.is_dir());
-    assert_eq!(setup::setup_raw_data(&s).expect("folder").0[0].status, "exists");
+    assert_eq!(
+        setup::setup_raw_data(&s).expect("folder").0[0].status,
+        "exists"
+    );
 
     setup::setup_mariadb(&s, &plan).expect("databases");
     let r = setup::report(&s, &plan);

@@ -18,9 +18,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bde_kit::course::visit::Visit;
 use bde_kit::io::kafka;
 use bde_kit::stream::crashpoint::STEPS;
-use bde_kit::course::visit::Visit;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use stream_util::*;
@@ -48,18 +48,38 @@ fn finish(mut child: Child, limit: Duration) -> Run {
     };
     let mut stdout = String::new();
     let mut stderr = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut stdout).expect("read stdout");
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read stderr");
-    Run { signal: status.signal(), code: status.code(), stdout, stderr }
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read stdout");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    Run {
+        signal: status.signal(),
+        code: status.code(),
+        stdout,
+        stderr,
+    }
 }
 
 fn seed() -> u64 {
-    std::env::var("BDE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random)
+    std::env::var("BDE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random)
 }
 
 fn crash_and_replay(event_time: bool) {
     let seed = seed();
-    eprintln!("crash test seed {seed} (BDE_CRASH_SEED={seed} replays it), event time: {event_time}");
+    eprintln!(
+        "crash test seed {seed} (BDE_CRASH_SEED={seed} replays it), event time: {event_time}"
+    );
     let mut f = Fixture::new(if event_time { "crash_et" } else { "crash_pt" });
     let topic = f.topic_with_partitions("visits", 3);
     let carts = f.topic_name("carts");
@@ -71,8 +91,23 @@ fn crash_and_replay(event_time: bool) {
     let bin = env!("CARGO_BIN_EXE_bde");
     let worker = |crash_at: Option<&str>| -> Child {
         let mut args: Vec<String> = [
-            "stream-worker", "--query", &query, "--topic", &topic, "--carts", &carts, "--redis-key", &key, "--db", &db,
-            "--checkpoint", &f.cp_root.to_string_lossy(), "--max-records", "20", "--idle-ms", "2500",
+            "stream-worker",
+            "--query",
+            &query,
+            "--topic",
+            &topic,
+            "--carts",
+            &carts,
+            "--redis-key",
+            &key,
+            "--db",
+            &db,
+            "--checkpoint",
+            &f.cp_root.to_string_lossy(),
+            "--max-records",
+            "20",
+            "--idle-ms",
+            "2500",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -82,10 +117,17 @@ fn crash_and_replay(event_time: bool) {
             // rows of the slower ones as late, and which ones depends on the broker's fetches.
             // A watermark longer than the data's span keeps every window open until the final
             // flush: the variant proves that window state survives crashes and replays exactly.
-            args.extend(["--event-time".into(), "--watermark-ms".into(), "3600000".into()]);
+            args.extend([
+                "--event-time".into(),
+                "--watermark-ms".into(),
+                "3600000".into(),
+            ]);
         }
         let mut cmd = Command::new(bin);
-        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("BDE_CRASH_AT");
+        cmd.args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("BDE_CRASH_AT");
         if let Some(at) = crash_at {
             cmd.env("BDE_CRASH_AT", at);
         }
@@ -108,21 +150,41 @@ fn crash_and_replay(event_time: bool) {
             run.code,
             run.stderr
         );
-        assert!(run.stderr.contains(&format!("aborting at {step} of batch {batch}")), "run {i} aborted elsewhere than {at}:\n{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("aborting at {step} of batch {batch}")),
+            "run {i} aborted elsewhere than {at}:\n{}",
+            run.stderr
+        );
         if let Some(b) = pending {
-            assert!(run.stdout.contains(&format!("replayed batch {b}\n")), "run {i} did not replay batch {b}; stdout:\n{}", run.stdout);
+            assert!(
+                run.stdout.contains(&format!("replayed batch {b}\n")),
+                "run {i} did not replay batch {b}; stdout:\n{}",
+                run.stdout
+            );
         }
-        assert!(!run.stdout.contains(&format!("batch {batch}\n")), "run {i} committed batch {batch} although it aborted inside it");
+        assert!(
+            !run.stdout.contains(&format!("batch {batch}\n")),
+            "run {i} committed batch {batch} although it aborted inside it"
+        );
         pending = Some(batch);
     }
     // The last run replays the last pending batch, goes to the end (idle), stops and flushes.
     let last = finish(worker(None), Duration::from_secs(180));
     assert_eq!(last.code, Some(0), "final run failed:\n{}", last.stderr);
     let b = pending.expect("a pending batch");
-    assert!(last.stdout.contains(&format!("replayed batch {b}\n")), "the final run did not replay batch {b}:\n{}", last.stdout);
+    assert!(
+        last.stdout.contains(&format!("replayed batch {b}\n")),
+        "the final run did not replay batch {b}:\n{}",
+        last.stdout
+    );
 
     // Redis: exact duration per country.
-    assert_eq!(redis_scores(&f.settings, &key), sum_by(&vs, |v| v.country.clone()), "Redis totals per country");
+    assert_eq!(
+        redis_scores(&f.settings, &key),
+        sum_by(&vs, |v| v.country.clone()),
+        "Redis totals per country"
+    );
     // MariaDB: exact sums per action; on event time, per (window, action), one row each.
     if event_time {
         let (sums, rows) = db_window_sums(&f.settings, &db);
@@ -130,11 +192,23 @@ fn crash_and_replay(event_time: bool) {
         assert_eq!(sums, want, "window sums per (window, action)");
         assert_eq!(rows, want.len(), "one row per (window, action)");
     } else {
-        assert_eq!(db_sums_by_action(&f.settings, &db), sum_by(&vs, |v| v.last_action.clone()), "sums per action");
+        assert_eq!(
+            db_sums_by_action(&f.settings, &db),
+            sum_by(&vs, |v| v.last_action.clone()),
+            "sums per action"
+        );
     }
     // Kafka: every cart exactly once, across partitions and replays.
-    let mut got: Vec<String> = kafka::read_all(&f.settings, &carts, Duration::from_secs(30)).expect("carts").into_iter().map(|(_, v)| v).collect();
-    let mut expect: Vec<String> = vs.iter().filter(|v| v.last_action == "ShoppingCart").map(Visit::csv_line).collect();
+    let mut got: Vec<String> = kafka::read_all(&f.settings, &carts, Duration::from_secs(30))
+        .expect("carts")
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    let mut expect: Vec<String> = vs
+        .iter()
+        .filter(|v| v.last_action == "ShoppingCart")
+        .map(Visit::csv_line)
+        .collect();
     got.sort();
     expect.sort();
     assert_eq!(got.len(), expect.len(), "carts written exactly once");

@@ -7,11 +7,11 @@ mod stream_util;
 
 use std::time::Duration;
 
+use bde_kit::course::visit::Visit;
 use bde_kit::io::kafka;
 use bde_kit::rdkafka::producer::{FutureProducer, FutureRecord};
-use bde_kit::stream::{DeadLetter, KafkaSource, Query, Start, Trigger};
-use bde_kit::course::visit::Visit;
 use bde_kit::stream::sink::RedisZIncr;
+use bde_kit::stream::{DeadLetter, KafkaSource, Query, Start, Trigger};
 use stream_util::*;
 
 #[test]
@@ -44,35 +44,73 @@ fn bad_records_are_dead_lettered_with_a_reason_and_valid_ones_all_arrive() {
     let s = f.settings.clone();
     let t = topic.clone();
     bde_kit::block_on(async move {
-        let p: FutureProducer = kafka::client_config(&s).set("message.max.bytes", "20000000").set("compression.type", "lz4").set("enable.idempotence", "true").create().expect("producer");
+        let p: FutureProducer = kafka::client_config(&s)
+            .set("message.max.bytes", "20000000")
+            .set("compression.type", "lz4")
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("producer");
         for v in &values {
-            p.send(FutureRecord::<(), _>::to(&t).payload(v), Duration::from_secs(30)).await.map_err(|(e, _)| e).expect("send");
+            p.send(
+                FutureRecord::<(), _>::to(&t).payload(v),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("send");
         }
     })
     .expect("produce");
 
     let q = Query::<Visit>::new(&format!("dlq-{}", f.tag))
         .settings(f.settings.clone())
-        .source(KafkaSource::new(&topic).starting(Start::Earliest).max_records(10))
+        .source(
+            KafkaSource::new(&topic)
+                .starting(Start::Earliest)
+                .max_records(10),
+        )
         .trigger(Trigger::AvailableNow)
-        .sink(RedisZIncr::new(&key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64))
+        .sink(RedisZIncr::new(
+            &key,
+            |v: &Visit| v.country.clone(),
+            |v: &Visit| v.duration as f64,
+        ))
         .start()
         .expect("start");
     assert!(q.await_termination(Duration::from_secs(60)).expect("wait"));
     let s = q.summary();
-    assert_eq!(s.status, bde_kit::stream::Status::Stopped, "a bad record never stops the query");
+    assert_eq!(
+        s.status,
+        bde_kit::stream::Status::Stopped,
+        "a bad record never stops the query"
+    );
     assert_eq!(s.total_rows, 45);
-    assert_eq!(s.total_dead_letters, 5, "dead letters are visible in progress");
-    assert_eq!(redis_scores(&f.settings, &key), sum_by(&vs, |v| v.country.clone()), "no valid visit lost");
+    assert_eq!(
+        s.total_dead_letters, 5,
+        "dead letters are visible in progress"
+    );
+    assert_eq!(
+        redis_scores(&f.settings, &key),
+        sum_by(&vs, |v| v.country.clone()),
+        "no valid visit lost"
+    );
 
-    let letters: Vec<DeadLetter> = kafka::read_all(&f.settings, &DeadLetter::topic_for(&topic), Duration::from_secs(20))
-        .expect("dlq")
-        .into_iter()
-        .map(|(_, v)| serde_json::from_str(&v).expect("envelope"))
-        .collect();
+    let letters: Vec<DeadLetter> = kafka::read_all(
+        &f.settings,
+        &DeadLetter::topic_for(&topic),
+        Duration::from_secs(20),
+    )
+    .expect("dlq")
+    .into_iter()
+    .map(|(_, v)| serde_json::from_str(&v).expect("envelope"))
+    .collect();
     assert_eq!(letters.len(), 5);
     for ((_, reason), l) in bad.iter().zip(&letters) {
-        assert!(l.reason.contains(reason), "{} should mention {reason}", l.reason);
+        assert!(
+            l.reason.contains(reason),
+            "{} should mention {reason}",
+            l.reason
+        );
         assert_eq!(l.topic, topic);
     }
     let huge = &letters[4];

@@ -6,11 +6,11 @@ mod stream_util;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bde_kit::course::visit::Visit;
 use bde_kit::io::kafka;
 use bde_kit::stream::sink::foreach::foreach_batch;
 use bde_kit::stream::sink::{KafkaSink, RedisZIncr, Windowed};
 use bde_kit::stream::{self, KafkaSource, ManualClock, Query, Start, Status, Trigger};
-use bde_kit::course::visit::Visit;
 use stream_util::*;
 
 #[test]
@@ -26,10 +26,21 @@ fn analytics_query_fans_out_to_three_sinks_and_flushes_on_stop() {
     // the course's query (notebook 4), with a test's names and a smaller batch
     let q = Query::<Visit>::new(&format!("analytics-{}", f.tag))
         .settings(f.settings.clone())
-        .source(KafkaSource::new(&topic).starting(Start::Earliest).max_records(70))
+        .source(
+            KafkaSource::new(&topic)
+                .starting(Start::Earliest)
+                .max_records(70),
+        )
         .trigger(Trigger::every(Duration::from_millis(200)))
-        .sink(KafkaSink::new(&carts, Visit::csv_line).filter(|v: &Visit| v.last_action == "ShoppingCart"))
-        .sink(RedisZIncr::new(&key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64))
+        .sink(
+            KafkaSink::new(&carts, Visit::csv_line)
+                .filter(|v: &Visit| v.last_action == "ShoppingCart"),
+        )
+        .sink(RedisZIncr::new(
+            &key,
+            |v: &Visit| v.country.clone(),
+            |v: &Visit| v.duration as f64,
+        ))
         .sink(
             Windowed::tumbling(Duration::from_secs(5))
                 .watermark(Duration::from_secs(5))
@@ -43,23 +54,46 @@ fn analytics_query_fans_out_to_three_sinks_and_flushes_on_stop() {
     let s = q.until_idle(Duration::from_secs(2)).expect("watch");
     assert!(matches!(q.status(), Status::Running), "{:?}", q.status());
     assert_eq!(s.total_rows, 300);
-    assert!(s.batches.iter().filter(|p| p.rows_in > 0).count() >= 5, "max_records 70 → at least 5 batches");
+    assert!(
+        s.batches.iter().filter(|p| p.rows_in > 0).count() >= 5,
+        "max_records 70 → at least 5 batches"
+    );
     assert!(s.batches.iter().all(|p| p.rows_in <= 70));
     let last = q.last_progress().expect("progress");
-    assert!(last.watermark_ms.is_some(), "windowed sink reports a watermark");
+    assert!(
+        last.watermark_ms.is_some(),
+        "windowed sink reports a watermark"
+    );
     assert!(!q.summary().report().to_html().is_empty());
 
     let done = q.stop().expect("stop");
     assert_eq!(done.status, Status::Stopped);
-    assert!(done.batches.last().is_some_and(|p| p.flush), "the last batch is the final flush");
+    assert!(
+        done.batches.last().is_some_and(|p| p.flush),
+        "the last batch is the final flush"
+    );
 
     // Redis: exact duration per country
-    assert_eq!(redis_scores(&f.settings, &key), sum_by(&vs, |v| v.country.clone()));
+    assert_eq!(
+        redis_scores(&f.settings, &key),
+        sum_by(&vs, |v| v.country.clone())
+    );
     // MariaDB: after the final flush the window sums add up to the duration per action
-    assert_eq!(db_sums_by_action(&f.settings, &db), sum_by(&vs, |v| v.last_action.clone()));
+    assert_eq!(
+        db_sums_by_action(&f.settings, &db),
+        sum_by(&vs, |v| v.last_action.clone())
+    );
     // Kafka: exactly the ShoppingCart visits, as CSV lines
-    let mut got: Vec<String> = kafka::read_all(&f.settings, &carts, Duration::from_secs(20)).expect("carts").into_iter().map(|(_, v)| v).collect();
-    let mut want: Vec<String> = vs.iter().filter(|v| v.last_action == "ShoppingCart").map(Visit::csv_line).collect();
+    let mut got: Vec<String> = kafka::read_all(&f.settings, &carts, Duration::from_secs(20))
+        .expect("carts")
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    let mut want: Vec<String> = vs
+        .iter()
+        .filter(|v| v.last_action == "ShoppingCart")
+        .map(Visit::csv_line)
+        .collect();
     got.sort();
     want.sort();
     assert_eq!(got, want);
@@ -70,18 +104,27 @@ fn raw_strings_once_available_now_and_restart_from_checkpoint() {
     let mut f = Fixture::new("str");
     let topic = f.topic("actions");
     let name = format!("str-{}", f.tag);
-    let recs = |r: std::ops::Range<usize>| r.map(|i| (None, ["FAQ", "Order", "Catalog"][i % 3].to_string())).collect();
+    let recs = |r: std::ops::Range<usize>| {
+        r.map(|i| (None, ["FAQ", "Order", "Catalog"][i % 3].to_string()))
+            .collect()
+    };
     kafka::produce_all(&f.settings, &topic, recs(0..100)).expect("produce");
     let seen: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
     let run = |trigger: Trigger, max: usize| {
         let seen = seen.clone();
         Query::<String>::new(&name)
             .settings(f.settings.clone())
-            .source(KafkaSource::new(&topic).starting(Start::Earliest).max_records(max))
+            .source(
+                KafkaSource::new(&topic)
+                    .starting(Start::Earliest)
+                    .max_records(max),
+            )
             .trigger(trigger)
             .quiet(true)
             .sink(foreach_batch("collect", move |b, rows: &[String]| {
-                seen.lock().expect("lock").extend(rows.iter().map(|r| (b.batch_id, r.clone())));
+                seen.lock()
+                    .expect("lock")
+                    .extend(rows.iter().map(|r| (b.batch_id, r.clone())));
                 Ok(())
             }))
             .start()
@@ -97,7 +140,11 @@ fn raw_strings_once_available_now_and_restart_from_checkpoint() {
     let q = run(Trigger::AvailableNow, 30);
     assert!(q.await_termination(Duration::from_secs(30)).expect("wait"));
     let s = seen.lock().expect("lock").clone();
-    assert_eq!(s.len(), 110, "resumed from the checkpoint: nothing twice, nothing lost");
+    assert_eq!(
+        s.len(),
+        110,
+        "resumed from the checkpoint: nothing twice, nothing lost"
+    );
     let ids: Vec<u64> = q.progress().iter().map(|p| p.batch_id).collect();
     assert_eq!(ids, vec![1, 2, 3]);
     assert_eq!(s.iter().filter(|(_, v)| v == "FAQ").count(), 37);
@@ -127,17 +174,23 @@ fn processing_time_windows_follow_the_injected_clock() {
                 .watermark(Duration::from_secs(5))
                 .key(|v: &Visit| v.last_action.clone())
                 .sum(|v: &Visit| v.duration)
-                .to(foreach_batch("windows", move |_, rows: &[bde_kit::stream::WindowRow]| {
-                    w2.lock().expect("lock").extend_from_slice(rows);
-                    Ok(())
-                })),
+                .to(foreach_batch(
+                    "windows",
+                    move |_, rows: &[bde_kit::stream::WindowRow]| {
+                        w2.lock().expect("lock").extend_from_slice(rows);
+                        Ok(())
+                    },
+                )),
         )
         .start()
         .expect("start");
     let vs = visits(20);
     produce(&f.settings, &topic, &vs);
     q.until_idle(Duration::from_millis(800)).expect("batch");
-    assert!(windows.lock().expect("lock").is_empty(), "window [1000 s, 1005 s) still open");
+    assert!(
+        windows.lock().expect("lock").is_empty(),
+        "window [1000 s, 1005 s) still open"
+    );
     // empty batches advance the watermark as the clock moves: the window closes at 1010 s
     clock.set(1_009_999);
     std::thread::sleep(Duration::from_millis(400));
@@ -150,8 +203,13 @@ fn processing_time_windows_follow_the_injected_clock() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let got = windows.lock().expect("lock").clone();
-    assert!(!got.is_empty(), "the window was emitted after the watermark passed its end");
-    assert!(got.iter().all(|w| w.start_ms == 1_000_000 && w.end_ms == 1_005_000));
+    assert!(
+        !got.is_empty(),
+        "the window was emitted after the watermark passed its end"
+    );
+    assert!(got
+        .iter()
+        .all(|w| w.start_ms == 1_000_000 && w.end_ms == 1_005_000));
     let total: i64 = got.iter().map(|w| w.total).sum();
     assert_eq!(total, vs.iter().map(|v| v.duration).sum::<i64>());
     q.stop().expect("stop");

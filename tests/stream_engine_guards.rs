@@ -9,13 +9,13 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bde_kit::course::visit::Visit;
 use bde_kit::io::kafka;
 use bde_kit::rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use bde_kit::stream::checkpoint;
 use bde_kit::stream::sink::foreach::foreach_batch;
 use bde_kit::stream::sink::Windowed;
 use bde_kit::stream::{KafkaSource, ManualClock, Query, Start, Status, Trigger, WindowRow};
-use bde_kit::course::visit::Visit;
 use bde_kit::Error;
 use stream_util::*;
 
@@ -41,28 +41,59 @@ fn a_second_instance_in_another_process_fails_at_once_naming_the_holder() {
     let bin = env!("CARGO_BIN_EXE_bde");
     let worker = || {
         Command::new(bin)
-            .args(["stream-worker", "--query", &query, "--topic", &topic, "--carts", &carts, "--redis-key", &key, "--db", &db])
-            .args(["--checkpoint", &f.cp_root.to_string_lossy(), "--idle-ms", "500"])
+            .args([
+                "stream-worker",
+                "--query",
+                &query,
+                "--topic",
+                &topic,
+                "--carts",
+                &carts,
+                "--redis-key",
+                &key,
+                "--db",
+                &db,
+            ])
+            .args([
+                "--checkpoint",
+                &f.cp_root.to_string_lossy(),
+                "--idle-ms",
+                "500",
+            ])
             .env_remove("BDE_CRASH_AT")
             .output()
             .expect("run the worker")
     };
     let second = worker();
     let err = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(1), "the second instance must fail: {err}");
+    assert_eq!(
+        second.status.code(),
+        Some(1),
+        "the second instance must fail: {err}"
+    );
     assert!(err.contains("is running elsewhere"), "{err}");
-    assert!(err.contains(&format!("pid={}", std::process::id())), "the error names the holder's pid: {err}");
+    assert!(
+        err.contains(&format!("pid={}", std::process::id())),
+        "the error names the holder's pid: {err}"
+    );
     assert!(err.contains("since="), "{err}");
 
     // a reset does not delete the checkpoint of a running query
     let reset = checkpoint::reset(&f.cp_root, &query).expect_err("reset under a running query");
     assert!(matches!(reset, Error::CheckpointLocked { .. }), "{reset}");
-    assert!(checkpoint::dir_for(&f.cp_root, &query).join("checkpoint.json").exists());
+    assert!(checkpoint::dir_for(&f.cp_root, &query)
+        .join("checkpoint.json")
+        .exists());
 
     // once stopped, the lock is free for the next instance
     q.stop().expect("stop");
     let third = worker();
-    assert_eq!(third.status.code(), Some(0), "after the stop another process may run the query: {}", String::from_utf8_lossy(&third.stderr));
+    assert_eq!(
+        third.status.code(),
+        Some(0),
+        "after the stop another process may run the query: {}",
+        String::from_utf8_lossy(&third.stderr)
+    );
 }
 
 #[test]
@@ -96,10 +127,16 @@ fn a_recreated_topic_under_a_checkpoint_fails_loudly_with_the_fix() {
     produce(&f.settings, &topic, &visits(3));
     let q = run(seen.clone());
     assert!(q.await_termination(Duration::from_secs(60)).expect("wait"));
-    let Status::Failed(msg) = q.status() else { panic!("the query must fail, it is {:?}", q.status()) };
+    let Status::Failed(msg) = q.status() else {
+        panic!("the query must fail, it is {:?}", q.status())
+    };
     assert!(msg.contains("deleted and recreated"), "{msg}");
     assert!(msg.contains("reset"), "the message gives the fix: {msg}");
-    assert_eq!(*seen.lock().expect("lock"), 12, "no record of the new topic was counted or skipped silently");
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        12,
+        "no record of the new topic was counted or skipped silently"
+    );
 
     // the fix works: after a reset the query reads the new topic from its start
     checkpoint::reset(&f.cp_root, &query).expect("reset");
@@ -136,17 +173,24 @@ fn a_wall_clock_stepped_back_an_hour_drops_no_row_as_late() {
         .expect("start");
     let first = visits(20);
     produce(&f.settings, &topic, &first);
-    q.until_idle(Duration::from_millis(800)).expect("first rows");
+    q.until_idle(Duration::from_millis(800))
+        .expect("first rows");
     clock.advance(-3_600_000); // NTP steps the wall clock back an hour
     let second = visits(20);
     produce(&f.settings, &topic, &second);
-    q.until_idle(Duration::from_millis(800)).expect("second rows");
+    q.until_idle(Duration::from_millis(800))
+        .expect("second rows");
     let s = q.stop().expect("stop");
     assert_eq!(s.total_late, 0, "rows read after the step are not late");
     let emitted: i64 = windows.lock().expect("lock").iter().map(|r| r.delta).sum();
     let all: i64 = first.iter().chain(&second).map(|v| v.duration).sum();
     assert_eq!(emitted, all, "every duration reaches the window sink");
-    assert!(s.batches.windows(2).all(|b| b[0].batch_time_ms <= b[1].batch_time_ms), "batch times never go backwards");
+    assert!(
+        s.batches
+            .windows(2)
+            .all(|b| b[0].batch_time_ms <= b[1].batch_time_ms),
+        "batch times never go backwards"
+    );
 }
 
 #[test]
@@ -156,22 +200,29 @@ fn available_now_ends_on_a_topic_whose_end_is_a_transaction_marker() {
     let (s, t) = (f.settings.clone(), topic.clone());
     bde_kit::runtime::run_blocking(move || -> Result<(), String> {
         let p: ThreadedProducer<DefaultProducerContext> = kafka::client_config(&s)
-            .set("transactional.id", format!("bde-guard-txn-{}", std::process::id()))
+            .set(
+                "transactional.id",
+                format!("bde-guard-txn-{}", std::process::id()),
+            )
             .set("transaction.timeout.ms", "10000")
             .create()
             .map_err(|e| e.to_string())?;
-        p.init_transactions(Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        p.init_transactions(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
         p.begin_transaction().map_err(|e| e.to_string())?;
         for i in 0..5 {
-            p.send(BaseRecord::<(), _>::to(&t).payload(&format!("FAQ{i}"))).map_err(|(e, _)| e.to_string())?;
+            p.send(BaseRecord::<(), _>::to(&t).payload(&format!("FAQ{i}")))
+                .map_err(|(e, _)| e.to_string())?;
         }
-        p.commit_transaction(Duration::from_secs(10)).map_err(|e| e.to_string())
+        p.commit_transaction(Duration::from_secs(10))
+            .map_err(|e| e.to_string())
     })
     .expect("join")
     .expect("transactional produce");
     let marks = kafka::watermarks(&f.settings, &topic).expect("watermarks");
     assert_eq!(marks[0].2, 6, "5 records and the commit marker");
-    let all = kafka::read_all(&f.settings, &topic, Duration::from_secs(20)).expect("read_all ends on the position past the marker");
+    let all = kafka::read_all(&f.settings, &topic, Duration::from_secs(20))
+        .expect("read_all ends on the position past the marker");
     assert_eq!(all.len(), 5);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
@@ -187,8 +238,15 @@ fn available_now_ends_on_a_topic_whose_end_is_a_transaction_marker() {
         .quiet(true)
         .start()
         .expect("start");
-    assert!(q.await_termination(Duration::from_secs(90)).expect("wait"), "the bounded run ends");
-    assert_eq!(q.status(), Status::Stopped, "it reached the end offsets past the marker");
+    assert!(
+        q.await_termination(Duration::from_secs(90)).expect("wait"),
+        "the bounded run ends"
+    );
+    assert_eq!(
+        q.status(),
+        Status::Stopped,
+        "it reached the end offsets past the marker"
+    );
     assert_eq!(seen.lock().expect("lock").len(), 5);
 }
 
@@ -211,6 +269,10 @@ fn a_tail_poll_is_bounded_in_values() {
         }
         rest.extend(got);
     }
-    assert_eq!(rest.first().map(String::as_str), Some("v20"), "the rest stays for the next poll");
+    assert_eq!(
+        rest.first().map(String::as_str),
+        Some("v20"),
+        "the rest stays for the next poll"
+    );
     assert_eq!(rest.len(), 30);
 }

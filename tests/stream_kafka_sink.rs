@@ -9,23 +9,38 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bde_kit::course::visit::Visit;
 use bde_kit::io::kafka;
 use bde_kit::rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use bde_kit::stream::sink::kafka::MAX_RECORD_BYTES;
 use bde_kit::stream::sink::{BatchInfo, KafkaSink, Sink};
-use bde_kit::course::visit::Visit;
 use stream_util::*;
 
 fn info(f: &Fixture, batch_id: u64, replay: bool) -> BatchInfo {
-    BatchInfo { query: "q".into(), batch_id, batch_time_ms: 0, replay, flush: false, settings: f.settings.clone() }
+    BatchInfo {
+        query: "q".into(),
+        batch_id,
+        batch_time_ms: 0,
+        replay,
+        flush: false,
+        settings: f.settings.clone(),
+    }
 }
 
 fn end_offset(f: &Fixture, topic: &str) -> i64 {
-    kafka::watermarks(&f.settings, topic).expect("offsets").iter().map(|(_, _, hi)| hi).sum()
+    kafka::watermarks(&f.settings, topic)
+        .expect("offsets")
+        .iter()
+        .map(|(_, _, hi)| hi)
+        .sum()
 }
 
 fn lines(f: &Fixture, topic: &str) -> Vec<String> {
-    kafka::read_all(&f.settings, topic, Duration::from_secs(30)).expect("read").into_iter().map(|(_, v)| v).collect()
+    kafka::read_all(&f.settings, topic, Duration::from_secs(30))
+        .expect("read")
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
 }
 
 #[test]
@@ -48,14 +63,30 @@ fn a_failed_send_leaves_nothing_outstanding_and_the_retry_writes_no_duplicate() 
     k.open("q", &f.settings).expect("open");
     let b = info(&f, 4, false);
     let plan = k.plan(&b).expect("plan");
-    let e = k.apply(&b, &vs, &plan).expect_err("the oversize record fails the send");
+    let e = k
+        .apply(&b, &vs, &plan)
+        .expect_err("the oversize record fails the send");
     // nothing of the failed attempt is still in flight: the 2000 records are all in the topic
-    assert_eq!(end_offset(&f, &out), 2000, "every record handed over was delivered before the error returned");
-    assert!(e.to_string().contains("record 2000"), "the error names the record: {e}");
+    assert_eq!(
+        end_offset(&f, &out),
+        2000,
+        "every record handed over was delivered before the error returned"
+    );
+    assert!(
+        e.to_string().contains("record 2000"),
+        "the error names the record: {e}"
+    );
     // the retry (the engine marks it a replay) sends exactly the missing 1000
     flaky.store(false, Ordering::SeqCst);
-    assert_eq!(k.apply(&info(&f, 4, true), &vs, &plan).expect("retry"), 1000);
-    assert_eq!(lines(&f, &out), vs.iter().map(Visit::csv_line).collect::<Vec<_>>(), "each row once, in order");
+    assert_eq!(
+        k.apply(&info(&f, 4, true), &vs, &plan).expect("retry"),
+        1000
+    );
+    assert_eq!(
+        lines(&f, &out),
+        vs.iter().map(Visit::csv_line).collect::<Vec<_>>(),
+        "each row once, in order"
+    );
 }
 
 /// Every committed value of the one-partition `topic`, read until the reader hits the end
@@ -75,14 +106,20 @@ fn lines_to_end(f: &Fixture, topic: &str) -> Vec<String> {
             .create()
             .expect("consumer");
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&t, 0, Offset::Beginning).expect("tpl");
+        tpl.add_partition_offset(&t, 0, Offset::Beginning)
+            .expect("tpl");
         c.assign(&tpl).expect("assign");
         let mut out = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            assert!(std::time::Instant::now() < deadline, "no end of {t} within 30 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no end of {t} within 30 s"
+            );
             match c.poll(Duration::from_millis(200)) {
-                Some(Ok(m)) => out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()),
+                Some(Ok(m)) => {
+                    out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+                }
                 Some(Err(KafkaError::PartitionEOF(_))) => return out,
                 Some(Err(e)) => panic!("read {t}: {e}"),
                 None => {}
@@ -99,18 +136,25 @@ fn transaction(f: &Fixture, topic: &str, values: &[&str], commit: bool) {
     let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
     bde_kit::runtime::run_blocking(move || {
         let p: ThreadedProducer<DefaultProducerContext> = kafka::client_config(&s)
-            .set("transactional.id", format!("bde-sink-txn-{}-{}", std::process::id(), t))
+            .set(
+                "transactional.id",
+                format!("bde-sink-txn-{}-{}", std::process::id(), t),
+            )
             .set("transaction.timeout.ms", "10000")
             .create()
             .expect("transactional producer");
-        p.init_transactions(Duration::from_secs(10)).expect("init transactions");
+        p.init_transactions(Duration::from_secs(10))
+            .expect("init transactions");
         p.begin_transaction().expect("begin");
         for v in &values {
-            p.send(BaseRecord::<(), _>::to(&t).payload(v)).map_err(|(e, _)| e).expect("send");
+            p.send(BaseRecord::<(), _>::to(&t).payload(v))
+                .map_err(|(e, _)| e)
+                .expect("send");
         }
         p.flush(Duration::from_secs(10)).expect("flush");
         if commit {
-            p.commit_transaction(Duration::from_secs(10)).expect("commit");
+            p.commit_transaction(Duration::from_secs(10))
+                .expect("commit");
         } else {
             p.abort_transaction(Duration::from_secs(10)).expect("abort");
         }
@@ -134,9 +178,20 @@ fn the_replay_scan_passes_transaction_markers_and_aborted_records() {
     k.apply(&b, &vs[..8], &plan).expect("partial");
     transaction(&f, &out, &["foreign-3"], true);
     let ends = end_offset(&f, &out);
-    assert!(ends > 8 + 4, "the topic holds markers beside the 12 records ({ends} offsets)");
-    assert_eq!(k.apply(&info(&f, 2, true), &vs, &plan).expect("the replay scan must end"), 12, "only the missing rows");
-    let ours: Vec<String> = lines_to_end(&f, &out).into_iter().filter(|l| !l.starts_with("foreign") && !l.starts_with("aborted")).collect();
+    assert!(
+        ends > 8 + 4,
+        "the topic holds markers beside the 12 records ({ends} offsets)"
+    );
+    assert_eq!(
+        k.apply(&info(&f, 2, true), &vs, &plan)
+            .expect("the replay scan must end"),
+        12,
+        "only the missing rows"
+    );
+    let ours: Vec<String> = lines_to_end(&f, &out)
+        .into_iter()
+        .filter(|l| !l.starts_with("foreign") && !l.starts_with("aborted"))
+        .collect();
     assert_eq!(ours, vs.iter().map(Visit::csv_line).collect::<Vec<_>>());
 }
 
@@ -153,11 +208,21 @@ fn a_record_over_the_size_limit_is_refused_by_check_and_one_under_it_is_written(
     assert_eq!(refused.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1]);
     assert!(refused[0].1.contains("limit"), "{}", refused[0].1);
     // the limit is real: the refused row cannot be sent, the largest accepted one can
-    assert!(k.apply(&info(&f, 0, false), &vs[1..2], &serde_json::Value::Null).is_err());
+    assert!(k
+        .apply(&info(&f, 0, false), &vs[1..2], &serde_json::Value::Null)
+        .is_err());
     let keep = [vs[0].clone(), vs[2].clone()];
-    assert_eq!(k.apply(&info(&f, 1, false), &keep, &serde_json::Value::Null).expect("send"), 2);
-    assert_eq!(lines(&f, &out), keep.iter().map(Visit::csv_line).collect::<Vec<_>>());
+    assert_eq!(
+        k.apply(&info(&f, 1, false), &keep, &serde_json::Value::Null)
+            .expect("send"),
+        2
+    );
+    assert_eq!(
+        lines(&f, &out),
+        keep.iter().map(Visit::csv_line).collect::<Vec<_>>()
+    );
     // a filter drops rows before the check: filtered rows are never refused
-    let only_small = KafkaSink::new(&out, Visit::csv_line).filter(|v: &Visit| v.last_action.len() < 100);
+    let only_small =
+        KafkaSink::new(&out, Visit::csv_line).filter(|v: &Visit| v.last_action.len() < 100);
     assert!(only_small.check(&info(&f, 0, false), &vs).is_empty());
 }

@@ -23,21 +23,32 @@ fn transactions_commit_and_abort_as_kafka_defines_them() {
     let t = topic.clone();
     let outcome = bde_kit::runtime::run_blocking(move || -> Result<Vec<String>, String> {
         let p: ThreadedProducer<DefaultProducerContext> = kafka::client_config(&s)
-            .set("transactional.id", format!("bde-txn-probe-{}", std::process::id()))
+            .set(
+                "transactional.id",
+                format!("bde-txn-probe-{}", std::process::id()),
+            )
             .set("transaction.timeout.ms", "10000")
             .create()
             .map_err(|e| e.to_string())?;
-        p.init_transactions(Duration::from_secs(10)).map_err(|e| format!("init_transactions: {e}"))?;
+        p.init_transactions(Duration::from_secs(10))
+            .map_err(|e| format!("init_transactions: {e}"))?;
         p.begin_transaction().map_err(|e| format!("begin: {e}"))?;
-        p.send(BaseRecord::<(), _>::to(&t).payload("committed")).map_err(|(e, _)| e.to_string())?;
-        p.commit_transaction(Duration::from_secs(10)).map_err(|e| format!("commit: {e}"))?;
+        p.send(BaseRecord::<(), _>::to(&t).payload("committed"))
+            .map_err(|(e, _)| e.to_string())?;
+        p.commit_transaction(Duration::from_secs(10))
+            .map_err(|e| format!("commit: {e}"))?;
         p.begin_transaction().map_err(|e| format!("begin 2: {e}"))?;
-        p.send(BaseRecord::<(), _>::to(&t).payload("aborted")).map_err(|(e, _)| e.to_string())?;
-        p.flush(Duration::from_secs(10)).map_err(|e| e.to_string())?;
-        p.abort_transaction(Duration::from_secs(10)).map_err(|e| format!("abort: {e}"))?;
+        p.send(BaseRecord::<(), _>::to(&t).payload("aborted"))
+            .map_err(|(e, _)| e.to_string())?;
+        p.flush(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        p.abort_transaction(Duration::from_secs(10))
+            .map_err(|e| format!("abort: {e}"))?;
         p.begin_transaction().map_err(|e| format!("begin 3: {e}"))?;
-        p.send(BaseRecord::<(), _>::to(&t).payload("committed-2")).map_err(|(e, _)| e.to_string())?;
-        p.commit_transaction(Duration::from_secs(10)).map_err(|e| format!("commit 2: {e}"))?;
+        p.send(BaseRecord::<(), _>::to(&t).payload("committed-2"))
+            .map_err(|(e, _)| e.to_string())?;
+        p.commit_transaction(Duration::from_secs(10))
+            .map_err(|e| format!("commit 2: {e}"))?;
         let c: BaseConsumer = kafka::client_config(&s)
             .set("group.id", format!("bde-txn-reader-{}", std::process::id()))
             .set("isolation.level", "read_committed")
@@ -45,7 +56,8 @@ fn transactions_commit_and_abort_as_kafka_defines_them() {
             .create()
             .map_err(|e| e.to_string())?;
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&t, 0, Offset::Beginning).map_err(|e| e.to_string())?;
+        tpl.add_partition_offset(&t, 0, Offset::Beginning)
+            .map_err(|e| e.to_string())?;
         c.assign(&tpl).map_err(|e| e.to_string())?;
         let mut got = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -67,7 +79,11 @@ fn transactions_commit_and_abort_as_kafka_defines_them() {
     match outcome {
         Ok(got) => {
             eprintln!("broker transactions: read_committed sees {got:?}");
-            assert_eq!(got, vec!["committed".to_string(), "committed-2".to_string()], "aborted records must stay invisible");
+            assert_eq!(
+                got,
+                vec!["committed".to_string(), "committed-2".to_string()],
+                "aborted records must stay invisible"
+            );
         }
         Err(e) => {
             // Recorded, not hidden: the sink's guarantee does not depend on transactions.

@@ -12,16 +12,36 @@ use bde_kit::Settings;
 /// Settings, and a fresh topic (created), Redis key and checkpoint root named after `what`.
 fn fixture(what: &str) -> (Settings, String, String, std::path::PathBuf) {
     let s = Settings::from_env();
-    let tag = format!("{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0));
+    let tag = format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
     let topic = format!("bde_test_{what}_{tag}");
     kafka::create_topics(&s, &[&topic], 1).expect("topic");
-    (s, topic, format!("bde_test_{what}:{tag}"), std::env::temp_dir().join(format!("bde_{what}_{tag}")))
+    (
+        s,
+        topic,
+        format!("bde_test_{what}:{tag}"),
+        std::env::temp_dir().join(format!("bde_{what}_{tag}")),
+    )
 }
 
 #[test]
 fn a_fresh_checkpoint_is_not_skipped_because_of_old_markers() {
     let (s, topic, key, root) = fixture("lineage");
-    kafka::produce_all(&s, &topic, ["FAQ", "FAQ", "Order"].iter().map(|a| (Some(a.to_string()), a.to_string())).collect()).expect("produce");
+    kafka::produce_all(
+        &s,
+        &topic,
+        ["FAQ", "FAQ", "Order"]
+            .iter()
+            .map(|a| (Some(a.to_string()), a.to_string()))
+            .collect(),
+    )
+    .expect("produce");
     let run = || {
         let q = Query::<String>::new("lineage-test")
             .source(KafkaSource::new(&topic).starting(Start::Earliest))
@@ -32,11 +52,17 @@ fn a_fresh_checkpoint_is_not_skipped_because_of_old_markers() {
             .replace_running(true)
             .start()
             .expect("start");
-        assert!(q.await_termination(Duration::from_secs(60)).expect("wait"), "available-now ends");
+        assert!(
+            q.await_termination(Duration::from_secs(60)).expect("wait"),
+            "available-now ends"
+        );
         redis::scores(&s, &key).expect("scores")
     };
     let first = run();
-    assert_eq!(first, vec![("FAQ".to_string(), 2.0), ("Order".to_string(), 1.0)]);
+    assert_eq!(
+        first,
+        vec![("FAQ".to_string(), 2.0), ("Order".to_string(), 1.0)]
+    );
     // Restart with the checkpoint: nothing new, nothing counted twice.
     assert_eq!(run(), first);
     // Reset: delete the key and the checkpoint, count again from scratch.
@@ -68,12 +94,20 @@ fn a_running_query_is_visible_from_outside_through_its_heartbeat() {
         .expect("start");
     // An idle query (no records at all) still ticks.
     let t0 = std::time::Instant::now();
-    while !checkpoint::is_alive(&dir, Duration::from_secs(5)) && t0.elapsed() < Duration::from_secs(20) {
+    while !checkpoint::is_alive(&dir, Duration::from_secs(5))
+        && t0.elapsed() < Duration::from_secs(20)
+    {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(checkpoint::is_alive(&dir, Duration::from_secs(5)), "running query shows a heartbeat");
+    assert!(
+        checkpoint::is_alive(&dir, Duration::from_secs(5)),
+        "running query shows a heartbeat"
+    );
     q.stop().expect("stop");
-    assert!(!checkpoint::is_alive(&dir, Duration::from_secs(5)), "a stopped query shows none");
+    assert!(
+        !checkpoint::is_alive(&dir, Duration::from_secs(5)),
+        "a stopped query shows none"
+    );
     kafka::delete_topics(&s, &[&topic]).expect("cleanup");
     let _ = std::fs::remove_dir_all(&root);
 }

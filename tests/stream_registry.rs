@@ -27,9 +27,11 @@ fn registry_refuses_a_second_query_with_the_same_name_and_stop_all_stops() {
     assert!(matches!(mk().start(), Err(Error::QueryRunning(n)) if n == name));
     assert!(stream::active().contains(&name));
     let q2 = mk().replace_running(true).start().expect("replace");
-    assert!(q.await_termination(Duration::from_secs(10)).expect("wait"), "the replaced query stopped");
+    assert!(
+        q.await_termination(Duration::from_secs(10)).expect("wait"),
+        "the replaced query stopped"
+    );
     stream::stop_all().expect("stop all");
     assert_eq!(q2.status(), Status::Stopped);
     assert!(!stream::active().contains(&name));
 }
-

@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use mysql::prelude::Queryable;
 
-use bde_kit::course::stock_data::generator::{self, Item};
-use bde_kit::course::stock_data::upload::{upload, UploadSpec};
 use bde_kit::batch::{layout, quote_ident, worker_conn, TableRef};
-use bde_kit::course::stock_data::aggregate;
 use bde_kit::config::Settings;
 use bde_kit::course::setup::{ddl, TableKind};
+use bde_kit::course::stock_data::aggregate;
+use bde_kit::course::stock_data::generator::{self, Item};
+use bde_kit::course::stock_data::upload::{upload, UploadSpec};
 use bde_kit::error::{Error, Result};
 use bde_kit::io::mariadb::map_err;
 
@@ -48,7 +48,17 @@ pub struct BenchConfig {
 
 impl Default for BenchConfig {
     fn default() -> Self {
-        BenchConfig { warehouses: 3, days: 30, items: 10, partitions: 2, connections: 4, chunk_ids: 50_000, seed: 42, index: true, keep: false }
+        BenchConfig {
+            warehouses: 3,
+            days: 30,
+            items: 10,
+            partitions: 2,
+            connections: 4,
+            chunk_ids: 50_000,
+            seed: 42,
+            index: true,
+            keep: false,
+        }
     }
 }
 
@@ -73,9 +83,27 @@ fn rate(rows: u64, d: Duration) -> String {
 impl std::fmt::Display for BenchResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "rows       {:>12}", self.rows)?;
-        writeln!(f, "generate   {:>10.2} s  {}", self.generate.as_secs_f64(), rate(self.rows, self.generate))?;
-        writeln!(f, "upload     {:>10.2} s  {}  ({} files, {:.1} MiB)", self.upload.as_secs_f64(), rate(self.rows, self.upload), self.files, self.bytes as f64 / 1048576.0)?;
-        writeln!(f, "aggregate  {:>10.2} s  {}  ({} summary rows)", self.aggregate.as_secs_f64(), rate(self.rows, self.aggregate), self.summary_rows)?;
+        writeln!(
+            f,
+            "generate   {:>10.2} s  {}",
+            self.generate.as_secs_f64(),
+            rate(self.rows, self.generate)
+        )?;
+        writeln!(
+            f,
+            "upload     {:>10.2} s  {}  ({} files, {:.1} MiB)",
+            self.upload.as_secs_f64(),
+            rate(self.rows, self.upload),
+            self.files,
+            self.bytes as f64 / 1048576.0
+        )?;
+        writeln!(
+            f,
+            "aggregate  {:>10.2} s  {}  ({} summary rows)",
+            self.aggregate.as_secs_f64(),
+            rate(self.rows, self.aggregate),
+            self.summary_rows
+        )?;
         writeln!(f, "write      {:>10.2} s", self.write.as_secs_f64())
     }
 }
@@ -99,7 +127,9 @@ pub fn bench_items(n: usize) -> Vec<Item> {
 /// Runs the benchmark; prints a line per phase while it runs.
 pub fn run(settings: &Settings, cfg: &BenchConfig) -> Result<BenchResult> {
     if cfg.warehouses == 0 || cfg.days == 0 || cfg.items == 0 {
-        return Err(Error::invalid("warehouses, days and items must be at least 1"));
+        return Err(Error::invalid(
+            "warehouses, days and items must be at least 1",
+        ));
     }
     let tag = format!("bde_test_bench_{}", std::process::id());
     let wdb = format!("{tag}_w");
@@ -110,15 +140,31 @@ pub fn run(settings: &Settings, cfg: &BenchConfig) -> Result<BenchResult> {
     let url = &settings.mariadb;
     {
         let mut c = worker_conn(url)?;
-        for (db, kind) in [(&wdb, TableKind::WarehouseStock), (&gdb, TableKind::GlobalStock)] {
+        for (db, kind) in [
+            (&wdb, TableKind::WarehouseStock),
+            (&gdb, TableKind::GlobalStock),
+        ] {
             let q = quote_ident(db)?;
-            c.query_drop(format!("DROP DATABASE IF EXISTS {q}")).map_err(|e| map_err(url, "drop database", e))?;
-            c.query_drop(format!("CREATE DATABASE {q}")).map_err(|e| map_err(url, &format!("create database {db} (the course user may create bde_test% databases)"), e))?;
-            c.query_drop(ddl(kind, db)?).map_err(|e| map_err(url, "create table", e))?;
+            c.query_drop(format!("DROP DATABASE IF EXISTS {q}"))
+                .map_err(|e| map_err(url, "drop database", e))?;
+            c.query_drop(format!("CREATE DATABASE {q}")).map_err(|e| {
+                map_err(
+                    url,
+                    &format!(
+                        "create database {db} (the course user may create bde_test% databases)"
+                    ),
+                    e,
+                )
+            })?;
+            c.query_drop(ddl(kind, db)?)
+                .map_err(|e| map_err(url, "create table", e))?;
         }
         if cfg.index {
-            c.query_drop(format!("CREATE INDEX WAREHOUSE_DATE ON {} (WAREHOUSE_ID, STOCK_DATE)", local.sql()?))
-                .map_err(|e| map_err(url, "create index", e))?;
+            c.query_drop(format!(
+                "CREATE INDEX WAREHOUSE_DATE ON {} (WAREHOUSE_ID, STOCK_DATE)",
+                local.sql()?
+            ))
+            .map_err(|e| map_err(url, "create index", e))?;
         }
     }
     let result = run_in(settings, cfg, &local, &global, &data_dir);
@@ -135,7 +181,13 @@ pub fn run(settings: &Settings, cfg: &BenchConfig) -> Result<BenchResult> {
     result
 }
 
-fn run_in(settings: &Settings, cfg: &BenchConfig, local: &TableRef, global: &TableRef, data_dir: &std::path::Path) -> Result<BenchResult> {
+fn run_in(
+    settings: &Settings,
+    cfg: &BenchConfig,
+    local: &TableRef,
+    global: &TableRef,
+    data_dir: &std::path::Path,
+) -> Result<BenchResult> {
     let end = NaiveDate::from_ymd_opt(2025, 12, 31).ok_or_else(|| Error::invalid("date"))?;
     let start = end - chrono::Duration::days(cfg.days as i64 - 1);
     let dates: Vec<NaiveDate> = start.iter_days().take(cfg.days).collect();
@@ -148,9 +200,21 @@ fn run_in(settings: &Settings, cfg: &BenchConfig, local: &TableRef, global: &Tab
     );
 
     let t = Instant::now();
-    let rows = generator::generate_parallel(settings, local, &warehouses, &dates, &items, cfg.seed, cfg.connections)?;
+    let rows = generator::generate_parallel(
+        settings,
+        local,
+        &warehouses,
+        &dates,
+        &items,
+        cfg.seed,
+        cfg.connections,
+    )?;
     let generate = t.elapsed();
-    println!("generated  {rows} rows in {:.2} s ({})", generate.as_secs_f64(), rate(rows, generate).trim());
+    println!(
+        "generated  {rows} rows in {:.2} s ({})",
+        generate.as_secs_f64(),
+        rate(rows, generate).trim()
+    );
 
     let t = Instant::now();
     let mut uploaded = 0u64;
@@ -166,21 +230,47 @@ fn run_in(settings: &Settings, cfg: &BenchConfig, local: &TableRef, global: &Tab
         return Err(Error::Task(format!("uploaded {uploaded} rows of {rows}")));
     }
     let files = layout::list_files(data_dir)?;
-    let bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(data_dir.join(f)).ok()).map(|m| m.len()).sum();
-    println!("uploaded   {uploaded} rows in {:.2} s ({}), {} files", upload_time.as_secs_f64(), rate(uploaded, upload_time).trim(), files.len());
+    let bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(data_dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "uploaded   {uploaded} rows in {:.2} s ({}), {} files",
+        upload_time.as_secs_f64(),
+        rate(uploaded, upload_time).trim(),
+        files.len()
+    );
 
     let t = Instant::now();
     let summary = aggregate::summarize(data_dir, start, end)?;
     let agg = t.elapsed();
-    let recs: i64 = summary.column("TOTAL_REC")?.cast(&polars::prelude::DataType::Int64)?.i64()?.into_iter().flatten().sum();
+    let recs: i64 = summary
+        .column("TOTAL_REC")?
+        .cast(&polars::prelude::DataType::Int64)?
+        .i64()?
+        .into_iter()
+        .flatten()
+        .sum();
     if recs as u64 != rows {
-        return Err(Error::Task(format!("the summary counts {recs} rows of {rows}")));
+        return Err(Error::Task(format!(
+            "the summary counts {recs} rows of {rows}"
+        )));
     }
-    println!("aggregated {rows} rows into {} in {:.2} s ({})", summary.height(), agg.as_secs_f64(), rate(rows, agg).trim());
+    println!(
+        "aggregated {rows} rows into {} in {:.2} s ({})",
+        summary.height(),
+        agg.as_secs_f64(),
+        rate(rows, agg).trim()
+    );
     let t = Instant::now();
     aggregate::write_global(settings, global, &summary)?;
     let write = t.elapsed();
-    println!("wrote      {} summary rows in {:.2} s", summary.height(), write.as_secs_f64());
+    println!(
+        "wrote      {} summary rows in {:.2} s",
+        summary.height(),
+        write.as_secs_f64()
+    );
     Ok(BenchResult {
         rows,
         generate,

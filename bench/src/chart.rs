@@ -16,12 +16,22 @@ use bde_kit::error::{Error, Result};
 use bde_kit::show::Chart;
 
 /// The batch peers as `compare.py` names them in results.json, with their labels, in its order.
-pub const PEERS: [(&str, &str); 4] =
-    [("pyspark", "PySpark"), ("polars_sql", "Polars SQL"), ("polars_lazy", "Polars lazy"), ("duckdb", "DuckDB")];
+pub const PEERS: [(&str, &str); 4] = [
+    ("pyspark", "PySpark"),
+    ("polars_sql", "Polars SQL"),
+    ("polars_lazy", "Polars lazy"),
+    ("duckdb", "DuckDB"),
+];
 
 /// The smallest of a result's `seconds` (its best run), if it has any.
 fn best_seconds(result: &Value) -> Option<f64> {
-    result.get("seconds")?.as_array()?.iter().filter_map(Value::as_f64).filter(|s| *s > 0.0).reduce(f64::min)
+    result
+        .get("seconds")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_f64)
+        .filter(|s| *s > 0.0)
+        .reduce(f64::min)
 }
 
 /// `2000` → `"2k"`, `1000000` → `"1M"`, `20000000` → `"20M"`, `1500000` → `"1.5M"`.
@@ -38,19 +48,26 @@ fn scale_label(rows: u64) -> String {
 /// The bars of a results document: (label, ratio), batch scales in increasing size, peers in
 /// [`PEERS`] order, the stream bar last. Peers that did not run (or crashed) have no bar.
 pub fn ratios(results: &Value) -> Result<Vec<(String, f64)>> {
-    let doc = results.as_object().ok_or_else(|| Error::invalid("the results are not a JSON object"))?;
+    let doc = results
+        .as_object()
+        .ok_or_else(|| Error::invalid("the results are not a JSON object"))?;
     let mut scales: Vec<(u64, &Value)> = doc
         .iter()
         .filter(|(k, _)| k.starts_with("batch_"))
         .filter_map(|(k, v)| {
-            let rows = v.pointer("/generate/rows").and_then(Value::as_u64).or_else(|| k["batch_".len()..].parse().ok())?;
+            let rows = v
+                .pointer("/generate/rows")
+                .and_then(Value::as_u64)
+                .or_else(|| k["batch_".len()..].parse().ok())?;
             Some((rows, v))
         })
         .collect();
     scales.sort_by_key(|(rows, _)| *rows);
     let mut bars = Vec::new();
     for (rows, scale) in scales {
-        let Some(bde) = scale.get("bde").and_then(best_seconds) else { continue };
+        let Some(bde) = scale.get("bde").and_then(best_seconds) else {
+            continue;
+        };
         for (key, label) in PEERS {
             if let Some(peer) = scale.get(key).and_then(best_seconds) {
                 let r = peer / bde;
@@ -59,8 +76,12 @@ pub fn ratios(results: &Value) -> Result<Vec<(String, f64)>> {
         }
     }
     let stream = results.pointer("/stream/bde");
-    let rate = stream.and_then(|s| s.get("rows_per_sec")).and_then(Value::as_f64);
-    let ceiling = stream.and_then(|s| s.get("raw_consume_per_sec")).and_then(Value::as_f64);
+    let rate = stream
+        .and_then(|s| s.get("rows_per_sec"))
+        .and_then(Value::as_f64);
+    let ceiling = stream
+        .and_then(|s| s.get("raw_consume_per_sec"))
+        .and_then(Value::as_f64);
     if let (Some(rate), Some(ceiling)) = (rate, ceiling) {
         if ceiling > 0.0 {
             let r = rate / ceiling;
@@ -73,7 +94,10 @@ pub fn ratios(results: &Value) -> Result<Vec<(String, f64)>> {
 /// The bars split into panels, each drawn on its own scale: bde_kit against PySpark (ratios in
 /// the tens) and against the single-machine peers and the stream ceiling (ratios around 1).
 pub fn panels(bars: &[(String, f64)]) -> Vec<(&'static str, Vec<(String, f64)>)> {
-    let (spark, other): (Vec<_>, Vec<_>) = bars.iter().cloned().partition(|(l, _)| l.starts_with("PySpark "));
+    let (spark, other): (Vec<_>, Vec<_>) = bars
+        .iter()
+        .cloned()
+        .partition(|(l, _)| l.starts_with("PySpark "));
     [("bde_kit against PySpark: PySpark query time / bde_kit's", spark),
      ("against Polars and DuckDB (peer time / bde_kit's) and the stream ceiling (bde_kit rate / raw rate)", other)]
     .into_iter()
@@ -85,20 +109,34 @@ pub fn panels(bars: &[(String, f64)]) -> Vec<(&'static str, Vec<(String, f64)>)>
 /// [`Chart`] per panel, stacked in one SVG document.
 pub fn run(results: &Path, out: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(results).map_err(|e| Error::file(results, e))?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{}: {e}", results.display())))?;
+    let doc: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid(format!("{}: {e}", results.display())))?;
     let bars = ratios(&doc)?;
     if bars.is_empty() {
-        return Err(Error::invalid(format!("{}: no batch or stream figures to chart", results.display())));
+        return Err(Error::invalid(format!(
+            "{}: no batch or stream figures to chart",
+            results.display()
+        )));
     }
-    let date = doc.get("date").and_then(Value::as_str).map(|d| format!(", run of {d}")).unwrap_or_default();
-    let x_desc = format!("above 1: bde_kit faster; batch ratios from each engine's best query run{date}");
+    let date = doc
+        .get("date")
+        .and_then(Value::as_str)
+        .map(|d| format!(", run of {d}"))
+        .unwrap_or_default();
+    let x_desc =
+        format!("above 1: bde_kit faster; batch ratios from each engine's best query run{date}");
     let (panel_h, mut y, mut width) = (400u32, 0u32, 0u32);
     let mut body = String::new();
     for (title, bars) in panels(&bars) {
         let (labels, values): (Vec<String>, Vec<f64>) = bars.into_iter().unzip();
         let w = (150 * labels.len() as u32).max(900);
-        let svg = Chart::bar(title, labels, values).axes(x_desc.as_str(), "ratio").size(w, panel_h).to_svg()?;
-        let inner = svg.strip_prefix("<svg ").ok_or_else(|| Error::invalid("the chart is not an <svg> document"))?;
+        let svg = Chart::bar(title, labels, values)
+            .axes(x_desc.as_str(), "ratio")
+            .size(w, panel_h)
+            .to_svg()?;
+        let inner = svg
+            .strip_prefix("<svg ")
+            .ok_or_else(|| Error::invalid("the chart is not an <svg> document"))?;
         body.push_str(&format!("<svg x=\"0\" y=\"{y}\" {inner}\n"));
         y += panel_h;
         width = width.max(w);
@@ -111,8 +149,13 @@ pub fn run(results: &Path, out: &Path) -> Result<Value> {
         std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
     }
     std::fs::write(out, &svg).map_err(|e| Error::file(out, e))?;
-    let listed: Vec<Value> = bars.iter().map(|(l, v)| json!({"label": l, "ratio": v})).collect();
-    Ok(json!({"out": out.display().to_string(), "bars": bars.len(), "ratios": listed, "bytes": svg.len()}))
+    let listed: Vec<Value> = bars
+        .iter()
+        .map(|(l, v)| json!({"label": l, "ratio": v}))
+        .collect();
+    Ok(
+        json!({"out": out.display().to_string(), "bars": bars.len(), "ratios": listed, "bytes": svg.len()}),
+    )
 }
 
 #[cfg(test)]
@@ -129,12 +172,23 @@ mod tests {
         });
         let bars = ratios(&doc).expect("ratios");
         let labels: Vec<&str> = bars.iter().map(|(l, _)| l.as_str()).collect();
-        assert_eq!(labels, ["PySpark 1M: 8.00×", "Polars SQL 1M: 0.50×", "DuckDB 20M: 2.00×", "stream/raw consume: 0.250×"]);
+        assert_eq!(
+            labels,
+            [
+                "PySpark 1M: 8.00×",
+                "Polars SQL 1M: 0.50×",
+                "DuckDB 20M: 2.00×",
+                "stream/raw consume: 0.250×"
+            ]
+        );
     }
 
     #[test]
     fn pyspark_gets_its_own_panel() {
-        let bars = vec![("PySpark 1M: 8.00×".to_string(), 8.0), ("DuckDB 1M: 2.00×".to_string(), 2.0)];
+        let bars = vec![
+            ("PySpark 1M: 8.00×".to_string(), 8.0),
+            ("DuckDB 1M: 2.00×".to_string(), 2.0),
+        ];
         let p = panels(&bars);
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].1, bars[..1]);

@@ -24,8 +24,8 @@ use bde_kit::io::{kafka as kio, redis as rio};
 use bde_kit::stream::trigger::Trigger;
 use bde_kit::stream::Status;
 
-use bde_kit::course::analytics::Analytics;
 use crate::stream::BenchObjects;
+use bde_kit::course::analytics::Analytics;
 
 /// How often the watcher reads the sorted set.
 const WATCH_EVERY: Duration = Duration::from_millis(5);
@@ -50,16 +50,34 @@ pub fn run(visits: usize, spread: Duration, trigger: Duration) -> Result<Value> 
     result
 }
 
-fn measure(settings: &Settings, o: &BenchObjects, visits: usize, spread: Duration, trigger: Duration) -> Result<Value> {
-    let a = Analytics { trigger: Trigger::every(trigger), ..o.analytics(format!("latency-{}", o.tag)) };
-    let q = a.query().settings(settings.clone()).checkpoint_dir(&o.cp_root).quiet(true).start()?;
+fn measure(
+    settings: &Settings,
+    o: &BenchObjects,
+    visits: usize,
+    spread: Duration,
+    trigger: Duration,
+) -> Result<Value> {
+    let a = Analytics {
+        trigger: Trigger::every(trigger),
+        ..o.analytics(format!("latency-{}", o.tag))
+    };
+    let q = a
+        .query()
+        .settings(settings.clone())
+        .checkpoint_dir(&o.cp_root)
+        .quiet(true)
+        .start()?;
     let started = Instant::now();
     while q.status() != Status::Running {
         if let Status::Failed(e) = q.status() {
-            return Err(Error::Task(format!("the analytics query failed to start: {e}")));
+            return Err(Error::Task(format!(
+                "the analytics query failed to start: {e}"
+            )));
         }
         if started.elapsed() > Duration::from_secs(60) {
-            return Err(Error::Task("the analytics query did not start within 60 s".into()));
+            return Err(Error::Task(
+                "the analytics query did not start within 60 s".into(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -74,8 +92,12 @@ fn measure(settings: &Settings, o: &BenchObjects, visits: usize, spread: Duratio
         let mut seen: HashMap<String, Instant> = HashMap::new();
         let mut deadline: Option<Instant> = None;
         loop {
-            let members: Vec<String> =
-                redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query(&mut con).map_err(|e| rio::map_err(&watch_settings, "read the totals", e))?;
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .query(&mut con)
+                .map_err(|e| rio::map_err(&watch_settings, "read the totals", e))?;
             let now = Instant::now();
             for m in members {
                 seen.entry(m).or_insert(now);
@@ -105,23 +127,46 @@ fn measure(settings: &Settings, o: &BenchObjects, visits: usize, spread: Duratio
         let payload = v.to_json();
         let at = Instant::now();
         // The delivery future is dropped: librdkafka still delivers, and the flush below waits for it.
-        if let Err((e, _)) = producer.send_result(FutureRecord::to(&o.topic).key(&v.country).payload(&payload)) {
+        if let Err((e, _)) =
+            producer.send_result(FutureRecord::to(&o.topic).key(&v.country).payload(&payload))
+        {
             let _ = done_tx.send(());
-            return Err(Error::service(bde_kit::error::Service::Kafka, &settings.kafka, "send a visit", e));
+            return Err(Error::service(
+                bde_kit::error::Service::Kafka,
+                &settings.kafka,
+                "send a visit",
+                e,
+            ));
         }
         sent.insert(v.country, at);
     }
-    producer
-        .flush(Duration::from_secs(30))
-        .map_err(|e| Error::service(bde_kit::error::Service::Kafka, &settings.kafka, "flush the visits", e))?;
+    producer.flush(Duration::from_secs(30)).map_err(|e| {
+        Error::service(
+            bde_kit::error::Service::Kafka,
+            &settings.kafka,
+            "flush the visits",
+            e,
+        )
+    })?;
     let _ = done_tx.send(());
-    let seen = watcher.join().map_err(|_| Error::Task("the Redis watcher panicked".into()))??;
+    let seen = watcher
+        .join()
+        .map_err(|_| Error::Task("the Redis watcher panicked".into()))??;
     let summary = q.stop()?;
-    let mut lat: Vec<f64> = sent.iter().filter_map(|(c, at)| seen.get(c).map(|s| s.saturating_duration_since(*at).as_secs_f64())).collect();
+    let mut lat: Vec<f64> = sent
+        .iter()
+        .filter_map(|(c, at)| {
+            seen.get(c)
+                .map(|s| s.saturating_duration_since(*at).as_secs_f64())
+        })
+        .collect();
     lat.sort_by(f64::total_cmp);
     let missing = visits - lat.len();
     if missing > 0 {
-        return Err(Error::Task(format!("{missing} of {visits} visits never reached Redis within {} s of the last send", WATCH_TAIL.as_secs())));
+        return Err(Error::Task(format!(
+            "{missing} of {visits} visits never reached Redis within {} s of the last send",
+            WATCH_TAIL.as_secs()
+        )));
     }
     let batches = summary.batches.iter().filter(|b| b.rows_in > 0).count();
     eprintln!(

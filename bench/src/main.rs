@@ -173,22 +173,45 @@ impl From<BatchArgs> for batch::BenchConfig {
 
 /// A number, underscores allowed (`1_000_000`).
 fn num<T: std::str::FromStr>(s: &str) -> std::result::Result<T, String> {
-    s.replace('_', "").parse().map_err(|_| format!("'{s}' is not a number"))
+    s.replace('_', "")
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number"))
 }
 
 /// Runs one step; a step of compare.py prints its JSON result as the last stdout line.
 fn run(step: Step) -> Result<()> {
     let json = match step {
-        Step::GenStock { dir, rows, seed } => stock::generate(&dir, &stock::Shape::for_rows(rows), seed)?,
-        Step::Aggregate { dir, repeat, plan } => stock::aggregate(&dir, repeat.max(1), stock::Plan::parse(&plan)?)?,
-        Step::GenVisits { dir, visits, per_file, seed } => visits::generate(&dir, visits, per_file.max(1), seed)?,
-        Step::Stream { dir, carts_out, max_records } => visits::run_stream(&dir, carts_out.as_deref(), max_records)?,
-        Step::Latency { visits, spread_ms, trigger_ms } => {
-            latency::run(visits.max(1), Duration::from_millis(spread_ms), Duration::from_millis(trigger_ms))?
+        Step::GenStock { dir, rows, seed } => {
+            stock::generate(&dir, &stock::Shape::for_rows(rows), seed)?
         }
+        Step::Aggregate { dir, repeat, plan } => {
+            stock::aggregate(&dir, repeat.max(1), stock::Plan::parse(&plan)?)?
+        }
+        Step::GenVisits {
+            dir,
+            visits,
+            per_file,
+            seed,
+        } => visits::generate(&dir, visits, per_file.max(1), seed)?,
+        Step::Stream {
+            dir,
+            carts_out,
+            max_records,
+        } => visits::run_stream(&dir, carts_out.as_deref(), max_records)?,
+        Step::Latency {
+            visits,
+            spread_ms,
+            trigger_ms,
+        } => latency::run(
+            visits.max(1),
+            Duration::from_millis(spread_ms),
+            Duration::from_millis(trigger_ms),
+        )?,
         Step::Chart { results, out } => chart::run(&results, &out)?,
         Step::StreamRate { cleanup: true, .. } => return stream::cleanup_leftovers(),
-        Step::StreamRate { visits, partitions, .. } => {
+        Step::StreamRate {
+            visits, partitions, ..
+        } => {
             let r = stream::run_with(visits, partitions)?;
             println!(
                 "stream-rate: {} visits, produced {:.0}/s, raw consume {:.0}/s, query end to end {:.0}/s",
@@ -232,31 +255,61 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parse("aggregate --dir d --repeat 3 --plan whole").expect("aggregate") {
-            Step::Aggregate { repeat, plan, .. } => assert_eq!((repeat, plan.as_str()), (3, "whole")),
+            Step::Aggregate { repeat, plan, .. } => {
+                assert_eq!((repeat, plan.as_str()), (3, "whole"))
+            }
             other => panic!("{other:?}"),
         }
         assert!(parse("aggregate --dir d --plan sideways").is_err());
         assert!(parse("gen-stock --rows 10").is_err(), "--dir is required");
         assert!(parse("gen-stock --dir d --rows ten").is_err());
         match parse("stream --dir d --carts-out c.txt --max-records 100").expect("stream") {
-            Step::Stream { carts_out, max_records, .. } => assert_eq!((carts_out, max_records), (Some(PathBuf::from("c.txt")), 100)),
+            Step::Stream {
+                carts_out,
+                max_records,
+                ..
+            } => assert_eq!(
+                (carts_out, max_records),
+                (Some(PathBuf::from("c.txt")), 100)
+            ),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn batch_args() {
-        let Step::Batch(a) = parse("batch --warehouses 20 --days 90 --items 1_00 --no-index").expect("batch") else { panic!("not batch") };
+        let Step::Batch(a) =
+            parse("batch --warehouses 20 --days 90 --items 1_00 --no-index").expect("batch")
+        else {
+            panic!("not batch")
+        };
         let c: batch::BenchConfig = a.into();
-        assert_eq!((c.warehouses, c.days, c.items, c.index, c.partitions, c.connections), (20, 90, 100, false, 2, 4));
-        assert!(parse("batch --days 1 --items 1").is_err(), "--warehouses is required");
+        assert_eq!(
+            (
+                c.warehouses,
+                c.days,
+                c.items,
+                c.index,
+                c.partitions,
+                c.connections
+            ),
+            (20, 90, 100, false, 2, 4)
+        );
+        assert!(
+            parse("batch --days 1 --items 1").is_err(),
+            "--warehouses is required"
+        );
         assert!(parse("batch --warehouses 1 --days").is_err());
     }
 
     #[test]
     fn stream_rate_defaults() {
         match parse("stream-rate --cleanup").expect("stream-rate") {
-            Step::StreamRate { visits, partitions, cleanup } => assert_eq!((visits, partitions, cleanup), (1_000_000, 1, true)),
+            Step::StreamRate {
+                visits,
+                partitions,
+                cleanup,
+            } => assert_eq!((visits, partitions, cleanup), (1_000_000, 1, true)),
             other => panic!("{other:?}"),
         }
     }

@@ -15,9 +15,9 @@ use polars::prelude::*;
 use rand::Rng;
 use serde_json::{json, Value};
 
+use crate::batch::bench_items;
 use bde_kit::batch::{cents_to_string, layout};
 use bde_kit::course::stock_data::{aggregate, generator, store};
-use crate::batch::bench_items;
 use bde_kit::error::{Error, Result};
 
 /// The tree's shape: warehouses × days partition folders (one part file each) × items rows.
@@ -34,7 +34,11 @@ impl Shape {
     pub fn for_rows(rows: u64) -> Shape {
         let (warehouses, days) = (10usize, 25usize);
         let cells = (warehouses * days) as u64;
-        Shape { warehouses, days, items: rows.div_ceil(cells).max(1) as usize }
+        Shape {
+            warehouses,
+            days,
+            items: rows.div_ceil(cells).max(1) as usize,
+        }
     }
 
     pub fn rows(&self) -> u64 {
@@ -65,10 +69,18 @@ pub fn generate(dir: &Path, shape: &Shape, seed: u64) -> Result<Value> {
     for date in start.iter_days().take(shape.days) {
         for w in 0..shape.warehouses {
             let n = items.len();
-            let (mut ids, mut names, mut opening, mut receipts, mut issues, mut unit) =
-                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            let (mut ids, mut names, mut opening, mut receipts, mut issues, mut unit) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
             for it in &items {
-                id = id.checked_add(1).ok_or_else(|| Error::invalid("more rows than a 32-bit ID holds"))?;
+                id = id
+                    .checked_add(1)
+                    .ok_or_else(|| Error::invalid("more rows than a 32-bit ID holds"))?;
                 let o: i32 = rng.random_range(1..=100);
                 let r: i32 = rng.random_range(1..=50);
                 ids.push(id);
@@ -78,7 +90,9 @@ pub fn generate(dir: &Path, shape: &Shape, seed: u64) -> Result<Value> {
                 issues.push(rng.random_range(1..=(o + r)));
                 unit.push(it.unit_value_cents as i128);
             }
-            let unit = Int128Chunked::from_vec("UNIT_VALUE".into(), unit).into_decimal(Some(10), 2)?.into_series();
+            let unit = Int128Chunked::from_vec("UNIT_VALUE".into(), unit)
+                .into_decimal(Some(10), 2)?
+                .into_series();
             let mut df = DataFrame::new(vec![
                 Series::new("ID".into(), ids).into(),
                 Series::new("ITEM_NAME".into(), names).into(),
@@ -88,15 +102,22 @@ pub fn generate(dir: &Path, shape: &Shape, seed: u64) -> Result<Value> {
                 unit.into(),
             ])?;
             if df.schema().as_ref() != &schema {
-                return Err(Error::Task(format!("generated schema {:?} is not the store's", df.schema())));
+                return Err(Error::Task(format!(
+                    "generated schema {:?} is not the store's",
+                    df.schema()
+                )));
             }
             let key = (date.format("%Y-%m-%d").to_string(), format!("WH{w:04}"));
             let folder = dir.join(store::partition_rel(&key));
             std::fs::create_dir_all(&folder).map_err(|e| Error::file(&folder, e))?;
             let path = folder.join(layout::part_file_name(0, &job, 0));
             let file = File::create(&path).map_err(|e| Error::file(&path, e))?;
-            ParquetWriter::new(file).with_compression(ParquetCompression::Snappy).finish(&mut df)?;
-            bytes += std::fs::metadata(&path).map_err(|e| Error::file(&path, e))?.len();
+            ParquetWriter::new(file)
+                .with_compression(ParquetCompression::Snappy)
+                .finish(&mut df)?;
+            bytes += std::fs::metadata(&path)
+                .map_err(|e| Error::file(&path, e))?
+                .len();
             files += 1;
         }
     }
@@ -107,7 +128,14 @@ pub fn generate(dir: &Path, shape: &Shape, seed: u64) -> Result<Value> {
 }
 
 fn sum_i64(df: &DataFrame, name: &str) -> Result<i128> {
-    Ok(df.column(name)?.cast(&DataType::Int64)?.i64()?.into_iter().flatten().map(i128::from).sum())
+    Ok(df
+        .column(name)?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .into_iter()
+        .flatten()
+        .map(i128::from)
+        .sum())
 }
 
 /// How the aggregation runs.
@@ -124,7 +152,9 @@ impl Plan {
         match s {
             "whole" => Ok(Plan::Whole),
             "partitionwise" => Ok(Plan::PartitionWise),
-            other => Err(Error::invalid(format!("--plan {other}: use whole or partitionwise"))),
+            other => Err(Error::invalid(format!(
+                "--plan {other}: use whole or partitionwise"
+            ))),
         }
     }
 }
@@ -142,7 +172,9 @@ pub fn aggregate(dir: &Path, repeat: usize, plan: Plan) -> Result<Value> {
         drop(last.take());
         let t = Instant::now();
         let df = match plan {
-            Plan::Whole => aggregate::summary_plan(aggregate::scan_store(dir)?, from, to).collect()?,
+            Plan::Whole => {
+                aggregate::summary_plan(aggregate::scan_store(dir)?, from, to).collect()?
+            }
             Plan::PartitionWise => aggregate::summarize(dir, from, to)?,
         };
         times.push(t.elapsed().as_secs_f64());
@@ -150,9 +182,18 @@ pub fn aggregate(dir: &Path, repeat: usize, plan: Plan) -> Result<Value> {
     }
     let df = last.ok_or_else(|| Error::invalid("repeat must be at least 1"))?;
     let peak_after_query = self_peak_rss(); // before the checksums below add their own buffers
-    let cents: i128 = aggregate::decimal_cents(&df, "CLOSING_VALUE")?.into_iter().flatten().sum();
+    let cents: i128 = aggregate::decimal_cents(&df, "CLOSING_VALUE")?
+        .into_iter()
+        .flatten()
+        .sum();
     let mut sums = serde_json::Map::new();
-    for c in ["TOTAL_REC", "OPENING_STOCK", "RECEIPTS", "ISSUES", "CLOSING_STOCK"] {
+    for c in [
+        "TOTAL_REC",
+        "OPENING_STOCK",
+        "RECEIPTS",
+        "ISSUES",
+        "CLOSING_STOCK",
+    ] {
         sums.insert(c.into(), json!(sum_i64(&df, c)?.to_string()));
     }
     sums.insert("CLOSING_VALUE".into(), json!(cents_to_string(cents)));
@@ -166,7 +207,12 @@ pub fn aggregate(dir: &Path, repeat: usize, plan: Plan) -> Result<Value> {
 pub fn self_peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map_or(0, |kb| kb * 1024)
 }
 

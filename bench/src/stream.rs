@@ -10,14 +10,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use bde_kit::config::Settings;
+use bde_kit::course::analytics::Analytics;
+use bde_kit::course::visit::random_visit;
 use bde_kit::error::{Error, Result, Service};
 use bde_kit::io::{kafka as kio, mariadb as mio, redis as rio};
 use bde_kit::runtime;
-use bde_kit::course::analytics::Analytics;
-use bde_kit::stream::{StreamingQuery, Summary};
 use bde_kit::stream::source::Start;
 use bde_kit::stream::trigger::Trigger;
-use bde_kit::course::visit::random_visit;
+use bde_kit::stream::{StreamingQuery, Summary};
 
 /// Figures of one benchmark run.
 #[derive(Debug, Clone)]
@@ -29,7 +29,13 @@ pub struct BenchResult {
 }
 
 /// Produces `n` random visits to `topic` as fast as the idempotent producer goes.
-pub fn produce_visits(settings: &Settings, topic: &str, n: usize, base: chrono::NaiveDateTime, step_ms: i64) -> Result<()> {
+pub fn produce_visits(
+    settings: &Settings,
+    topic: &str,
+    n: usize,
+    base: chrono::NaiveDateTime,
+    step_ms: i64,
+) -> Result<()> {
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(rand::random());
     let records = (0..n)
         .map(|i| {
@@ -46,14 +52,21 @@ pub fn produce_visits(settings: &Settings, topic: &str, n: usize, base: chrono::
 pub fn run_to_end(q: &StreamingQuery, visits: usize) -> Result<Summary> {
     q.for_batches(u64::MAX)?;
     if !q.await_termination(Duration::from_secs(3600))? {
-        return Err(Error::Task(format!("the query {} did not finish within an hour", q.name())));
+        return Err(Error::Task(format!(
+            "the query {} did not finish within an hour",
+            q.name()
+        )));
     }
     let s = q.summary();
     if let bde_kit::stream::Status::Failed(e) = &s.status {
         return Err(Error::Task(format!("the query {} failed: {e}", q.name())));
     }
     if s.total_rows != visits as u64 {
-        return Err(Error::Task(format!("the query {} read {} of {visits} visits", q.name(), s.total_rows)));
+        return Err(Error::Task(format!(
+            "the query {} read {} of {visits} visits",
+            q.name(),
+            s.total_rows
+        )));
     }
     Ok(s)
 }
@@ -88,21 +101,30 @@ pub fn raw_consume_rate(settings: &Settings, topic: &str) -> Result<f64> {
             .map_err(|e| Error::service(Service::Kafka, &s.kafka, "create a consumer", e))?;
         let mut tpl = TopicPartitionList::new();
         for (p, lo, _) in &marks {
-            tpl.add_partition_offset(&t, *p, Offset::Offset(*lo)).map_err(|e| Error::service(Service::Kafka, &s.kafka, "assign", e))?;
+            tpl.add_partition_offset(&t, *p, Offset::Offset(*lo))
+                .map_err(|e| Error::service(Service::Kafka, &s.kafka, "assign", e))?;
         }
-        c.assign(&tpl).map_err(|e| Error::service(Service::Kafka, &s.kafka, "assign", e))?;
+        c.assign(&tpl)
+            .map_err(|e| Error::service(Service::Kafka, &s.kafka, "assign", e))?;
         let t0 = Instant::now();
         let mut n = 0i64;
         let mut bytes = 0usize;
         let mut errors = 0;
         while n < total {
             if t0.elapsed() > Duration::from_secs(600) {
-                return Err(Error::Timeout { what: "the raw consume".into(), after: Duration::from_secs(600), hint: "broker slow".into() });
+                return Err(Error::Timeout {
+                    what: "the raw consume".into(),
+                    after: Duration::from_secs(600),
+                    hint: "broker slow".into(),
+                });
             }
             match c.poll(Duration::from_millis(200)) {
                 Some(Ok(m)) => {
                     if n == 0 {
-                        eprintln!("raw consume: first record after {:.2} s", t0.elapsed().as_secs_f64());
+                        eprintln!(
+                            "raw consume: first record after {:.2} s",
+                            t0.elapsed().as_secs_f64()
+                        );
                     }
                     use rdkafka::message::Message;
                     bytes += m.payload().map_or(0, <[u8]>::len);
@@ -128,7 +150,10 @@ pub fn raw_consume_rate(settings: &Settings, topic: &str) -> Result<f64> {
 pub fn cleanup_leftovers() -> Result<()> {
     use mysql::prelude::Queryable;
     let settings = Settings::from_env();
-    let topics: Vec<String> = kio::list_topics(&settings)?.into_iter().filter(|t| t.starts_with("bde_bench.")).collect();
+    let topics: Vec<String> = kio::list_topics(&settings)?
+        .into_iter()
+        .filter(|t| t.starts_with("bde_bench."))
+        .collect();
     let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     kio::delete_topics(&settings, &refs)?;
     let keys = rio::keys(&settings, "bde_bench:*")?;
@@ -137,11 +162,22 @@ pub fn cleanup_leftovers() -> Result<()> {
         rio::delete(&settings, &krefs)?;
     }
     let mut c = mio::conn(&settings, None)?;
-    let dbs: Vec<String> = c.query("SHOW DATABASES LIKE 'bde\\_test\\_bench\\_%'").map_err(|e| mio::map_err(&settings.mariadb, "list databases", e))?;
-    for db in dbs.iter().filter(|d| d.trim_start_matches("bde_test_bench_").chars().all(|c| c.is_ascii_digit() || c == '_')) {
+    let dbs: Vec<String> = c
+        .query("SHOW DATABASES LIKE 'bde\\_test\\_bench\\_%'")
+        .map_err(|e| mio::map_err(&settings.mariadb, "list databases", e))?;
+    for db in dbs.iter().filter(|d| {
+        d.trim_start_matches("bde_test_bench_")
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '_')
+    }) {
         mio::execute(&settings, None, &format!("DROP DATABASE IF EXISTS `{db}`"))?;
     }
-    println!("removed {} topics, {} keys, {} databases", topics.len(), keys.len(), dbs.len());
+    println!(
+        "removed {} topics, {} keys, {} databases",
+        topics.len(),
+        keys.len(),
+        dbs.len()
+    );
     Ok(())
 }
 
@@ -159,7 +195,11 @@ pub struct BenchObjects {
 impl BenchObjects {
     /// Names the objects and creates the visits topic (`partitions`) and the database.
     pub fn create(settings: &Settings, partitions: i32) -> Result<BenchObjects> {
-        let tag = format!("{}_{}", std::process::id(), chrono::Local::now().format("%H%M%S"));
+        let tag = format!(
+            "{}_{}",
+            std::process::id(),
+            chrono::Local::now().format("%H%M%S")
+        );
         let o = BenchObjects {
             topic: format!("bde_bench.visits.{tag}"),
             carts: format!("bde_bench.carts.{tag}"),
@@ -169,8 +209,16 @@ impl BenchObjects {
             tag,
         };
         kio::create_topics(settings, &[&o.topic], partitions)?;
-        mio::execute(settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{}`", o.db))?;
-        mio::execute(settings, None, &bde_kit::course::analytics::visit_stats_ddl(&o.db)?)?;
+        mio::execute(
+            settings,
+            None,
+            &format!("CREATE DATABASE IF NOT EXISTS `{}`", o.db),
+        )?;
+        mio::execute(
+            settings,
+            None,
+            &bde_kit::course::analytics::visit_stats_ddl(&o.db)?,
+        )?;
         Ok(o)
     }
 
@@ -194,7 +242,11 @@ impl BenchObjects {
         let keys = rio::keys(settings, &format!("{}*", self.key)).unwrap_or_default();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let _ = rio::delete(settings, &refs);
-        let _ = mio::execute(settings, None, &format!("DROP DATABASE IF EXISTS `{}`", self.db));
+        let _ = mio::execute(
+            settings,
+            None,
+            &format!("DROP DATABASE IF EXISTS `{}`", self.db),
+        );
         let _ = std::fs::remove_dir_all(&self.cp_root);
     }
 }
@@ -207,7 +259,13 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
     let result = (|| {
         println!("producing {visits} visits into {topic} …");
         let t0 = Instant::now();
-        produce_visits(&settings, topic, visits, chrono::Local::now().naive_local(), 10)?;
+        produce_visits(
+            &settings,
+            topic,
+            visits,
+            chrono::Local::now().naive_local(),
+            10,
+        )?;
         let produce = visits as f64 / t0.elapsed().as_secs_f64();
         println!("produced at {produce:.0} records/s");
         let raw = raw_consume_rate(&settings, topic)?;
@@ -219,17 +277,38 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
             ..objects.analytics("bench".into())
         };
         let t0 = Instant::now();
-        let q = a.query().settings(settings.clone()).checkpoint_dir(&cp_root).quiet(visits > 20_000).start()?;
+        let q = a
+            .query()
+            .settings(settings.clone())
+            .checkpoint_dir(&cp_root)
+            .quiet(visits > 20_000)
+            .start()?;
         let s = run_to_end(&q, visits)?;
         let secs = t0.elapsed().as_secs_f64();
         let e2e = visits as f64 / secs;
-        println!("end-to-end (3 sinks, exactly-once): {e2e:.0} rows/s over {} batches ({secs:.1} s)", s.batches.len());
+        println!(
+            "end-to-end (3 sinks, exactly-once): {e2e:.0} rows/s over {} batches ({secs:.1} s)",
+            s.batches.len()
+        );
         println!(
             "time per step: {}",
-            s.steps_total().iter().map(|(n, ms)| format!("{n} {:.1} s", *ms as f64 / 1000.0)).collect::<Vec<_>>().join("; ")
+            s.steps_total()
+                .iter()
+                .map(|(n, ms)| format!("{n} {:.1} s", *ms as f64 / 1000.0))
+                .collect::<Vec<_>>()
+                .join("; ")
         );
-        println!("ratio end-to-end / raw consume: {:.3} ({:.1} %)", e2e / raw, 100.0 * e2e / raw);
-        Ok(BenchResult { visits, produce_per_sec: produce, raw_consume_per_sec: raw, end_to_end_per_sec: e2e })
+        println!(
+            "ratio end-to-end / raw consume: {:.3} ({:.1} %)",
+            e2e / raw,
+            100.0 * e2e / raw
+        );
+        Ok(BenchResult {
+            visits,
+            produce_per_sec: produce,
+            raw_consume_per_sec: raw,
+            end_to_end_per_sec: e2e,
+        })
     })();
     objects.remove(&settings);
     result

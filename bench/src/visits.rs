@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 use mysql::prelude::Queryable;
 use serde_json::{json, Value};
 
+use crate::stream::{raw_consume_rate, run_to_end, BenchObjects};
 use bde_kit::config::Settings;
+use bde_kit::course::analytics::Analytics;
+use bde_kit::course::visit::{random_visit, Visit};
 use bde_kit::error::{Error, Result};
 use bde_kit::io::{kafka as kio, mariadb as mio, redis as rio};
-use bde_kit::course::analytics::Analytics;
-use crate::stream::{raw_consume_rate, run_to_end, BenchObjects};
-use bde_kit::stream::{Clock, SystemClock};
 use bde_kit::stream::trigger::Trigger;
-use bde_kit::course::visit::{random_visit, Visit};
+use bde_kit::stream::{Clock, SystemClock};
 
 /// Writes `n` random visits (seeded; dates a second apart per 100 visits from 2024-08-12 13:00:00)
 /// as `part-NNNNN.json` files of `per_file` lines under `dir` (emptied first).
@@ -83,7 +83,8 @@ fn produce(settings: &Settings, topic: &str, lines: Vec<String>) -> Result<()> {
     let records = lines
         .into_iter()
         .map(|line| {
-            let v: Visit = serde_json::from_str(&line).map_err(|e| Error::invalid(format!("bad visit line {line:?}: {e}")))?;
+            let v: Visit = serde_json::from_str(&line)
+                .map_err(|e| Error::invalid(format!("bad visit line {line:?}: {e}")))?;
             Ok((Some(v.country), line))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -100,10 +101,20 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
     let lines = read_lines(dir)?;
     let visits = lines.len();
     if visits == 0 {
-        return Err(Error::invalid(format!("no visits under {}: run `bde-bench gen-visits` first", dir.display())));
+        return Err(Error::invalid(format!(
+            "no visits under {}: run `bde-bench gen-visits` first",
+            dir.display()
+        )));
     }
     let objects = BenchObjects::create(&settings, 1)?;
-    let BenchObjects { tag, topic, carts, key, db, cp_root } = &objects;
+    let BenchObjects {
+        tag,
+        topic,
+        carts,
+        key,
+        db,
+        cp_root,
+    } = &objects;
     let result = (|| {
         let t0 = Instant::now();
         produce(&settings, &topic, lines)?;
@@ -120,7 +131,12 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
         };
         let t0 = Instant::now();
         let t0_ms = SystemClock.now_ms(); // the engine's clock: batch times are on it
-        let q = a.query().settings(settings.clone()).checkpoint_dir(&cp_root).quiet(true).start()?;
+        let q = a
+            .query()
+            .settings(settings.clone())
+            .checkpoint_dir(&cp_root)
+            .quiet(true)
+            .start()?;
         let s = run_to_end(&q, visits)?;
         let secs = t0.elapsed().as_secs_f64();
         // The query keeps running empty batches until its last 5-second windows pass the
@@ -135,11 +151,19 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
         let data_batches = s.batches.iter().filter(|b| b.rows_in > 0).count();
         // From start() to the first batch: opening the sinks and the reader, and the end offsets
         // of an available-now run (they wait behind the broker's first fetch of the backlog).
-        let start_ms = s.batches.first().map_or(0, |b| (b.batch_time_ms - t0_ms).max(0));
+        let start_ms = s
+            .batches
+            .first()
+            .map_or(0, |b| (b.batch_time_ms - t0_ms).max(0));
         eprintln!("bde-bench stream: analytics {visits} visits in {data_secs:.1} s ({data_batches} batches), {secs:.1} s with the window drain");
-        let totals: serde_json::Map<String, Value> =
-            rio::scores(&settings, &key)?.into_iter().map(|(c, v)| (c, json!(v as i64))).collect();
-        let cart_lines: Vec<String> = kio::read_all(&settings, &carts, Duration::from_secs(300))?.into_iter().map(|(_, v)| v).collect();
+        let totals: serde_json::Map<String, Value> = rio::scores(&settings, &key)?
+            .into_iter()
+            .map(|(c, v)| (c, json!(v as i64)))
+            .collect();
+        let cart_lines: Vec<String> = kio::read_all(&settings, &carts, Duration::from_secs(300))?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
         if let Some(p) = carts_out {
             let f = std::fs::File::create(p).map_err(|e| Error::file(p, e))?;
             let mut w = BufWriter::new(f);
@@ -150,7 +174,9 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
         }
         let mut c = mio::conn(&settings, Some(&db))?;
         let (stat_rows, stat_sum): (i64, i64) = c
-            .query_first("SELECT COUNT(*), CAST(COALESCE(SUM(DURATION), 0) AS SIGNED) FROM visit_stats")
+            .query_first(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(DURATION), 0) AS SIGNED) FROM visit_stats",
+            )
             .map_err(|e| mio::map_err(&settings.mariadb, "read visit_stats", e))?
             .unwrap_or((0, 0));
         Ok(json!({

@@ -47,7 +47,16 @@ pub struct JdbcRead {
 impl JdbcRead {
     /// Reads `sql` (a SELECT, `?` for each [`JdbcRead::param`]) from database `db`.
     pub fn query(db: &str, sql: &str) -> JdbcRead {
-        JdbcRead { db: db.into(), query: sql.into(), params: Vec::new(), column: None, lower: None, upper: None, partitions: 1, settings: Settings::from_env() }
+        JdbcRead {
+            db: db.into(),
+            query: sql.into(),
+            params: Vec::new(),
+            column: None,
+            lower: None,
+            upper: None,
+            partitions: 1,
+            settings: Settings::from_env(),
+        }
     }
 
     /// The value of the next `?` of the query (bound, never pasted into the SQL text).
@@ -89,7 +98,11 @@ impl JdbcRead {
     /// The ranges this read will use.
     pub fn ranges(&self) -> Result<Vec<RangePartition>> {
         match (&self.column, self.lower, self.upper) {
-            (None, _, _) => Ok(vec![RangePartition { index: 0, from: None, to: None }]),
+            (None, _, _) => Ok(vec![RangePartition {
+                index: 0,
+                from: None,
+                to: None,
+            }]),
             (Some(_), Some(lo), Some(hi)) => jdbc_partitions(lo, hi, self.partitions),
             (Some(c), _, _) => Err(Error::invalid(format!(
                 "partition column {c} needs both bounds: add .lower_bound(min).upper_bound(max + 1)"
@@ -100,8 +113,13 @@ impl JdbcRead {
     /// Runs the ranges in parallel and returns their rows, one DataFrame per range.
     pub fn load(self) -> Result<Partitioned> {
         let column = self.column.clone().unwrap_or_default();
-        if !column.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(Error::invalid(format!("partition column '{column}' must be a plain column name")));
+        if !column
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Error::invalid(format!(
+                "partition column '{column}' must be a plain column name"
+            )));
         }
         let ranges = self.ranges()?;
         let pool = mariadb::pool(&self.settings, Some(&self.db))?;
@@ -113,7 +131,11 @@ impl JdbcRead {
                     let sql = if column.is_empty() {
                         self.query.clone()
                     } else {
-                        format!("SELECT * FROM ({}) AS tmp WHERE {}", self.query, part.condition(&column))
+                        format!(
+                            "SELECT * FROM ({}) AS tmp WHERE {}",
+                            self.query,
+                            part.condition(&column)
+                        )
                     };
                     let (params, pool, url) = (self.params.clone(), pool.clone(), url.clone());
                     scope.spawn(move || {
@@ -122,7 +144,13 @@ impl JdbcRead {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Task("a partition reader panicked".into())))).collect()
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Task("a partition reader panicked".into())))
+                })
+                .collect()
         });
         let parts = results.into_iter().collect::<Result<Vec<_>>>()?;
         Ok(Partitioned { parts, ranges })
@@ -131,10 +159,21 @@ impl JdbcRead {
 
 /// `MIN(col), MAX(col)` style bounds: runs `sql` (returning two integers, `?` bound to `params`)
 /// on database `db`; `None` when the range is empty (both NULL).
-pub fn bounds(settings: &Settings, db: &str, sql: &str, params: Vec<Value>) -> Result<Option<(i64, i64)>> {
+pub fn bounds(
+    settings: &Settings,
+    db: &str,
+    sql: &str,
+    params: Vec<Value>,
+) -> Result<Option<(i64, i64)>> {
     let mut c = mariadb::conn(settings, Some(db))?;
-    let params = if params.is_empty() { mysql::Params::Empty } else { mysql::Params::Positional(params) };
-    let r: Option<(Option<i64>, Option<i64>)> = c.exec_first(sql, params).map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))?;
+    let params = if params.is_empty() {
+        mysql::Params::Empty
+    } else {
+        mysql::Params::Positional(params)
+    };
+    let r: Option<(Option<i64>, Option<i64>)> = c
+        .exec_first(sql, params)
+        .map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))?;
     Ok(match r {
         Some((Some(lo), Some(hi))) => Some((lo, hi)),
         _ => None,
@@ -202,19 +241,37 @@ impl fmt::Display for Partitioned {
 /// error).
 pub fn parse_decimal(text: &str, scale: usize) -> Result<i128> {
     let t = text.trim();
-    let bad = || Error::invalid(format!("'{text}' is not a decimal with at most {scale} decimals"));
+    let bad = || {
+        Error::invalid(format!(
+            "'{text}' is not a decimal with at most {scale} decimals"
+        ))
+    };
     let (neg, digits) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, t),
     };
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let frac = frac.trim_end_matches('0');
-    if (int.is_empty() && frac.is_empty()) || frac.len() > scale || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+    if (int.is_empty() && frac.is_empty())
+        || frac.len() > scale
+        || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
-    let whole: i128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
-    let f: i128 = if frac.is_empty() { 0 } else { format!("{frac:0<scale$}").parse().map_err(|_| bad())? };
-    let v = whole.checked_mul(10i128.pow(scale as u32)).and_then(|w| w.checked_add(f)).ok_or_else(bad)?;
+    let whole: i128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| bad())?
+    };
+    let f: i128 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<scale$}").parse().map_err(|_| bad())?
+    };
+    let v = whole
+        .checked_mul(10i128.pow(scale as u32))
+        .and_then(|w| w.checked_add(f))
+        .ok_or_else(bad)?;
     Ok(if neg { -v } else { v })
 }
 
@@ -222,20 +279,41 @@ fn text(v: &Value) -> Option<String> {
     match v {
         Value::NULL => None,
         Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::Date(y, mo, d, h, mi, s, _) => Some(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")),
+        Value::Date(y, mo, d, h, mi, s, _) => {
+            Some(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"))
+        }
         other => Some(other.as_sql(true).trim_matches('\'').to_string()),
     }
 }
 
 /// Runs a query and converts its rows with Spark's JDBC type mapping (module docs).
-fn typed_frame(url: &str, c: &mut impl Queryable, sql: &str, params: Vec<Value>) -> Result<DataFrame> {
-    let params = if params.is_empty() { mysql::Params::Empty } else { mysql::Params::Positional(params) };
-    let result = c.exec_iter(sql, params).map_err(|e| map_err(url, &format!("run `{}`", short(sql)), e))?;
+fn typed_frame(
+    url: &str,
+    c: &mut impl Queryable,
+    sql: &str,
+    params: Vec<Value>,
+) -> Result<DataFrame> {
+    let params = if params.is_empty() {
+        mysql::Params::Empty
+    } else {
+        mysql::Params::Positional(params)
+    };
+    let result = c
+        .exec_iter(sql, params)
+        .map_err(|e| map_err(url, &format!("run `{}`", short(sql)), e))?;
     let cols: Vec<(String, T, u32, u8, bool)> = result
         .columns()
         .as_ref()
         .iter()
-        .map(|c| (c.name_str().to_string(), c.column_type(), c.column_length(), c.decimals(), c.flags().contains(ColumnFlags::UNSIGNED_FLAG)))
+        .map(|c| {
+            (
+                c.name_str().to_string(),
+                c.column_type(),
+                c.column_length(),
+                c.decimals(),
+                c.flags().contains(ColumnFlags::UNSIGNED_FLAG),
+            )
+        })
         .collect();
     let mut cells: Vec<Vec<Option<String>>> = vec![Vec::new(); cols.len()];
     for row in result {
@@ -251,24 +329,57 @@ fn typed_frame(url: &str, c: &mut impl Queryable, sql: &str, params: Vec<Value>)
         let name: PlSmallStr = name.as_str().into();
         let bad = |v: &str| Error::invalid(format!("column {name}: '{v}' does not fit its type"));
         let series = match ty {
-            T::MYSQL_TYPE_TINY | T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_INT24 | T::MYSQL_TYPE_YEAR if !unsigned || *ty != T::MYSQL_TYPE_LONG => {
-                let v: Vec<Option<i32>> = vals.iter().map(|o| o.as_deref().map(|t| t.parse::<i32>().map_err(|_| bad(t))).transpose()).collect::<Result<_>>()?;
+            T::MYSQL_TYPE_TINY
+            | T::MYSQL_TYPE_SHORT
+            | T::MYSQL_TYPE_LONG
+            | T::MYSQL_TYPE_INT24
+            | T::MYSQL_TYPE_YEAR
+                if !unsigned || *ty != T::MYSQL_TYPE_LONG =>
+            {
+                let v: Vec<Option<i32>> = vals
+                    .iter()
+                    .map(|o| {
+                        o.as_deref()
+                            .map(|t| t.parse::<i32>().map_err(|_| bad(t)))
+                            .transpose()
+                    })
+                    .collect::<Result<_>>()?;
                 Series::new(name, v)
             }
             T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_LONGLONG => {
-                let v: Vec<Option<i64>> = vals.iter().map(|o| o.as_deref().map(|t| t.parse::<i64>().map_err(|_| bad(t))).transpose()).collect::<Result<_>>()?;
+                let v: Vec<Option<i64>> = vals
+                    .iter()
+                    .map(|o| {
+                        o.as_deref()
+                            .map(|t| t.parse::<i64>().map_err(|_| bad(t)))
+                            .transpose()
+                    })
+                    .collect::<Result<_>>()?;
                 Series::new(name, v)
             }
             T::MYSQL_TYPE_FLOAT | T::MYSQL_TYPE_DOUBLE => {
-                let v: Vec<Option<f64>> = vals.iter().map(|o| o.as_deref().map(|t| t.parse::<f64>().map_err(|_| bad(t))).transpose()).collect::<Result<_>>()?;
+                let v: Vec<Option<f64>> = vals
+                    .iter()
+                    .map(|o| {
+                        o.as_deref()
+                            .map(|t| t.parse::<f64>().map_err(|_| bad(t)))
+                            .transpose()
+                    })
+                    .collect::<Result<_>>()?;
                 Series::new(name, v)
             }
             T::MYSQL_TYPE_NEWDECIMAL | T::MYSQL_TYPE_DECIMAL => {
                 let scale = *decimals as usize;
                 let sign_and_point = u32::from(!unsigned) + u32::from(scale > 0);
-                let precision = (len.saturating_sub(sign_and_point) as usize).clamp(scale.max(1), 38);
-                let v: Vec<Option<i128>> = vals.iter().map(|o| o.as_deref().map(|t| parse_decimal(t, scale)).transpose()).collect::<Result<_>>()?;
-                Int128Chunked::new(name, v).into_decimal(Some(precision), scale)?.into_series()
+                let precision =
+                    (len.saturating_sub(sign_and_point) as usize).clamp(scale.max(1), 38);
+                let v: Vec<Option<i128>> = vals
+                    .iter()
+                    .map(|o| o.as_deref().map(|t| parse_decimal(t, scale)).transpose())
+                    .collect::<Result<_>>()?;
+                Int128Chunked::new(name, v)
+                    .into_decimal(Some(precision), scale)?
+                    .into_series()
             }
             _ => Series::new(name, vals),
         };
@@ -292,8 +403,14 @@ mod tests {
 
     #[test]
     fn bounds_are_required_with_a_partition_column() {
-        let r = JdbcRead::query("db", "SELECT 1").partition_column("ID").num_partitions(2);
-        assert!(r.ranges().expect_err("no bounds").to_string().contains("lower_bound"));
+        let r = JdbcRead::query("db", "SELECT 1")
+            .partition_column("ID")
+            .num_partitions(2);
+        assert!(r
+            .ranges()
+            .expect_err("no bounds")
+            .to_string()
+            .contains("lower_bound"));
         let r = r.lower_bound(1).upper_bound(31);
         assert_eq!(r.ranges().expect("ranges").len(), 2);
     }

@@ -35,7 +35,11 @@ pub struct JdbcWrite {
 impl JdbcWrite {
     /// Appends to `table` (Spark's `mode("append")`); the columns are the frame's, by name.
     pub fn to(table: TableRef) -> JdbcWrite {
-        JdbcWrite { table, replace_column: None, settings: Settings::from_env() }
+        JdbcWrite {
+            table,
+            replace_column: None,
+            settings: Settings::from_env(),
+        }
     }
 
     /// Before inserting, deletes the table's rows whose `column` holds one of the frame's values
@@ -56,14 +60,26 @@ impl JdbcWrite {
         let url = &self.settings.mariadb;
         let action = format!("write {} rows to {}", df.height(), self.table);
         let t = self.table.sql()?;
-        let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
-        let cols = names.iter().map(|n| quote_ident(n)).collect::<Result<Vec<_>>>()?.join(", ");
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let cols = names
+            .iter()
+            .map(|n| quote_ident(n))
+            .collect::<Result<Vec<_>>>()?
+            .join(", ");
         let mut conn = worker_conn(url)?;
-        let mut tx = conn.start_transaction(mysql::TxOpts::default()).map_err(|e| map_err(url, &action, e))?;
+        let mut tx = conn
+            .start_transaction(mysql::TxOpts::default())
+            .map_err(|e| map_err(url, &action, e))?;
         if let Some(c) = &self.replace_column {
             let column = df.column(c)?;
             let is_date = matches!(column.dtype(), DataType::Date | DataType::Datetime(..));
-            let mut keys: Vec<Value> = (0..df.height()).map(|i| value_of(column.get(i)?, c, i)).collect::<Result<_>>()?;
+            let mut keys: Vec<Value> = (0..df.height())
+                .map(|i| value_of(column.get(i)?, c, i))
+                .collect::<Result<_>>()?;
             keys.sort_by_key(|v| format!("{v:?}"));
             keys.dedup();
             let qc = quote_ident(c)?;
@@ -74,7 +90,8 @@ impl JdbcWrite {
             };
             for k in keys {
                 let params = if is_date { vec![k.clone(), k] } else { vec![k] };
-                tx.exec_drop(&sql, params).map_err(|e| map_err(url, &action, e))?;
+                tx.exec_drop(&sql, params)
+                    .map_err(|e| map_err(url, &action, e))?;
             }
         }
         let columns = df.get_columns();
@@ -88,8 +105,12 @@ impl JdbcWrite {
                     params.push(value_of(c.get(i)?, name, i)?);
                 }
             }
-            let sql = format!("INSERT INTO {t} ({cols}) VALUES {}", vec![one.as_str(); end - start].join(", "));
-            tx.exec_drop(sql, params).map_err(|e| map_err(url, &action, e))?;
+            let sql = format!(
+                "INSERT INTO {t} ({cols}) VALUES {}",
+                vec![one.as_str(); end - start].join(", ")
+            );
+            tx.exec_drop(sql, params)
+                .map_err(|e| map_err(url, &action, e))?;
             written += (end - start) as u64;
         }
         tx.commit().map_err(|e| map_err(url, &action, e))?;
@@ -115,8 +136,15 @@ fn value_of(v: AnyValue<'_>, column: &str, row: usize) -> Result<Value> {
         AnyValue::String(s) => Value::from(s),
         AnyValue::StringOwned(s) => Value::from(s.as_str()),
         AnyValue::Decimal(units, scale) => Value::from(decimal_text(units, scale)),
-        d @ (AnyValue::Date(_) | AnyValue::Datetime(..)) => Value::from(d.to_string().trim_matches('"').to_string()),
-        other => return Err(Error::invalid(format!("column {column}, row {row}: a {} value cannot be written to MariaDB", other.dtype()))),
+        d @ (AnyValue::Date(_) | AnyValue::Datetime(..)) => {
+            Value::from(d.to_string().trim_matches('"').to_string())
+        }
+        other => {
+            return Err(Error::invalid(format!(
+                "column {column}, row {row}: a {} value cannot be written to MariaDB",
+                other.dtype()
+            )))
+        }
     })
 }
 

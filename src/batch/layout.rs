@@ -16,7 +16,23 @@ pub fn escape_value(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
         let special = (c as u32) < 0x20
-            || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '\x7f' | '{' | '[' | ']' | '^');
+            || matches!(
+                c,
+                '"' | '#'
+                    | '%'
+                    | '\''
+                    | '*'
+                    | '/'
+                    | ':'
+                    | '='
+                    | '?'
+                    | '\\'
+                    | '\x7f'
+                    | '{'
+                    | '['
+                    | ']'
+                    | '^'
+            );
         if special {
             out.push_str(&format!("%{:02X}", c as u32));
         } else {
@@ -31,7 +47,14 @@ pub fn new_job_id() -> String {
     let mut r = rand::rng();
     let b: [u8; 16] = r.random();
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 /// Spark's part-file name: `part-<task:05>-<job id>.c<file:03>.snappy.parquet`.
@@ -58,11 +81,15 @@ pub fn list_files(data_dir: &Path) -> Result<Vec<String>> {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(rel) = p.strip_prefix(data_dir) {
-                out.push(rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"));
+                out.push(
+                    rel.components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
             }
         }
     }
     out.sort();
     Ok(out)
 }
-

@@ -35,7 +35,9 @@ pub struct TableRef {
 pub fn quote_ident(name: &str) -> Result<String> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
     if ok {
         Ok(format!("`{name}`"))
     } else {
@@ -48,7 +50,10 @@ pub fn quote_ident(name: &str) -> Result<String> {
 impl TableRef {
     /// `db.table`, both names checked.
     pub fn new(db: impl Into<String>, table: impl Into<String>) -> Result<TableRef> {
-        let t = TableRef { db: db.into(), table: table.into() };
+        let t = TableRef {
+            db: db.into(),
+            table: table.into(),
+        };
         quote_ident(&t.db)?;
         quote_ident(&t.table)?;
         Ok(t)
@@ -56,7 +61,11 @@ impl TableRef {
 
     /// The back-quoted name for SQL text: `` `db`.`table` ``.
     pub fn sql(&self) -> Result<String> {
-        Ok(format!("{}.{}", quote_ident(&self.db)?, quote_ident(&self.table)?))
+        Ok(format!(
+            "{}.{}",
+            quote_ident(&self.db)?,
+            quote_ident(&self.table)?
+        ))
     }
 }
 
@@ -76,7 +85,11 @@ pub fn cents_to_string(cents: i128) -> String {
 /// `"5.99"`, `"5.9"`, `"5"`, `"-0.50"` → cents. More than two decimals is an error (no rounding).
 pub fn parse_cents(text: &str) -> Result<i128> {
     let t = text.trim();
-    let bad = || Error::invalid(format!("'{text}' is not an amount with at most two decimals"));
+    let bad = || {
+        Error::invalid(format!(
+            "'{text}' is not an amount with at most two decimals"
+        ))
+    };
     let (neg, digits) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, t),
@@ -92,9 +105,20 @@ pub fn parse_cents(text: &str) -> Result<i128> {
     if frac.len() > 2 {
         return Err(bad());
     }
-    let whole: i128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
-    let f: i128 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().map_err(|_| bad())? };
-    let v = whole.checked_mul(100).and_then(|w| w.checked_add(f)).ok_or_else(bad)?;
+    let whole: i128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| bad())?
+    };
+    let f: i128 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<2}").parse().map_err(|_| bad())?
+    };
+    let v = whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(f))
+        .ok_or_else(bad)?;
     Ok(if neg { -v } else { v })
 }
 
@@ -104,15 +128,31 @@ mod tests {
 
     #[test]
     fn idents_are_checked() {
-        assert_eq!(quote_ident("warehouse_stock").expect("ok"), "`warehouse_stock`");
+        assert_eq!(
+            quote_ident("warehouse_stock").expect("ok"),
+            "`warehouse_stock`"
+        );
         assert!(quote_ident("a`; DROP").is_err());
         assert!(quote_ident("").is_err());
-        assert_eq!(TableRef::new("global_stock", "item_stock").expect("ok").sql().expect("sql"), "`global_stock`.`item_stock`");
+        assert_eq!(
+            TableRef::new("global_stock", "item_stock")
+                .expect("ok")
+                .sql()
+                .expect("sql"),
+            "`global_stock`.`item_stock`"
+        );
     }
 
     #[test]
     fn cents_round_trip() {
-        for (s, c) in [("5.99", 599), ("10.00", 1000), ("2.5", 250), ("7", 700), ("-0.50", -50), ("1022.72", 102272)] {
+        for (s, c) in [
+            ("5.99", 599),
+            ("10.00", 1000),
+            ("2.5", 250),
+            ("7", 700),
+            ("-0.50", -50),
+            ("1022.72", 102272),
+        ] {
             assert_eq!(parse_cents(s).expect(s), c);
         }
         assert_eq!(cents_to_string(102272), "1022.72");

@@ -53,14 +53,25 @@ pub struct Written {
 
 impl fmt::Display for Written {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "wrote {} rows in {} part files under {} (mode {:?})", self.rows, self.files.len(), self.dir.display(), self.mode)
+        write!(
+            f,
+            "wrote {} rows in {} part files under {} (mode {:?})",
+            self.rows,
+            self.files.len(),
+            self.dir.display(),
+            self.mode
+        )
     }
 }
 
 impl<'a> ParquetWrite<'a> {
     /// A write of `data` (use [`Partitioned::write`]); mode append, no partition columns.
     pub fn new(data: &'a Partitioned) -> ParquetWrite<'a> {
-        ParquetWrite { data, mode: SaveMode::Append, partition_by: Vec::new() }
+        ParquetWrite {
+            data,
+            mode: SaveMode::Append,
+            partition_by: Vec::new(),
+        }
     }
 
     /// What happens to folders that already hold data.
@@ -106,7 +117,12 @@ impl<'a> ParquetWrite<'a> {
         let _ = std::fs::remove_dir_all(&staging);
         let _ = std::fs::remove_dir(dir.join(TEMPORARY)); // only when no other job is staging
         files.sort();
-        Ok(Written { dir: dir.to_path_buf(), mode: self.mode, rows: self.data.height(), files })
+        Ok(Written {
+            dir: dir.to_path_buf(),
+            mode: self.mode,
+            rows: self.data.height(),
+            files,
+        })
     }
 
     /// Writes every range's rows into part files under `staging`; returns folder → file names.
@@ -123,7 +139,9 @@ impl<'a> ParquetWrite<'a> {
                 let path = folder.join(&name);
                 let file = File::create(&path).map_err(|e| Error::file(&path, e))?;
                 let mut rows = rows;
-                ParquetWriter::new(file).with_compression(ParquetCompression::Snappy).finish(&mut rows)?;
+                ParquetWriter::new(file)
+                    .with_compression(ParquetCompression::Snappy)
+                    .finish(&mut rows)?;
                 out.entry(rel).or_default().push(name);
             }
         }
@@ -139,15 +157,31 @@ fn split_by_folder(df: &DataFrame, columns: &[String]) -> Result<Vec<(PathBuf, D
     }
     let mut texts: Vec<Vec<String>> = Vec::with_capacity(columns.len());
     for c in columns {
-        let s = df.column(c).map_err(|_| Error::invalid(format!("partition column {c} is not among the columns {:?}", df.get_column_names())))?;
+        let s = df.column(c).map_err(|_| {
+            Error::invalid(format!(
+                "partition column {c} is not among the columns {:?}",
+                df.get_column_names()
+            ))
+        })?;
         let s = s.cast(&DataType::String)?;
-        let v: Vec<String> = s.str()?.into_iter().map(|o| o.map(escape_value).unwrap_or_else(|| "__HIVE_DEFAULT_PARTITION__".into())).collect();
+        let v: Vec<String> = s
+            .str()?
+            .into_iter()
+            .map(|o| {
+                o.map(escape_value)
+                    .unwrap_or_else(|| "__HIVE_DEFAULT_PARTITION__".into())
+            })
+            .collect();
         texts.push(v);
     }
     let mut order: Vec<PathBuf> = Vec::new();
     let mut rows: BTreeMap<PathBuf, Vec<bool>> = BTreeMap::new();
     for i in 0..df.height() {
-        let rel: PathBuf = columns.iter().zip(&texts).map(|(c, v)| format!("{c}={}", v[i])).collect();
+        let rel: PathBuf = columns
+            .iter()
+            .zip(&texts)
+            .map(|(c, v)| format!("{c}={}", v[i]))
+            .collect();
         let mask = rows.entry(rel.clone()).or_insert_with(|| {
             order.push(rel.clone());
             vec![false; df.height()]
@@ -174,11 +208,21 @@ pub fn scan_hive(dir: impl AsRef<Path>, partition_columns: &[&str]) -> Result<La
     }
     pattern.push("*.parquet");
     if list_files(dir)?.is_empty() {
-        return Err(Error::invalid(format!("no Parquet files under {}: write some first", dir.display())));
+        return Err(Error::invalid(format!(
+            "no Parquet files under {}: write some first",
+            dir.display()
+        )));
     }
-    let path = pattern.to_str().ok_or_else(|| Error::invalid(format!("{} is not a UTF-8 path", dir.display())))?;
+    let path = pattern
+        .to_str()
+        .ok_or_else(|| Error::invalid(format!("{} is not a UTF-8 path", dir.display())))?;
     let args = ScanArgsParquet {
-        hive_options: polars::io::HiveOptions { enabled: Some(true), hive_start_idx: 0, schema: None, try_parse_dates: true },
+        hive_options: polars::io::HiveOptions {
+            enabled: Some(true),
+            hive_start_idx: 0,
+            schema: None,
+            try_parse_dates: true,
+        },
         glob: true,
         ..Default::default()
     };
@@ -201,5 +245,7 @@ pub fn files_table(dir: impl AsRef<Path>) -> Result<Table> {
             vec![f.clone(), size.to_string()]
         })
         .collect();
-    Ok(Table::from_rows(&["file", "bytes"], rows).title(format!("{} ({} files)", dir.display(), files.len())).rows(10_000))
+    Ok(Table::from_rows(&["file", "bytes"], rows)
+        .title(format!("{} ({} files)", dir.display(), files.len()))
+        .rows(10_000))
 }

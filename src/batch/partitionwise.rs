@@ -31,7 +31,11 @@ pub struct PartitionWise {
 impl PartitionWise {
     /// The tree under `dir`, laid out by `partition_columns` (outermost first).
     pub fn new(dir: impl AsRef<Path>, partition_columns: &[&str]) -> PartitionWise {
-        PartitionWise { dir: dir.as_ref().to_path_buf(), columns: partition_columns.iter().map(|c| c.to_string()).collect(), keep: None }
+        PartitionWise {
+            dir: dir.as_ref().to_path_buf(),
+            columns: partition_columns.iter().map(|c| c.to_string()).collect(),
+            keep: None,
+        }
     }
 
     /// Only the outermost partitions whose value lies in `from..=to` (compared as text, which
@@ -43,14 +47,21 @@ impl PartitionWise {
 
     /// The outermost partition values present (folder names `<column>=<value>`), sorted.
     pub fn values(&self) -> Result<Vec<String>> {
-        let first = self.columns.first().ok_or_else(|| Error::invalid("partition-wise execution needs at least one partition column"))?;
+        let first = self.columns.first().ok_or_else(|| {
+            Error::invalid("partition-wise execution needs at least one partition column")
+        })?;
         let prefix = format!("{first}=");
         let mut out = Vec::new();
         for e in std::fs::read_dir(&self.dir).map_err(|e| Error::file(&self.dir, e))? {
             let e = e.map_err(|e| Error::file(&self.dir, e))?;
             let name = e.file_name().to_string_lossy().into_owned();
             if let Some(v) = name.strip_prefix(&prefix) {
-                if e.path().is_dir() && self.keep.as_ref().is_none_or(|(lo, hi)| lo.as_str() <= v && v <= hi.as_str()) {
+                if e.path().is_dir()
+                    && self
+                        .keep
+                        .as_ref()
+                        .is_none_or(|(lo, hi)| lo.as_str() <= v && v <= hi.as_str())
+                {
                     out.push(v.to_string());
                 }
             }
@@ -70,12 +81,19 @@ impl PartitionWise {
     pub fn collect(&self, query: impl Fn(LazyFrame) -> LazyFrame) -> Result<DataFrame> {
         let values = self.values()?;
         if values.is_empty() {
-            return Err(Error::invalid(format!("no {}=… folders under {}: write some first", self.columns[0], self.dir.display())));
+            return Err(Error::invalid(format!(
+                "no {}=… folders under {}: write some first",
+                self.columns[0],
+                self.dir.display()
+            )));
         }
         let at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut parts: Vec<DataFrame> = Vec::with_capacity(values.len());
         for group in values.chunks(at_once) {
-            let plans = group.iter().map(|v| Ok(query(self.scan(v)?))).collect::<Result<Vec<LazyFrame>>>()?;
+            let plans = group
+                .iter()
+                .map(|v| Ok(query(self.scan(v)?)))
+                .collect::<Result<Vec<LazyFrame>>>()?;
             for df in collect_all(plans)? {
                 parts.push(compact_strings(df)?);
             }
@@ -93,7 +111,8 @@ impl PartitionWise {
     fn scan(&self, value: &str) -> Result<LazyFrame> {
         let folder = self.dir.join(format!("{}={value}", self.columns[0]));
         let inner: Vec<&str> = self.columns[1..].iter().map(String::as_str).collect();
-        Ok(scan_hive(&folder, &inner)?.with_column(partition_literal(value).alias(self.columns[0].as_str())))
+        Ok(scan_hive(&folder, &inner)?
+            .with_column(partition_literal(value).alias(self.columns[0].as_str())))
     }
 }
 
@@ -107,7 +126,11 @@ fn compact_strings(df: DataFrame) -> Result<DataFrame> {
         .map(|c| match c.dtype() {
             DataType::String => {
                 let ca = c.as_materialized_series().str()?;
-                Ok(StringChunked::from_chunk_iter(ca.name().clone(), ca.downcast_iter().map(|a| a.clone().gc())).into_column())
+                Ok(StringChunked::from_chunk_iter(
+                    ca.name().clone(),
+                    ca.downcast_iter().map(|a| a.clone().gc()),
+                )
+                .into_column())
             }
             _ => Ok(c.clone()),
         })

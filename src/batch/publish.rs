@@ -75,14 +75,30 @@ pub struct Published {
 
 impl fmt::Display for Published {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} sent, {} published before, {} recovered, {} in progress elsewhere (of {})", self.published, self.published_before, self.recovered, self.in_progress_elsewhere, self.selected)
+        write!(
+            f,
+            "{} sent, {} published before, {} recovered, {} in progress elsewhere (of {})",
+            self.published,
+            self.published_before,
+            self.recovered,
+            self.in_progress_elsewhere,
+            self.selected
+        )
     }
 }
 
 impl KafkaPublish {
     /// A publish to `topic`; the value column must be set ([`KafkaPublish::value`]).
     pub fn to(topic: &str) -> KafkaPublish {
-        KafkaPublish { topic: topic.into(), key: None, value: String::new(), ledger: None, lease: DEFAULT_LEASE, fail_after: None, settings: Settings::from_env() }
+        KafkaPublish {
+            topic: topic.into(),
+            key: None,
+            value: String::new(),
+            ledger: None,
+            lease: DEFAULT_LEASE,
+            fail_after: None,
+            settings: Settings::from_env(),
+        }
     }
 
     /// The column giving each record's key.
@@ -99,7 +115,11 @@ impl KafkaPublish {
 
     /// Publish each value of integer column `id` once, recorded in `db.table`.
     pub fn once_per(mut self, id: &str, db: &str, table: &str) -> KafkaPublish {
-        self.ledger = Some(Ledger { id: id.into(), db: db.into(), table: table.into() });
+        self.ledger = Some(Ledger {
+            id: id.into(),
+            db: db.into(),
+            table: table.into(),
+        });
         self
     }
 
@@ -123,14 +143,25 @@ impl KafkaPublish {
     }
 
     fn strings(df: &DataFrame, column: &str) -> Result<Vec<Option<String>>> {
-        let c = df.column(column).map_err(|_| Error::invalid(format!("no column {column} among {:?}", df.get_column_names())))?;
-        Ok(c.cast(&DataType::String)?.str()?.into_iter().map(|o| o.map(str::to_string)).collect())
+        let c = df.column(column).map_err(|_| {
+            Error::invalid(format!(
+                "no column {column} among {:?}",
+                df.get_column_names()
+            ))
+        })?;
+        Ok(c.cast(&DataType::String)?
+            .str()?
+            .into_iter()
+            .map(|o| o.map(str::to_string))
+            .collect())
     }
 
     /// Publishes the rows of `df`.
     pub fn publish(&self, df: &DataFrame) -> Result<Published> {
         if self.value.is_empty() {
-            return Err(Error::invalid("say which column is the value: .value(\"COLUMN\")"));
+            return Err(Error::invalid(
+                "say which column is the value: .value(\"COLUMN\")",
+            ));
         }
         if df.height() == 0 {
             return Ok(Published::default());
@@ -141,14 +172,32 @@ impl KafkaPublish {
             None => vec![None; df.height()],
         };
         let Some(ledger) = &self.ledger else {
-            let records: Vec<(Option<String>, String)> = keys.into_iter().zip(values).map(|(k, v)| (k, v.unwrap_or_default())).collect();
+            let records: Vec<(Option<String>, String)> = keys
+                .into_iter()
+                .zip(values)
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect();
             let n = kafka::produce_all(&self.settings, &self.topic, records)?;
-            return Ok(Published { selected: n, published: n, ..Default::default() });
+            return Ok(Published {
+                selected: n,
+                published: n,
+                ..Default::default()
+            });
         };
-        let ids: Vec<Option<i64>> = df.column(&ledger.id)?.cast(&DataType::Int64)?.i64()?.into_iter().collect();
+        let ids: Vec<Option<i64>> = df
+            .column(&ledger.id)?
+            .cast(&DataType::Int64)?
+            .i64()?
+            .into_iter()
+            .collect();
         let mut rows: Vec<(i64, Option<String>, String)> = Vec::with_capacity(ids.len());
         for ((id, k), v) in ids.into_iter().zip(keys).zip(values) {
-            let id = id.ok_or_else(|| Error::invalid(format!("a row has no {}: every row needs one to be published once", ledger.id)))?;
+            let id = id.ok_or_else(|| {
+                Error::invalid(format!(
+                    "a row has no {}: every row needs one to be published once",
+                    ledger.id
+                ))
+            })?;
             rows.push((id, k, v.unwrap_or_default()));
         }
         rows.sort_by_key(|r| r.0);
@@ -156,10 +205,17 @@ impl KafkaPublish {
         self.publish_once(ledger, rows)
     }
 
-    fn publish_once(&self, ledger: &Ledger, rows: Vec<(i64, Option<String>, String)>) -> Result<Published> {
+    fn publish_once(
+        &self,
+        ledger: &Ledger,
+        rows: Vec<(i64, Option<String>, String)>,
+    ) -> Result<Published> {
         let s = &self.settings;
         let url = &s.mariadb;
-        let mut out = Published { selected: rows.len(), ..Default::default() };
+        let mut out = Published {
+            selected: rows.len(),
+            ..Default::default()
+        };
         if rows.is_empty() {
             return Ok(out);
         }
@@ -175,7 +231,11 @@ impl KafkaPublish {
         for chunk in rows.chunks(500) {
             let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
             for (id, _, v) in chunk {
-                params.extend([Value::from(*id), Value::from(v.as_str()), Value::from(run.as_str())]);
+                params.extend([
+                    Value::from(*id),
+                    Value::from(v.as_str()),
+                    Value::from(run.as_str()),
+                ]);
             }
             let one = "(?, ?, 'reserved', ?, NOW())";
             c.exec_drop(
@@ -184,7 +244,11 @@ impl KafkaPublish {
             )
             .map_err(e("reserve IDs in the ledger"))?;
             let list = vec!["?"; chunk.len()].join(", ");
-            let mut params: Vec<Value> = vec![run.as_str().into(), run.as_str().into(), (self.lease.as_secs() as i64).into()];
+            let mut params: Vec<Value> = vec![
+                run.as_str().into(),
+                run.as_str().into(),
+                (self.lease.as_secs() as i64).into(),
+            ];
             params.extend(chunk.iter().map(|r| Value::from(r.0)));
             c.exec_drop(
                 format!(
@@ -197,7 +261,10 @@ impl KafkaPublish {
         }
         let (lo, hi) = (rows[0].0, rows[rows.len() - 1].0);
         let states: Vec<(i64, String, Option<String>)> = c
-            .exec(format!("SELECT ROW_ID, STATE, RUN_ID FROM {table} WHERE ROW_ID BETWEEN ? AND ?"), (lo, hi))
+            .exec(
+                format!("SELECT ROW_ID, STATE, RUN_ID FROM {table} WHERE ROW_ID BETWEEN ? AND ?"),
+                (lo, hi),
+            )
             .map_err(e("read the ledger"))?;
         let wanted: BTreeSet<i64> = rows.iter().map(|r| r.0).collect();
         let mut mine: BTreeSet<i64> = BTreeSet::new();
@@ -222,7 +289,10 @@ impl KafkaPublish {
         // 2. Rows taken over from a failed run may be in the topic already: their header says so.
         let mut already: BTreeSet<i64> = BTreeSet::new();
         if !taken_over.is_empty() {
-            for h in kafka::header_values(s, &self.topic, ID_HEADER, Duration::from_secs(60))?.into_iter().flatten() {
+            for h in kafka::header_values(s, &self.topic, ID_HEADER, Duration::from_secs(60))?
+                .into_iter()
+                .flatten()
+            {
                 if let Ok(id) = h.parse::<i64>() {
                     if taken_over.contains(&id) {
                         already.insert(id);
@@ -231,15 +301,21 @@ impl KafkaPublish {
             }
         }
         out.recovered = already.len();
-        let mut to_send: Vec<(Option<String>, String, String)> =
-            rows.iter().filter(|r| mine.contains(&r.0) && !already.contains(&r.0)).map(|(id, k, v)| (k.clone(), v.clone(), id.to_string())).collect();
+        let mut to_send: Vec<(Option<String>, String, String)> = rows
+            .iter()
+            .filter(|r| mine.contains(&r.0) && !already.contains(&r.0))
+            .map(|(id, k, v)| (k.clone(), v.clone(), id.to_string()))
+            .collect();
         let crash = self.fail_after.is_some_and(|n| n < to_send.len());
         if let Some(n) = self.fail_after {
             to_send.truncate(n);
         }
         out.published = kafka::produce_all_with_header(s, &self.topic, ID_HEADER, to_send)?;
         if crash {
-            return Err(Error::Task(format!("publish stopped after {} sends (test hook)", out.published)));
+            return Err(Error::Task(format!(
+                "publish stopped after {} sends (test hook)",
+                out.published
+            )));
         }
         // 3. Confirm.
         c.exec_drop(format!("UPDATE {table} SET STATE = 'published', PUBLISHED_AT = NOW() WHERE RUN_ID = ? AND STATE IN ('reserved', 'retaken')"), (run.as_str(),))
@@ -274,7 +350,12 @@ pub fn ledger_counts(settings: &Settings, db: &str, table: &str) -> Result<Vec<(
 
 /// This run's id: host, process, time (unique across kernels and reruns).
 fn run_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{host}:{}:{nanos}", std::process::id())
 }

@@ -12,10 +12,10 @@
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
-use crate::error::{Error, Result};
-use crate::course::names::{CARTS_TOPIC, COUNTRY_KEY, STATS_DB};
 use crate::course::names;
+use crate::course::names::{CARTS_TOPIC, COUNTRY_KEY, STATS_DB};
 use crate::course::visit::Visit;
+use crate::error::{Error, Result};
 use crate::stream::query::Query;
 use crate::stream::sink::{KafkaSink, Merge, RedisZIncr, Windowed};
 use crate::stream::source::{KafkaSource, Start};
@@ -26,11 +26,18 @@ pub use crate::course::names::ANALYTICS_JOB as JOB_NAME;
 
 /// Watches the job (one line per batch) until visits have arrived and then none came for
 /// `idle`; gives up after `max` if no visit ever arrives. The job keeps running.
-pub fn run_until_visits_stop(job: &StreamingQuery, idle: Duration, max: Duration) -> Result<Summary> {
+pub fn run_until_visits_stop(
+    job: &StreamingQuery,
+    idle: Duration,
+    max: Duration,
+) -> Result<Summary> {
     let started = Instant::now();
     while job.summary().total_rows == 0 {
         if job.status().is_terminated() {
-            return Err(Error::Task(format!("the job stopped before any visit arrived: {}", job.status())));
+            return Err(Error::Task(format!(
+                "the job stopped before any visit arrived: {}",
+                job.status()
+            )));
         }
         if started.elapsed() >= max {
             return Err(Error::Timeout {
@@ -47,7 +54,10 @@ pub fn run_until_visits_stop(job: &StreamingQuery, idle: Duration, max: Duration
 /// True when the query `name` (in any kernel or process using the same checkpoint folder) is
 /// running: it rewrites a heartbeat file every second and removes it when it ends.
 pub fn is_running(settings: &Settings, name: &str) -> bool {
-    checkpoint::is_alive(&checkpoint::dir_for(&settings.checkpoint_dir, name), checkpoint::ALIVE_WITHIN)
+    checkpoint::is_alive(
+        &checkpoint::dir_for(&settings.checkpoint_dir, name),
+        checkpoint::ALIVE_WITHIN,
+    )
 }
 
 /// Waits until the course job runs (see [`is_running`]), at most `timeout`.
@@ -86,7 +96,10 @@ pub fn reset_country_totals() -> Result<()> {
 /// the job starts, [`check_against_generator`] compares what the run added.
 pub fn country_totals() -> Result<std::collections::BTreeMap<String, i64>> {
     let s = Settings::from_env();
-    Ok(crate::io::redis::scores(&s, COUNTRY_KEY)?.into_iter().map(|(c, v)| (c, v.round() as i64)).collect())
+    Ok(crate::io::redis::scores(&s, COUNTRY_KEY)?
+        .into_iter()
+        .map(|(c, v)| (c, v.round() as i64))
+        .collect())
 }
 
 /// One line of [`check_against_generator`]: what was generated and what the pipeline holds.
@@ -118,9 +131,24 @@ impl GeneratorCheck {
     }
 
     pub fn table(&self) -> crate::show::Table {
-        let rows = self.lines.iter().map(|l| vec![l.what.clone(), l.generated.clone(), l.pipeline.clone(), if l.equal() { "yes".into() } else { "NO".into() }]).collect();
+        let rows = self
+            .lines
+            .iter()
+            .map(|l| {
+                vec![
+                    l.what.clone(),
+                    l.generated.clone(),
+                    l.pipeline.clone(),
+                    if l.equal() { "yes".into() } else { "NO".into() },
+                ]
+            })
+            .collect();
         crate::show::Table::from_rows(&["check", "generated", "pipeline", "equal"], rows)
-            .title(if self.all_equal() { "replay check: all equal" } else { "replay check: MISMATCH" })
+            .title(if self.all_equal() {
+                "replay check: all equal"
+            } else {
+                "replay check: MISMATCH"
+            })
             .rows(100)
     }
 
@@ -130,24 +158,47 @@ impl GeneratorCheck {
 }
 
 fn fmt_map<V: std::fmt::Display>(m: &std::collections::BTreeMap<String, V>) -> String {
-    m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// See [`GeneratorCheck`]. `report_file` is notebook 3's saved report
 /// ([`LAST_RUN_FILE`](crate::course::visits::LAST_RUN_FILE)); `totals_before` the country totals
 /// taken before the job started ([`country_totals`]).
-pub fn check_against_generator(report_file: &str, totals_before: &std::collections::BTreeMap<String, i64>) -> Result<GeneratorCheck> {
+pub fn check_against_generator(
+    report_file: &str,
+    totals_before: &std::collections::BTreeMap<String, i64>,
+) -> Result<GeneratorCheck> {
     use std::collections::BTreeMap;
     let s = Settings::from_env();
     let text = std::fs::read_to_string(report_file).map_err(|e| Error::file(report_file, e))?;
-    let rep: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{report_file} is not a generator report: {e}")))?;
-    let first = rep["first_visit"].as_str().ok_or_else(|| Error::invalid("the generator report has no visits"))?.to_string();
+    let rep: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid(format!("{report_file} is not a generator report: {e}")))?;
+    let first = rep["first_visit"]
+        .as_str()
+        .ok_or_else(|| Error::invalid("the generator report has no visits"))?
+        .to_string();
     let num_map = |v: &serde_json::Value| -> BTreeMap<String, i64> {
-        v.as_object().map(|o| o.iter().map(|(k, x)| (k.clone(), x.as_i64().unwrap_or(0))).collect()).unwrap_or_default()
+        v.as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, x)| (k.clone(), x.as_i64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let gen_country = num_map(&rep["duration_by_country"]);
     let gen_action = num_map(&rep["duration_by_action"]);
-    let gen_carts: Vec<String> = rep["carts"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let gen_carts: Vec<String> = rep["carts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     let last = rep["last_visit"].as_str().unwrap_or(&first).to_string();
 
     // Carts: every generated cart line exactly as often in the topic (lines of this run only).
@@ -163,19 +214,40 @@ pub fn check_against_generator(report_file: &str, totals_before: &std::collectio
     for c in &gen_carts {
         *want.entry(c.clone()).or_default() += 1;
     }
-    let mut lines = vec![CheckLine { what: "ShoppingCart visits in the carts topic".into(), generated: format!("{} lines", gen_carts.len()), pipeline: format!("{} lines", seen.values().sum::<i64>()) }];
-    lines.push(CheckLine { what: "each cart exactly once".into(), generated: "yes".into(), pipeline: if seen == want { "yes".into() } else { "no".into() } });
+    let mut lines = vec![CheckLine {
+        what: "ShoppingCart visits in the carts topic".into(),
+        generated: format!("{} lines", gen_carts.len()),
+        pipeline: format!("{} lines", seen.values().sum::<i64>()),
+    }];
+    lines.push(CheckLine {
+        what: "each cart exactly once".into(),
+        generated: "yes".into(),
+        pipeline: if seen == want {
+            "yes".into()
+        } else {
+            "no".into()
+        },
+    });
 
     // Redis: what this run added to the duration per country.
     let added: BTreeMap<String, i64> = country_totals()?
         .into_iter()
-        .map(|(c, v)| { let before = totals_before.get(&c).copied().unwrap_or(0); (c, v - before) })
+        .map(|(c, v)| {
+            let before = totals_before.get(&c).copied().unwrap_or(0);
+            (c, v - before)
+        })
         .filter(|(_, v)| *v != 0)
         .collect();
-    lines.push(CheckLine { what: "Redis last-action-stats: added by this run (duration per country)".into(), generated: fmt_map(&gen_country), pipeline: fmt_map(&added) });
+    lines.push(CheckLine {
+        what: "Redis last-action-stats: added by this run (duration per country)".into(),
+        generated: fmt_map(&gen_country),
+        pipeline: fmt_map(&added),
+    });
 
     // MariaDB: window sums per action, windows from the first visit on.
-    let since = chrono::NaiveDateTime::parse_from_str(&first, crate::course::visit::VISIT_DATE_FORMAT).map_err(|e| Error::invalid(format!("bad first_visit {first}: {e}")))?;
+    let since =
+        chrono::NaiveDateTime::parse_from_str(&first, crate::course::visit::VISIT_DATE_FORMAT)
+            .map_err(|e| Error::invalid(format!("bad first_visit {first}: {e}")))?;
     let since = since - chrono::Duration::seconds(10);
     let mut c = crate::io::mariadb::conn(&s, Some(STATS_DB))?;
     use mysql::prelude::Queryable;
@@ -187,7 +259,11 @@ pub fn check_against_generator(report_file: &str, totals_before: &std::collectio
         )
         .map_err(|e| crate::io::mariadb::map_err(&s.mariadb, "sum visit_stats of this run", e))?;
     let db: BTreeMap<String, i64> = rows.into_iter().collect();
-    lines.push(CheckLine { what: "MariaDB visit_stats window sums per action".into(), generated: fmt_map(&gen_action), pipeline: fmt_map(&db) });
+    lines.push(CheckLine {
+        what: "MariaDB visit_stats window sums per action".into(),
+        generated: fmt_map(&gen_action),
+        pipeline: fmt_map(&db),
+    });
     Ok(GeneratorCheck { lines })
 }
 
@@ -195,12 +271,22 @@ pub fn check_against_generator(report_file: &str, totals_before: &std::collectio
 /// `INTERVAL_TIMESTAMP` = window start, `LAST_ACTION` = key, `DURATION` = the window sum (its
 /// delta, so additive merging stays exact), merged additively on (INTERVAL_TIMESTAMP,
 /// LAST_ACTION). Notebook 4 spells the same writer out in its cell; tests and the benchmark use this.
-pub fn visit_stats_writer(db: &str) -> crate::stream::sink::MariaDbInsert<crate::stream::WindowRow> {
+pub fn visit_stats_writer(
+    db: &str,
+) -> crate::stream::sink::MariaDbInsert<crate::stream::WindowRow> {
     use crate::stream::sink::{MariaDbInsert, Merge};
-    MariaDbInsert::new(db, crate::course::names::VISIT_STATS_TABLE, &["INTERVAL_TIMESTAMP", "LAST_ACTION", "DURATION"], |w: &crate::stream::WindowRow| {
-        vec![w.start_text().into(), w.key.clone().into(), w.delta.into()]
+    MariaDbInsert::new(
+        db,
+        crate::course::names::VISIT_STATS_TABLE,
+        &["INTERVAL_TIMESTAMP", "LAST_ACTION", "DURATION"],
+        |w: &crate::stream::WindowRow| {
+            vec![w.start_text().into(), w.key.clone().into(), w.delta.into()]
+        },
+    )
+    .merge(Merge::Additive {
+        key: vec!["INTERVAL_TIMESTAMP".into(), "LAST_ACTION".into()],
+        add: vec!["DURATION".into()],
     })
-    .merge(Merge::Additive { key: vec!["INTERVAL_TIMESTAMP".into(), "LAST_ACTION".into()], add: vec!["DURATION".into()] })
 }
 
 /// The course's `visit_stats` table in `db` (SPEC §2.1), created when missing.
@@ -257,9 +343,20 @@ impl Default for Analytics {
 impl Analytics {
     /// The query, ready to `.start()` (add settings, a checkpoint folder, progress callbacks first).
     pub fn query(&self) -> Query<Visit> {
-        let carts = KafkaSink::new(&self.carts_topic, if self.spark_csv { Visit::spark_csv_line } else { Visit::csv_line })
-            .filter(|v: &Visit| v.last_action == names::SHOPPING_CART);
-        let countries = RedisZIncr::new(&self.redis_key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64);
+        let carts = KafkaSink::new(
+            &self.carts_topic,
+            if self.spark_csv {
+                Visit::spark_csv_line
+            } else {
+                Visit::csv_line
+            },
+        )
+        .filter(|v: &Visit| v.last_action == names::SHOPPING_CART);
+        let countries = RedisZIncr::new(
+            &self.redis_key,
+            |v: &Visit| v.country.clone(),
+            |v: &Visit| v.duration as f64,
+        );
         let mut stats = visit_stats_writer(&self.db);
         if !self.additive {
             stats = stats.merge(Merge::Insert);
@@ -272,7 +369,11 @@ impl Analytics {
             window = window.event_time(Visit::event_ms);
         }
         Query::new(&self.query)
-            .source(KafkaSource::new(&self.visits_topic).starting(self.start).max_records(self.max_records))
+            .source(
+                KafkaSource::new(&self.visits_topic)
+                    .starting(self.start)
+                    .max_records(self.max_records),
+            )
             .trigger(self.trigger)
             .sink(carts)
             .sink(countries)

@@ -27,7 +27,8 @@ pub use crate::course::names::{LEDGER_TABLE, LONG_TOPIC, STATS_DB};
 pub const THRESHOLD: i64 = 15;
 
 /// The course's bounds query (the threshold is not applied here).
-pub const BOUNDS_SQL: &str = "SELECT MIN(ID), MAX(ID) FROM visit_stats WHERE INTERVAL_TIMESTAMP BETWEEN ? AND ?";
+pub const BOUNDS_SQL: &str =
+    "SELECT MIN(ID), MAX(ID) FROM visit_stats WHERE INTERVAL_TIMESTAMP BETWEEN ? AND ?";
 /// The course's extraction query (read as a derived table, split on ID).
 pub const LONG_ACTIONS_SQL: &str = "SELECT ID, LAST_ACTION, DURATION FROM visit_stats WHERE INTERVAL_TIMESTAMP BETWEEN ? AND ? AND DURATION > 15";
 
@@ -62,14 +63,40 @@ pub struct LongActions {
 
 /// The course's steps on another database and topic (tests): bounds, then the partitioned read
 /// (column ID, lower = min, upper = max + 1, 2 partitions) with the threshold in the SQL.
-pub fn read_long_actions_from(settings: &Settings, db: &str, topic: &str, start: NaiveDate, end: NaiveDate) -> Result<LongActions> {
+pub fn read_long_actions_from(
+    settings: &Settings,
+    db: &str,
+    topic: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<LongActions> {
     if end < start {
-        return Err(Error::invalid(format!("the range ends ({end}) before it starts ({start})")));
+        return Err(Error::invalid(format!(
+            "the range ends ({end}) before it starts ({start})"
+        )));
     }
-    let (from, to) = (start.format("%Y-%m-%d").to_string(), end.format("%Y-%m-%d").to_string());
+    let (from, to) = (
+        start.format("%Y-%m-%d").to_string(),
+        end.format("%Y-%m-%d").to_string(),
+    );
     println!("Querying bounds for date ranges : {from} {to}");
-    let empty = |b| LongActions { start, end, bounds: b, rows: DataFrame::default(), rows_per_partition: vec![], db: db.into(), topic: topic.into(), settings: settings.clone() };
-    let Some((lo, hi)) = bounds(settings, db, BOUNDS_SQL, vec![from.as_str().into(), to.as_str().into()])? else {
+    let empty = |b| LongActions {
+        start,
+        end,
+        bounds: b,
+        rows: DataFrame::default(),
+        rows_per_partition: vec![],
+        db: db.into(),
+        topic: topic.into(),
+        settings: settings.clone(),
+    };
+    let Some((lo, hi)) = bounds(
+        settings,
+        db,
+        BOUNDS_SQL,
+        vec![from.as_str().into(), to.as_str().into()],
+    )?
+    else {
         println!("{}", empty_range_message(start, end));
         return Ok(empty(None));
     };
@@ -83,7 +110,11 @@ pub fn read_long_actions_from(settings: &Settings, db: &str, topic: &str, start:
         .upper_bound(hi + 1)
         .num_partitions(2)
         .load()?;
-    Ok(LongActions { rows: read.frame()?, rows_per_partition: read.rows_per_partition(), ..empty(Some((lo, hi))) })
+    Ok(LongActions {
+        rows: read.frame()?,
+        rows_per_partition: read.rows_per_partition(),
+        ..empty(Some((lo, hi)))
+    })
 }
 
 impl LongActions {
@@ -96,7 +127,9 @@ impl LongActions {
     /// summary line.
     pub fn publish(&self) -> Result<Published> {
         if self.rows.height() == 0 {
-            println!("Nothing to publish: no visit_stats rows with DURATION > {THRESHOLD} in the range.");
+            println!(
+                "Nothing to publish: no visit_stats rows with DURATION > {THRESHOLD} in the range."
+            );
             return Ok(Published::default());
         }
         let p = KafkaPublish::to(&self.topic)

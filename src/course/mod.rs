@@ -17,8 +17,8 @@
 
 pub mod analytics;
 pub mod long_actions;
-pub mod names;
 pub mod monitor;
+pub mod names;
 pub mod scorecard;
 pub mod setup;
 pub mod stock;

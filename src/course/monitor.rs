@@ -113,13 +113,29 @@ impl Monitor {
     /// when the job runs in this kernel, else whether it runs in another one). Returns at once.
     pub fn dashboard(&self) -> Result<crate::show::DashboardHandle> {
         let tail = kafka::Tail::latest(&self.settings, &self.carts_topic)?;
-        let (s1, s2, key, db) = (self.settings.clone(), self.settings.clone(), self.country_key.clone(), self.db.clone());
+        let (s1, s2, key, db) = (
+            self.settings.clone(),
+            self.settings.clone(),
+            self.country_key.clone(),
+            self.db.clone(),
+        );
         let mut d = crate::show::Dashboard::new("Pipeline monitor")
-            .lines(format!("Shopping Cart from Kafka ({})", self.carts_topic), move || tail.poll(Duration::from_millis(100)))
-            .bars(format!("Country Stats from Redis ({key})"), move || redis::scores(&s1, &key))
-            .series(format!("5-second window sums per action (MariaDB {db}.visit_stats)"), move || {
-                Ok(window_sums(&s2, &db)?.into_iter().map(|(t, a, s)| (t, a, s as f64)).collect())
-            });
+            .lines(
+                format!("Shopping Cart from Kafka ({})", self.carts_topic),
+                move || tail.poll(Duration::from_millis(100)),
+            )
+            .bars(format!("Country Stats from Redis ({key})"), move || {
+                redis::scores(&s1, &key)
+            })
+            .series(
+                format!("5-second window sums per action (MariaDB {db}.visit_stats)"),
+                move || {
+                    Ok(window_sums(&s2, &db)?
+                        .into_iter()
+                        .map(|(t, a, s)| (t, a, s as f64))
+                        .collect())
+                },
+            );
         if let Some(job) = &self.until_job_stops {
             d = d.query_named(job, &self.settings);
         }
@@ -129,7 +145,11 @@ impl Monitor {
     /// Runs the refresh loop with the course's three reads (see [`Monitor::run_with`]).
     pub fn run(self) -> Result<MonitorReport> {
         let tail = kafka::Tail::latest(&self.settings, &self.carts_topic)?;
-        let (settings, key, db) = (self.settings.clone(), self.country_key.clone(), self.db.clone());
+        let (settings, key, db) = (
+            self.settings.clone(),
+            self.country_key.clone(),
+            self.db.clone(),
+        );
         self.run_with(move || {
             Ok(Reading {
                 carts: tail.poll(Duration::from_millis(500))?,
@@ -162,27 +182,36 @@ impl Monitor {
             }
             None => false,
         };
-        let n = live.run_until(|_| {
-            let Reading { carts: new_carts, countries, actions } = read()?;
-            let mut block = section("Shopping Cart from Kafka");
-            for l in &new_carts {
-                block.push_str(l);
-                block.push('\n');
-            }
-            block.push_str(&section("Country Stats from Redis"));
-            for (c, s) in &countries {
-                block.push_str(&format!("{c}  =  {s:.1}\n"));
-            }
-            block.push_str(&section("Last Action stats from mariaDB"));
-            for (a, s) in &actions {
-                block.push_str(&format!("{a}  =  {s}\n"));
-            }
-            report.carts.extend(new_carts);
-            report.history.push((started.elapsed().as_secs_f64(), actions.clone()));
-            report.countries = countries;
-            report.actions = actions;
-            Ok(block)
-        }, job_done)?;
+        let n = live.run_until(
+            |_| {
+                let Reading {
+                    carts: new_carts,
+                    countries,
+                    actions,
+                } = read()?;
+                let mut block = section("Shopping Cart from Kafka");
+                for l in &new_carts {
+                    block.push_str(l);
+                    block.push('\n');
+                }
+                block.push_str(&section("Country Stats from Redis"));
+                for (c, s) in &countries {
+                    block.push_str(&format!("{c}  =  {s:.1}\n"));
+                }
+                block.push_str(&section("Last Action stats from mariaDB"));
+                for (a, s) in &actions {
+                    block.push_str(&format!("{a}  =  {s}\n"));
+                }
+                report.carts.extend(new_carts);
+                report
+                    .history
+                    .push((started.elapsed().as_secs_f64(), actions.clone()));
+                report.countries = countries;
+                report.actions = actions;
+                Ok(block)
+            },
+            job_done,
+        )?;
         report.refreshes = n;
         report.windows = window_sums(&self.settings, &self.db)?;
         Ok(report)
@@ -218,9 +247,25 @@ pub fn window_sums(settings: &Settings, db: &str) -> Result<Vec<(i64, String, i6
 impl MonitorReport {
     /// Tables and charts in one block.
     pub fn report(&self) -> Report {
-        let countries = Table::from_rows(&["country", "total duration"], self.countries.iter().map(|(c, s)| vec![c.clone(), format!("{s}")]).collect());
-        let actions = Table::from_rows(&["last action", "total duration"], self.actions.iter().map(|(a, s)| vec![a.clone(), s.to_string()]).collect());
-        let carts = Table::from_rows(&["abandoned carts seen (Kafka)"], self.carts.iter().map(|l| vec![l.clone()]).collect()).rows(10);
+        let countries = Table::from_rows(
+            &["country", "total duration"],
+            self.countries
+                .iter()
+                .map(|(c, s)| vec![c.clone(), format!("{s}")])
+                .collect(),
+        );
+        let actions = Table::from_rows(
+            &["last action", "total duration"],
+            self.actions
+                .iter()
+                .map(|(a, s)| vec![a.clone(), s.to_string()])
+                .collect(),
+        );
+        let carts = Table::from_rows(
+            &["abandoned carts seen (Kafka)"],
+            self.carts.iter().map(|l| vec![l.clone()]).collect(),
+        )
+        .rows(10);
         let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
         for (t, a, s) in &self.windows {
             match series.iter_mut().find(|(name, _)| name == a) {
@@ -229,12 +274,28 @@ impl MonitorReport {
             }
         }
         Report::new()
-            .heading(format!("Pipeline monitor: {} refreshes, {} cart lines", self.refreshes, self.carts.len()))
+            .heading(format!(
+                "Pipeline monitor: {} refreshes, {} cart lines",
+                self.refreshes,
+                self.carts.len()
+            ))
             .table(countries)
-            .chart(Chart::bar("Duration by country (Redis)", self.countries.iter().map(|c| c.0.clone()).collect(), self.countries.iter().map(|c| c.1).collect()))
+            .chart(Chart::bar(
+                "Duration by country (Redis)",
+                self.countries.iter().map(|c| c.0.clone()).collect(),
+                self.countries.iter().map(|c| c.1).collect(),
+            ))
             .table(actions)
-            .chart(Chart::bar("Duration by last action (MariaDB)", self.actions.iter().map(|a| a.0.clone()).collect(), self.actions.iter().map(|a| a.1 as f64).collect()))
-            .chart(Chart::lines("5-second window sums (last hour)", series).time_axis().axes("window start", "duration"))
+            .chart(Chart::bar(
+                "Duration by last action (MariaDB)",
+                self.actions.iter().map(|a| a.0.clone()).collect(),
+                self.actions.iter().map(|a| a.1 as f64).collect(),
+            ))
+            .chart(
+                Chart::lines("5-second window sums (last hour)", series)
+                    .time_axis()
+                    .axes("window start", "duration"),
+            )
             .table(carts)
     }
 

@@ -34,7 +34,9 @@ pub fn prepare(reset: bool) -> Result<()> {
         // This kernel's instance stops; one running anywhere else keeps the checkpoint locked,
         // and the reset then fails before touching the key.
         crate::stream::stop(QUERY)?;
-        checkpoint::reset_with(&s.checkpoint_dir, QUERY, || redis::delete(&s, &[SCORE_KEY]).map(|_| ()))?;
+        checkpoint::reset_with(&s.checkpoint_dir, QUERY, || {
+            redis::delete(&s, &[SCORE_KEY]).map(|_| ())
+        })?;
         if reset {
             println!("{SCORE_KEY} and the scorecard's checkpoint reset");
         } else {
@@ -49,7 +51,11 @@ fn caught_up(s: &Settings) -> Result<bool> {
     let done = crate::stream::query::checkpoint_offsets(s, QUERY)?;
     let topic = crate::course::names::LONG_TOPIC;
     let ends = kafka::watermarks(s, topic)?;
-    Ok(ends.iter().all(|(p, _, hi)| done.get(topic).and_then(|m| m.get(p)).is_some_and(|o| o >= hi)))
+    Ok(ends.iter().all(|(p, _, hi)| {
+        done.get(topic)
+            .and_then(|m| m.get(p))
+            .is_some_and(|o| o >= hi)
+    }))
 }
 
 /// The counts of the scorecard, highest first.
@@ -61,11 +67,19 @@ pub struct ScorecardReport {
 
 impl ScorecardReport {
     pub fn report(&self) -> Report {
-        let rows = self.counts.iter().map(|(a, n)| vec![a.clone(), format!("{n}")]).collect();
+        let rows = self
+            .counts
+            .iter()
+            .map(|(a, n)| vec![a.clone(), format!("{n}")])
+            .collect();
         Report::new()
             .heading("Long Last Action Stats from Redis")
             .table(Table::from_rows(&["last action", "count"], rows))
-            .chart(Chart::bar("Long last actions", self.counts.iter().map(|c| c.0.clone()).collect(), self.counts.iter().map(|c| c.1).collect()))
+            .chart(Chart::bar(
+                "Long last actions",
+                self.counts.iter().map(|c| c.0.clone()).collect(),
+                self.counts.iter().map(|c| c.1).collect(),
+            ))
     }
 
     pub fn evcxr_display(&self) {
@@ -80,25 +94,27 @@ pub fn watch(job: &StreamingQuery, refreshes: usize) -> Result<ScorecardReport> 
     let fast = crate::config::fast_mode();
     let mut report = ScorecardReport::default();
     let mut after_catch_up = 0;
-    let n = Live::every(Duration::from_secs(if fast { 1 } else { 5 })).refreshes(refreshes).run_until(
-        |_| {
-            if let crate::stream::Status::Failed(e) = job.status() {
-                return Err(Error::Task(format!("the scorecard query failed: {e}")));
-            }
-            report.counts = redis::scores(&s, SCORE_KEY)?;
-            let mut block = format!("Long Last Action Stats from Redis\n{}\n", "-".repeat(33));
-            for (a, n) in &report.counts {
-                block.push_str(&format!("{a}  =  {n:.1}\n"));
-            }
-            Ok(block)
-        },
-        || {
-            if fast && caught_up(&s).unwrap_or(false) {
-                after_catch_up += 1;
-            }
-            after_catch_up >= 2
-        },
-    )?;
+    let n = Live::every(Duration::from_secs(if fast { 1 } else { 5 }))
+        .refreshes(refreshes)
+        .run_until(
+            |_| {
+                if let crate::stream::Status::Failed(e) = job.status() {
+                    return Err(Error::Task(format!("the scorecard query failed: {e}")));
+                }
+                report.counts = redis::scores(&s, SCORE_KEY)?;
+                let mut block = format!("Long Last Action Stats from Redis\n{}\n", "-".repeat(33));
+                for (a, n) in &report.counts {
+                    block.push_str(&format!("{a}  =  {n:.1}\n"));
+                }
+                Ok(block)
+            },
+            || {
+                if fast && caught_up(&s).unwrap_or(false) {
+                    after_catch_up += 1;
+                }
+                after_catch_up >= 2
+            },
+        )?;
     report.refreshes = n;
     Ok(report)
 }
@@ -110,11 +126,21 @@ pub fn check_counts() -> Result<Table> {
     use std::collections::BTreeMap;
     let s = Settings::from_env();
     let mut topic: BTreeMap<String, i64> = BTreeMap::new();
-    for (_, action) in kafka::read_all(&s, crate::course::names::LONG_TOPIC, Duration::from_secs(60))? {
+    for (_, action) in kafka::read_all(
+        &s,
+        crate::course::names::LONG_TOPIC,
+        Duration::from_secs(60),
+    )? {
         *topic.entry(action).or_default() += 1;
     }
-    let ledger: BTreeMap<String, i64> = crate::course::long_actions::ledger_counts(&s, crate::course::names::STATS_DB)?.into_iter().collect();
-    let redis: BTreeMap<String, i64> = redis::scores(&s, SCORE_KEY)?.into_iter().map(|(a, n)| (a, n.round() as i64)).collect();
+    let ledger: BTreeMap<String, i64> =
+        crate::course::long_actions::ledger_counts(&s, crate::course::names::STATS_DB)?
+            .into_iter()
+            .collect();
+    let redis: BTreeMap<String, i64> = redis::scores(&s, SCORE_KEY)?
+        .into_iter()
+        .map(|(a, n)| (a, n.round() as i64))
+        .collect();
     let mut names: Vec<&String> = topic.keys().chain(redis.keys()).collect();
     names.sort();
     names.dedup();
@@ -122,11 +148,34 @@ pub fn check_counts() -> Result<Table> {
     let rows = names
         .into_iter()
         .map(|a| {
-            let (t, r, l) = (topic.get(a).copied().unwrap_or(0), redis.get(a).copied().unwrap_or(0), ledger.get(a).copied().unwrap_or(0));
+            let (t, r, l) = (
+                topic.get(a).copied().unwrap_or(0),
+                redis.get(a).copied().unwrap_or(0),
+                ledger.get(a).copied().unwrap_or(0),
+            );
             all_equal &= t == r;
-            vec![a.clone(), t.to_string(), r.to_string(), l.to_string(), if t == r { "yes".into() } else { "NO".into() }]
+            vec![
+                a.clone(),
+                t.to_string(),
+                r.to_string(),
+                l.to_string(),
+                if t == r { "yes".into() } else { "NO".into() },
+            ]
         })
         .collect();
-    Ok(Table::from_rows(&["last action", "messages in the topic", "counted (Redis)", "published (ledger)", "equal"], rows)
-        .title(if all_equal { "scorecard check: all equal" } else { "scorecard check: MISMATCH" }))
+    Ok(Table::from_rows(
+        &[
+            "last action",
+            "messages in the topic",
+            "counted (Redis)",
+            "published (ledger)",
+            "equal",
+        ],
+        rows,
+    )
+    .title(if all_equal {
+        "scorecard check: all equal"
+    } else {
+        "scorecard check: MISMATCH"
+    }))
 }

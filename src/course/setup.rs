@@ -19,7 +19,10 @@ use crate::io::health::{health_of, Health};
 use crate::io::{kafka, mariadb};
 use crate::show::{Report, Table};
 
-pub use crate::course::names::{GLOBAL_DB, STATS_DB as WEBSITE_DB, STOCK_TABLE, TOPICS, VISIT_STATS_TABLE as VISITS_TABLE, WAREHOUSE_DB};
+pub use crate::course::names::{
+    GLOBAL_DB, STATS_DB as WEBSITE_DB, STOCK_TABLE, TOPICS, VISIT_STATS_TABLE as VISITS_TABLE,
+    WAREHOUSE_DB,
+};
 
 /// Which of the three course tables a database holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,18 +157,28 @@ pub struct Outcomes(pub Vec<Outcome>);
 
 impl Outcomes {
     fn push(&mut self, service: &str, object: impl Into<String>, status: impl Into<String>) {
-        self.0.push(Outcome { service: service.into(), object: object.into(), status: status.into() });
+        self.0.push(Outcome {
+            service: service.into(),
+            object: object.into(),
+            status: status.into(),
+        });
     }
 
     /// The status of an object, if this step touched it.
     pub fn status_of(&self, object: &str) -> Option<&str> {
-        self.0.iter().find(|o| o.object == object).map(|o| o.status.as_str())
+        self.0
+            .iter()
+            .find(|o| o.object == object)
+            .map(|o| o.status.as_str())
     }
 
     pub fn table(&self) -> Table {
         Table::from_rows(
             &["service", "object", "status"],
-            self.0.iter().map(|o| vec![o.service.clone(), o.object.clone(), o.status.clone()]).collect(),
+            self.0
+                .iter()
+                .map(|o| vec![o.service.clone(), o.object.clone(), o.status.clone()])
+                .collect(),
         )
     }
 
@@ -181,14 +194,25 @@ impl fmt::Display for Outcomes {
 }
 
 fn python_list(items: &[String]) -> String {
-    format!("[{}]", items.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        items
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn admin_err(settings: &Settings, action: &str, e: mysql::Error) -> Error {
     mariadb::map_err(&settings.mariadb_root, action, e)
 }
 
-fn table_exists(c: &mut impl Queryable, db: &str, table: &str) -> std::result::Result<bool, mysql::Error> {
+fn table_exists(
+    c: &mut impl Queryable,
+    db: &str,
+    table: &str,
+) -> std::result::Result<bool, mysql::Error> {
     let n: Option<i64> = c.exec_first(
         "SELECT COUNT(*) FROM information_schema.tables WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
         (db, table),
@@ -207,9 +231,13 @@ pub fn setup_mariadb(settings: &Settings, plan: &SetupPlan) -> Result<Outcomes> 
     let mut c = mariadb::admin_conn(settings)?;
     // As the course user itself (the default login, see `config`), the grants are those
     // kernel/setup.sh gave it; granting to oneself is neither needed nor allowed.
-    let me: Option<String> = c.query_first("SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1)").map_err(|e| admin_err(settings, "read the login", e))?;
+    let me: Option<String> = c
+        .query_first("SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1)")
+        .map_err(|e| admin_err(settings, "read the login", e))?;
     let grant = me.as_deref() != Some(grantee.as_str());
-    let dbs: Vec<String> = c.query("SHOW DATABASES").map_err(|e| admin_err(settings, "list databases", e))?;
+    let dbs: Vec<String> = c
+        .query("SHOW DATABASES")
+        .map_err(|e| admin_err(settings, "list databases", e))?;
     println!("Databases available : {}", python_list(&dbs));
     let mut out = Outcomes::default();
     for (db, kind) in plan.databases() {
@@ -218,30 +246,43 @@ pub fn setup_mariadb(settings: &Settings, plan: &SetupPlan) -> Result<Outcomes> 
         let object = format!("{db}.{table}");
         if dbs.iter().any(|d| d == &db) {
             println!("{db} DB already exists.");
-            if table_exists(&mut c, &db, table).map_err(|e| admin_err(settings, "look up tables", e))? {
+            if table_exists(&mut c, &db, table)
+                .map_err(|e| admin_err(settings, "look up tables", e))?
+            {
                 out.push("MariaDB", object, "exists");
             } else {
                 println!("Table {object} is missing: going to create it");
-                c.query_drop(ddl(kind, &db)?).map_err(|e| admin_err(settings, &format!("create table {object}"), e))?;
+                c.query_drop(ddl(kind, &db)?)
+                    .map_err(|e| admin_err(settings, &format!("create table {object}"), e))?;
                 println!("Table {object} successfully created");
                 out.push("MariaDB", object, "table created");
             }
         } else {
             println!("Going to create {db} DB");
-            c.query_drop(format!("CREATE DATABASE {qdb}")).map_err(|e| admin_err(settings, &format!("create database {db}"), e))?;
-            c.query_drop(ddl(kind, &db)?).map_err(|e| admin_err(settings, &format!("create table {object}"), e))?;
+            c.query_drop(format!("CREATE DATABASE {qdb}"))
+                .map_err(|e| admin_err(settings, &format!("create database {db}"), e))?;
+            c.query_drop(ddl(kind, &db)?)
+                .map_err(|e| admin_err(settings, &format!("create table {object}"), e))?;
             println!("{db} DB successfully created");
             out.push("MariaDB", object, "created");
         }
         if !grant {
             continue;
         }
-        c.query_drop(format!("GRANT ALL PRIVILEGES ON {qdb}.* TO '{grantee}'@'%'")).map_err(|e| {
+        c.query_drop(format!(
+            "GRANT ALL PRIVILEGES ON {qdb}.* TO '{grantee}'@'%'"
+        ))
+        .map_err(|e| {
             let hint = format!(
                 "grant {db} to {grantee}: {e}. If the user is missing, create it as administrator: \
                  CREATE USER '{grantee}'@'%' IDENTIFIED BY '…' (kernel/setup.sh does)"
             );
-            Error::service(crate::error::Service::MariaDb, Settings::address_of(&settings.mariadb_root), "grant privileges", hint)
+            Error::service(
+                crate::error::Service::MariaDb,
+                Settings::address_of(&settings.mariadb_root),
+                "grant privileges",
+                hint,
+            )
         })?;
     }
     let names: Vec<String> = plan.databases().into_iter().map(|(d, _)| d).collect();
@@ -262,14 +303,23 @@ pub fn setup_mariadb(settings: &Settings, plan: &SetupPlan) -> Result<Outcomes> 
 /// prints `Creating topics...` when it does, then `Topics available now :` and every topic.
 pub fn setup_kafka(settings: &Settings, plan: &SetupPlan) -> Result<Outcomes> {
     let existing = kafka::list_topics(settings)?;
-    let missing: Vec<&str> = plan.topics.iter().map(String::as_str).filter(|t| !existing.iter().any(|e| e == t)).collect();
+    let missing: Vec<&str> = plan
+        .topics
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !existing.iter().any(|e| e == t))
+        .collect();
     let mut out = Outcomes::default();
     if !missing.is_empty() {
         println!("Creating topics...");
         kafka::create_topics(settings, &missing, plan.partitions)?;
     }
     for t in &plan.topics {
-        let status = if missing.contains(&t.as_str()) { format!("created ({} partition(s))", plan.partitions) } else { "exists".into() };
+        let status = if missing.contains(&t.as_str()) {
+            format!("created ({} partition(s))", plan.partitions)
+        } else {
+            "exists".into()
+        };
         out.push("Kafka", t.clone(), status);
     }
     let now = kafka::list_topics(settings)?;
@@ -287,7 +337,11 @@ pub fn setup_raw_data(settings: &Settings) -> Result<Outcomes> {
     let existed = dir.is_dir();
     std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
     let mut out = Outcomes::default();
-    out.push("Files", absolute(dir).display().to_string(), if existed { "exists" } else { "created" });
+    out.push(
+        "Files",
+        absolute(dir).display().to_string(),
+        if existed { "exists" } else { "created" },
+    );
     Ok(out)
 }
 
@@ -310,9 +364,12 @@ impl SetupReport {
     }
 
     pub fn table(&self) -> Table {
-        Table::from_rows(&["service", "object", "state", "detail"], self.rows.iter().map(|r| r.to_vec()).collect())
-            .title("Setup report")
-            .rows(1000)
+        Table::from_rows(
+            &["service", "object", "state", "detail"],
+            self.rows.iter().map(|r| r.to_vec()).collect(),
+        )
+        .title("Setup report")
+        .rows(1000)
     }
 
     pub fn evcxr_display(&self) {
@@ -346,30 +403,64 @@ pub fn report(settings: &Settings, plan: &SetupPlan) -> SetupReport {
             .map(|(db, kind)| {
                 let object = format!("{db}.{}", kind.table_name());
                 let count = quote_ident(&db).and_then(|q| {
-                    c.query_first::<i64, _>(format!("SELECT COUNT(*) FROM {q}.`{}`", kind.table_name()))
-                        .map_err(|e| mariadb::map_err(&settings.mariadb, "count rows", e))
+                    c.query_first::<i64, _>(format!(
+                        "SELECT COUNT(*) FROM {q}.`{}`",
+                        kind.table_name()
+                    ))
+                    .map_err(|e| mariadb::map_err(&settings.mariadb, "count rows", e))
                 });
                 match count {
-                    Ok(n) => ["MariaDB".into(), object, "ready".into(), format!("{} rows", n.unwrap_or(0))],
+                    Ok(n) => [
+                        "MariaDB".into(),
+                        object,
+                        "ready".into(),
+                        format!("{} rows", n.unwrap_or(0)),
+                    ],
                     Err(e) => ["MariaDB".into(), object, "missing".into(), e.to_string()],
                 }
             })
             .collect(),
-        Err(e) => plan.databases().into_iter().map(|(db, k)| ["MariaDB".into(), format!("{db}.{}", k.table_name()), "unknown".into(), e.to_string()]).collect(),
+        Err(e) => plan
+            .databases()
+            .into_iter()
+            .map(|(db, k)| {
+                [
+                    "MariaDB".into(),
+                    format!("{db}.{}", k.table_name()),
+                    "unknown".into(),
+                    e.to_string(),
+                ]
+            })
+            .collect(),
     };
     rows.extend(db_rows);
     for t in &plan.topics {
         match kafka::partitions(settings, t) {
-            Ok(p) => rows.push(["Kafka".into(), t.clone(), "ready".into(), format!("{} partition(s)", p.len())]),
+            Ok(p) => rows.push([
+                "Kafka".into(),
+                t.clone(),
+                "ready".into(),
+                format!("{} partition(s)", p.len()),
+            ]),
             Err(e) => rows.push(["Kafka".into(), t.clone(), "missing".into(), e.to_string()]),
         }
     }
     let dir = &settings.data_dir;
     if dir.is_dir() {
         let files = layout::list_files(dir).map(|f| f.len()).unwrap_or(0);
-        rows.push(["Files".into(), absolute(dir).display().to_string(), "ready".into(), format!("{files} Parquet file(s)")]);
+        rows.push([
+            "Files".into(),
+            absolute(dir).display().to_string(),
+            "ready".into(),
+            format!("{files} Parquet file(s)"),
+        ]);
     } else {
-        rows.push(["Files".into(), dir.display().to_string(), "missing".into(), "run setup_raw_data".into()]);
+        rows.push([
+            "Files".into(),
+            dir.display().to_string(),
+            "missing".into(),
+            "run setup_raw_data".into(),
+        ]);
     }
     SetupReport { health, rows }
 }
@@ -377,13 +468,17 @@ pub fn report(settings: &Settings, plan: &SetupPlan) -> SetupReport {
 fn command_version(cmd: &str, arg: &str) -> String {
     match Command::new(cmd).arg(arg).output() {
         Ok(o) if o.status.success() => {
-            let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+            let out = String::from_utf8_lossy(&o.stdout).into_owned()
+                + &String::from_utf8_lossy(&o.stderr);
             match out.lines().map(str::trim).find(|l| !l.is_empty()) {
                 Some(l) => l.to_string(),
                 None => format!("{cmd} found (it reports no version)"),
             }
         }
-        Ok(o) => format!("{cmd} {arg} failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        Ok(o) => format!(
+            "{cmd} {arg} failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
         Err(e) => format!("not found on PATH ({e})"),
     }
 }
@@ -398,8 +493,16 @@ pub struct Environment {
 
 impl Environment {
     pub fn report(&self) -> Report {
-        let t = Table::from_rows(&["item", "value"], self.rows.iter().map(|r| r.to_vec()).collect()).rows(1000);
-        Report::new().heading("Environment").table(t).heading("Services").html(self.health.to_html())
+        let t = Table::from_rows(
+            &["item", "value"],
+            self.rows.iter().map(|r| r.to_vec()).collect(),
+        )
+        .rows(1000);
+        Report::new()
+            .heading("Environment")
+            .table(t)
+            .heading("Services")
+            .html(self.health.to_html())
     }
 
     pub fn evcxr_display(&self) {
@@ -420,13 +523,20 @@ impl fmt::Display for Environment {
 /// folders and the services. Prints nothing; the value shows as a table.
 pub fn environment() -> Environment {
     let settings = Settings::from_env();
-    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "unknown".into());
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "unknown".into());
     // evcxr_jupyter has no --version; cargo knows which version it installed.
     let kernel = Command::new("cargo")
         .args(["install", "--list"])
         .output()
         .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().find(|l| l.starts_with("evcxr_jupyter ")).map(|l| l.trim_end_matches(':').to_string()))
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find(|l| l.starts_with("evcxr_jupyter "))
+                .map(|l| l.trim_end_matches(':').to_string())
+        })
         .unwrap_or_else(|| "evcxr_jupyter (version unknown)".into());
     let rows = vec![
         ["bde_kit".to_string(), env!("CARGO_PKG_VERSION").to_string()],
@@ -435,15 +545,37 @@ pub fn environment() -> Environment {
         ["kernel".into(), kernel],
         ["process".into(), exe],
         ["polars".into(), polars::VERSION.to_string()],
-        ["os".into(), format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)],
-        ["cpus".into(), std::thread::available_parallelism().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())],
-        ["working dir".into(), std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()],
-        ["data dir".into(), absolute(&settings.data_dir).display().to_string()],
-        ["MariaDB URL".into(), Settings::address_of(&settings.mariadb)],
+        [
+            "os".into(),
+            format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        ],
+        [
+            "cpus".into(),
+            std::thread::available_parallelism()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into()),
+        ],
+        [
+            "working dir".into(),
+            std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ],
+        [
+            "data dir".into(),
+            absolute(&settings.data_dir).display().to_string(),
+        ],
+        [
+            "MariaDB URL".into(),
+            Settings::address_of(&settings.mariadb),
+        ],
         ["Kafka".into(), settings.kafka.clone()],
         ["Redis".into(), Settings::address_of(&settings.redis)],
     ];
-    Environment { rows, health: health_of(&settings) }
+    Environment {
+        rows,
+        health: health_of(&settings),
+    }
 }
 
 #[cfg(test)]
@@ -453,11 +585,19 @@ mod tests {
     #[test]
     fn ddl_is_the_course_ddl() {
         let w = ddl(TableKind::WarehouseStock, "warehouse_stock").expect("ddl");
-        assert!(w.starts_with("CREATE TABLE `warehouse_stock`.`item_stock` (`ID` INT NULL AUTO_INCREMENT,"), "{w}");
+        assert!(
+            w.starts_with(
+                "CREATE TABLE `warehouse_stock`.`item_stock` (`ID` INT NULL AUTO_INCREMENT,"
+            ),
+            "{w}"
+        );
         assert!(w.contains("`UNIT_VALUE` DECIMAL(10,2) NOT NULL DEFAULT 0,"));
         assert!(w.ends_with("INDEX `STOCK_DATE` (`STOCK_DATE` ASC))"));
         let g = ddl(TableKind::GlobalStock, "global_stock").expect("ddl");
-        assert!(g.contains("`TOTAL_REC` INT NOT NULL DEFAULT 0,") && g.contains("`CLOSING_VALUE` DECIMAL(10,2)"));
+        assert!(
+            g.contains("`TOTAL_REC` INT NOT NULL DEFAULT 0,")
+                && g.contains("`CLOSING_VALUE` DECIMAL(10,2)")
+        );
         let v = ddl(TableKind::VisitStats, "website_stats").expect("ddl");
         assert!(v.contains("`DURATION` INT(10) DEFAULT NULL") && !v.contains("INDEX"));
         assert!(ddl(TableKind::VisitStats, "x`y").is_err());

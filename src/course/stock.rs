@@ -16,11 +16,11 @@ use chrono::{Local, NaiveDate};
 use mysql::prelude::Queryable;
 use polars::prelude::*;
 
-use crate::course::stock_data::aggregate::decimal_cents;
-use crate::course::stock_data::generator::{self, Item};
 use crate::batch::{cents_to_string, worker_conn, TableRef};
 use crate::config::Settings;
 use crate::course::names::{GLOBAL_DB, STOCK_TABLE, WAREHOUSE_DB};
+use crate::course::stock_data::aggregate::decimal_cents;
+use crate::course::stock_data::generator::{self, Item};
 use crate::error::{Error, Result};
 use crate::io::mariadb::map_err;
 use crate::show::Table;
@@ -90,8 +90,14 @@ impl StockJob {
     /// The course's databases, the settings' data folder, 3 warehouses, 10 items, 2 partitions.
     pub fn course(settings: &Settings) -> StockJob {
         StockJob {
-            local: TableRef { db: WAREHOUSE_DB.into(), table: STOCK_TABLE.into() },
-            global: TableRef { db: GLOBAL_DB.into(), table: STOCK_TABLE.into() },
+            local: TableRef {
+                db: WAREHOUSE_DB.into(),
+                table: STOCK_TABLE.into(),
+            },
+            global: TableRef {
+                db: GLOBAL_DB.into(),
+                table: STOCK_TABLE.into(),
+            },
             data_dir: settings.data_dir.clone(),
             warehouses: WAREHOUSES.iter().map(|w| w.to_string()).collect(),
             items: items(),
@@ -100,7 +106,11 @@ impl StockJob {
     }
 
     /// The course's job against other databases and another folder (tests, benchmarks).
-    pub fn in_databases(warehouse_db: &str, global_db: &str, data_dir: impl Into<PathBuf>) -> Result<StockJob> {
+    pub fn in_databases(
+        warehouse_db: &str,
+        global_db: &str,
+        data_dir: impl Into<PathBuf>,
+    ) -> Result<StockJob> {
         Ok(StockJob {
             local: TableRef::new(warehouse_db, STOCK_TABLE)?,
             global: TableRef::new(global_db, STOCK_TABLE)?,
@@ -140,7 +150,13 @@ impl StockCounts {
     }
 
     pub fn table(&self) -> Table {
-        Table::from_rows(&["WAREHOUSE_ID", "count"], self.counts.iter().map(|(w, n)| vec![w.clone(), n.to_string()]).collect())
+        Table::from_rows(
+            &["WAREHOUSE_ID", "count"],
+            self.counts
+                .iter()
+                .map(|(w, n)| vec![w.clone(), n.to_string()])
+                .collect(),
+        )
     }
 
     pub fn evcxr_display(&self) {
@@ -163,7 +179,13 @@ pub fn generate_stock(settings: &Settings, seed: u64) -> Result<StockCounts> {
 }
 
 /// [`generate_stock`] for a given job and dates.
-pub fn generate_stock_with(settings: &Settings, job: &StockJob, start: NaiveDate, end: NaiveDate, seed: u64) -> Result<StockCounts> {
+pub fn generate_stock_with(
+    settings: &Settings,
+    job: &StockJob,
+    start: NaiveDate,
+    end: NaiveDate,
+    seed: u64,
+) -> Result<StockCounts> {
     let dates = dates_between(start, end);
     if dates.is_empty() {
         return Err(Error::invalid(format!("no dates from {start} to {end}")));
@@ -185,7 +207,11 @@ pub fn generate_stock_with(settings: &Settings, job: &StockJob, start: NaiveDate
         println!("{w} {n}");
     }
     let c = StockCounts { counts, inserted };
-    println!("{inserted} rows inserted; {} now holds {} rows", job.local, c.total());
+    println!(
+        "{inserted} rows inserted; {} now holds {} rows",
+        job.local,
+        c.total()
+    );
     Ok(c)
 }
 
@@ -194,8 +220,17 @@ pub fn generate_stock_with(settings: &Settings, job: &StockJob, start: NaiveDate
 /// Prints the TOTAL_REC check of a summary (`TOTAL_REC = 3 for all 30 rows` when every
 /// warehouse has every item on every date).
 pub fn check_total_rec(summary: &DataFrame) -> Result<(i64, i64)> {
-    let recs: Vec<i64> = summary.column("TOTAL_REC")?.cast(&DataType::Int64)?.i64()?.into_iter().flatten().collect();
-    let (lo, hi) = (recs.iter().min().copied().unwrap_or(0), recs.iter().max().copied().unwrap_or(0));
+    let recs: Vec<i64> = summary
+        .column("TOTAL_REC")?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let (lo, hi) = (
+        recs.iter().min().copied().unwrap_or(0),
+        recs.iter().max().copied().unwrap_or(0),
+    );
     if lo == hi {
         println!("TOTAL_REC = {lo} for all {} rows", summary.height());
     } else {
@@ -207,10 +242,27 @@ pub fn check_total_rec(summary: &DataFrame) -> Result<(i64, i64)> {
 /// Closing value by item on `day`, across all warehouses, as a bar chart (from a summary with
 /// STOCK_DATE, ITEM_NAME and a Decimal CLOSING_VALUE).
 pub fn closing_value_chart(summary: &DataFrame, day: NaiveDate) -> Result<crate::show::Chart> {
-    let last = summary.clone().lazy().filter(col("STOCK_DATE").eq(lit(day))).collect()?;
-    let items: Vec<String> = last.column("ITEM_NAME")?.str()?.into_iter().map(|s| s.unwrap_or("").to_string()).collect();
-    let values: Vec<f64> = decimal_cents(&last, "CLOSING_VALUE")?.into_iter().map(|c| c.unwrap_or(0) as f64 / 100.0).collect();
-    Ok(crate::show::Chart::bar(format!("Closing value by item on {day}, all warehouses"), items, values).axes("item", "closing value"))
+    let last = summary
+        .clone()
+        .lazy()
+        .filter(col("STOCK_DATE").eq(lit(day)))
+        .collect()?;
+    let items: Vec<String> = last
+        .column("ITEM_NAME")?
+        .str()?
+        .into_iter()
+        .map(|s| s.unwrap_or("").to_string())
+        .collect();
+    let values: Vec<f64> = decimal_cents(&last, "CLOSING_VALUE")?
+        .into_iter()
+        .map(|c| c.unwrap_or(0) as f64 / 100.0)
+        .collect();
+    Ok(crate::show::Chart::bar(
+        format!("Closing value by item on {day}, all warehouses"),
+        items,
+        values,
+    )
+    .axes("item", "closing value"))
 }
 
 /// Local figures of one item and date per warehouse, against the global row.
@@ -227,7 +279,9 @@ pub struct Verification {
 impl Verification {
     /// Column sums of the local rows.
     pub fn local_sums(&self) -> (i64, i64, i64) {
-        self.local.iter().fold((0, 0, 0), |a, r| (a.0 + r.1, a.1 + r.2, a.2 + r.3))
+        self.local
+            .iter()
+            .fold((0, 0, 0), |a, r| (a.0 + r.1, a.1 + r.2, a.2 + r.3))
     }
 
     pub fn equal(&self) -> bool {
@@ -235,12 +289,33 @@ impl Verification {
     }
 
     pub fn table(&self) -> Table {
-        let mut rows: Vec<Vec<String>> =
-            self.local.iter().map(|(w, o, r, i)| vec![format!("local {w}"), o.to_string(), r.to_string(), i.to_string()]).collect();
+        let mut rows: Vec<Vec<String>> = self
+            .local
+            .iter()
+            .map(|(w, o, r, i)| {
+                vec![
+                    format!("local {w}"),
+                    o.to_string(),
+                    r.to_string(),
+                    i.to_string(),
+                ]
+            })
+            .collect();
         let s = self.local_sums();
-        rows.push(vec!["local sum".into(), s.0.to_string(), s.1.to_string(), s.2.to_string()]);
-        rows.push(vec!["global".into(), self.global.0.to_string(), self.global.1.to_string(), self.global.2.to_string()]);
-        Table::from_rows(&["source", "OPENING_STOCK", "RECEIPTS", "ISSUES"], rows).title(format!("{} on {}", self.item, self.date))
+        rows.push(vec![
+            "local sum".into(),
+            s.0.to_string(),
+            s.1.to_string(),
+            s.2.to_string(),
+        ]);
+        rows.push(vec![
+            "global".into(),
+            self.global.0.to_string(),
+            self.global.1.to_string(),
+            self.global.2.to_string(),
+        ]);
+        Table::from_rows(&["source", "OPENING_STOCK", "RECEIPTS", "ISSUES"], rows)
+            .title(format!("{} on {}", self.item, self.date))
     }
 
     pub fn evcxr_display(&self) {
@@ -258,14 +333,40 @@ impl fmt::Display for Verification {
 /// OPENING_STOCK, RECEIPTS, ISSUES per warehouse, `global` with the one global row's
 /// OPENING_STOCK, RECEIPTS, ISSUES. Prints the course's lines and
 /// `Local sums <o> <r> <i> = global <o> <r> <i>: equal`; an error when they differ.
-pub fn compare_local_and_global(item: &str, date: NaiveDate, local: &DataFrame, global: &DataFrame) -> Result<Verification> {
+pub fn compare_local_and_global(
+    item: &str,
+    date: NaiveDate,
+    local: &DataFrame,
+    global: &DataFrame,
+) -> Result<Verification> {
     let ints = |df: &DataFrame, c: &str| -> Result<Vec<i64>> {
-        Ok(df.column(c)?.cast(&DataType::Int64)?.i64()?.into_iter().map(|v| v.unwrap_or(0)).collect())
+        Ok(df
+            .column(c)?
+            .cast(&DataType::Int64)?
+            .i64()?
+            .into_iter()
+            .map(|v| v.unwrap_or(0))
+            .collect())
     };
-    let warehouses: Vec<String> = local.column("WAREHOUSE_ID")?.str()?.into_iter().map(|v| v.unwrap_or("").to_string()).collect();
-    let (o, r, i) = (ints(local, "OPENING_STOCK")?, ints(local, "RECEIPTS")?, ints(local, "ISSUES")?);
-    let local_rows: Vec<(String, i64, i64, i64)> = (0..warehouses.len()).map(|k| (warehouses[k].clone(), o[k], r[k], i[k])).collect();
-    let (go, gr, gi) = (ints(global, "OPENING_STOCK")?, ints(global, "RECEIPTS")?, ints(global, "ISSUES")?);
+    let warehouses: Vec<String> = local
+        .column("WAREHOUSE_ID")?
+        .str()?
+        .into_iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect();
+    let (o, r, i) = (
+        ints(local, "OPENING_STOCK")?,
+        ints(local, "RECEIPTS")?,
+        ints(local, "ISSUES")?,
+    );
+    let local_rows: Vec<(String, i64, i64, i64)> = (0..warehouses.len())
+        .map(|k| (warehouses[k].clone(), o[k], r[k], i[k]))
+        .collect();
+    let (go, gr, gi) = (
+        ints(global, "OPENING_STOCK")?,
+        ints(global, "RECEIPTS")?,
+        ints(global, "ISSUES")?,
+    );
     println!("Data in local databases :\n-----------------------------------");
     for (w, o, r, i) in &local_rows {
         println!("{w} {o} {r} {i}");
@@ -276,16 +377,34 @@ pub fn compare_local_and_global(item: &str, date: NaiveDate, local: &DataFrame, 
     }
     let g = match go.len() {
         1 => (go[0], gr[0], gi[0]),
-        0 => return Err(Error::invalid(format!("no global row for {item} on {date}: run the aggregation first"))),
-        n => return Err(Error::invalid(format!("{n} global rows for {item} on {date}: expected one"))),
+        0 => {
+            return Err(Error::invalid(format!(
+                "no global row for {item} on {date}: run the aggregation first"
+            )))
+        }
+        n => {
+            return Err(Error::invalid(format!(
+                "{n} global rows for {item} on {date}: expected one"
+            )))
+        }
     };
-    let v = Verification { item: item.into(), date, local: local_rows, global: g };
+    let v = Verification {
+        item: item.into(),
+        date,
+        local: local_rows,
+        global: g,
+    };
     let s = v.local_sums();
     if v.equal() {
-        println!("\nLocal sums {} {} {} = global {} {} {}: equal", s.0, s.1, s.2, g.0, g.1, g.2);
+        println!(
+            "\nLocal sums {} {} {} = global {} {} {}: equal",
+            s.0, s.1, s.2, g.0, g.1, g.2
+        );
         Ok(v)
     } else {
-        Err(Error::invalid(format!("local sums {s:?} differ from the global row {g:?} for {item} on {date}")))
+        Err(Error::invalid(format!(
+            "local sums {s:?} differ from the global row {g:?} for {item} on {date}"
+        )))
     }
 }
 
@@ -297,7 +416,12 @@ pub fn verify_global(settings: &Settings, item: &str, date: NaiveDate) -> Result
 }
 
 /// [`verify_global`] for a given job.
-pub fn verify_global_with(settings: &Settings, job: &StockJob, item: &str, date: NaiveDate) -> Result<Verification> {
+pub fn verify_global_with(
+    settings: &Settings,
+    job: &StockJob,
+    item: &str,
+    date: NaiveDate,
+) -> Result<Verification> {
     let d = date.format("%Y-%m-%d").to_string();
     let url = &settings.mariadb;
     let mut c = worker_conn(url)?;
@@ -330,21 +454,45 @@ pub fn verify_global_with(settings: &Settings, job: &StockJob, item: &str, date:
     }
     let g = match global.as_slice() {
         [one] => *one,
-        [] => return Err(Error::invalid(format!("no global row for {item} on {d} in {}: run the aggregation first", job.global))),
-        more => return Err(Error::invalid(format!("{} global rows for {item} on {d} in {}: expected one", more.len(), job.global))),
+        [] => {
+            return Err(Error::invalid(format!(
+                "no global row for {item} on {d} in {}: run the aggregation first",
+                job.global
+            )))
+        }
+        more => {
+            return Err(Error::invalid(format!(
+                "{} global rows for {item} on {d} in {}: expected one",
+                more.len(),
+                job.global
+            )))
+        }
     };
-    let v = Verification { item: item.into(), date, local, global: g };
+    let v = Verification {
+        item: item.into(),
+        date,
+        local,
+        global: g,
+    };
     let s = v.local_sums();
     if v.equal() {
-        println!("\nLocal sums {} {} {} = global {} {} {}: equal", s.0, s.1, s.2, g.0, g.1, g.2);
+        println!(
+            "\nLocal sums {} {} {} = global {} {} {}: equal",
+            s.0, s.1, s.2, g.0, g.1, g.2
+        );
         Ok(v)
     } else {
-        Err(Error::invalid(format!("local sums {s:?} differ from the global row {g:?} for {item} on {d}")))
+        Err(Error::invalid(format!(
+            "local sums {s:?} differ from the global row {g:?} for {item} on {d}"
+        )))
     }
 }
 
 /// Total closing value of a summary, exact, as `"1234.56"` (for printing).
 pub fn total_closing_value(summary: &DataFrame) -> Result<String> {
-    let cents: i128 = decimal_cents(summary, "CLOSING_VALUE")?.into_iter().flatten().sum();
+    let cents: i128 = decimal_cents(summary, "CLOSING_VALUE")?
+        .into_iter()
+        .flatten()
+        .sum();
     Ok(cents_to_string(cents))
 }

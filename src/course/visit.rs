@@ -36,14 +36,25 @@ mod visit_date {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
-        crate::stream::row::naive_datetime::deserialize(d).map_err(|e| serde::de::Error::custom(format!("visit_date {e}")))
+        crate::stream::row::naive_datetime::deserialize(d)
+            .map_err(|e| serde::de::Error::custom(format!("visit_date {e}")))
     }
 }
 
 impl Visit {
     /// A visit (no validation; see [`Visit::validate`]).
-    pub fn new(country: &str, last_action: &str, visit_date: NaiveDateTime, duration: i64) -> Visit {
-        Visit { country: country.into(), last_action: last_action.into(), visit_date, duration }
+    pub fn new(
+        country: &str,
+        last_action: &str,
+        visit_date: NaiveDateTime,
+        duration: i64,
+    ) -> Visit {
+        Visit {
+            country: country.into(),
+            last_action: last_action.into(),
+            visit_date,
+            duration,
+        }
     }
 
     /// Checks what serde cannot: a non-negative duration and non-empty names.
@@ -67,13 +78,25 @@ impl Visit {
 
     /// `country,last_action,visit_date,duration` with the date as `YYYY-MM-DD HH:MM:SS`.
     pub fn csv_line(&self) -> String {
-        format!("{},{},{},{}", self.country, self.last_action, self.visit_date.format(VISIT_DATE_FORMAT), self.duration)
+        format!(
+            "{},{},{},{}",
+            self.country,
+            self.last_action,
+            self.visit_date.format(VISIT_DATE_FORMAT),
+            self.duration
+        )
     }
 
     /// The line Spark's `format_string('%s,%s,%s,%d')` produces: the date as microseconds since
     /// the epoch (wall-clock time read as UTC), e.g. `Australia,ShoppingCart,1767311159000000,5`.
     pub fn spark_csv_line(&self) -> String {
-        format!("{},{},{},{}", self.country, self.last_action, self.visit_date.and_utc().timestamp_micros(), self.duration)
+        format!(
+            "{},{},{},{}",
+            self.country,
+            self.last_action,
+            self.visit_date.and_utc().timestamp_micros(),
+            self.duration
+        )
     }
 
     /// Event time in the engine's clock (naive local wall time as milliseconds, read as UTC).

@@ -19,11 +19,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::config::Settings;
+use crate::course::visit::{random_visit, Visit};
 use crate::error::{Error, Result};
 use crate::io::kafka;
 use crate::runtime;
 use crate::show::{Chart, Report, Table};
-use crate::course::visit::{random_visit, Visit};
 
 /// Where notebook 3 saves its last run's report (notebook 4 checks the pipeline against it).
 pub const LAST_RUN_FILE: &str = "tmp/visits-generator-last.json";
@@ -41,7 +41,9 @@ pub fn course_json(v: &Visit) -> String {
         "{{\"country\": {}, \"last_action\": {}, \"visit_date\": {}, \"duration\": {}}}",
         s(&v.country),
         s(&v.last_action),
-        s(&v.visit_date.format(crate::course::visit::VISIT_DATE_FORMAT).to_string()),
+        s(&v.visit_date
+            .format(crate::course::visit::VISIT_DATE_FORMAT)
+            .to_string()),
         v.duration
     )
 }
@@ -61,7 +63,11 @@ pub type Body = Box<dyn FnMut(&mut StdRng) -> Produced + Send>;
 pub fn course_body(rng: &mut StdRng) -> Produced {
     let visit = random_visit(rng, Local::now().naive_local());
     let pause = Duration::from_secs(rng.random_range(1..=3u64));
-    Produced { key: Some(visit.country.clone()), value: course_json(&visit), pause }
+    Produced {
+        key: Some(visit.country.clone()),
+        value: course_json(&visit),
+        pause,
+    }
 }
 
 /// Settings of a generator run; [`VisitGenerator::start`] starts it.
@@ -77,7 +83,13 @@ pub struct VisitGenerator {
 
 impl std::fmt::Debug for VisitGenerator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VisitGenerator").field("topic", &self.topic).field("count", &self.count).field("seed", &self.seed).field("speed", &self.speed).field("burst", &self.burst).finish()
+        f.debug_struct("VisitGenerator")
+            .field("topic", &self.topic)
+            .field("count", &self.count)
+            .field("seed", &self.seed)
+            .field("speed", &self.speed)
+            .field("burst", &self.burst)
+            .finish()
     }
 }
 
@@ -159,17 +171,30 @@ impl VisitGenerator {
             s2.finished.store(true, Ordering::SeqCst);
             let _ = tx.send(r);
         });
-        Ok(GeneratorHandle { shared, total, result: Mutex::new(Some(rx)), lines: Mutex::new(lines_rx), done: Mutex::new(None) })
+        Ok(GeneratorHandle {
+            shared,
+            total,
+            result: Mutex::new(Some(rx)),
+            lines: Mutex::new(lines_rx),
+            done: Mutex::new(None),
+        })
     }
 
-    async fn run(mut self, shared: &Shared, lines: mpsc::Sender<String>) -> Result<GeneratorReport> {
+    async fn run(
+        mut self,
+        shared: &Shared,
+        lines: mpsc::Sender<String>,
+    ) -> Result<GeneratorReport> {
         let producer = kafka::producer(&self.settings)?;
         let mut rng = match self.seed {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_os_rng(),
         };
         let started = Instant::now();
-        let mut report = GeneratorReport { topic: self.topic.clone(), ..Default::default() };
+        let mut report = GeneratorReport {
+            topic: self.topic.clone(),
+            ..Default::default()
+        };
         let mut pending = Vec::new();
         for _ in 0..self.count {
             if shared.stop.load(Ordering::SeqCst) {
@@ -179,14 +204,23 @@ impl VisitGenerator {
             let Produced { key, value, pause } = (self.body)(&mut rng);
             let visit = <Visit as crate::stream::row::Row>::decode(value.as_bytes()).ok();
             if self.burst {
-                pending.push(kafka::send_owned(&producer, &self.settings, &self.topic, key, value).await?);
+                pending.push(
+                    kafka::send_owned(&producer, &self.settings, &self.topic, key, value).await?,
+                );
                 if pending.len() >= 1000 {
                     for f in pending.drain(..) {
                         f.await?;
                     }
                 }
             } else {
-                kafka::send(&producer, &self.settings, &self.topic, key.as_deref(), &value).await?;
+                kafka::send(
+                    &producer,
+                    &self.settings,
+                    &self.topic,
+                    key.as_deref(),
+                    &value,
+                )
+                .await?;
                 let _ = lines.send(value);
             }
             match &visit {
@@ -199,7 +233,8 @@ impl VisitGenerator {
                 // Sleep in short steps so stop() takes effect quickly.
                 let until = Instant::now() + d;
                 while Instant::now() < until && !shared.stop.load(Ordering::SeqCst) {
-                    tokio::time::sleep((until - Instant::now()).min(Duration::from_millis(100))).await;
+                    tokio::time::sleep((until - Instant::now()).min(Duration::from_millis(100)))
+                        .await;
                 }
             }
         }
@@ -238,12 +273,24 @@ pub struct GeneratorReport {
 impl GeneratorReport {
     fn add(&mut self, v: &Visit) {
         self.sent += 1;
-        let date = v.visit_date.format(crate::course::visit::VISIT_DATE_FORMAT).to_string();
+        let date = v
+            .visit_date
+            .format(crate::course::visit::VISIT_DATE_FORMAT)
+            .to_string();
         self.first_visit.get_or_insert_with(|| date.clone());
         self.last_visit = Some(date);
-        *self.duration_by_country.entry(v.country.clone()).or_default() += v.duration;
-        *self.duration_by_action.entry(v.last_action.clone()).or_default() += v.duration;
-        *self.visits_by_action.entry(v.last_action.clone()).or_default() += 1;
+        *self
+            .duration_by_country
+            .entry(v.country.clone())
+            .or_default() += v.duration;
+        *self
+            .duration_by_action
+            .entry(v.last_action.clone())
+            .or_default() += v.duration;
+        *self
+            .visits_by_action
+            .entry(v.last_action.clone())
+            .or_default() += 1;
         if v.last_action == "ShoppingCart" {
             self.carts.push(v.csv_line());
         }
@@ -272,14 +319,26 @@ impl GeneratorReport {
 
     /// Table of generated duration per country and a bar chart, in one block.
     pub fn report(&self) -> Report {
-        let rows = self.duration_by_country.iter().map(|(c, d)| vec![c.clone(), d.to_string()]).collect();
+        let rows = self
+            .duration_by_country
+            .iter()
+            .map(|(c, d)| vec![c.clone(), d.to_string()])
+            .collect();
         Report::new()
-            .heading(format!("{} visits sent to {} in {:.1} s", self.sent, self.topic, self.elapsed.as_secs_f64()))
+            .heading(format!(
+                "{} visits sent to {} in {:.1} s",
+                self.sent,
+                self.topic,
+                self.elapsed.as_secs_f64()
+            ))
             .table(Table::from_rows(&["country", "total duration"], rows))
             .chart(Chart::bar(
                 "Generated duration by country",
                 self.duration_by_country.keys().cloned().collect(),
-                self.duration_by_country.values().map(|v| *v as f64).collect(),
+                self.duration_by_country
+                    .values()
+                    .map(|v| *v as f64)
+                    .collect(),
             ))
     }
 
@@ -339,24 +398,42 @@ impl GeneratorHandle {
 
     /// Waits (printing visits) until the run ends, at most `timeout`; returns its report.
     pub fn wait(&self, timeout: Duration) -> Result<GeneratorReport> {
-        if let Some(r) = self.done.lock().map_err(|_| Error::Task("generator state poisoned".into()))?.clone() {
+        if let Some(r) = self
+            .done
+            .lock()
+            .map_err(|_| Error::Task("generator state poisoned".into()))?
+            .clone()
+        {
             return Ok(r);
         }
         let until = Instant::now() + timeout;
         loop {
             self.print_new();
-            let mut slot = self.result.lock().map_err(|_| Error::Task("generator state poisoned".into()))?;
-            let rx = slot.as_ref().ok_or_else(|| Error::Task("the generator's result was taken already".into()))?;
+            let mut slot = self
+                .result
+                .lock()
+                .map_err(|_| Error::Task("generator state poisoned".into()))?;
+            let rx = slot
+                .as_ref()
+                .ok_or_else(|| Error::Task("the generator's result was taken already".into()))?;
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(r) => {
                     *slot = None;
                     drop(slot);
                     self.print_new();
                     let r = r?;
-                    *self.done.lock().map_err(|_| Error::Task("generator state poisoned".into()))? = Some(r.clone());
+                    *self
+                        .done
+                        .lock()
+                        .map_err(|_| Error::Task("generator state poisoned".into()))? =
+                        Some(r.clone());
                     return Ok(r);
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Error::Task("the generator task ended without a result".into())),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Task(
+                        "the generator task ended without a result".into(),
+                    ))
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() >= until => {
                     let (sent, total) = self.progress();
                     return Err(Error::Timeout {
@@ -392,21 +469,35 @@ mod tests {
 
     #[test]
     fn json_has_the_course_field_order_and_separators() {
-        let d = NaiveDate::from_ymd_opt(2024, 8, 12).and_then(|d| d.and_hms_opt(13, 1, 16)).expect("date");
+        let d = NaiveDate::from_ymd_opt(2024, 8, 12)
+            .and_then(|d| d.and_hms_opt(13, 1, 16))
+            .expect("date");
         let v = Visit::new("USA", "Order", d, 11);
-        assert_eq!(course_json(&v), r#"{"country": "USA", "last_action": "Order", "visit_date": "2024-08-12 13:01:16", "duration": 11}"#);
-        assert_eq!(<Visit as crate::stream::row::Row>::decode(course_json(&v).as_bytes()).expect("decodes"), v);
+        assert_eq!(
+            course_json(&v),
+            r#"{"country": "USA", "last_action": "Order", "visit_date": "2024-08-12 13:01:16", "duration": 11}"#
+        );
+        assert_eq!(
+            <Visit as crate::stream::row::Row>::decode(course_json(&v).as_bytes())
+                .expect("decodes"),
+            v
+        );
     }
 
     #[test]
     fn report_adds_up_per_country_and_action() {
-        let d = NaiveDate::from_ymd_opt(2024, 8, 12).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("date");
+        let d = NaiveDate::from_ymd_opt(2024, 8, 12)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("date");
         let mut r = GeneratorReport::default();
         r.add(&Visit::new("USA", "ShoppingCart", d, 5));
         r.add(&Visit::new("USA", "FAQ", d, 7));
         r.add(&Visit::new("India", "FAQ", d, 1));
         assert_eq!(r.duration_by_country["USA"], 12);
         assert_eq!(r.duration_by_action["FAQ"], 8);
-        assert_eq!(r.carts, vec!["USA,ShoppingCart,2024-08-12 00:00:00,5".to_string()]);
+        assert_eq!(
+            r.carts,
+            vec!["USA,ShoppingCart,2024-08-12 00:00:00,5".to_string()]
+        );
     }
 }

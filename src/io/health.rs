@@ -60,18 +60,34 @@ impl fmt::Display for Health {
     }
 }
 
-fn timed(service: Service, address: String, check: impl FnOnce() -> Result<String, Error>) -> ServiceHealth {
+fn timed(
+    service: Service,
+    address: String,
+    check: impl FnOnce() -> Result<String, Error>,
+) -> ServiceHealth {
     let t0 = Instant::now();
     let r = check();
     let latency = t0.elapsed();
     match r {
-        Ok(version) => ServiceHealth { service, address, up: true, latency, detail: version },
+        Ok(version) => ServiceHealth {
+            service,
+            address,
+            up: true,
+            latency,
+            detail: version,
+        },
         Err(e) => {
             let mut detail = e.to_string();
             if !detail.contains("Fix:") {
                 detail.push_str(&format!(". Fix: {START_SERVICES_HINT}"));
             }
-            ServiceHealth { service, address, up: false, latency, detail }
+            ServiceHealth {
+                service,
+                address,
+                up: false,
+                latency,
+                detail,
+            }
         }
     }
 }
@@ -82,7 +98,14 @@ fn check_kafka(s: &Settings) -> ServiceHealth {
         let md = client
             .fetch_metadata(None, Duration::from_secs(3))
             .map_err(|e| Error::down(Service::Kafka, &s.kafka, e))?;
-        Ok(format!("{} broker(s), {} topic(s)", md.brokers().len(), md.topics().iter().filter(|t| !t.name().starts_with("__")).count()))
+        Ok(format!(
+            "{} broker(s), {} topic(s)",
+            md.brokers().len(),
+            md.topics()
+                .iter()
+                .filter(|t| !t.name().starts_with("__"))
+                .count()
+        ))
     })
 }
 
@@ -97,7 +120,9 @@ fn check_redis(s: &Settings) -> ServiceHealth {
 fn check_mariadb(s: &Settings) -> ServiceHealth {
     timed(Service::MariaDb, Settings::address_of(&s.mariadb), || {
         let mut c = mariadb::conn(s, None)?;
-        let v: Option<String> = c.query_first("SELECT VERSION()").map_err(|e| mariadb::map_err(&s.mariadb, "SELECT VERSION()", e))?;
+        let v: Option<String> = c
+            .query_first("SELECT VERSION()")
+            .map_err(|e| mariadb::map_err(&s.mariadb, "SELECT VERSION()", e))?;
         Ok(format!("MariaDB {}", v.unwrap_or_default()))
     })
 }
@@ -129,8 +154,20 @@ pub fn health_of(settings: &Settings) -> Health {
             };
             match runtime::block_on_timeout(h, Duration::from_secs(10), "a health check") {
                 Ok(Ok(sh)) => sh,
-                Ok(Err(e)) => ServiceHealth { service, address, up: false, latency: Duration::ZERO, detail: format!("check failed: {e}") },
-                Err(e) => ServiceHealth { service, address, up: false, latency: Duration::from_secs(10), detail: e.to_string() },
+                Ok(Err(e)) => ServiceHealth {
+                    service,
+                    address,
+                    up: false,
+                    latency: Duration::ZERO,
+                    detail: format!("check failed: {e}"),
+                },
+                Err(e) => ServiceHealth {
+                    service,
+                    address,
+                    up: false,
+                    latency: Duration::from_secs(10),
+                    detail: e.to_string(),
+                },
             }
         })
         .collect();

@@ -41,7 +41,10 @@ fn map_err(settings: &Settings, action: &str, e: KafkaError) -> Error {
             | Some(RDKafkaErrorCode::OperationTimedOut)
             | Some(RDKafkaErrorCode::MessageTimedOut)
             | Some(RDKafkaErrorCode::RequestTimedOut)
-    ) || matches!(e, KafkaError::MetadataFetch(_) | KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut));
+    ) || matches!(
+        e,
+        KafkaError::MetadataFetch(_) | KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)
+    );
     if down {
         Error::down(Service::Kafka, &settings.kafka, format!("{action}: {e}"))
     } else {
@@ -62,9 +65,15 @@ pub fn list_topics(settings: &Settings) -> Result<Vec<String>> {
     let s = settings.clone();
     runtime::run_blocking(move || {
         let client = metadata_client(&s)?;
-        let md = client.fetch_metadata(None, REQUEST_TIMEOUT).map_err(|e| map_err(&s, "list topics", e))?;
-        let mut names: Vec<String> =
-            md.topics().iter().map(|t| t.name().to_string()).filter(|n| !n.starts_with("__")).collect();
+        let md = client
+            .fetch_metadata(None, REQUEST_TIMEOUT)
+            .map_err(|e| map_err(&s, "list topics", e))?;
+        let mut names: Vec<String> = md
+            .topics()
+            .iter()
+            .map(|t| t.name().to_string())
+            .filter(|n| !n.starts_with("__"))
+            .collect();
         names.sort();
         Ok(names)
     })?
@@ -78,9 +87,18 @@ pub fn partitions(settings: &Settings, topic: &str) -> Result<Vec<i32>> {
 }
 
 /// [`partitions`] through a client the caller keeps (no new connection). Blocking.
-pub fn partitions_via<C: ClientContext>(client: &Client<C>, settings: &Settings, topic: &str) -> Result<Vec<i32>> {
-    let md = client.fetch_metadata(Some(topic), REQUEST_TIMEOUT).map_err(|e| map_err(settings, "read topic metadata", e))?;
-    let t = md.topics().first().ok_or_else(|| Error::invalid(format!("topic {topic} not found")))?;
+pub fn partitions_via<C: ClientContext>(
+    client: &Client<C>,
+    settings: &Settings,
+    topic: &str,
+) -> Result<Vec<i32>> {
+    let md = client
+        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .map_err(|e| map_err(settings, "read topic metadata", e))?;
+    let t = md
+        .topics()
+        .first()
+        .ok_or_else(|| Error::invalid(format!("topic {topic} not found")))?;
     if t.error().is_some() || t.partitions().is_empty() {
         return Err(Error::invalid(format!(
             "topic '{topic}' does not exist on {}: run the setup notebook (code_00_03) or `create_topics`",
@@ -99,11 +117,17 @@ pub fn watermarks(settings: &Settings, topic: &str) -> Result<Vec<(i32, i64, i64
 
 /// [`watermarks`] through a client the caller keeps (a producer's or consumer's `.client()`): no
 /// new connection, so a sink can ask every batch. Blocking.
-pub fn watermarks_via<C: ClientContext>(client: &Client<C>, settings: &Settings, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
+pub fn watermarks_via<C: ClientContext>(
+    client: &Client<C>,
+    settings: &Settings,
+    topic: &str,
+) -> Result<Vec<(i32, i64, i64)>> {
     partitions_via(client, settings, topic)?
         .into_iter()
         .map(|p| {
-            let (lo, hi) = client.fetch_watermarks(topic, p, REQUEST_TIMEOUT).map_err(|e| map_err(settings, "read offsets", e))?;
+            let (lo, hi) = client
+                .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+                .map_err(|e| map_err(settings, "read offsets", e))?;
             Ok((p, lo, hi))
         })
         .collect()
@@ -111,7 +135,10 @@ pub fn watermarks_via<C: ClientContext>(client: &Client<C>, settings: &Settings,
 
 /// Number of messages currently in a topic (sum of high − low watermarks).
 pub fn message_count(settings: &Settings, topic: &str) -> Result<i64> {
-    Ok(watermarks(settings, topic)?.iter().map(|(_, lo, hi)| hi - lo).sum())
+    Ok(watermarks(settings, topic)?
+        .iter()
+        .map(|(_, lo, hi)| hi - lo)
+        .sum())
 }
 
 /// What happened to each topic asked for.
@@ -122,16 +149,28 @@ pub enum TopicOutcome {
 }
 
 fn admin(settings: &Settings) -> Result<AdminClient<DefaultClientContext>> {
-    client_config(settings).create().map_err(|e| map_err(settings, "create an admin client", e))
+    client_config(settings)
+        .create()
+        .map_err(|e| map_err(settings, "create an admin client", e))
 }
 
 /// Creates each topic with `partitions` partitions and replication factor 1; existing topics are kept.
-pub fn create_topics(settings: &Settings, names: &[&str], partitions: i32) -> Result<Vec<(String, TopicOutcome)>> {
+pub fn create_topics(
+    settings: &Settings,
+    names: &[&str],
+    partitions: i32,
+) -> Result<Vec<(String, TopicOutcome)>> {
     if partitions < 1 {
-        return Err(Error::invalid(format!("a topic needs at least 1 partition, got {partitions}")));
+        return Err(Error::invalid(format!(
+            "a topic needs at least 1 partition, got {partitions}"
+        )));
     }
     let existing = list_topics(settings)?;
-    let missing: Vec<String> = names.iter().filter(|n| !existing.iter().any(|e| e == *n)).map(|n| n.to_string()).collect();
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|n| !existing.iter().any(|e| e == *n))
+        .map(|n| n.to_string())
+        .collect();
     let mut out: Vec<(String, TopicOutcome)> = names
         .iter()
         .filter(|n| existing.iter().any(|e| e == *n))
@@ -141,17 +180,31 @@ pub fn create_topics(settings: &Settings, names: &[&str], partitions: i32) -> Re
         let s = settings.clone();
         let results = runtime::block_on(async move {
             let admin = admin(&s)?;
-            let topics: Vec<NewTopic> =
-                missing.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1))).collect();
-            let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT)).request_timeout(Some(REQUEST_TIMEOUT));
-            admin.create_topics(topics.iter(), &opts).await.map_err(|e| map_err(&s, "create topics", e))
+            let topics: Vec<NewTopic> = missing
+                .iter()
+                .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+                .collect();
+            let opts = AdminOptions::new()
+                .operation_timeout(Some(REQUEST_TIMEOUT))
+                .request_timeout(Some(REQUEST_TIMEOUT));
+            admin
+                .create_topics(topics.iter(), &opts)
+                .await
+                .map_err(|e| map_err(&s, "create topics", e))
         })??;
         for r in results {
             match r {
                 Ok(name) => out.push((name, TopicOutcome::Created)),
-                Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => out.push((name, TopicOutcome::AlreadyExists)),
+                Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    out.push((name, TopicOutcome::AlreadyExists))
+                }
                 Err((name, code)) => {
-                    return Err(Error::service(Service::Kafka, &settings.kafka, format!("create topic {name}"), code))
+                    return Err(Error::service(
+                        Service::Kafka,
+                        &settings.kafka,
+                        format!("create topic {name}"),
+                        code,
+                    ))
                 }
             }
         }
@@ -162,7 +215,11 @@ pub fn create_topics(settings: &Settings, names: &[&str], partitions: i32) -> Re
 /// Deletes the topics that exist among `names` (missing ones are ignored). Returns the deleted names.
 pub fn delete_topics(settings: &Settings, names: &[&str]) -> Result<Vec<String>> {
     let existing = list_topics(settings)?;
-    let present: Vec<String> = names.iter().filter(|n| existing.iter().any(|e| e == *n)).map(|n| n.to_string()).collect();
+    let present: Vec<String> = names
+        .iter()
+        .filter(|n| existing.iter().any(|e| e == *n))
+        .map(|n| n.to_string())
+        .collect();
     if present.is_empty() {
         return Ok(present);
     }
@@ -171,12 +228,22 @@ pub fn delete_topics(settings: &Settings, names: &[&str]) -> Result<Vec<String>>
     let results = runtime::block_on(async move {
         let admin = admin(&s)?;
         let refs: Vec<&str> = p.iter().map(|x| x.as_str()).collect();
-        let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT)).request_timeout(Some(REQUEST_TIMEOUT));
-        admin.delete_topics(&refs, &opts).await.map_err(|e| map_err(&s, "delete topics", e))
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(REQUEST_TIMEOUT))
+            .request_timeout(Some(REQUEST_TIMEOUT));
+        admin
+            .delete_topics(&refs, &opts)
+            .await
+            .map_err(|e| map_err(&s, "delete topics", e))
     })??;
     for r in results {
         if let Err((name, code)) = r {
-            return Err(Error::service(Service::Kafka, &settings.kafka, format!("delete topic {name}"), code));
+            return Err(Error::service(
+                Service::Kafka,
+                &settings.kafka,
+                format!("delete topic {name}"),
+                code,
+            ));
         }
     }
     Ok(present)
@@ -193,14 +260,24 @@ pub fn producer(settings: &Settings) -> Result<FutureProducer> {
 }
 
 /// Sends one record and waits until the broker acknowledged it.
-pub async fn send(producer: &FutureProducer, settings: &Settings, topic: &str, key: Option<&str>, value: &str) -> Result<(i32, i64)> {
+pub async fn send(
+    producer: &FutureProducer,
+    settings: &Settings,
+    topic: &str,
+    key: Option<&str>,
+    value: &str,
+) -> Result<(i32, i64)> {
     let mut rec = FutureRecord::to(topic).payload(value);
     if let Some(k) = key {
         rec = rec.key(k);
     }
     match producer.send(rec, Duration::from_secs(15)).await {
         Ok(d) => Ok((d.partition, d.offset)),
-        Err((e, _)) => Err(map_err(settings, &format!("deliver a record to {topic}"), e)),
+        Err((e, _)) => Err(map_err(
+            settings,
+            &format!("deliver a record to {topic}"),
+            e,
+        )),
     }
 }
 
@@ -222,11 +299,19 @@ pub async fn send_owned(
         match producer.send_result(rec) {
             Ok(f) => break f,
             // The local queue drains as the broker acknowledges; wait up to a minute for room.
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if attempts < 6000 => {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                if attempts < 6000 =>
+            {
                 attempts += 1;
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            Err((e, _)) => return Err(map_err(settings, &format!("enqueue a record for {topic}"), e)),
+            Err((e, _)) => {
+                return Err(map_err(
+                    settings,
+                    &format!("enqueue a record for {topic}"),
+                    e,
+                ))
+            }
         }
     };
     let s = settings.clone();
@@ -235,7 +320,11 @@ pub async fn send_owned(
         match delivery.await {
             Ok(Ok(d)) => Ok((d.partition, d.offset)),
             Ok(Err((e, _))) => Err(map_err(&s, &format!("deliver a record to {t}"), e)),
-            Err(_) => Err(Error::down(Service::Kafka, &s.kafka, "the producer was dropped before delivery")),
+            Err(_) => Err(Error::down(
+                Service::Kafka,
+                &s.kafka,
+                "the producer was dropped before delivery",
+            )),
         }
     })
 }
@@ -243,7 +332,11 @@ pub async fn send_owned(
 /// Blocking convenience: sends key/value pairs in order, many in flight at once (at most
 /// 50,000 unacknowledged), and waits for every acknowledgement. Returns how many were sent.
 /// (The idempotent producer keeps the order within a partition.)
-pub fn produce_all(settings: &Settings, topic: &str, records: Vec<(Option<String>, String)>) -> Result<usize> {
+pub fn produce_all(
+    settings: &Settings,
+    topic: &str,
+    records: Vec<(Option<String>, String)>,
+) -> Result<usize> {
     let s = settings.clone();
     let t = topic.to_string();
     runtime::block_on(async move {
@@ -268,7 +361,12 @@ pub fn produce_all(settings: &Settings, topic: &str, records: Vec<(Option<String
 
 /// Like [`produce_all`], every record `(key, value, header value)` carrying one header `header`
 /// (an identity a later reader can look for, see [`header_values`]). Returns how many were sent.
-pub fn produce_all_with_header(settings: &Settings, topic: &str, header: &str, records: Vec<(Option<String>, String, String)>) -> Result<usize> {
+pub fn produce_all_with_header(
+    settings: &Settings,
+    topic: &str,
+    header: &str,
+    records: Vec<(Option<String>, String, String)>,
+) -> Result<usize> {
     use rdkafka::message::{Header, OwnedHeaders};
     let s = settings.clone();
     let t = topic.to_string();
@@ -279,18 +377,25 @@ pub fn produce_all_with_header(settings: &Settings, topic: &str, header: &str, r
         for (k, v, hv) in &records {
             let mut attempts = 0;
             let delivery = loop {
-                let headers = OwnedHeaders::new().insert(Header { key: h.as_str(), value: Some(hv.as_str()) });
+                let headers = OwnedHeaders::new().insert(Header {
+                    key: h.as_str(),
+                    value: Some(hv.as_str()),
+                });
                 let mut rec = FutureRecord::to(&t).payload(v.as_str()).headers(headers);
                 if let Some(k) = k.as_deref() {
                     rec = rec.key(k);
                 }
                 match p.send_result(rec) {
                     Ok(f) => break f,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if attempts < 6000 => {
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                        if attempts < 6000 =>
+                    {
                         attempts += 1;
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    Err((e, _)) => return Err(map_err(&s, &format!("enqueue a record for {t}"), e)),
+                    Err((e, _)) => {
+                        return Err(map_err(&s, &format!("enqueue a record for {t}"), e))
+                    }
                 }
             };
             in_flight.push(delivery);
@@ -300,7 +405,13 @@ pub fn produce_all_with_header(settings: &Settings, topic: &str, header: &str, r
             match f.await {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => return Err(map_err(&s, &format!("deliver a record to {t}"), e)),
-                Err(_) => return Err(Error::down(Service::Kafka, &s.kafka, "the producer was dropped before delivery")),
+                Err(_) => {
+                    return Err(Error::down(
+                        Service::Kafka,
+                        &s.kafka,
+                        "the producer was dropped before delivery",
+                    ))
+                }
             }
         }
         Ok(n)
@@ -319,23 +430,37 @@ pub fn reader(settings: &Settings, start: &str) -> Result<BaseConsumer> {
 
 /// Reads every message currently in `topic` (from the start up to the end offsets seen now) as
 /// `(key, value)` strings, waiting at most `timeout`.
-pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> Result<Vec<(Option<String>, String)>> {
+pub fn read_all(
+    settings: &Settings,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<(Option<String>, String)>> {
     use rdkafka::message::Message;
     scan_all(settings, topic, timeout, |m| {
         let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
-        let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+        let value = m
+            .payload()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
         (key, value)
     })
 }
 
 /// The value of header `name` of every message now in `topic` (`None` for a message without
 /// it), waiting at most `timeout`: what a run that was interrupted already sent.
-pub fn header_values(settings: &Settings, topic: &str, name: &str, timeout: Duration) -> Result<Vec<Option<String>>> {
+pub fn header_values(
+    settings: &Settings,
+    topic: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<Vec<Option<String>>> {
     use rdkafka::message::{Headers, Message};
     let name = name.to_string();
     scan_all(settings, topic, timeout, move |m| {
         m.headers().and_then(|h| {
-            h.iter().find(|x| x.key == name).and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+            h.iter()
+                .find(|x| x.key == name)
+                .and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
         })
     })
 }
@@ -358,10 +483,12 @@ fn scan_all<T: Send + 'static>(
         let mut tpl = TopicPartitionList::new();
         // Next offset still to reach, per partition: the scan ends on positions, not on a count
         // of messages, because offsets also hold transaction markers that are never delivered.
-        let mut behind: std::collections::HashMap<i32, (i64, i64)> = std::collections::HashMap::new();
+        let mut behind: std::collections::HashMap<i32, (i64, i64)> =
+            std::collections::HashMap::new();
         for (p, lo, hi) in &marks {
             if hi > lo {
-                tpl.add_partition_offset(&t, *p, Offset::Offset(*lo)).map_err(|e| map_err(&s, "assign partitions", e))?;
+                tpl.add_partition_offset(&t, *p, Offset::Offset(*lo))
+                    .map_err(|e| map_err(&s, "assign partitions", e))?;
                 behind.insert(*p, (*lo, *hi));
             }
         }
@@ -369,7 +496,8 @@ fn scan_all<T: Send + 'static>(
         if behind.is_empty() {
             return Ok(out);
         }
-        c.assign(&tpl).map_err(|e| map_err(&s, "assign partitions", e))?;
+        c.assign(&tpl)
+            .map_err(|e| map_err(&s, "assign partitions", e))?;
         let deadline = std::time::Instant::now() + timeout;
         while !behind.is_empty() && std::time::Instant::now() < deadline {
             match c.poll(Duration::from_millis(200)) {
@@ -386,7 +514,9 @@ fn scan_all<T: Send + 'static>(
                     // nothing more came: the consumer's position tells how far the gaps reach
                     if let Ok(pos) = c.position() {
                         for e in pos.elements() {
-                            if let (Offset::Offset(o), Some((at, _))) = (e.offset(), behind.get_mut(&e.partition())) {
+                            if let (Offset::Offset(o), Some((at, _))) =
+                                (e.offset(), behind.get_mut(&e.partition()))
+                            {
                                 *at = (*at).max(o);
                             }
                         }
@@ -400,7 +530,11 @@ fn scan_all<T: Send + 'static>(
             return Err(Error::Timeout {
                 what: format!("up to {left} more offsets of {t}"),
                 after: timeout,
-                hint: format!("read {} so far; the broker at {} may be slow", out.len(), s.kafka),
+                hint: format!(
+                    "read {} so far; the broker at {} may be slow",
+                    out.len(),
+                    s.kafka
+                ),
             });
         }
         Ok(out)
@@ -425,10 +559,16 @@ impl Tail {
         let consumer = reader(settings, "latest")?;
         let mut tpl = TopicPartitionList::new();
         for (p, _, hi) in marks {
-            tpl.add_partition_offset(topic, p, Offset::Offset(hi)).map_err(|e| map_err(settings, "assign partitions", e))?;
+            tpl.add_partition_offset(topic, p, Offset::Offset(hi))
+                .map_err(|e| map_err(settings, "assign partitions", e))?;
         }
-        consumer.assign(&tpl).map_err(|e| map_err(settings, "assign partitions", e))?;
-        Ok(Tail { consumer, settings: settings.clone() })
+        consumer
+            .assign(&tpl)
+            .map_err(|e| map_err(settings, "assign partitions", e))?;
+        Ok(Tail {
+            consumer,
+            settings: settings.clone(),
+        })
     }
 
     /// Values that arrived since the last poll, oldest first: waits up to `wait` for the first
@@ -446,10 +586,17 @@ impl Tail {
         let mut out = Vec::new();
         let mut timeout = wait;
         while out.len() < max {
-            let Some(m) = self.consumer.poll(timeout) else { break };
+            let Some(m) = self.consumer.poll(timeout) else {
+                break;
+            };
             let m = m.map_err(|e| map_err(&self.settings, "read messages", e))?;
-            out.push(m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default());
-            timeout = Duration::from_millis(50).min(deadline.saturating_duration_since(std::time::Instant::now()));
+            out.push(
+                m.payload()
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default(),
+            );
+            timeout = Duration::from_millis(50)
+                .min(deadline.saturating_duration_since(std::time::Instant::now()));
             if timeout.is_zero() {
                 break;
             }

@@ -37,19 +37,31 @@ static POOLS: OnceLock<Mutex<HashMap<(String, Option<String>), Pool>>> = OnceLoc
 pub fn pool_for(url: &str, db: Option<&str>) -> Result<Pool> {
     let key = (url.to_string(), db.map(str::to_string));
     let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(p) = pools.lock().map_err(|_| Error::Task("pool cache poisoned".into()))?.get(&key) {
+    if let Some(p) = pools
+        .lock()
+        .map_err(|_| Error::Task("pool cache poisoned".into()))?
+        .get(&key)
+    {
         return Ok(p.clone());
     }
-    let opts = Opts::from_url(url)
-        .map_err(|e| Error::invalid(format!("'{}' is not a MariaDB URL ({e}); use mysql://user:password@host:port", Settings::address_of(url))))?;
-    let constraints = PoolConstraints::new(0, 8).ok_or_else(|| Error::invalid("pool constraints"))?;
+    let opts = Opts::from_url(url).map_err(|e| {
+        Error::invalid(format!(
+            "'{}' is not a MariaDB URL ({e}); use mysql://user:password@host:port",
+            Settings::address_of(url)
+        ))
+    })?;
+    let constraints =
+        PoolConstraints::new(0, 8).ok_or_else(|| Error::invalid("pool constraints"))?;
     let builder = OptsBuilder::from_opts(opts)
         .db_name(db)
         .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
         .read_timeout(Some(Duration::from_secs(300)))
         .pool_opts(PoolOpts::default().with_constraints(constraints));
     let pool = Pool::new(builder).map_err(|e| map_err(url, "open a pool", e))?;
-    pools.lock().map_err(|_| Error::Task("pool cache poisoned".into()))?.insert(key, pool.clone());
+    pools
+        .lock()
+        .map_err(|_| Error::Task("pool cache poisoned".into()))?
+        .insert(key, pool.clone());
     Ok(pool)
 }
 
@@ -61,19 +73,22 @@ pub fn pool(settings: &Settings, db: Option<&str>) -> Result<Pool> {
 /// A connection of the course user.
 pub fn conn(settings: &Settings, db: Option<&str>) -> Result<PooledConn> {
     let p = pool(settings, db)?;
-    p.try_get_conn(CONNECT_TIMEOUT * 3).map_err(|e| map_err(&settings.mariadb, "connect", e))
+    p.try_get_conn(CONNECT_TIMEOUT * 3)
+        .map_err(|e| map_err(&settings.mariadb, "connect", e))
 }
 
 /// A connection of the administrator (setup only).
 pub fn admin_conn(settings: &Settings) -> Result<PooledConn> {
     let p = pool_for(&settings.mariadb_root, None)?;
-    p.try_get_conn(CONNECT_TIMEOUT * 3).map_err(|e| map_err(&settings.mariadb_root, "connect as administrator", e))
+    p.try_get_conn(CONNECT_TIMEOUT * 3)
+        .map_err(|e| map_err(&settings.mariadb_root, "connect as administrator", e))
 }
 
 /// Runs statements without results.
 pub fn execute(settings: &Settings, db: Option<&str>, sql: &str) -> Result<()> {
     let mut c = conn(settings, db)?;
-    c.query_drop(sql).map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))
+    c.query_drop(sql)
+        .map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))
 }
 
 /// The first 60 characters of a statement, for error messages.
@@ -90,7 +105,11 @@ pub fn short(sql: &str) -> String {
 /// (`Table::new(&query_frame(&s, Some("website_stats"), "SELECT * FROM visit_stats")?)`).
 /// Integer columns become Int64, floating columns Float64, everything else text
 /// (DECIMAL keeps its exact digits, dates read `YYYY-MM-DD HH:MM:SS`); NULL stays null.
-pub fn query_frame(settings: &Settings, db: Option<&str>, sql: &str) -> Result<polars::prelude::DataFrame> {
+pub fn query_frame(
+    settings: &Settings,
+    db: Option<&str>,
+    sql: &str,
+) -> Result<polars::prelude::DataFrame> {
     let mut c = conn(settings, db)?;
     frame_of(&settings.mariadb, &mut c, sql, Vec::new())
 }
@@ -99,23 +118,47 @@ pub fn query_frame(settings: &Settings, db: Option<&str>, sql: &str) -> Result<p
 /// LAST_ACTION`; NULL text becomes empty, a NULL number 0.
 pub fn pairs(settings: &Settings, db: &str, sql: &str) -> Result<Vec<(String, i64)>> {
     let mut c = conn(settings, Some(db))?;
-    let rows: Vec<(Option<String>, Option<String>)> = c.query(sql).map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))?;
+    let rows: Vec<(Option<String>, Option<String>)> = c
+        .query(sql)
+        .map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))?;
     rows.into_iter()
         .map(|(a, n)| {
             let n = n.unwrap_or_default();
-            let v = if n.is_empty() { 0 } else { n.trim_end_matches(".0").parse::<i64>().map_err(|_| Error::invalid(format!("`{}` gave '{n}', not an integer", short(sql))))? };
+            let v = if n.is_empty() {
+                0
+            } else {
+                n.trim_end_matches(".0").parse::<i64>().map_err(|_| {
+                    Error::invalid(format!("`{}` gave '{n}', not an integer", short(sql)))
+                })?
+            };
             Ok((a.unwrap_or_default(), v))
         })
         .collect()
 }
 
 /// Runs a parameterized query on a connection and converts the rows as [`query_frame`] does.
-pub fn frame_of(url: &str, c: &mut impl Queryable, sql: &str, params: Vec<mysql::Value>) -> Result<polars::prelude::DataFrame> {
+pub fn frame_of(
+    url: &str,
+    c: &mut impl Queryable,
+    sql: &str,
+    params: Vec<mysql::Value>,
+) -> Result<polars::prelude::DataFrame> {
     use mysql::consts::ColumnType as T;
     use polars::prelude::{Column, DataFrame, NamedFrom, Series};
-    let params = if params.is_empty() { mysql::Params::Empty } else { mysql::Params::Positional(params) };
-    let result = c.exec_iter(sql, params).map_err(|e| map_err(url, &format!("run `{}`", short(sql)), e))?;
-    let cols: Vec<(String, T)> = result.columns().as_ref().iter().map(|c| (c.name_str().to_string(), c.column_type())).collect();
+    let params = if params.is_empty() {
+        mysql::Params::Empty
+    } else {
+        mysql::Params::Positional(params)
+    };
+    let result = c
+        .exec_iter(sql, params)
+        .map_err(|e| map_err(url, &format!("run `{}`", short(sql)), e))?;
+    let cols: Vec<(String, T)> = result
+        .columns()
+        .as_ref()
+        .iter()
+        .map(|c| (c.name_str().to_string(), c.column_type()))
+        .collect();
     let mut cells: Vec<Vec<mysql::Value>> = vec![Vec::new(); cols.len()];
     for row in result {
         let row = row.map_err(|e| map_err(url, "read a row", e))?;
@@ -129,7 +172,9 @@ pub fn frame_of(url: &str, c: &mut impl Queryable, sql: &str, params: Vec<mysql:
         match v {
             mysql::Value::NULL => None,
             mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-            mysql::Value::Date(y, mo, d, h, mi, s, _) => Some(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")),
+            mysql::Value::Date(y, mo, d, h, mi, s, _) => {
+                Some(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"))
+            }
             other => Some(other.as_sql(true).trim_matches('\'').to_string()),
         }
     };
@@ -138,13 +183,27 @@ pub fn frame_of(url: &str, c: &mut impl Queryable, sql: &str, params: Vec<mysql:
         .zip(cells.iter())
         .map(|((name, ty), vals)| {
             let s = match ty {
-                T::MYSQL_TYPE_TINY | T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_LONGLONG | T::MYSQL_TYPE_INT24 | T::MYSQL_TYPE_YEAR => {
-                    Series::new(name.as_str().into(), vals.iter().map(|v| text(v).and_then(|t| t.parse::<i64>().ok())).collect::<Vec<_>>())
-                }
-                T::MYSQL_TYPE_FLOAT | T::MYSQL_TYPE_DOUBLE => {
-                    Series::new(name.as_str().into(), vals.iter().map(|v| text(v).and_then(|t| t.parse::<f64>().ok())).collect::<Vec<_>>())
-                }
-                _ => Series::new(name.as_str().into(), vals.iter().map(text).collect::<Vec<_>>()),
+                T::MYSQL_TYPE_TINY
+                | T::MYSQL_TYPE_SHORT
+                | T::MYSQL_TYPE_LONG
+                | T::MYSQL_TYPE_LONGLONG
+                | T::MYSQL_TYPE_INT24
+                | T::MYSQL_TYPE_YEAR => Series::new(
+                    name.as_str().into(),
+                    vals.iter()
+                        .map(|v| text(v).and_then(|t| t.parse::<i64>().ok()))
+                        .collect::<Vec<_>>(),
+                ),
+                T::MYSQL_TYPE_FLOAT | T::MYSQL_TYPE_DOUBLE => Series::new(
+                    name.as_str().into(),
+                    vals.iter()
+                        .map(|v| text(v).and_then(|t| t.parse::<f64>().ok()))
+                        .collect::<Vec<_>>(),
+                ),
+                _ => Series::new(
+                    name.as_str().into(),
+                    vals.iter().map(text).collect::<Vec<_>>(),
+                ),
             };
             s.into()
         })
@@ -174,8 +233,14 @@ pub fn partitioned_read(
     upper: i64,
     n: usize,
 ) -> Result<PartitionedRead> {
-    if !column.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || column.is_empty() {
-        return Err(Error::invalid(format!("partition column '{column}' must be a plain column name")));
+    if !column
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || column.is_empty()
+    {
+        return Err(Error::invalid(format!(
+            "partition column '{column}' must be a plain column name"
+        )));
     }
     let parts = jdbc_partitions(lower, upper, n)?;
     let p = pool(settings, db)?;
@@ -184,17 +249,28 @@ pub fn partitioned_read(
         let handles: Vec<_> = parts
             .iter()
             .map(|part| {
-                let sql = format!("SELECT * FROM ({query}) AS tmp WHERE {}", part.condition(column));
+                let sql = format!(
+                    "SELECT * FROM ({query}) AS tmp WHERE {}",
+                    part.condition(column)
+                );
                 let params = params.clone();
                 let p = p.clone();
                 let url = url.clone();
                 scope.spawn(move || {
-                    let mut c = p.try_get_conn(CONNECT_TIMEOUT * 3).map_err(|e| map_err(&url, "connect", e))?;
+                    let mut c = p
+                        .try_get_conn(CONNECT_TIMEOUT * 3)
+                        .map_err(|e| map_err(&url, "connect", e))?;
                     frame_of(&url, &mut c, &sql, params)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Task("a partition reader panicked".into())))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Task("a partition reader panicked".into())))
+            })
+            .collect()
     });
     let mut out: Option<polars::prelude::DataFrame> = None;
     let mut rows_per_partition = Vec::new();
@@ -206,7 +282,10 @@ pub fn partitioned_read(
             Some(acc) => acc.vstack(&f)?,
         });
     }
-    Ok(PartitionedRead { frame: out.unwrap_or_default(), rows_per_partition })
+    Ok(PartitionedRead {
+        frame: out.unwrap_or_default(),
+        rows_per_partition,
+    })
 }
 
 /// One range of a partitioned read: a condition on the partition column.
@@ -242,7 +321,9 @@ pub fn jdbc_partitions(lower: i64, upper: i64, n: usize) -> Result<Vec<RangePart
         return Err(Error::invalid("numPartitions must be at least 1"));
     }
     if lower > upper {
-        return Err(Error::invalid(format!("lower bound {lower} is above upper bound {upper}")));
+        return Err(Error::invalid(format!(
+            "lower bound {lower} is above upper bound {upper}"
+        )));
     }
     let n = if n <= 1 || upper == lower {
         1
@@ -252,7 +333,11 @@ pub fn jdbc_partitions(lower: i64, upper: i64, n: usize) -> Result<Vec<RangePart
         n
     };
     if n == 1 {
-        return Ok(vec![RangePartition { index: 0, from: None, to: None }]);
+        return Ok(vec![RangePartition {
+            index: 0,
+            from: None,
+            to: None,
+        }]);
     }
     let ni = n as i64;
     let stride = upper / ni - lower / ni;
@@ -288,9 +373,15 @@ mod tests {
         assert_eq!(jdbc_partitions(5, 5, 2).expect("one").len(), 1);
         assert_eq!(jdbc_partitions(5, 6, 4).expect("one").len(), 1);
         let p = jdbc_partitions(0, 100, 4).expect("four");
-        assert_eq!(p.iter().map(|r| (r.from, r.to)).collect::<Vec<_>>(), vec![
-            (None, Some(25)), (Some(25), Some(50)), (Some(50), Some(75)), (Some(75), None)
-        ]);
+        assert_eq!(
+            p.iter().map(|r| (r.from, r.to)).collect::<Vec<_>>(),
+            vec![
+                (None, Some(25)),
+                (Some(25), Some(50)),
+                (Some(50), Some(75)),
+                (Some(75), None)
+            ]
+        );
         assert!(jdbc_partitions(1, 0, 2).is_err());
         assert!(jdbc_partitions(1, 5, 0).is_err());
     }

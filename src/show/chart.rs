@@ -10,8 +10,14 @@ use crate::error::{Error, Result};
 /// What to draw.
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
-    Bars { labels: Vec<String>, values: Vec<f64> },
-    Lines { series: Vec<(String, Vec<(f64, f64)>)>, time_axis: bool },
+    Bars {
+        labels: Vec<String>,
+        values: Vec<f64>,
+    },
+    Lines {
+        series: Vec<(String, Vec<(f64, f64)>)>,
+        time_axis: bool,
+    },
 }
 
 /// A chart ready to render as SVG.
@@ -36,12 +42,27 @@ const PALETTE: [RGBColor; 6] = [
 impl Chart {
     /// A bar chart of `values` labelled by `labels` (same length).
     pub fn bar(title: impl Into<String>, labels: Vec<String>, values: Vec<f64>) -> Chart {
-        Chart { title: title.into(), x_desc: String::new(), y_desc: String::new(), size: (640, 360), kind: Kind::Bars { labels, values } }
+        Chart {
+            title: title.into(),
+            x_desc: String::new(),
+            y_desc: String::new(),
+            size: (640, 360),
+            kind: Kind::Bars { labels, values },
+        }
     }
 
     /// A line chart with one or more named series of (x, y) points.
     pub fn lines(title: impl Into<String>, series: Vec<(String, Vec<(f64, f64)>)>) -> Chart {
-        Chart { title: title.into(), x_desc: String::new(), y_desc: String::new(), size: (640, 360), kind: Kind::Lines { series, time_axis: false } }
+        Chart {
+            title: title.into(),
+            x_desc: String::new(),
+            y_desc: String::new(),
+            size: (640, 360),
+            kind: Kind::Lines {
+                series,
+                time_axis: false,
+            },
+        }
     }
 
     /// Axis descriptions.
@@ -80,9 +101,19 @@ impl Chart {
         Ok(svg)
     }
 
-    fn draw_bars(&self, root: &DrawingArea<SVGBackend, plotters::coord::Shift>, labels: &[String], values: &[f64]) -> Result<()> {
+    fn draw_bars(
+        &self,
+        root: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+        labels: &[String],
+        values: &[f64],
+    ) -> Result<()> {
         if labels.len() != values.len() {
-            return Err(Error::invalid(format!("bar chart '{}': {} labels for {} values", self.title, labels.len(), values.len())));
+            return Err(Error::invalid(format!(
+                "bar chart '{}': {} labels for {} values",
+                self.title,
+                labels.len(),
+                values.len()
+            )));
         }
         let n = values.len().max(1);
         let top = values.iter().cloned().fold(0.0f64, f64::max).max(1.0) * 1.1;
@@ -109,7 +140,13 @@ impl Chart {
         chart
             .draw_series(values.iter().enumerate().map(|(i, v)| {
                 let color = PALETTE[i % PALETTE.len()];
-                let mut bar = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)], color.filled());
+                let mut bar = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), *v),
+                    ],
+                    color.filled(),
+                );
                 bar.set_margin(0, 0, 6, 6);
                 bar
             }))
@@ -117,7 +154,12 @@ impl Chart {
         Ok(())
     }
 
-    fn draw_lines(&self, root: &DrawingArea<SVGBackend, plotters::coord::Shift>, series: &[(String, Vec<(f64, f64)>)], time_axis: bool) -> Result<()> {
+    fn draw_lines(
+        &self,
+        root: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+        series: &[(String, Vec<(f64, f64)>)],
+        time_axis: bool,
+    ) -> Result<()> {
         let pts = series.iter().flat_map(|(_, p)| p.iter());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, 0.0f64, f64::MIN);
         for (x, y) in pts {
@@ -144,7 +186,9 @@ impl Chart {
             .map_err(draw_err)?;
         let fmt_x = move |x: &f64| {
             if time_axis {
-                chrono::DateTime::from_timestamp(*x as i64, 0).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default()
+                chrono::DateTime::from_timestamp(*x as i64, 0)
+                    .map(|t| t.format("%H:%M:%S").to_string())
+                    .unwrap_or_default()
             } else if (x - x.round()).abs() < 1e-9 {
                 format!("{x:.0}")
             } else {
@@ -162,13 +206,23 @@ impl Chart {
         for (i, (name, points)) in series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             chart
-                .draw_series(LineSeries::new(points.iter().cloned(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    points.iter().cloned(),
+                    color.stroke_width(2),
+                ))
                 .map_err(draw_err)?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
         }
         if series.len() > 1 {
-            chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(draw_err)?;
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .draw()
+                .map_err(draw_err)?;
         }
         Ok(())
     }
@@ -192,7 +246,9 @@ mod tests {
 
     #[test]
     fn bar_chart_is_svg_with_labels() {
-        let svg = Chart::bar("Totals", vec!["USA".into(), "India".into()], vec![3.0, 5.0]).to_svg().expect("svg");
+        let svg = Chart::bar("Totals", vec!["USA".into(), "India".into()], vec![3.0, 5.0])
+            .to_svg()
+            .expect("svg");
         assert!(svg.starts_with("<svg"), "{}", &svg[..60.min(svg.len())]);
         assert!(svg.contains("USA") && svg.contains("India") && svg.contains("Totals"));
         assert!(svg.matches("<rect").count() >= 3, "background + two bars");
@@ -205,10 +261,16 @@ mod tests {
 
     #[test]
     fn line_chart_with_time_axis() {
-        let svg = Chart::lines("w", vec![("FAQ".into(), vec![(0.0, 1.0), (5.0, 3.0)]), ("Order".into(), vec![(0.0, 2.0)])])
-            .time_axis()
-            .to_svg()
-            .expect("svg");
+        let svg = Chart::lines(
+            "w",
+            vec![
+                ("FAQ".into(), vec![(0.0, 1.0), (5.0, 3.0)]),
+                ("Order".into(), vec![(0.0, 2.0)]),
+            ],
+        )
+        .time_axis()
+        .to_svg()
+        .expect("svg");
         assert!(svg.contains("00:00:00") && svg.contains("<polyline") && svg.contains("Order"));
     }
 }

@@ -74,7 +74,15 @@ pub struct Dashboard {
 impl Dashboard {
     /// An empty dashboard titled `title`; panels refresh every second.
     pub fn new(title: impl Into<String>) -> Dashboard {
-        Dashboard { title: title.into(), every: Duration::from_secs(1), keep_lines: 15, lines: None, bars: None, series: None, progress: None }
+        Dashboard {
+            title: title.into(),
+            every: Duration::from_secs(1),
+            keep_lines: 15,
+            lines: None,
+            bars: None,
+            series: None,
+            progress: None,
+        }
     }
 
     /// How often the panels are read (at least 100 ms; the page polls every 500 ms).
@@ -85,7 +93,11 @@ impl Dashboard {
 
     /// A panel of the newest lines: `poll` returns the lines that arrived since its last call
     /// (e.g. [`crate::io::kafka::Tail::poll`]); the page shows the newest `keep` (default 15).
-    pub fn lines(mut self, title: impl Into<String>, poll: impl FnMut() -> Result<Vec<String>> + Send + 'static) -> Dashboard {
+    pub fn lines(
+        mut self,
+        title: impl Into<String>,
+        poll: impl FnMut() -> Result<Vec<String>> + Send + 'static,
+    ) -> Dashboard {
         self.lines = Some((title.into(), Box::new(poll)));
         self
     }
@@ -97,13 +109,21 @@ impl Dashboard {
     }
 
     /// A bar chart of totals (label, value), e.g. a Redis sorted set, with their sum.
-    pub fn bars(mut self, title: impl Into<String>, read: impl FnMut() -> Result<Vec<(String, f64)>> + Send + 'static) -> Dashboard {
+    pub fn bars(
+        mut self,
+        title: impl Into<String>,
+        read: impl FnMut() -> Result<Vec<(String, f64)>> + Send + 'static,
+    ) -> Dashboard {
         self.bars = Some((title.into(), Box::new(read)));
         self
     }
 
     /// A time series per key: `read` returns (Unix seconds, key, value) points, e.g. window sums.
-    pub fn series(mut self, title: impl Into<String>, read: impl FnMut() -> Result<Vec<(i64, String, f64)>> + Send + 'static) -> Dashboard {
+    pub fn series(
+        mut self,
+        title: impl Into<String>,
+        read: impl FnMut() -> Result<Vec<(i64, String, f64)>> + Send + 'static,
+    ) -> Dashboard {
         self.series = Some((title.into(), Box::new(read)));
         self
     }
@@ -120,12 +140,21 @@ impl Dashboard {
     pub fn query_named(self, name: &str, settings: &Settings) -> Dashboard {
         let (name2, settings) = (name.to_string(), settings.clone());
         let since_ms = chrono::Utc::now().timestamp_millis();
-        self.query_from(name, move || feed::named_summary(&name2, &settings, since_ms))
+        self.query_from(name, move || {
+            feed::named_summary(&name2, &settings, since_ms)
+        })
     }
 
     /// The progress of a query read by any function (`Ok(None)`: nothing known yet).
-    pub fn query_from(mut self, name: &str, read: impl FnMut() -> Result<Option<Summary>> + Send + 'static) -> Dashboard {
-        self.progress = Some(ProgressSource::Fn { name: name.into(), read: Box::new(read) });
+    pub fn query_from(
+        mut self,
+        name: &str,
+        read: impl FnMut() -> Result<Option<Summary>> + Send + 'static,
+    ) -> Dashboard {
+        self.progress = Some(ProgressSource::Fn {
+            name: name.into(),
+            read: Box::new(read),
+        });
         self
     }
 
@@ -133,22 +162,41 @@ impl Dashboard {
     /// dashboard with the same title is stopped first.
     pub fn start(self) -> Result<DashboardHandle> {
         registry::stop(&self.title);
-        let http = tiny_http::Server::http("127.0.0.1:0")
-            .map_err(|e| Error::Task(format!("the dashboard could not listen on 127.0.0.1 (any free port): {e}")))?;
-        let port = http.server_addr().to_ip().map(|a| a.port()).ok_or_else(|| Error::Task("the dashboard server has no TCP port".into()))?;
+        let http = tiny_http::Server::http("127.0.0.1:0").map_err(|e| {
+            Error::Task(format!(
+                "the dashboard could not listen on 127.0.0.1 (any free port): {e}"
+            ))
+        })?;
+        let port = http
+            .server_addr()
+            .to_ip()
+            .map(|a| a.port())
+            .ok_or_else(|| Error::Task("the dashboard server has no TCP port".into()))?;
         let token = format!("{:016x}", rand::random::<u64>());
-        let state = Arc::new(State { stop: AtomicBool::new(false), token: token.clone(), view: Mutex::new(page::View::starting(&self.title)) });
+        let state = Arc::new(State {
+            stop: AtomicBool::new(false),
+            token: token.clone(),
+            view: Mutex::new(page::View::starting(&self.title)),
+        });
         let title = self.title.clone();
         let sampler_state = state.clone();
         std::thread::Builder::new()
             .name("bde-dashboard-sampler".into())
             .spawn(move || feed::run_sampler(self, &sampler_state))
-            .map_err(|e| Error::Task(format!("could not start the dashboard's sampler thread: {e}")))?;
+            .map_err(|e| {
+                Error::Task(format!(
+                    "could not start the dashboard's sampler thread: {e}"
+                ))
+            })?;
         let server_state = state.clone();
         std::thread::Builder::new()
             .name("bde-dashboard-http".into())
             .spawn(move || server::serve(http, &server_state))
-            .map_err(|e| Error::Task(format!("could not start the dashboard's server thread: {e}")))?;
+            .map_err(|e| {
+                Error::Task(format!(
+                    "could not start the dashboard's server thread: {e}"
+                ))
+            })?;
         registry::record(&title, port, &token);
         Ok(DashboardHandle { title, port, state })
     }
@@ -196,7 +244,11 @@ impl DashboardHandle {
 
     /// The figures the page shows now.
     pub fn panels(&self) -> Panels {
-        self.state.view.lock().map(|v| v.panels.clone()).unwrap_or_default()
+        self.state
+            .view
+            .lock()
+            .map(|v| v.panels.clone())
+            .unwrap_or_default()
     }
 
     /// The HTML of the cell output: the iframe and a link to open the page in a tab.
@@ -218,7 +270,17 @@ impl DashboardHandle {
 
 impl std::fmt::Debug for DashboardHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Dashboard({}, {}, {})", self.title, self.url(), if self.is_running() { "running" } else { "stopped" })
+        write!(
+            f,
+            "Dashboard({}, {}, {})",
+            self.title,
+            self.url(),
+            if self.is_running() {
+                "running"
+            } else {
+                "stopped"
+            }
+        )
     }
 }
 
@@ -232,7 +294,9 @@ impl StreamingQuery {
     /// watermark, time per sink, dead letters, status), shown in the cell's output; it keeps
     /// updating while the cell's kernel runs other cells. See [`crate::show::dashboard`].
     pub fn dashboard(&self) -> Result<DashboardHandle> {
-        Dashboard::new(format!("Query {}", self.name())).query(self).start()
+        Dashboard::new(format!("Query {}", self.name()))
+            .query(self)
+            .start()
     }
 }
 
@@ -250,7 +314,10 @@ mod tests {
         let mut text = String::new();
         s.read_to_string(&mut text)?;
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        Ok((head.lines().next().unwrap_or_default().to_string(), body.to_string()))
+        Ok((
+            head.lines().next().unwrap_or_default().to_string(),
+            body.to_string(),
+        ))
     }
 
     fn wait_for(mut ok: impl FnMut() -> bool) -> bool {
@@ -270,40 +337,74 @@ mod tests {
         let n2 = n.clone();
         let d = Dashboard::new("dashboard unit test")
             .every(Duration::from_millis(100))
-            .lines("lines", move || Ok(vec![format!("line {}", n2.fetch_add(1, Ordering::SeqCst))]))
-            .bars("totals", || Ok(vec![("USA".into(), 2.0), ("India".into(), 3.0)]))
-            .series("sums", || Ok(vec![(0, "FAQ".into(), 1.0), (5, "FAQ".into(), 2.0)]))
+            .lines("lines", move || {
+                Ok(vec![format!("line {}", n2.fetch_add(1, Ordering::SeqCst))])
+            })
+            .bars("totals", || {
+                Ok(vec![("USA".into(), 2.0), ("India".into(), 3.0)])
+            })
+            .series("sums", || {
+                Ok(vec![(0, "FAQ".into(), 1.0), (5, "FAQ".into(), 2.0)])
+            })
             .start()
             .expect("starts");
-        assert!(wait_for(|| d.panels().lines_seen >= 2), "the sampler reads the sources");
+        assert!(
+            wait_for(|| d.panels().lines_seen >= 2),
+            "the sampler reads the sources"
+        );
         let (status, page) = get(d.port(), "/").expect("page");
         assert!(status.contains("200"), "{status}");
-        assert!(page.contains("<script>") && page.contains("dashboard unit test") && page.contains("<svg"), "{page}");
+        assert!(
+            page.contains("<script>")
+                && page.contains("dashboard unit test")
+                && page.contains("<svg"),
+            "{page}"
+        );
         let (_, panel) = get(d.port(), "/panel").expect("panel");
-        assert!(panel.contains("id=\"bde-bars-total\">5</span>") && panel.contains("line 1"), "{panel}");
+        assert!(
+            panel.contains("id=\"bde-bars-total\">5</span>") && panel.contains("line 1"),
+            "{panel}"
+        );
         let (_, json) = get(d.port(), "/data.json").expect("json");
         let j: serde_json::Value = serde_json::from_str(&json).expect("json parses");
         assert_eq!(j["bars_total"], 5.0);
         assert!(get(d.port(), "/nothing").expect("404").0.contains("404"));
-        assert!(d.to_html().contains(&format!("<iframe src=\"http://127.0.0.1:{}/\"", d.port())));
+        assert!(d
+            .to_html()
+            .contains(&format!("<iframe src=\"http://127.0.0.1:{}/\"", d.port())));
         d.stop();
-        assert!(wait_for(|| get(d.port(), "/").is_err()), "the port closes after stop");
+        assert!(
+            wait_for(|| get(d.port(), "/").is_err()),
+            "the port closes after stop"
+        );
         let seen = n.load(Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(n.load(Ordering::SeqCst), seen, "the sampler stopped reading");
+        assert_eq!(
+            n.load(Ordering::SeqCst),
+            seen,
+            "the sampler stopped reading"
+        );
     }
 
     #[test]
     fn a_failing_source_shows_its_error_and_keeps_the_others() {
         let d = Dashboard::new("dashboard error test")
             .every(Duration::from_millis(100))
-            .bars("totals", || Err(Error::invalid("Redis at 127.0.0.1:1 is down")))
+            .bars("totals", || {
+                Err(Error::invalid("Redis at 127.0.0.1:1 is down"))
+            })
             .lines("lines", || Ok(vec!["x".into()]))
             .start()
             .expect("starts");
         assert!(wait_for(|| d.panels().lines_seen >= 1));
         let p = d.panels();
-        assert!(p.errors.iter().any(|e| e.contains("totals") && e.contains("127.0.0.1:1")), "{:?}", p.errors);
+        assert!(
+            p.errors
+                .iter()
+                .any(|e| e.contains("totals") && e.contains("127.0.0.1:1")),
+            "{:?}",
+            p.errors
+        );
         d.stop();
     }
 
@@ -312,15 +413,23 @@ mod tests {
         let a = Dashboard::new("dashboard replace test").start().expect("a");
         let b = Dashboard::new("dashboard replace test").start().expect("b");
         assert!(!a.is_running() && b.is_running());
-        assert!(wait_for(|| get(a.port(), "/").is_err()), "the first one's port closed");
+        assert!(
+            wait_for(|| get(a.port(), "/").is_err()),
+            "the first one's port closed"
+        );
         assert!(get(b.port(), "/").is_ok());
         b.stop();
     }
 
     #[test]
     fn stop_needs_the_dashboards_token() {
-        let d = Dashboard::new("dashboard token test").start().expect("starts");
-        assert!(get(d.port(), "/stop?token=wrong").expect("answers").0.contains("403"));
+        let d = Dashboard::new("dashboard token test")
+            .start()
+            .expect("starts");
+        assert!(get(d.port(), "/stop?token=wrong")
+            .expect("answers")
+            .0
+            .contains("403"));
         assert!(d.is_running());
         d.stop();
     }

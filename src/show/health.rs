@@ -9,7 +9,11 @@ impl Health {
     pub fn to_html(&self) -> String {
         let mut h = String::from("<table><thead><tr><th>service</th><th>address</th><th>status</th><th>latency</th><th>detail</th></tr></thead><tbody>");
         for s in &self.services {
-            let status = if s.up { "<b style=\"color:#1a7f37\">up</b>" } else { "<b style=\"color:#cf222e\">down</b>" };
+            let status = if s.up {
+                "<b style=\"color:#1a7f37\">up</b>"
+            } else {
+                "<b style=\"color:#cf222e\">down</b>"
+            };
             h.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td style=\"text-align:left\">{}</td></tr>",
                 s.service,

@@ -27,7 +27,11 @@ pub struct Live {
 impl Live {
     /// Refresh every `every` (the course uses 5 s); by default 12 refreshes.
     pub fn every(every: Duration) -> Live {
-        Live { every, max_refreshes: Some(12), max_duration: None }
+        Live {
+            every,
+            max_refreshes: Some(12),
+            max_duration: None,
+        }
     }
 
     /// Stop after `n` refreshes.
@@ -62,7 +66,9 @@ impl Live {
         let mut changes = Changes::default();
         let mut i = 0;
         loop {
-            if self.max_refreshes.is_some_and(|n| i >= n) || self.max_duration.is_some_and(|d| start.elapsed() >= d) {
+            if self.max_refreshes.is_some_and(|n| i >= n)
+                || self.max_duration.is_some_and(|d| start.elapsed() >= d)
+            {
                 return Ok(i);
             }
             let block = refresh(i)?;
@@ -73,7 +79,10 @@ impl Live {
             if done() {
                 return Ok(i);
             }
-            let done_next = self.max_refreshes.is_some_and(|n| i >= n) || self.max_duration.is_some_and(|d| start.elapsed() + self.every > d);
+            let done_next = self.max_refreshes.is_some_and(|n| i >= n)
+                || self
+                    .max_duration
+                    .is_some_and(|d| start.elapsed() + self.every > d);
             if done_next {
                 return Ok(i);
             }
@@ -118,7 +127,11 @@ impl Changes {
         }
         if !out.is_empty() {
             self.waiting = false;
-            return Some(format!("\n{}\n{}", "*".repeat(50), out.trim_end_matches('\n')));
+            return Some(format!(
+                "\n{}\n{}",
+                "*".repeat(50),
+                out.trim_end_matches('\n')
+            ));
         }
         if self.waiting {
             return None;
@@ -131,7 +144,12 @@ impl Changes {
 /// Splits a block into (title, body) sections; text before the first title has an empty title.
 fn sections(block: &str) -> Vec<(String, String)> {
     let lines: Vec<&str> = block.lines().collect();
-    let is_rule = |title: &str, rule: &str| !title.trim().is_empty() && !rule.is_empty() && rule.chars().all(|c| c == '-') && rule.chars().count() == title.chars().count();
+    let is_rule = |title: &str, rule: &str| {
+        !title.trim().is_empty()
+            && !rule.is_empty()
+            && rule.chars().all(|c| c == '-')
+            && rule.chars().count() == title.chars().count()
+    };
     let mut out: Vec<(String, String)> = vec![(String::new(), String::new())];
     let mut i = 0;
     while i < lines.len() {
@@ -154,26 +172,48 @@ mod tests {
     use super::*;
 
     fn block(carts: &str, countries: &str) -> String {
-        format!("{}{carts}{}{countries}", section("Shopping Cart from Kafka"), section("Country Stats from Redis"))
+        format!(
+            "{}{carts}{}{countries}",
+            section("Shopping Cart from Kafka"),
+            section("Country Stats from Redis")
+        )
     }
 
     #[test]
     fn quiet_refreshes_print_one_waiting_line() {
         let mut c = Changes::default();
         assert_eq!(c.next(&block("", "")).as_deref(), Some(WAITING));
-        assert_eq!(c.next(&block("", "")), None, "a second empty block prints nothing");
+        assert_eq!(
+            c.next(&block("", "")),
+            None,
+            "a second empty block prints nothing"
+        );
         assert_eq!(c.next(&block("", "")), None);
     }
 
     #[test]
     fn only_changed_sections_print() {
         let mut c = Changes::default();
-        let first = c.next(&block("USA,ShoppingCart,1\n", "USA  =  3.0\n")).expect("printed");
-        assert!(first.contains("Shopping Cart from Kafka\n------------------------\nUSA,ShoppingCart,1") && first.contains("Country Stats from Redis\n"), "{first}");
+        let first = c
+            .next(&block("USA,ShoppingCart,1\n", "USA  =  3.0\n"))
+            .expect("printed");
+        assert!(
+            first
+                .contains("Shopping Cart from Kafka\n------------------------\nUSA,ShoppingCart,1")
+                && first.contains("Country Stats from Redis\n"),
+            "{first}"
+        );
         let second = c.next(&block("", "USA  =  3.0\n"));
-        assert_eq!(second.as_deref(), Some(WAITING), "same totals and no new line: nothing changed");
+        assert_eq!(
+            second.as_deref(),
+            Some(WAITING),
+            "same totals and no new line: nothing changed"
+        );
         let third = c.next(&block("", "USA  =  5.0\n")).expect("printed");
-        assert!(third.contains("USA  =  5.0") && !third.contains("Shopping Cart"), "{third}");
+        assert!(
+            third.contains("USA  =  5.0") && !third.contains("Shopping Cart"),
+            "{third}"
+        );
     }
 
     #[test]
@@ -187,10 +227,15 @@ mod tests {
     #[test]
     fn stops_when_done() {
         let mut calls = 0;
-        let n = Live::every(Duration::from_millis(1)).refreshes(100).run_until(|i| Ok(format!("{i}")), || {
-            calls += 1;
-            calls >= 4
-        });
+        let n = Live::every(Duration::from_millis(1))
+            .refreshes(100)
+            .run_until(
+                |i| Ok(format!("{i}")),
+                || {
+                    calls += 1;
+                    calls >= 4
+                },
+            );
         assert_eq!(n.expect("runs"), 4);
     }
 

@@ -63,7 +63,9 @@ impl Report {
                 Part::Table(t) => h.push_str(&t.to_html()),
                 Part::Chart(c) => match c.to_svg() {
                     Ok(svg) => h.push_str(&format!("<div class=\"bde-chart\">{svg}</div>")),
-                    Err(e) => h.push_str(&format!("<p>chart failed: {}</p>", escape(&e.to_string()))),
+                    Err(e) => {
+                        h.push_str(&format!("<p>chart failed: {}</p>", escape(&e.to_string())))
+                    }
                 },
                 Part::Html(x) => h.push_str(x),
             }
@@ -100,7 +102,11 @@ mod tests {
     #[test]
     fn report_embeds_table_and_svg_in_one_block() {
         let t = Table::from_rows(&["k", "v"], vec![vec!["a".into(), "1".into()]]);
-        let r = Report::new().heading("Stats").table(t).chart(Chart::bar("c", vec!["a".into()], vec![1.0]));
+        let r = Report::new().heading("Stats").table(t).chart(Chart::bar(
+            "c",
+            vec!["a".into()],
+            vec![1.0],
+        ));
         let h = r.to_html();
         assert!(h.contains("<h3>Stats</h3>") && h.contains("<table>") && h.contains("<svg"));
     }

@@ -38,24 +38,50 @@ fn cell_text(v: &AnyValue) -> String {
 impl Table {
     /// A view of `df` (first 20 rows unless [`Table::rows`] says otherwise).
     pub fn new(df: &DataFrame) -> Table {
-        let headers = df.get_column_names().iter().map(|s| s.to_string()).collect();
+        let headers = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let total_rows = df.height();
         let rows = Self::collect_rows(df, DEFAULT_ROWS);
-        Table { title: None, headers, rows, total_rows, limit: DEFAULT_ROWS, frame: Some(df.clone()) }
+        Table {
+            title: None,
+            headers,
+            rows,
+            total_rows,
+            limit: DEFAULT_ROWS,
+            frame: Some(df.clone()),
+        }
     }
 
     fn collect_rows(df: &DataFrame, n: usize) -> Vec<Vec<String>> {
         let n = n.min(df.height());
         let cols = df.get_columns();
         (0..n)
-            .map(|i| cols.iter().map(|c| c.get(i).map(|v| cell_text(&v)).unwrap_or_else(|_| "?".into())).collect())
+            .map(|i| {
+                cols.iter()
+                    .map(|c| {
+                        c.get(i)
+                            .map(|v| cell_text(&v))
+                            .unwrap_or_else(|_| "?".into())
+                    })
+                    .collect()
+            })
             .collect()
     }
 
     /// A view of rows given as strings (for results that are not DataFrames).
     pub fn from_rows(headers: &[&str], rows: Vec<Vec<String>>) -> Table {
         let total_rows = rows.len();
-        Table { title: None, headers: headers.iter().map(|h| h.to_string()).collect(), rows, total_rows, limit: DEFAULT_ROWS, frame: None }
+        Table {
+            title: None,
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows,
+            total_rows,
+            limit: DEFAULT_ROWS,
+            frame: None,
+        }
     }
 
     /// Shows at most `n` rows.
@@ -108,7 +134,11 @@ impl Table {
         }
         h.push_str("</tbody></table>");
         if let Some(f) = self.footer() {
-            h.push_str(&format!("<p><i>{}</i> of {}</p>", escape(&f), self.total_rows));
+            h.push_str(&format!(
+                "<p><i>{}</i> of {}</p>",
+                escape(&f),
+                self.total_rows
+            ));
         }
         h.push_str("</div>");
         h
@@ -121,11 +151,28 @@ impl Table {
             .headers
             .iter()
             .enumerate()
-            .map(|(i, h)| rows.iter().map(|r| r.get(i).map_or(0, |v| v.chars().count())).chain([h.chars().count(), 3]).max().unwrap_or(3))
+            .map(|(i, h)| {
+                rows.iter()
+                    .map(|r| r.get(i).map_or(0, |v| v.chars().count()))
+                    .chain([h.chars().count(), 3])
+                    .max()
+                    .unwrap_or(3)
+            })
             .collect();
-        let sep: String = format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
+        let sep: String = format!(
+            "+{}+",
+            widths
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("+")
+        );
         let line = |cells: &[String]| {
-            let padded: Vec<String> = widths.iter().enumerate().map(|(i, w)| format!("{:>w$}", cells.get(i).map_or("", |s| s.as_str()), w = *w)).collect();
+            let padded: Vec<String> = widths
+                .iter()
+                .enumerate()
+                .map(|(i, w)| format!("{:>w$}", cells.get(i).map_or("", |s| s.as_str()), w = *w))
+                .collect();
             format!("|{}|", padded.join("|"))
         };
         let mut out = String::new();
@@ -174,7 +221,12 @@ mod tests {
         let df = df!("ID" => [1i32, 2, 3, 4], "ITEM_NAME" => ["Folder", "Notebook", "Scissors", "Pencil Box"]).expect("df");
         let t = Table::new(&df).rows(3);
         let text = t.to_text();
-        assert!(text.starts_with("+---+---------+\n| ID|ITEM_NAME|\n+---+---------+\n|  1|   Folder|\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "+---+---------+\n| ID|ITEM_NAME|\n+---+---------+\n|  1|   Folder|\n"
+            ),
+            "{text}"
+        );
         assert!(text.ends_with("only showing top 3 rows\n"), "{text}");
         assert!(!text.contains("Pencil Box"));
     }
@@ -191,7 +243,11 @@ mod tests {
     fn a_view_renders_only_the_rows_it_shows() {
         let df = df!("ID" => (0..100i64).collect::<Vec<_>>()).expect("df");
         let t = Table::new(&df);
-        assert_eq!(t.rows.len(), DEFAULT_ROWS, "a 100-row frame renders 20 rows for the default view");
+        assert_eq!(
+            t.rows.len(),
+            DEFAULT_ROWS,
+            "a 100-row frame renders 20 rows for the default view"
+        );
         let t = t.rows(50);
         assert_eq!(t.shown().len(), 50);
         assert!(t.to_text().ends_with("only showing top 50 rows\n"));

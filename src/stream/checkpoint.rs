@@ -62,7 +62,10 @@ pub struct Checkpoint {
 
 /// A new lineage id: milliseconds since the epoch and 16 random bits, in hex.
 pub fn new_epoch() -> String {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     format!("{ms:x}{:04x}", rand::random::<u16>())
 }
 
@@ -70,7 +73,16 @@ pub fn new_epoch() -> String {
 /// name with unsafe characters replaced and a hash of the exact name appended, so two names that
 /// read the same once sanitised (`a/b`, `a:b`) never share a checkpoint.
 pub fn dir_for(root: &Path, query: &str) -> PathBuf {
-    let safe: String = query.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let safe: String = query
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if safe == query && !query.is_empty() && !query.starts_with('.') {
         return root.join(safe);
     }
@@ -79,7 +91,9 @@ pub fn dir_for(root: &Path, query: &str) -> PathBuf {
 
 /// FNV-1a, 64 bits: a hash that stays the same across Rust versions (folder names must).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn file(dir: &Path) -> PathBuf {
@@ -93,7 +107,10 @@ impl Checkpoint {
         match fs::read(&f) {
             Ok(bytes) => {
                 let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::invalid(format!("checkpoint {} is damaged ({e}); delete the folder to start over", f.display()))
+                    Error::invalid(format!(
+                        "checkpoint {} is damaged ({e}); delete the folder to start over",
+                        f.display()
+                    ))
                 })?;
                 if cp.query != query {
                     return Err(Error::invalid(format!(
@@ -104,7 +121,10 @@ impl Checkpoint {
                 }
                 Ok(cp)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Checkpoint { query: query.into(), ..Default::default() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Checkpoint {
+                query: query.into(),
+                ..Default::default()
+            }),
             Err(e) => Err(Error::file(f, e)),
         }
     }
@@ -113,7 +133,8 @@ impl Checkpoint {
     pub fn save(&self, dir: &Path) -> Result<()> {
         fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
         let tmp = dir.join("checkpoint.json.tmp");
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::invalid(format!("checkpoint encoding: {e}")))?;
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::invalid(format!("checkpoint encoding: {e}")))?;
         {
             let mut f = fs::File::create(&tmp).map_err(|e| Error::file(&tmp, e))?;
             f.write_all(&bytes).map_err(|e| Error::file(&tmp, e))?;
@@ -182,12 +203,18 @@ impl Heartbeat {
             .name("bde-heartbeat".into())
             .spawn(move || {
                 // Disconnected (the Heartbeat was dropped) ends the loop at once.
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(interval)
+                {
                     heartbeat(&beat_dir);
                 }
             })
             .ok();
-        Heartbeat { dir: dir.to_path_buf(), stop: Some(stop), thread }
+        Heartbeat {
+            dir: dir.to_path_buf(),
+            stop: Some(stop),
+            thread,
+        }
     }
 }
 
@@ -241,21 +268,48 @@ mod tests {
     fn save_and_load_round_trip_atomically() {
         let root = std::env::temp_dir().join(format!("bde_cp_test_{}", std::process::id()));
         let dir = dir_for(&root, "my query/1");
-        assert!(dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("my_query_1-")), "{}", dir.display());
+        assert!(
+            dir.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("my_query_1-")),
+            "{}",
+            dir.display()
+        );
         assert_eq!(dir_for(&root, "plain-name.1"), root.join("plain-name.1"));
-        assert_ne!(dir_for(&root, "a/b"), dir_for(&root, "a:b"), "names equal once sanitised get their own folders");
+        assert_ne!(
+            dir_for(&root, "a/b"),
+            dir_for(&root, "a:b"),
+            "names equal once sanitised get their own folders"
+        );
         let empty = Checkpoint::load(&dir, "q").expect("empty");
         assert_eq!(empty.next_batch, 0);
-        let mut cp = Checkpoint { query: "q".into(), next_batch: 7, ..Default::default() };
+        let mut cp = Checkpoint {
+            query: "q".into(),
+            next_batch: 7,
+            ..Default::default()
+        };
         cp.offsets.entry("t".into()).or_default().insert(0, 42);
-        cp.pending = Some(PendingBatch { batch_id: 7, start: cp.offsets.clone(), end: cp.offsets.clone(), batch_time_ms: 5, flush: false, plans: vec![] });
+        cp.pending = Some(PendingBatch {
+            batch_id: 7,
+            start: cp.offsets.clone(),
+            end: cp.offsets.clone(),
+            batch_time_ms: 5,
+            flush: false,
+            plans: vec![],
+        });
         cp.save(&dir).expect("save");
         assert!(!dir.join("checkpoint.json.tmp").exists());
         assert_eq!(Checkpoint::load(&dir, "q").expect("load"), cp);
-        let other = Checkpoint::load(&dir, "another query").expect_err("a checkpoint of another query");
-        assert!(other.to_string().contains("belongs to query 'q'"), "{other}");
+        let other =
+            Checkpoint::load(&dir, "another query").expect_err("a checkpoint of another query");
+        assert!(
+            other.to_string().contains("belongs to query 'q'"),
+            "{other}"
+        );
         reset(&root, "my query/1").expect("reset");
-        assert_eq!(Checkpoint::load(&dir, "q").expect("empty again").next_batch, 0);
+        assert_eq!(
+            Checkpoint::load(&dir, "q").expect("empty again").next_batch,
+            0
+        );
         let _ = fs::remove_dir_all(&root);
     }
 

@@ -48,7 +48,9 @@ impl Clock for ManualClock {
 
 /// Renders engine milliseconds as `YYYY-MM-DD HH:MM:SS`.
 pub fn fmt_ms(ms: i64) -> String {
-    to_naive(ms).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| ms.to_string())
+    to_naive(ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// Engine milliseconds as a naive date-time.

@@ -20,7 +20,13 @@ use std::sync::OnceLock;
 pub const ENV: &str = "BDE_CRASH_AT";
 
 /// Every step name [`hit`] knows.
-pub const STEPS: [&str; 5] = ["after-write-ahead", "between-sinks", "kafka-send", "redis-exec", "before-commit"];
+pub const STEPS: [&str; 5] = [
+    "after-write-ahead",
+    "between-sinks",
+    "kafka-send",
+    "redis-exec",
+    "before-commit",
+];
 
 fn target() -> Option<&'static (String, u64)> {
     static T: OnceLock<Option<(String, u64)>> = OnceLock::new();

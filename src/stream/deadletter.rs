@@ -36,7 +36,8 @@ pub const MAX_TEXT_CHARS: usize = 1024;
 fn bounded(bytes: &[u8], max: usize) -> (String, bool) {
     let head = &bytes[..bytes.len().min(max.saturating_mul(4))];
     let text: String = String::from_utf8_lossy(head).chars().take(max).collect();
-    let cut = head.len() < bytes.len() || text.chars().count() < String::from_utf8_lossy(head).chars().count();
+    let cut = head.len() < bytes.len()
+        || text.chars().count() < String::from_utf8_lossy(head).chars().count();
     (text, cut)
 }
 
@@ -118,7 +119,10 @@ pub(crate) struct DeadLetterWriter {
 
 impl DeadLetterWriter {
     pub fn new() -> DeadLetterWriter {
-        DeadLetterWriter { producer: None, created: HashSet::new() }
+        DeadLetterWriter {
+            producer: None,
+            created: HashSet::new(),
+        }
     }
 
     pub fn send(&mut self, settings: &Settings, letters: &[DeadLetter]) -> Result<()> {
@@ -135,11 +139,18 @@ impl DeadLetterWriter {
                 self.created.insert(t);
             }
         }
-        let Some(p) = self.producer.clone() else { return Ok(()) };
+        let Some(p) = self.producer.clone() else {
+            return Ok(());
+        };
         let s = settings.clone();
         let payloads: Vec<(String, String)> = letters
             .iter()
-            .map(|l| (DeadLetter::topic_for(&l.topic), serde_json::to_string(l).unwrap_or_default()))
+            .map(|l| {
+                (
+                    DeadLetter::topic_for(&l.topic),
+                    serde_json::to_string(l).unwrap_or_default(),
+                )
+            })
             .collect();
         // hand every letter over first (enqueued, no await), then wait for all deliveries
         let mut pending = Vec::with_capacity(payloads.len());
@@ -151,7 +162,9 @@ impl DeadLetterWriter {
                         pending.push((topic.clone(), f));
                         break;
                     }
-                    Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    Err((e, back))
+                        if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
+                    {
                         p.poll(Duration::from_millis(20));
                         rec = back;
                     }
@@ -162,7 +175,12 @@ impl DeadLetterWriter {
                                 let _ = f.await;
                             }
                         });
-                        return Err(Error::service(Service::Kafka, &s.kafka, format!("write a dead letter to {topic}"), e));
+                        return Err(Error::service(
+                            Service::Kafka,
+                            &s.kafka,
+                            format!("write a dead letter to {topic}"),
+                            e,
+                        ));
                     }
                 }
             }
@@ -176,7 +194,12 @@ impl DeadLetterWriter {
                     Err(_) => Some("delivery cancelled".to_string()),
                 };
                 if let (None, Some(e)) = (&first, failed) {
-                    first = Some(Error::service(Service::Kafka, &s.kafka, format!("write a dead letter to {topic}"), e));
+                    first = Some(Error::service(
+                        Service::Kafka,
+                        &s.kafka,
+                        format!("write a dead letter to {topic}"),
+                        e,
+                    ));
                 }
             }
             first.map_or(Ok(()), Err)
@@ -189,27 +212,67 @@ mod tests {
     use super::*;
 
     fn msg(key: Option<Vec<u8>>, value: Option<Vec<u8>>) -> Msg {
-        Msg { topic: "t".into(), partition: 0, offset: 7, key, value }
+        Msg {
+            topic: "t".into(),
+            partition: 0,
+            offset: 7,
+            key,
+            value,
+        }
     }
 
     #[test]
     fn every_field_of_the_envelope_is_bounded() {
         let big_key = "k".repeat(2 << 20).into_bytes();
         let big_value = "é".repeat(1 << 20).into_bytes();
-        let l = DeadLetter::new(&"q".repeat(5000), 3, &msg(Some(big_key.clone()), Some(big_value.clone())), &"r".repeat(1 << 20));
-        assert_eq!(l.key.as_ref().map(|k| k.chars().count()), Some(MAX_KEY_CHARS));
+        let l = DeadLetter::new(
+            &"q".repeat(5000),
+            3,
+            &msg(Some(big_key.clone()), Some(big_value.clone())),
+            &"r".repeat(1 << 20),
+        );
+        assert_eq!(
+            l.key.as_ref().map(|k| k.chars().count()),
+            Some(MAX_KEY_CHARS)
+        );
         assert!(l.key_truncated && l.key_bytes == big_key.len());
-        assert_eq!(l.value.as_ref().map(|v| v.chars().count()), Some(MAX_VALUE_CHARS));
+        assert_eq!(
+            l.value.as_ref().map(|v| v.chars().count()),
+            Some(MAX_VALUE_CHARS)
+        );
         assert!(l.truncated && l.value_bytes == big_value.len());
-        assert_eq!(l.reason.chars().count(), MAX_TEXT_CHARS + 1, "cut and marked with …");
+        assert_eq!(
+            l.reason.chars().count(),
+            MAX_TEXT_CHARS + 1,
+            "cut and marked with …"
+        );
         assert_eq!(l.query.chars().count(), MAX_TEXT_CHARS + 1);
         let json = serde_json::to_string(&l).expect("json");
         assert!(json.len() < 16 * 1024, "envelope of {} bytes", json.len());
         // short fields are kept whole and not marked
-        let s = DeadLetter::new("q", 1, &msg(Some(b"USA".to_vec()), Some(b"{}".to_vec())), "bad");
-        assert_eq!((s.key.as_deref(), s.key_truncated, s.value.as_deref(), s.truncated, s.reason.as_str()), (Some("USA"), false, Some("{}"), false, "bad"));
+        let s = DeadLetter::new(
+            "q",
+            1,
+            &msg(Some(b"USA".to_vec()), Some(b"{}".to_vec())),
+            "bad",
+        );
+        assert_eq!(
+            (
+                s.key.as_deref(),
+                s.key_truncated,
+                s.value.as_deref(),
+                s.truncated,
+                s.reason.as_str()
+            ),
+            (Some("USA"), false, Some("{}"), false, "bad")
+        );
         // an envelope written before these fields existed still reads
         let old = r#"{"reason":"r","query":"q","batch_id":1,"topic":"t","partition":0,"offset":1,"key":null,"value":null,"value_bytes":0,"truncated":false}"#;
-        assert_eq!(serde_json::from_str::<DeadLetter>(old).expect("old").key_bytes, 0);
+        assert_eq!(
+            serde_json::from_str::<DeadLetter>(old)
+                .expect("old")
+                .key_bytes,
+            0
+        );
     }
 }

@@ -34,22 +34,48 @@ impl CheckpointLock {
     pub fn acquire(dir: &Path, query: &str) -> Result<CheckpointLock> {
         fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
         let path = dir.join("lock");
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| Error::file(&path, e))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::file(&path, e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim().to_string();
-                let pid = holder.split_whitespace().find_map(|w| w.strip_prefix("pid=")).unwrap_or("?").to_string();
-                let holder = if holder.is_empty() { "another process (no details written yet)".to_string() } else { holder };
-                return Err(Error::CheckpointLocked { query: query.into(), dir: dir.to_path_buf(), holder, pid });
+                let pid = holder
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("pid="))
+                    .unwrap_or("?")
+                    .to_string();
+                let holder = if holder.is_empty() {
+                    "another process (no details written yet)".to_string()
+                } else {
+                    holder
+                };
+                return Err(Error::CheckpointLocked {
+                    query: query.into(),
+                    dir: dir.to_path_buf(),
+                    holder,
+                    pid,
+                });
             }
             Err(TryLockError::Error(e)) => return Err(Error::file(&path, e)),
         }
         let since = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
-        let line = format!("pid={} host={} since={since} query={query}\n", std::process::id(), host());
-        let written = file.set_len(0).and_then(|_| file.seek(SeekFrom::Start(0))).and_then(|_| file.write_all(line.as_bytes()));
+        let line = format!(
+            "pid={} host={} since={since} query={query}\n",
+            std::process::id(),
+            host()
+        );
+        let written = file
+            .set_len(0)
+            .and_then(|_| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(line.as_bytes()));
         written.map_err(|e| Error::file(&path, e))?;
         Ok(CheckpointLock { file, path })
     }
@@ -77,7 +103,10 @@ mod tests {
         let first = CheckpointLock::acquire(&dir, "q").expect("first lock");
         let err = CheckpointLock::acquire(&dir, "q").expect_err("second lock must fail");
         let msg = err.to_string();
-        assert!(msg.contains(&format!("pid={}", std::process::id())), "{msg}");
+        assert!(
+            msg.contains(&format!("pid={}", std::process::id())),
+            "{msg}"
+        );
         assert!(msg.contains("since="), "{msg}");
         assert!(msg.contains("stop"), "{msg}");
         drop(first);

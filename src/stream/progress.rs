@@ -50,8 +50,16 @@ impl Progress {
     /// Where the batch's time went, step by step, in milliseconds (Spark's `durationMs`): read,
     /// decode, write-ahead, each sink by name, dead letters, commit.
     pub fn steps(&self) -> Vec<(String, u64)> {
-        let mut v = vec![("read".to_string(), self.read_ms), ("decode".to_string(), self.decode_ms), ("write-ahead".to_string(), self.write_ahead_ms)];
-        v.extend(self.sink_ms.iter().map(|(n, ms)| (format!("sink {n}"), *ms)));
+        let mut v = vec![
+            ("read".to_string(), self.read_ms),
+            ("decode".to_string(), self.decode_ms),
+            ("write-ahead".to_string(), self.write_ahead_ms),
+        ];
+        v.extend(
+            self.sink_ms
+                .iter()
+                .map(|(n, ms)| (format!("sink {n}"), *ms)),
+        );
         v.push(("dead letters".to_string(), self.dead_letter_ms));
         v.push(("commit".to_string(), self.commit_ms));
         v
@@ -59,7 +67,11 @@ impl Progress {
 
     /// The one short line a bounded run prints per batch.
     pub fn line(&self) -> String {
-        let sinks: Vec<String> = self.sink_rows.iter().map(|(n, r)| format!("{n}={r}")).collect();
+        let sinks: Vec<String> = self
+            .sink_rows
+            .iter()
+            .map(|(n, r)| format!("{n}={r}"))
+            .collect();
         let mut s = format!(
             "batch {:>4}  rows {:>6}  {:>9.0} rows/s  {:>5} ms",
             self.batch_id, self.rows_in, self.rows_per_sec, self.duration_ms
@@ -152,14 +164,34 @@ impl Summary {
                     format!("{:.0}", p.rows_per_sec),
                     p.duration_ms.to_string(),
                     p.watermark_ms.map(fmt_ms).unwrap_or_default(),
-                    p.sink_rows.iter().map(|(n, r)| format!("{n}={r}")).collect::<Vec<_>>().join(" "),
+                    p.sink_rows
+                        .iter()
+                        .map(|(n, r)| format!("{n}={r}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
                     p.dead_letters.to_string(),
                     p.late_rows.to_string(),
                 ]
             })
             .collect();
-        let table = Table::from_rows(&["batch", "rows", "rows/s", "ms", "watermark", "sinks", "dead letters", "late"], rows);
-        let points: Vec<(f64, f64)> = self.batches.iter().map(|p| (p.batch_id as f64, p.rows_per_sec)).collect();
+        let table = Table::from_rows(
+            &[
+                "batch",
+                "rows",
+                "rows/s",
+                "ms",
+                "watermark",
+                "sinks",
+                "dead letters",
+                "late",
+            ],
+            rows,
+        );
+        let points: Vec<(f64, f64)> = self
+            .batches
+            .iter()
+            .map(|p| (p.batch_id as f64, p.rows_per_sec))
+            .collect();
         let mut r = Report::new()
             .heading(format!("Query {} — {}", self.name, self.status))
             .text(format!(
@@ -171,7 +203,10 @@ impl Summary {
             ))
             .table(table);
         if points.len() > 1 {
-            r = r.chart(Chart::lines("rows/s per batch", vec![("rows/s".into(), points)]).axes("batch", "rows/s"));
+            r = r.chart(
+                Chart::lines("rows/s per batch", vec![("rows/s".into(), points)])
+                    .axes("batch", "rows/s"),
+            );
         }
         r
     }
@@ -218,12 +253,18 @@ pub fn publish(dir: &std::path::Path, published: &Published) -> std::io::Result<
 /// Reads what the query `query` under the checkpoint root `root` published last, `None` when it
 /// never ran there. `Published::written_ms` tells how fresh it is; a query that ended says so in
 /// its status (a killed process leaves `running` behind: compare `written_ms` with the trigger).
-pub fn read_published(root: &std::path::Path, query: &str) -> crate::error::Result<Option<Published>> {
+pub fn read_published(
+    root: &std::path::Path,
+    query: &str,
+) -> crate::error::Result<Option<Published>> {
     let f = crate::stream::checkpoint::dir_for(root, query).join(PUBLISHED_FILE);
     match std::fs::read(&f) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| crate::error::Error::invalid(format!("progress file {} is damaged ({e}); it is rewritten by the next batch", f.display()))),
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            crate::error::Error::invalid(format!(
+                "progress file {} is damaged ({e}); it is rewritten by the next batch",
+                f.display()
+            ))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(crate::error::Error::file(f, e)),
     }

@@ -40,11 +40,19 @@ pub mod naive_datetime {
     /// `YYYY-MM-DD HH:MM:SS` exactly, or `None`.
     pub fn parse(s: &str) -> Option<NaiveDateTime> {
         let b = s.as_bytes();
-        if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        if b.len() != 19
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b' '
+            || b[13] != b':'
+            || b[16] != b':'
+        {
             return None;
         }
         let num = |from: usize, to: usize| -> Option<u32> {
-            b[from..to].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+            b[from..to].iter().try_fold(0u32, |acc, c| {
+                c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+            })
         };
         let date = NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
         date.and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)
@@ -73,10 +81,25 @@ pub mod naive_datetime {
 
         #[test]
         fn the_fast_parse_agrees_with_chrono() {
-            for s in ["2024-08-12 13:01:16", "1999-12-31 23:59:59", "2024-02-29 00:00:00"] {
-                assert_eq!(parse(s), NaiveDateTime::parse_from_str(s, FORMAT).ok(), "{s}");
+            for s in [
+                "2024-08-12 13:01:16",
+                "1999-12-31 23:59:59",
+                "2024-02-29 00:00:00",
+            ] {
+                assert_eq!(
+                    parse(s),
+                    NaiveDateTime::parse_from_str(s, FORMAT).ok(),
+                    "{s}"
+                );
             }
-            for bad in ["2023-02-29 00:00:00", "2024-08-12T13:01:16", "2024-08-12 13:01", "2024-08-12 25:00:00", "2024-0a-12 13:01:16", "+024-08-12 13:01:16"] {
+            for bad in [
+                "2023-02-29 00:00:00",
+                "2024-08-12T13:01:16",
+                "2024-08-12 13:01",
+                "2024-08-12 25:00:00",
+                "2024-0a-12 13:01:16",
+                "+024-08-12 13:01:16",
+            ] {
                 assert_eq!(parse(bad), None, "{bad}");
             }
         }
@@ -86,7 +109,9 @@ pub mod naive_datetime {
 /// A plain string value (chapter 6's topic carries action names such as `FAQ`).
 impl Row for String {
     fn decode(value: &[u8]) -> std::result::Result<Self, String> {
-        std::str::from_utf8(value).map(str::to_string).map_err(|e| format!("value is not UTF-8: {e}"))
+        std::str::from_utf8(value)
+            .map(str::to_string)
+            .map_err(|e| format!("value is not UTF-8: {e}"))
     }
 }
 

@@ -109,7 +109,10 @@ pub struct Msg {
 
 /// True when some partition's position is below its target.
 pub(crate) fn is_behind(pos: &Offsets, targets: &Offsets) -> bool {
-    pos.iter().any(|(t, ps)| ps.iter().any(|(p, o)| targets.get(t).and_then(|m| m.get(p)).is_some_and(|e| o < e)))
+    pos.iter().any(|(t, ps)| {
+        ps.iter()
+            .any(|(p, o)| targets.get(t).and_then(|m| m.get(p)).is_some_and(|e| o < e))
+    })
 }
 
 fn recreated(query: &str, topic: &str, partition: i32, at: i64, end: i64) -> Error {
@@ -153,7 +156,13 @@ impl Reader {
     /// Resolves partitions and starting offsets (checkpoint first) and assigns them. Fails when
     /// the checkpoint is ahead of a partition's end (the topic was deleted and recreated, or the
     /// broker's data wiped): see [`check_not_behind`].
-    pub fn open(settings: &Settings, src: &KafkaSource, group: &str, checkpoint: &Offsets, query: &str) -> Result<Reader> {
+    pub fn open(
+        settings: &Settings,
+        src: &KafkaSource,
+        group: &str,
+        checkpoint: &Offsets,
+        query: &str,
+    ) -> Result<Reader> {
         let consumer: BaseConsumer = kafka::client_config(settings)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -170,18 +179,25 @@ impl Reader {
         let mut next: Offsets = BTreeMap::new();
         for topic in &src.topics {
             let marks = kafka::watermarks(settings, topic)?;
-            let mine: Vec<(i32, i64, i64)> =
-                marks.into_iter().filter(|(p, _, _)| (*p as u32) % src.member.1 == src.member.0).collect();
+            let mine: Vec<(i32, i64, i64)> = marks
+                .into_iter()
+                .filter(|(p, _, _)| (*p as u32) % src.member.1 == src.member.0)
+                .collect();
             let committed = if src.start == Start::Committed {
                 let mut tpl = TopicPartitionList::new();
                 for (p, _, _) in &mine {
                     tpl.add_partition(topic, *p);
                 }
-                let c = consumer.committed_offsets(tpl, kafka::REQUEST_TIMEOUT).map_err(|e| kerr(settings, "read committed offsets", e))?;
-                c.elements().iter().filter_map(|e| match e.offset() {
-                    Offset::Offset(o) => Some((e.partition(), o)),
-                    _ => None,
-                }).collect::<HashMap<i32, i64>>()
+                let c = consumer
+                    .committed_offsets(tpl, kafka::REQUEST_TIMEOUT)
+                    .map_err(|e| kerr(settings, "read committed offsets", e))?;
+                c.elements()
+                    .iter()
+                    .filter_map(|e| match e.offset() {
+                        Offset::Offset(o) => Some((e.partition(), o)),
+                        _ => None,
+                    })
+                    .collect::<HashMap<i32, i64>>()
             } else {
                 HashMap::new()
             };
@@ -201,7 +217,12 @@ impl Reader {
                 entry.insert(p, start.max(lo));
             }
         }
-        let mut r = Reader { settings: settings.clone(), consumer, next, buffered: HashMap::new() };
+        let mut r = Reader {
+            settings: settings.clone(),
+            consumer,
+            next,
+            buffered: HashMap::new(),
+        };
         r.assign()?;
         Ok(r)
     }
@@ -210,11 +231,14 @@ impl Reader {
         let mut tpl = TopicPartitionList::new();
         for (t, parts) in &self.next {
             for (p, o) in parts {
-                tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(|e| kerr(&self.settings, "assign partitions", e))?;
+                tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+                    .map_err(|e| kerr(&self.settings, "assign partitions", e))?;
             }
         }
         self.buffered.clear();
-        self.consumer.assign(&tpl).map_err(|e| kerr(&self.settings, "assign partitions", e))
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| kerr(&self.settings, "assign partitions", e))
     }
 
     /// High watermarks of the assigned partitions now.
@@ -225,7 +249,13 @@ impl Reader {
                 let (_, hi) = self
                     .consumer
                     .fetch_watermarks(t, *p, kafka::REQUEST_TIMEOUT)
-                    .map_err(|e| Error::down(Service::Kafka, &self.settings.kafka, format!("read end offsets of {t}: {e}")))?;
+                    .map_err(|e| {
+                        Error::down(
+                            Service::Kafka,
+                            &self.settings.kafka,
+                            format!("read end offsets of {t}: {e}"),
+                        )
+                    })?;
                 out.entry(t.clone()).or_default().insert(*p, hi);
             }
         }
@@ -233,23 +263,38 @@ impl Reader {
     }
 
     fn pop_buffered(&mut self, t: &str, p: i32) -> Option<Msg> {
-        self.buffered.get_mut(&(t.to_string(), p)).and_then(|q| q.pop_front())
+        self.buffered
+            .get_mut(&(t.to_string(), p))
+            .and_then(|q| q.pop_front())
     }
 
     /// Reads the next batch: from `next` up to `targets` (never beyond), at most `max` records,
     /// waiting at most `wait` for records the end offsets promised. Returns the records and the
     /// end offsets the batch covers.
-    pub fn read(&mut self, targets: &Offsets, max: usize, wait: Duration, exact: bool) -> Result<(Vec<Msg>, Offsets)> {
+    pub fn read(
+        &mut self,
+        targets: &Offsets,
+        max: usize,
+        wait: Duration,
+        exact: bool,
+    ) -> Result<(Vec<Msg>, Offsets)> {
         let mut pos = self.next.clone();
         let mut out = Vec::new();
         let behind = |pos: &Offsets| -> bool {
-            pos.iter().any(|(t, ps)| ps.iter().any(|(p, o)| targets.get(t).and_then(|m| m.get(p)).is_some_and(|e| o < e)))
+            pos.iter().any(|(t, ps)| {
+                ps.iter()
+                    .any(|(p, o)| targets.get(t).and_then(|m| m.get(p)).is_some_and(|e| o < e))
+            })
         };
         // buffered records first
         let keys: Vec<(String, i32)> = self.buffered.keys().cloned().collect();
         for (t, p) in keys {
             while out.len() < max {
-                let target = targets.get(&t).and_then(|m| m.get(&p)).copied().unwrap_or(0);
+                let target = targets
+                    .get(&t)
+                    .and_then(|m| m.get(&p))
+                    .copied()
+                    .unwrap_or(0);
                 let cur = pos.get(&t).and_then(|m| m.get(&p)).copied().unwrap_or(0);
                 if cur >= target {
                     break;
@@ -283,7 +328,9 @@ impl Reader {
                 }
                 break;
             }
-            let Some(m) = self.consumer.poll(left.min(Duration::from_millis(100))) else { continue };
+            let Some(m) = self.consumer.poll(left.min(Duration::from_millis(100))) else {
+                continue;
+            };
             let m = match m {
                 Ok(m) => {
                     errors = 0;
@@ -295,7 +342,13 @@ impl Reader {
                     eprintln!("stream source: {e} (retrying)");
                     continue;
                 }
-                Err(e) => return Err(Error::down(Service::Kafka, &self.settings.kafka, format!("read records: {e}"))),
+                Err(e) => {
+                    return Err(Error::down(
+                        Service::Kafka,
+                        &self.settings.kafka,
+                        format!("read records: {e}"),
+                    ))
+                }
             };
             let msg = Msg {
                 topic: m.topic().to_string(),
@@ -304,17 +357,28 @@ impl Reader {
                 key: m.key().map(<[u8]>::to_vec),
                 value: m.payload().map(<[u8]>::to_vec),
             };
-            let cur = pos.get(&msg.topic).and_then(|x| x.get(&msg.partition)).copied();
-            let target = targets.get(&msg.topic).and_then(|x| x.get(&msg.partition)).copied();
+            let cur = pos
+                .get(&msg.topic)
+                .and_then(|x| x.get(&msg.partition))
+                .copied();
+            let target = targets
+                .get(&msg.topic)
+                .and_then(|x| x.get(&msg.partition))
+                .copied();
             match (cur, target) {
                 (Some(c), _) if msg.offset < c => {}
                 (Some(c), Some(t)) if c < t && msg.offset < t => {
                     // offsets may jump (compaction, transaction markers): the position follows
-                    pos.entry(msg.topic.clone()).or_default().insert(msg.partition, msg.offset + 1);
+                    pos.entry(msg.topic.clone())
+                        .or_default()
+                        .insert(msg.partition, msg.offset + 1);
                     out.push(msg);
                 }
                 _ => {
-                    self.buffered.entry((msg.topic.clone(), msg.partition)).or_default().push_back(msg);
+                    self.buffered
+                        .entry((msg.topic.clone(), msg.partition))
+                        .or_default()
+                        .push_back(msg);
                 }
             }
         }
@@ -334,15 +398,26 @@ impl Reader {
     /// Moves `pos` up to the consumer's fetch position (capped at `targets`) for partitions with
     /// nothing buffered: everything below that position was consumed or was a gap.
     fn follow_position(&mut self, pos: &mut Offsets, targets: &Offsets) {
-        let Ok(tpl) = self.consumer.position() else { return };
+        let Ok(tpl) = self.consumer.position() else {
+            return;
+        };
         for e in tpl.elements() {
-            let Offset::Offset(at) = e.offset() else { continue };
+            let Offset::Offset(at) = e.offset() else {
+                continue;
+            };
             let key = (e.topic().to_string(), e.partition());
             if self.buffered.get(&key).is_some_and(|q| !q.is_empty()) {
                 continue;
             }
-            let target = targets.get(e.topic()).and_then(|m| m.get(&e.partition())).copied();
-            if let (Some(cur), Some(t)) = (pos.get_mut(e.topic()).and_then(|m| m.get_mut(&e.partition())), target) {
+            let target = targets
+                .get(e.topic())
+                .and_then(|m| m.get(&e.partition()))
+                .copied();
+            if let (Some(cur), Some(t)) = (
+                pos.get_mut(e.topic())
+                    .and_then(|m| m.get_mut(&e.partition())),
+                target,
+            ) {
                 *cur = (*cur).max(at.min(t));
             }
         }

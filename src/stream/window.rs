@@ -95,15 +95,27 @@ impl WindowState {
     /// Tumbling windows of `size_ms` with a watermark delay of `delay_ms`.
     pub fn new(size_ms: i64, delay_ms: i64, mode: Mode) -> Result<WindowState> {
         if size_ms <= 0 || delay_ms < 0 {
-            return Err(Error::invalid(format!("window size must be > 0 and delay ≥ 0 (got {size_ms} ms, {delay_ms} ms)")));
+            return Err(Error::invalid(format!(
+                "window size must be > 0 and delay ≥ 0 (got {size_ms} ms, {delay_ms} ms)"
+            )));
         }
-        Ok(WindowState { size_ms, delay_ms, mode, max_seen: None, watermark: None, open: BTreeMap::new(), late: 0 })
+        Ok(WindowState {
+            size_ms,
+            delay_ms,
+            mode,
+            max_seen: None,
+            watermark: None,
+            open: BTreeMap::new(),
+            late: 0,
+        })
     }
 
     /// Start of the window holding `t_ms` (saturating at `i64::MIN` for times within one window
     /// size of it).
     pub fn window_start(&self, t_ms: i64) -> i64 {
-        t_ms.div_euclid(self.size_ms).checked_mul(self.size_ms).unwrap_or(i64::MIN)
+        t_ms.div_euclid(self.size_ms)
+            .checked_mul(self.size_ms)
+            .unwrap_or(i64::MIN)
     }
 
     /// End (exclusive) of the window starting at `start` (saturating at `i64::MAX`).
@@ -118,7 +130,11 @@ impl WindowState {
 
     /// Running total and emitted part of the cell (window of `t_ms`, `key`); zeros when absent.
     pub fn cell(&self, t_ms: i64, key: &str) -> (i64, i64) {
-        let a = self.open.get(&(self.window_start(t_ms), key.to_string())).copied().unwrap_or_default();
+        let a = self
+            .open
+            .get(&(self.window_start(t_ms), key.to_string()))
+            .copied()
+            .unwrap_or_default();
         (a.total, a.emitted)
     }
 
@@ -127,17 +143,36 @@ impl WindowState {
     pub fn row_with_total(&self, t_ms: i64, key: &str, total: i64) -> Option<WindowRow> {
         let start = self.window_start(t_ms);
         let (_, emitted) = self.cell(t_ms, key);
-        Some(WindowRow { start_ms: start, end_ms: self.window_end(start), key: key.to_string(), total, delta: total.checked_sub(emitted)? })
+        Some(WindowRow {
+            start_ms: start,
+            end_ms: self.window_end(start),
+            key: key.to_string(),
+            total,
+            delta: total.checked_sub(emitted)?,
+        })
     }
 
     /// The lowest and highest total the cell (window of `t_ms`, `key`) can reach when `extra`
     /// (the values of earlier rows of the batch, by sign: `(sum of negatives, sum of positives)`)
     /// and then `value` are added, whichever subset of them is applied. `None` when a bound
     /// leaves `i64`: the row would overflow the window sum.
-    pub fn bounds_after(&self, t_ms: i64, key: &str, extra: (i64, i64), value: i64) -> Option<((i64, i64), (i64, i64))> {
-        let (neg, pos) = if value < 0 { (extra.0.checked_add(value)?, extra.1) } else { (extra.0, extra.1.checked_add(value)?) };
+    pub fn bounds_after(
+        &self,
+        t_ms: i64,
+        key: &str,
+        extra: (i64, i64),
+        value: i64,
+    ) -> Option<((i64, i64), (i64, i64))> {
+        let (neg, pos) = if value < 0 {
+            (extra.0.checked_add(value)?, extra.1)
+        } else {
+            (extra.0, extra.1.checked_add(value)?)
+        };
         let (total, _) = self.cell(t_ms, key);
-        Some(((total.checked_add(neg)?, total.checked_add(pos)?), (neg, pos)))
+        Some((
+            (total.checked_add(neg)?, total.checked_add(pos)?),
+            (neg, pos),
+        ))
     }
 
     /// The current watermark (none before the first batch).
@@ -157,8 +192,13 @@ impl WindowState {
 
     /// True when moving processing time to `now_ms` would close (emit or drop) an open window.
     pub fn would_close_at(&self, now_ms: i64) -> bool {
-        let wm = now_ms.saturating_sub(self.delay_ms).max(self.watermark.unwrap_or(i64::MIN));
-        self.open.keys().next().is_some_and(|(start, _)| self.window_end(*start) <= wm)
+        let wm = now_ms
+            .saturating_sub(self.delay_ms)
+            .max(self.watermark.unwrap_or(i64::MIN));
+        self.open
+            .keys()
+            .next()
+            .is_some_and(|(start, _)| self.window_end(*start) <= wm)
     }
 
     /// Adds `value` at time `t_ms` for `key`; `Ok(false)` (and counted) when the row is late.
@@ -171,7 +211,11 @@ impl WindowState {
         let start = self.window_start(t_ms);
         let agg = self.open.entry((start, key.to_string())).or_default();
         agg.total = agg.total.checked_add(value).ok_or_else(|| {
-            Error::invalid(format!("the window sum of '{key}' at {} overflows a 64-bit integer (adding {value} to {})", fmt_ms(start), agg.total))
+            Error::invalid(format!(
+                "the window sum of '{key}' at {} overflows a 64-bit integer (adding {value} to {})",
+                fmt_ms(start),
+                agg.total
+            ))
         })?;
         self.max_seen = Some(self.max_seen.map_or(t_ms, |m| m.max(t_ms)));
         Ok(true)
@@ -182,9 +226,20 @@ impl WindowState {
     /// A row to emit for a cell; an error when its delta leaves `i64`.
     fn emitted_row(&self, start: i64, key: &str, agg: &Agg) -> Result<WindowRow> {
         let delta = agg.total.checked_sub(agg.emitted).ok_or_else(|| {
-            Error::invalid(format!("the window delta of '{key}' at {} overflows a 64-bit integer ({} − {})", fmt_ms(start), agg.total, agg.emitted))
+            Error::invalid(format!(
+                "the window delta of '{key}' at {} overflows a 64-bit integer ({} − {})",
+                fmt_ms(start),
+                agg.total,
+                agg.emitted
+            ))
         })?;
-        Ok(WindowRow { start_ms: start, end_ms: self.window_end(start), key: key.to_string(), total: agg.total, delta })
+        Ok(WindowRow {
+            start_ms: start,
+            end_ms: self.window_end(start),
+            key: key.to_string(),
+            total: agg.total,
+            delta,
+        })
     }
 
     /// Ends a batch: moves time to at least `now_ms` (the batch time for processing-time
@@ -247,7 +302,11 @@ impl WindowState {
             mode: self.mode,
             max_seen: self.max_seen,
             watermark: self.watermark,
-            open: self.open.iter().map(|((s, k), a)| (*s, k.clone(), a.total, a.emitted)).collect(),
+            open: self
+                .open
+                .iter()
+                .map(|((s, k), a)| (*s, k.clone(), a.total, a.emitted))
+                .collect(),
             late: self.late,
         };
         serde_json::to_value(snap).unwrap_or(serde_json::Value::Null)
@@ -258,7 +317,8 @@ impl WindowState {
         if v.is_null() {
             return Ok(());
         }
-        let s: Snapshot = serde_json::from_value(v.clone()).map_err(|e| Error::invalid(format!("window state in checkpoint: {e}")))?;
+        let s: Snapshot = serde_json::from_value(v.clone())
+            .map_err(|e| Error::invalid(format!("window state in checkpoint: {e}")))?;
         if s.size_ms != self.size_ms {
             return Err(Error::invalid(format!(
                 "the checkpoint holds {} ms windows but the query asks for {} ms: use a new query name or delete its checkpoint",
@@ -268,7 +328,19 @@ impl WindowState {
         self.max_seen = s.max_seen;
         self.watermark = s.watermark;
         self.late = s.late;
-        self.open = s.open.into_iter().map(|(st, k, t, e)| ((st, k), Agg { total: t, emitted: e })).collect();
+        self.open = s
+            .open
+            .into_iter()
+            .map(|(st, k, t, e)| {
+                (
+                    (st, k),
+                    Agg {
+                        total: t,
+                        emitted: e,
+                    },
+                )
+            })
+            .collect();
         Ok(())
     }
 }
@@ -306,25 +378,56 @@ mod tests {
         assert!(w.add(t, "Order", 1).expect("window"));
         assert!(w.end_batch(Some(t)).expect("window").is_empty());
         assert_eq!(w.watermark(), Some(95 * S));
-        assert!(!w.would_close_at(109_999) && w.would_close_at(110 * S), "an empty batch is only needed at 110 s");
+        assert!(
+            !w.would_close_at(109_999) && w.would_close_at(110 * S),
+            "an empty batch is only needed at 110 s"
+        );
         // batch at 106 s: watermark 101 s < 105 s, nothing yet
         clock.set(106 * S);
         assert!(w.add(clock.now_ms(), "FAQ", 10).expect("window"));
-        assert!(w.end_batch(Some(clock.now_ms())).expect("window").is_empty());
+        assert!(w
+            .end_batch(Some(clock.now_ms()))
+            .expect("window")
+            .is_empty());
         // empty batch at 109.999 s: still open (watermark 104.999)
         clock.set(110 * S - 1);
-        assert!(w.end_batch(Some(clock.now_ms())).expect("window").is_empty());
+        assert!(w
+            .end_batch(Some(clock.now_ms()))
+            .expect("window")
+            .is_empty());
         // empty batch at exactly 110 s: watermark 105 s = end of [100,105) → emitted, once
         clock.set(110 * S);
         let out = w.end_batch(Some(clock.now_ms())).expect("window");
         assert_eq!(out.len(), 2);
-        assert_eq!((out[0].start_ms, out[0].key.as_str(), out[0].total, out[0].delta), (100 * S, "FAQ", 7, 7));
+        assert_eq!(
+            (
+                out[0].start_ms,
+                out[0].key.as_str(),
+                out[0].total,
+                out[0].delta
+            ),
+            (100 * S, "FAQ", 7, 7)
+        );
         assert_eq!((out[1].key.as_str(), out[1].total), ("Order", 1));
-        assert!(w.end_batch(Some(clock.now_ms())).expect("window").is_empty(), "a window is emitted once");
+        assert!(
+            w.end_batch(Some(clock.now_ms()))
+                .expect("window")
+                .is_empty(),
+            "a window is emitted once"
+        );
         // [105,110) follows when the watermark reaches 110 s
         clock.set(115 * S);
         let out = w.end_batch(Some(clock.now_ms())).expect("window");
-        assert_eq!(out, vec![WindowRow { start_ms: 105 * S, end_ms: 110 * S, key: "FAQ".into(), total: 10, delta: 10 }]);
+        assert_eq!(
+            out,
+            vec![WindowRow {
+                start_ms: 105 * S,
+                end_ms: 110 * S,
+                key: "FAQ".into(),
+                total: 10,
+                delta: 10
+            }]
+        );
         assert_eq!(w.open_cells(), 0);
     }
 
@@ -334,10 +437,22 @@ mod tests {
         assert!(w.add(20 * S, "A", 1).expect("window"));
         assert!(w.add(12 * S, "A", 1).expect("window")); // out of order but not late yet (no watermark)
         let first = w.end_batch(None).expect("window"); // watermark 15 s closes [10,15)
-        assert_eq!(first.iter().map(|r| (r.start_ms / S, r.total)).collect::<Vec<_>>(), vec![(10, 1)]);
+        assert_eq!(
+            first
+                .iter()
+                .map(|r| (r.start_ms / S, r.total))
+                .collect::<Vec<_>>(),
+            vec![(10, 1)]
+        );
         assert_eq!(w.watermark(), Some(15 * S));
-        assert!(!w.add(14 * S, "A", 100).expect("window"), "below the watermark");
-        assert!(w.add(15 * S, "A", 2).expect("window"), "at the watermark is on time");
+        assert!(
+            !w.add(14 * S, "A", 100).expect("window"),
+            "below the watermark"
+        );
+        assert!(
+            w.add(15 * S, "A", 2).expect("window"),
+            "at the watermark is on time"
+        );
         assert_eq!(w.late_rows(), 1);
         // an empty event-time batch does not move the watermark
         assert!(w.end_batch(None).expect("window").is_empty());
@@ -358,7 +473,10 @@ mod tests {
         w.add(100 * S, "A", 3).expect("window");
         let out = w.end_batch(Some(100 * S)).expect("window");
         assert_eq!((out[0].total, out[0].delta), (3, 3));
-        assert!(w.end_batch(Some(101 * S)).expect("window").is_empty(), "unchanged windows are not repeated");
+        assert!(
+            w.end_batch(Some(101 * S)).expect("window").is_empty(),
+            "unchanged windows are not repeated"
+        );
         w.add(101 * S, "A", 4).expect("window");
         let out = w.end_batch(Some(101 * S)).expect("window");
         assert_eq!((out[0].total, out[0].delta), (7, 4));
@@ -377,7 +495,10 @@ mod tests {
         r.restore(&w.to_json()).expect("restore");
         assert_eq!(r, w);
         let mut other = WindowState::new(10 * S, 0, Mode::Append).expect("state");
-        assert!(other.restore(&w.to_json()).is_err(), "size mismatch is refused");
+        assert!(
+            other.restore(&w.to_json()).is_err(),
+            "size mismatch is refused"
+        );
         assert!(WindowState::new(0, 0, Mode::Append).is_err());
     }
 
@@ -391,15 +512,29 @@ mod tests {
         assert_eq!(w, before, "a refused row leaves the state as it was");
         assert!(w.add(100 * S, "B", 2).expect("window"), "other cells go on");
         // bounds: the highest total any subset of the batch's rows can reach
-        assert_eq!(w.bounds_after(100 * S, "A", (0, 0), 1), Some(((i64::MAX - 1, i64::MAX), (0, 1))));
-        assert_eq!(w.bounds_after(100 * S, "A", (0, 1), 1), None, "two more would overflow");
-        assert_eq!(w.bounds_after(100 * S, "A", (-5, 0), -3), Some(((i64::MAX - 9, i64::MAX - 1), (-8, 0))));
+        assert_eq!(
+            w.bounds_after(100 * S, "A", (0, 0), 1),
+            Some(((i64::MAX - 1, i64::MAX), (0, 1)))
+        );
+        assert_eq!(
+            w.bounds_after(100 * S, "A", (0, 1), 1),
+            None,
+            "two more would overflow"
+        );
+        assert_eq!(
+            w.bounds_after(100 * S, "A", (-5, 0), -3),
+            Some(((i64::MAX - 9, i64::MAX - 1), (-8, 0)))
+        );
     }
 
     #[test]
     fn times_at_the_ends_of_i64_never_panic() {
         let mut w = state(Mode::Update);
-        assert_eq!(w.window_start(i64::MIN), i64::MIN, "saturates instead of overflowing");
+        assert_eq!(
+            w.window_start(i64::MIN),
+            i64::MIN,
+            "saturates instead of overflowing"
+        );
         assert!(w.add(i64::MAX, "A", 1).expect("window"));
         assert!(w.add(i64::MIN, "A", 1).expect("window"));
         let out = w.end_batch(None).expect("window");

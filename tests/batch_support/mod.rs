@@ -16,7 +16,11 @@ static N: AtomicUsize = AtomicUsize::new(0);
 
 /// A name unique to this process and call: `bde_test_<what>_<pid>_<n>`.
 pub fn unique(what: &str) -> String {
-    format!("bde_test_{what}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "bde_test_{what}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 pub fn settings() -> Settings {
@@ -24,7 +28,8 @@ pub fn settings() -> Settings {
 }
 
 pub fn admin() -> bde_kit::mysql::Conn {
-    bde_kit::batch::worker_conn(&settings().mariadb_root).expect("administrator connection (root, empty password)")
+    bde_kit::batch::worker_conn(&settings().mariadb_root)
+        .expect("administrator connection (root, empty password)")
 }
 
 pub fn d(s: &str) -> NaiveDate {
@@ -41,16 +46,21 @@ impl Sandbox {
     pub fn new(what: &str) -> Sandbox {
         let dir = std::env::temp_dir().join(unique(what));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        Sandbox { dbs: Vec::new(), dir }
+        Sandbox {
+            dbs: Vec::new(),
+            dir,
+        }
     }
 
     /// Creates a database with one of the course tables (course DDL) and returns its name.
     pub fn database(&mut self, what: &str, kind: Option<TableKind>) -> String {
         let db = unique(what);
         let mut c = admin();
-        c.query_drop(format!("CREATE DATABASE `{db}`")).expect("create database");
+        c.query_drop(format!("CREATE DATABASE `{db}`"))
+            .expect("create database");
         if let Some(k) = kind {
-            c.query_drop(ddl(k, &db).expect("ddl")).expect("create table");
+            c.query_drop(ddl(k, &db).expect("ddl"))
+                .expect("create table");
         }
         self.dbs.push(db.clone());
         db
@@ -75,7 +85,9 @@ impl Drop for Sandbox {
             for db in &self.dbs {
                 let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"));
                 // Setup grants per database; drop those grants too (they outlive the database).
-                let _ = c.query_drop(format!("REVOKE ALL PRIVILEGES ON `{db}`.* FROM 'spark'@'%'"));
+                let _ = c.query_drop(format!(
+                    "REVOKE ALL PRIVILEGES ON `{db}`.* FROM 'spark'@'%'"
+                ));
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -91,7 +103,9 @@ pub fn query_strings(table: &TableRef, sql: &str) -> Vec<Vec<String>> {
         .map(|r| {
             (0..r.len())
                 .map(|i| match r.as_ref(i) {
-                    Some(bde_kit::mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                    Some(bde_kit::mysql::Value::Bytes(b)) => {
+                        String::from_utf8_lossy(b).into_owned()
+                    }
                     Some(bde_kit::mysql::Value::Int(v)) => v.to_string(),
                     Some(bde_kit::mysql::Value::UInt(v)) => v.to_string(),
                     Some(bde_kit::mysql::Value::NULL) | None => "NULL".into(),

@@ -4,16 +4,20 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bde_kit::io::{kafka, mariadb, redis};
 use bde_kit::course::visit::random_visit;
 use bde_kit::course::visit::Visit;
+use bde_kit::io::{kafka, mariadb, redis};
 use bde_kit::Settings;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A name unique to this process and call: `<prefix>_<pid>_<n>`.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// Test objects of one test, removed on drop.
@@ -32,7 +36,14 @@ impl Fixture {
         let mut settings = Settings::from_env();
         let cp_root = std::env::temp_dir().join(format!("bde_stream_cp_{tag}"));
         settings.checkpoint_dir = cp_root.clone();
-        Fixture { settings, tag, topics: vec![], keys: vec![], db: None, cp_root }
+        Fixture {
+            settings,
+            tag,
+            topics: vec![],
+            keys: vec![],
+            db: None,
+            cp_root,
+        }
     }
     pub fn topic(&mut self, name: &str) -> String {
         self.topic_with_partitions(name, 1)
@@ -59,8 +70,18 @@ impl Fixture {
     /// A fresh `bde_test_…` database with the course's visit_stats table.
     pub fn database(&mut self) -> String {
         let db = format!("bde_test_stream_{}", self.tag.replace(['-', '.'], "_"));
-        mariadb::execute(&self.settings, None, &format!("CREATE DATABASE IF NOT EXISTS `{db}`")).expect("create db");
-        mariadb::execute(&self.settings, None, &bde_kit::course::analytics::visit_stats_ddl(&db).expect("ddl")).expect("create table");
+        mariadb::execute(
+            &self.settings,
+            None,
+            &format!("CREATE DATABASE IF NOT EXISTS `{db}`"),
+        )
+        .expect("create db");
+        mariadb::execute(
+            &self.settings,
+            None,
+            &bde_kit::course::analytics::visit_stats_ddl(&db).expect("ddl"),
+        )
+        .expect("create table");
         self.db = Some(db.clone());
         db
     }
@@ -73,13 +94,19 @@ impl Drop for Fixture {
         if !self.keys.is_empty() {
             let mut all = self.keys.clone();
             for k in &self.keys {
-                all.extend(redis::keys(&self.settings, &format!("{k}:applied:*")).unwrap_or_default());
+                all.extend(
+                    redis::keys(&self.settings, &format!("{k}:applied:*")).unwrap_or_default(),
+                );
             }
             let refs: Vec<&str> = all.iter().map(String::as_str).collect();
             let _ = redis::delete(&self.settings, &refs);
         }
         if let Some(db) = &self.db {
-            let _ = mariadb::execute(&self.settings, None, &format!("DROP DATABASE IF EXISTS `{db}`"));
+            let _ = mariadb::execute(
+                &self.settings,
+                None,
+                &format!("DROP DATABASE IF EXISTS `{db}`"),
+            );
         }
         let _ = std::fs::remove_dir_all(&self.cp_root);
     }
@@ -93,18 +120,31 @@ pub fn visits(n: usize) -> Vec<Visit> {
 /// [`visits`] from a seeded generator: the same seed gives the same visits.
 pub fn visits_seeded(n: usize, seed: u64) -> Vec<Visit> {
     use rand::SeedableRng;
-    let base = chrono::NaiveDate::from_ymd_opt(2024, 8, 12).and_then(|d| d.and_hms_opt(13, 0, 0)).expect("date");
+    let base = chrono::NaiveDate::from_ymd_opt(2024, 8, 12)
+        .and_then(|d| d.and_hms_opt(13, 0, 0))
+        .expect("date");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    (0..n).map(|i| random_visit(&mut rng, base + chrono::Duration::milliseconds(i as i64 * 300))).map(|mut v| {
-        use chrono::Timelike;
-        v.visit_date = v.visit_date.with_nanosecond(0).expect("secs");
-        v
-    }).collect()
+    (0..n)
+        .map(|i| {
+            random_visit(
+                &mut rng,
+                base + chrono::Duration::milliseconds(i as i64 * 300),
+            )
+        })
+        .map(|mut v| {
+            use chrono::Timelike;
+            v.visit_date = v.visit_date.with_nanosecond(0).expect("secs");
+            v
+        })
+        .collect()
 }
 
 /// Produces visits as the course's generator does (key = country).
 pub fn produce(settings: &Settings, topic: &str, visits: &[Visit]) {
-    let recs = visits.iter().map(|v| (Some(v.country.clone()), v.to_json())).collect();
+    let recs = visits
+        .iter()
+        .map(|v| (Some(v.country.clone()), v.to_json()))
+        .collect();
     kafka::produce_all(settings, topic, recs).expect("produce");
 }
 
@@ -118,7 +158,11 @@ pub fn sum_by<K: Ord>(visits: &[Visit], key: impl Fn(&Visit) -> K) -> BTreeMap<K
 
 /// Redis sorted set as integer scores.
 pub fn redis_scores(settings: &Settings, key: &str) -> BTreeMap<String, i64> {
-    redis::scores(settings, key).expect("scores").into_iter().map(|(m, s)| (m, s as i64)).collect()
+    redis::scores(settings, key)
+        .expect("scores")
+        .into_iter()
+        .map(|(m, s)| (m, s as i64))
+        .collect()
 }
 
 /// SUM(DURATION) per LAST_ACTION of visit_stats.

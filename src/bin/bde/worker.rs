@@ -19,15 +19,29 @@ use bde_kit::stream::source::Start;
 use bde_kit::stream::trigger::Trigger;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 /// Runs the worker with command-line arguments (without the subcommand).
 pub fn main(args: &[String]) -> Result<()> {
-    let need = |n: &str| arg(args, n).ok_or_else(|| Error::invalid(format!("stream-worker needs {n}")));
-    let max_records = arg(args, "--max-records").and_then(|v| v.parse().ok()).unwrap_or(100);
-    let idle = Duration::from_millis(arg(args, "--idle-ms").and_then(|v| v.parse().ok()).unwrap_or(3000));
-    let watermark = Duration::from_millis(arg(args, "--watermark-ms").and_then(|v| v.parse().ok()).unwrap_or(5000));
+    let need =
+        |n: &str| arg(args, n).ok_or_else(|| Error::invalid(format!("stream-worker needs {n}")));
+    let max_records = arg(args, "--max-records")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let idle = Duration::from_millis(
+        arg(args, "--idle-ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3000),
+    );
+    let watermark = Duration::from_millis(
+        arg(args, "--watermark-ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5000),
+    );
 
     // The course's query (carts as readable CSV, additive window sums), every batch at once.
     let a = Analytics {
@@ -56,6 +70,10 @@ pub fn main(args: &[String]) -> Result<()> {
         .start()?;
     q.until_idle(idle)?;
     let s = q.stop()?;
-    println!("stream-worker done: {} batches, {} rows", s.batches.len(), s.total_rows);
+    println!(
+        "stream-worker done: {} batches, {} rows",
+        s.batches.len(),
+        s.total_rows
+    );
     Ok(())
 }

@@ -38,7 +38,10 @@ pub struct Item {
 
 impl Item {
     pub fn new(name: impl Into<String>, unit_value_cents: i64) -> Item {
-        Item { name: name.into(), unit_value_cents }
+        Item {
+            name: name.into(),
+            unit_value_cents,
+        }
     }
 }
 
@@ -62,8 +65,16 @@ pub fn random_row(rng: &mut StdRng, date: NaiveDate, warehouse: &str, item: &Ite
 }
 
 /// The rows of one warehouse and date, items in catalogue order.
-pub fn rows_for_day(rng: &mut StdRng, date: NaiveDate, warehouse: &str, items: &[Item]) -> Vec<StockRow> {
-    items.iter().map(|it| random_row(rng, date, warehouse, it)).collect()
+pub fn rows_for_day(
+    rng: &mut StdRng,
+    date: NaiveDate,
+    warehouse: &str,
+    items: &[Item],
+) -> Vec<StockRow> {
+    items
+        .iter()
+        .map(|it| random_row(rng, date, warehouse, it))
+        .collect()
 }
 
 /// A seeded RNG (the course used Python's unseeded `random`; a seed makes runs repeatable).
@@ -96,12 +107,18 @@ fn params(rows: &[StockRow]) -> Vec<Value> {
 
 /// Inserts rows in order (so IDs follow the order given) with multi-row INSERTs of at most
 /// [`INSERT_BATCH`] rows, all in one transaction. Returns the number of rows inserted.
-pub fn insert_rows(conn: &mut impl Queryable, url: &str, table: &TableRef, rows: &[StockRow]) -> Result<u64> {
+pub fn insert_rows(
+    conn: &mut impl Queryable,
+    url: &str,
+    table: &TableRef,
+    rows: &[StockRow],
+) -> Result<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
     let action = format!("insert stock rows into {table}");
-    conn.query_drop("START TRANSACTION").map_err(|e| map_err(url, &action, e))?;
+    conn.query_drop("START TRANSACTION")
+        .map_err(|e| map_err(url, &action, e))?;
     let mut n = 0u64;
     for chunk in rows.chunks(INSERT_BATCH) {
         let sql = insert_sql(table, chunk.len())?;
@@ -111,15 +128,20 @@ pub fn insert_rows(conn: &mut impl Queryable, url: &str, table: &TableRef, rows:
         }
         n += chunk.len() as u64;
     }
-    conn.query_drop("COMMIT").map_err(|e| map_err(url, &action, e))?;
+    conn.query_drop("COMMIT")
+        .map_err(|e| map_err(url, &action, e))?;
     Ok(n)
 }
 
 /// Rows per warehouse, `(WAREHOUSE_ID, count)` sorted by warehouse (the course's GROUP BY).
 pub fn counts_by_warehouse(settings: &Settings, table: &TableRef) -> Result<Vec<(String, i64)>> {
     let mut c = worker_conn(&settings.mariadb)?;
-    let sql = format!("SELECT WAREHOUSE_ID, COUNT(*) FROM {} GROUP BY WAREHOUSE_ID ORDER BY WAREHOUSE_ID", table.sql()?);
-    c.query(sql).map_err(|e| map_err(&settings.mariadb, &format!("count rows of {table}"), e))
+    let sql = format!(
+        "SELECT WAREHOUSE_ID, COUNT(*) FROM {} GROUP BY WAREHOUSE_ID ORDER BY WAREHOUSE_ID",
+        table.sql()?
+    );
+    c.query(sql)
+        .map_err(|e| map_err(&settings.mariadb, &format!("count rows of {table}"), e))
 }
 
 /// Deletes every row and restarts IDs at 1 (`TRUNCATE`), so the course's ID ranges and
@@ -160,7 +182,11 @@ pub fn generate_parallel(
                     let mut conn = worker_conn(&url)?;
                     let mut n = 0u64;
                     let mut buf: Vec<StockRow> = Vec::with_capacity(INSERT_BATCH * 2);
-                    for (i, wh) in warehouses.iter().enumerate().filter(|(i, _)| i % workers == w) {
+                    for (i, wh) in warehouses
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % workers == w)
+                    {
                         let mut r = rng(seed.wrapping_add(i as u64));
                         for d in dates {
                             for it in items {
@@ -179,7 +205,10 @@ pub fn generate_parallel(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Task("a generator thread panicked".into()))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Task("a generator thread panicked".into())))
+            })
             .collect()
     });
     let mut total = 0;

@@ -28,8 +28,11 @@ pub type PartKey = (String, String);
 
 /// `STOCK_DATE=<date>/WAREHOUSE_ID=<warehouse>` relative to the data folder.
 pub fn partition_rel(key: &PartKey) -> PathBuf {
-    PathBuf::from(format!("{}={}", PARTITION_COLUMNS[0], escape_value(&key.0)))
-        .join(format!("{}={}", PARTITION_COLUMNS[1], escape_value(&key.1)))
+    PathBuf::from(format!("{}={}", PARTITION_COLUMNS[0], escape_value(&key.0))).join(format!(
+        "{}={}",
+        PARTITION_COLUMNS[1],
+        escape_value(&key.1)
+    ))
 }
 
 /// The schema of the stock part files (partition columns are in the folder names).
@@ -62,7 +65,11 @@ impl Staging {
         let job_id = new_job_id();
         let dir = data_dir.join(TEMPORARY).join(&job_id);
         std::fs::create_dir_all(&dir).map_err(file_err(&dir))?;
-        Ok(Staging { data_dir: data_dir.to_path_buf(), job_id, dir })
+        Ok(Staging {
+            data_dir: data_dir.to_path_buf(),
+            job_id,
+            dir,
+        })
     }
 
     pub fn job_id(&self) -> &str {
@@ -181,10 +188,19 @@ impl PartWriter {
                 .set_parallel(false)
                 .batched(&self.schema)?;
             self.written.push((key.clone(), path));
-            self.open.insert(key.clone(), OpenPart { writer, last_used: 0 });
+            self.open.insert(
+                key.clone(),
+                OpenPart {
+                    writer,
+                    last_used: 0,
+                },
+            );
         }
         let tick = self.tick;
-        let part = self.open.get_mut(key).ok_or_else(|| Error::Task("part file vanished".into()))?;
+        let part = self
+            .open
+            .get_mut(key)
+            .ok_or_else(|| Error::Task("part file vanished".into()))?;
         part.last_used = tick;
         let mut df = df.clone();
         df.as_single_chunk_par();
@@ -193,7 +209,12 @@ impl PartWriter {
     }
 
     fn close_oldest(&mut self) -> Result<()> {
-        if let Some(k) = self.open.iter().min_by_key(|(_, p)| p.last_used).map(|(k, _)| k.clone()) {
+        if let Some(k) = self
+            .open
+            .iter()
+            .min_by_key(|(_, p)| p.last_used)
+            .map(|(k, _)| k.clone())
+        {
             if let Some(p) = self.open.remove(&k) {
                 p.writer.finish()?;
             }
@@ -212,7 +233,10 @@ impl PartWriter {
 
 /// The glob the readers use: `<data_dir>/STOCK_DATE=*/WAREHOUSE_ID=*/*.parquet`.
 pub fn stock_glob(data_dir: &Path) -> PathBuf {
-    data_dir.join(format!("{}=*", PARTITION_COLUMNS[0])).join(format!("{}=*", PARTITION_COLUMNS[1])).join("*.parquet")
+    data_dir
+        .join(format!("{}=*", PARTITION_COLUMNS[0]))
+        .join(format!("{}=*", PARTITION_COLUMNS[1]))
+        .join("*.parquet")
 }
 
 #[cfg(test)]
@@ -223,7 +247,10 @@ mod tests {
     fn names_follow_spark() {
         let j = new_job_id();
         assert_eq!(j.len(), 36, "{j}");
-        assert_eq!(part_file_name(1, "abc", 0), "part-00001-abc.c000.snappy.parquet");
+        assert_eq!(
+            part_file_name(1, "abc", 0),
+            "part-00001-abc.c000.snappy.parquet"
+        );
         assert_eq!(
             partition_rel(&("2025-04-01".into(), "New/York".into())),
             PathBuf::from("STOCK_DATE=2025-04-01/WAREHOUSE_ID=New%2FYork")

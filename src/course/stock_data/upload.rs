@@ -20,9 +20,9 @@ use mysql::prelude::Queryable;
 use mysql::Value;
 use polars::prelude::*;
 
-use crate::course::stock_data::store::{self, PartKey, Staging};
 use crate::batch::{parse_cents, worker_conn, TableRef};
 use crate::config::Settings;
+use crate::course::stock_data::store::{self, PartKey, Staging};
 use crate::error::{Error, Result};
 use crate::io::mariadb::{jdbc_partitions, map_err, RangePartition};
 use crate::show::Table;
@@ -46,8 +46,21 @@ pub struct UploadSpec {
 
 impl UploadSpec {
     /// The course's settings: 2 partitions, chunks of 50,000 IDs, 20 preview rows.
-    pub fn new(table: TableRef, warehouse: impl Into<String>, start: NaiveDate, end: NaiveDate) -> UploadSpec {
-        UploadSpec { table, warehouse: warehouse.into(), start, end, partitions: 2, chunk_ids: 50_000, preview_rows: 20 }
+    pub fn new(
+        table: TableRef,
+        warehouse: impl Into<String>,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> UploadSpec {
+        UploadSpec {
+            table,
+            warehouse: warehouse.into(),
+            start,
+            end,
+            partitions: 2,
+            chunk_ids: 50_000,
+            preview_rows: 20,
+        }
     }
 }
 
@@ -80,14 +93,27 @@ impl Upload {
 
 fn date_filter(start: NaiveDate, end: NaiveDate) -> Result<(String, String)> {
     if end < start {
-        return Err(Error::invalid(format!("end date {end} is before start date {start}")));
+        return Err(Error::invalid(format!(
+            "end date {end} is before start date {start}"
+        )));
     }
-    let after = end.succ_opt().ok_or_else(|| Error::invalid(format!("no day after {end}")))?;
-    Ok((start.format("%Y-%m-%d").to_string(), after.format("%Y-%m-%d").to_string()))
+    let after = end
+        .succ_opt()
+        .ok_or_else(|| Error::invalid(format!("no day after {end}")))?;
+    Ok((
+        start.format("%Y-%m-%d").to_string(),
+        after.format("%Y-%m-%d").to_string(),
+    ))
 }
 
 /// `MIN(ID), MAX(ID)` of the warehouse's rows between `start` and `end` (both included).
-pub fn bounds(settings: &Settings, table: &TableRef, warehouse: &str, start: NaiveDate, end: NaiveDate) -> Result<Option<(i64, i64)>> {
+pub fn bounds(
+    settings: &Settings,
+    table: &TableRef,
+    warehouse: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Option<(i64, i64)>> {
     let (from, to) = date_filter(start, end)?;
     let sql = format!(
         "SELECT MIN(ID), MAX(ID) FROM {} WHERE STOCK_DATE >= ? AND STOCK_DATE < ? AND WAREHOUSE_ID = ?",
@@ -115,7 +141,12 @@ fn chunk_condition(lo: Option<i64>, hi: Option<i64>, first: bool) -> (String, Ve
 }
 
 /// The chunks of one partition: `(lo, hi)` ID ranges, open ends kept open.
-pub fn chunks(part: &RangePartition, lower: i64, upper: i64, chunk_ids: i64) -> Vec<(Option<i64>, Option<i64>)> {
+pub fn chunks(
+    part: &RangePartition,
+    lower: i64,
+    upper: i64,
+    chunk_ids: i64,
+) -> Vec<(Option<i64>, Option<i64>)> {
     let lo_data = part.from.unwrap_or(lower);
     let hi_data = part.to.unwrap_or(upper);
     let step = chunk_ids.max(1);
@@ -150,7 +181,9 @@ struct Cols {
 
 impl Cols {
     fn frame(self) -> Result<DataFrame> {
-        let unit = Int128Chunked::from_vec("UNIT_VALUE".into(), self.unit).into_decimal(Some(10), 2)?.into_series();
+        let unit = Int128Chunked::from_vec("UNIT_VALUE".into(), self.unit)
+            .into_decimal(Some(10), 2)?
+            .into_series();
         Ok(DataFrame::new(vec![
             Series::new("ID".into(), self.id).into(),
             Series::new("ITEM_NAME".into(), self.item).into(),
@@ -182,25 +215,40 @@ fn read_partition(
     let (from, to) = date_filter(spec.start, spec.end)?;
     let mut conn = worker_conn(url)?;
     let mut writer = staging.part_writer(part.index, store::stock_file_schema());
-    let mut out = TaskOut { rows: 0, preview: Vec::new(), keys: Vec::new() };
+    let mut out = TaskOut {
+        rows: 0,
+        preview: Vec::new(),
+        keys: Vec::new(),
+    };
     let action = format!("read {} rows of {}", spec.warehouse, spec.table);
     let base = format!(
         "SELECT ID, DATE_FORMAT(STOCK_DATE, '%Y-%m-%d'), WAREHOUSE_ID, ITEM_NAME, OPENING_STOCK, RECEIPTS, ISSUES, \
          CAST(UNIT_VALUE AS CHAR) FROM {} WHERE STOCK_DATE >= ? AND STOCK_DATE < ? AND WAREHOUSE_ID = ? AND ",
         spec.table.sql()?
     );
-    for (i, (lo, hi)) in chunks(part, lower, upper, spec.chunk_ids).into_iter().enumerate() {
+    for (i, (lo, hi)) in chunks(part, lower, upper, spec.chunk_ids)
+        .into_iter()
+        .enumerate()
+    {
         let (cond, ids) = chunk_condition(lo, hi, i == 0 && part.index == 0);
         let sql = format!("{base}{cond} ORDER BY ID");
-        let mut params: Vec<Value> = vec![from.clone().into(), to.clone().into(), spec.warehouse.clone().into()];
+        let mut params: Vec<Value> = vec![
+            from.clone().into(),
+            to.clone().into(),
+            spec.warehouse.clone().into(),
+        ];
         params.extend(ids);
         let mut groups: HashMap<PartKey, Cols> = HashMap::new();
         let mut order: Vec<PartKey> = Vec::new();
-        let result = conn.exec_iter(sql, params).map_err(|e| map_err(url, &action, e))?;
+        let result = conn
+            .exec_iter(sql, params)
+            .map_err(|e| map_err(url, &action, e))?;
         for row in result {
             let row = row.map_err(|e| map_err(url, &action, e))?;
-            let r: RawRow = mysql::from_row_opt(row).map_err(|e| Error::invalid(format!("unexpected row in {}: {e}", spec.table)))?;
-            let id = i32::try_from(r.0).map_err(|_| Error::invalid(format!("ID {} does not fit INT", r.0)))?;
+            let r: RawRow = mysql::from_row_opt(row)
+                .map_err(|e| Error::invalid(format!("unexpected row in {}: {e}", spec.table)))?;
+            let id = i32::try_from(r.0)
+                .map_err(|_| Error::invalid(format!("ID {} does not fit INT", r.0)))?;
             let cents = parse_cents(&r.7)?;
             let key = (r.1.clone(), r.2.clone());
             let cols = groups.entry(key.clone()).or_insert_with(|| {
@@ -231,15 +279,45 @@ fn read_partition(
 
 fn preview_frame(rows: &[RawRow]) -> Result<DataFrame> {
     let cents: Result<Vec<i128>> = rows.iter().map(|r| parse_cents(&r.7)).collect();
-    let unit = Int128Chunked::from_vec("UNIT_VALUE".into(), cents?).into_decimal(Some(10), 2)?.into_series();
+    let unit = Int128Chunked::from_vec("UNIT_VALUE".into(), cents?)
+        .into_decimal(Some(10), 2)?
+        .into_series();
     Ok(DataFrame::new(vec![
-        Series::new("ID".into(), rows.iter().map(|r| r.0 as i32).collect::<Vec<_>>()).into(),
-        Series::new("STOCK_DATE".into(), rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>()).into(),
-        Series::new("WAREHOUSE_ID".into(), rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>()).into(),
-        Series::new("ITEM_NAME".into(), rows.iter().map(|r| r.3.as_str()).collect::<Vec<_>>()).into(),
-        Series::new("OPENING_STOCK".into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()).into(),
-        Series::new("RECEIPTS".into(), rows.iter().map(|r| r.5).collect::<Vec<_>>()).into(),
-        Series::new("ISSUES".into(), rows.iter().map(|r| r.6).collect::<Vec<_>>()).into(),
+        Series::new(
+            "ID".into(),
+            rows.iter().map(|r| r.0 as i32).collect::<Vec<_>>(),
+        )
+        .into(),
+        Series::new(
+            "STOCK_DATE".into(),
+            rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        )
+        .into(),
+        Series::new(
+            "WAREHOUSE_ID".into(),
+            rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>(),
+        )
+        .into(),
+        Series::new(
+            "ITEM_NAME".into(),
+            rows.iter().map(|r| r.3.as_str()).collect::<Vec<_>>(),
+        )
+        .into(),
+        Series::new(
+            "OPENING_STOCK".into(),
+            rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+        )
+        .into(),
+        Series::new(
+            "RECEIPTS".into(),
+            rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+        )
+        .into(),
+        Series::new(
+            "ISSUES".into(),
+            rows.iter().map(|r| r.6).collect::<Vec<_>>(),
+        )
+        .into(),
         unit.into(),
     ])?)
 }
@@ -270,7 +348,10 @@ pub fn upload(settings: &Settings, data_dir: &Path, spec: &UploadSpec) -> Result
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::Task("a read task panicked".into()))))
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(Error::Task("a read task panicked".into())))
+                    })
                     .collect()
             });
             let mut outs = Vec::new();
@@ -293,7 +374,9 @@ pub fn upload(settings: &Settings, data_dir: &Path, spec: &UploadSpec) -> Result
     let mut d = spec.start;
     while d <= spec.end {
         replace.insert((d.format("%Y-%m-%d").to_string(), spec.warehouse.clone()));
-        d = d.succ_opt().ok_or_else(|| Error::invalid("date overflow"))?;
+        d = d
+            .succ_opt()
+            .ok_or_else(|| Error::invalid("date overflow"))?;
     }
     let (files, rows_per_partition, preview_rows) = match tasks {
         Some((staging, outs)) => {
@@ -302,7 +385,11 @@ pub fn upload(settings: &Settings, data_dir: &Path, spec: &UploadSpec) -> Result
             }
             let files = staging.commit(&replace)?;
             let per: Vec<u64> = outs.iter().map(|o| o.rows).collect();
-            let preview: Vec<RawRow> = outs.into_iter().flat_map(|o| o.preview).take(spec.preview_rows).collect();
+            let preview: Vec<RawRow> = outs
+                .into_iter()
+                .flat_map(|o| o.preview)
+                .take(spec.preview_rows)
+                .collect();
             (files, per, preview)
         }
         None => {
@@ -320,7 +407,15 @@ pub fn upload(settings: &Settings, data_dir: &Path, spec: &UploadSpec) -> Result
         ranges,
         rows: rows_per_partition.iter().sum(),
         rows_per_partition,
-        files: files.iter().map(|p| p.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")).collect(),
+        files: files
+            .iter()
+            .map(|p| {
+                p.components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect(),
         preview: preview_frame(&preview_rows)?,
         elapsed: t0.elapsed(),
     })
@@ -335,13 +430,22 @@ mod tests {
         let parts = jdbc_partitions(1, 31, 2).expect("parts");
         assert_eq!(chunks(&parts[0], 1, 31, 100), vec![(None, Some(16))]);
         assert_eq!(chunks(&parts[1], 1, 31, 100), vec![(Some(16), None)]);
-        assert_eq!(chunks(&parts[0], 1, 31, 6), vec![(None, Some(7)), (Some(7), Some(13)), (Some(13), Some(16))]);
-        assert_eq!(chunks(&parts[1], 1, 31, 6), vec![(Some(16), Some(22)), (Some(22), Some(28)), (Some(28), None)]);
+        assert_eq!(
+            chunks(&parts[0], 1, 31, 6),
+            vec![(None, Some(7)), (Some(7), Some(13)), (Some(13), Some(16))]
+        );
+        assert_eq!(
+            chunks(&parts[1], 1, 31, 6),
+            vec![(Some(16), Some(22)), (Some(22), Some(28)), (Some(28), None)]
+        );
     }
 
     #[test]
     fn conditions_are_parameterized() {
-        assert_eq!(chunk_condition(None, Some(16), true).0, "(ID < ? OR ID IS NULL)");
+        assert_eq!(
+            chunk_condition(None, Some(16), true).0,
+            "(ID < ? OR ID IS NULL)"
+        );
         assert_eq!(chunk_condition(Some(16), None, false).0, "ID >= ?");
         assert_eq!(chunk_condition(Some(1), Some(7), false).1.len(), 2);
     }

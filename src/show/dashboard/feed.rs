@@ -41,7 +41,10 @@ pub struct Panels {
 impl Panels {
     /// The sum of the bar totals (0 without a bar panel).
     pub fn bars_total(&self) -> f64 {
-        self.bars.as_ref().map(|(_, b)| b.iter().map(|(_, v)| v).sum::<f64>() + 0.0).unwrap_or(0.0)
+        self.bars
+            .as_ref()
+            .map(|(_, b)| b.iter().map(|(_, v)| v).sum::<f64>() + 0.0)
+            .unwrap_or(0.0)
     }
 }
 
@@ -78,11 +81,20 @@ pub struct ProgressView {
 impl ProgressView {
     /// The view of a query summary.
     pub fn of(s: &Summary) -> ProgressView {
-        let last: Option<&Progress> = s.batches.iter().rev().find(|p| !p.flush).or(s.batches.last());
+        let last: Option<&Progress> = s
+            .batches
+            .iter()
+            .rev()
+            .find(|p| !p.flush)
+            .or(s.batches.last());
         let mut rates = Vec::new();
         let mut prev: Option<&Progress> = None;
         for p in &s.batches {
-            rates.push((p.batch_id, input_rate(prev, p).unwrap_or(0.0), p.rows_per_sec));
+            rates.push((
+                p.batch_id,
+                input_rate(prev, p).unwrap_or(0.0),
+                p.rows_per_sec,
+            ));
             prev = Some(p);
         }
         let skip = rates.len().saturating_sub(RATE_BATCHES);
@@ -104,7 +116,12 @@ impl ProgressView {
             read_ms: last.map(|l| l.read_ms),
             decode_ms: last.map(|l| l.decode_ms),
             checkpoint_ms: last.map(|l| l.write_ahead_ms + l.commit_ms),
-            watermark: s.batches.iter().rev().find_map(|p| p.watermark_ms).map(fmt_ms),
+            watermark: s
+                .batches
+                .iter()
+                .rev()
+                .find_map(|p| p.watermark_ms)
+                .map(fmt_ms),
             sink_ms: last.map(|l| l.sink_ms.clone()).unwrap_or_default(),
             rates: rates.into_iter().skip(skip).collect(),
             note: None,
@@ -123,37 +140,55 @@ fn input_rate(prev: Option<&Progress>, p: &Progress) -> Option<f64> {
 /// when neither is there or the file is from a run that ended before `since_ms` (an old run).
 /// A file that still says running while the heartbeat has been silent for 10 s belongs to a
 /// process that ended without stopping: it shows as failed.
-pub(super) fn named_summary(name: &str, settings: &Settings, since_ms: i64) -> crate::error::Result<Option<Summary>> {
+pub(super) fn named_summary(
+    name: &str,
+    settings: &Settings,
+    since_ms: i64,
+) -> crate::error::Result<Option<Summary>> {
     if let Some(q) = crate::stream::get(name) {
         return Ok(Some(q.summary()));
     }
-    let Some(published) = crate::stream::progress::read_published(&settings.checkpoint_dir, name)? else {
+    let Some(published) = crate::stream::progress::read_published(&settings.checkpoint_dir, name)?
+    else {
         return Ok(None);
     };
     let mut s = published.summary;
     if s.status.is_terminated() && published.written_ms < since_ms {
         return Ok(None);
     }
-    let alive = checkpoint::is_alive(&checkpoint::dir_for(&settings.checkpoint_dir, name), checkpoint::ALIVE_WITHIN);
+    let alive = checkpoint::is_alive(
+        &checkpoint::dir_for(&settings.checkpoint_dir, name),
+        checkpoint::ALIVE_WITHIN,
+    );
     if !s.status.is_terminated() && !alive {
         if published.written_ms < since_ms {
             return Ok(None);
         }
-        s.status = Status::Failed(format!("its process (pid {}) ended without stopping the query", published.pid));
+        s.status = Status::Failed(format!(
+            "its process (pid {}) ended without stopping the query",
+            published.pid
+        ));
     }
     Ok(Some(s))
 }
 
 /// Samples until the dashboard is stopped.
 pub(super) fn run_sampler(mut d: Dashboard, state: &State) {
-    let mut panels = Panels { title: d.title.clone(), ..Panels::default() };
+    let mut panels = Panels {
+        title: d.title.clone(),
+        ..Panels::default()
+    };
     let mut lines: VecDeque<String> = VecDeque::new();
     let mut seen_running = false;
     while !state.stop.load(Ordering::SeqCst) {
         let started = Instant::now();
-        let sampled = catch_unwind(AssertUnwindSafe(|| sample(&mut d, &mut panels, &mut lines, &mut seen_running)));
+        let sampled = catch_unwind(AssertUnwindSafe(|| {
+            sample(&mut d, &mut panels, &mut lines, &mut seen_running)
+        }));
         if sampled.is_err() {
-            panels.errors.push("a panel's source panicked; its figures are from an earlier refresh".into());
+            panels
+                .errors
+                .push("a panel's source panicked; its figures are from an earlier refresh".into());
         }
         panels.seq += 1;
         panels.updated = chrono::Local::now().format("%H:%M:%S").to_string();
@@ -162,12 +197,19 @@ pub(super) fn run_sampler(mut d: Dashboard, state: &State) {
             *v = view;
         }
         while started.elapsed() < d.every && !state.stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(25).min(d.every.saturating_sub(started.elapsed())));
+            std::thread::sleep(
+                Duration::from_millis(25).min(d.every.saturating_sub(started.elapsed())),
+            );
         }
     }
 }
 
-fn sample(d: &mut Dashboard, panels: &mut Panels, lines: &mut VecDeque<String>, seen_running: &mut bool) {
+fn sample(
+    d: &mut Dashboard,
+    panels: &mut Panels,
+    lines: &mut VecDeque<String>,
+    seen_running: &mut bool,
+) {
     panels.errors.clear();
     if let Some((title, poll)) = &mut d.lines {
         match poll() {
@@ -214,11 +256,24 @@ fn sample(d: &mut Dashboard, panels: &mut Panels, lines: &mut VecDeque<String>, 
             }
             Ok(None) => {
                 let (status, note) = if *seen_running {
-                    ("stopped".to_string(), "it stopped; the figures are final".to_string())
+                    (
+                        "stopped".to_string(),
+                        "it stopped; the figures are final".to_string(),
+                    )
                 } else {
-                    ("not running".to_string(), "start it (notebook 4); this panel follows it once it runs".to_string())
+                    (
+                        "not running".to_string(),
+                        "start it (notebook 4); this panel follows it once it runs".to_string(),
+                    )
                 };
-                let mut v = panels.progress.take().filter(|p| p.name == *name).unwrap_or_else(|| ProgressView { name: name.clone(), ..ProgressView::default() });
+                let mut v = panels
+                    .progress
+                    .take()
+                    .filter(|p| p.name == *name)
+                    .unwrap_or_else(|| ProgressView {
+                        name: name.clone(),
+                        ..ProgressView::default()
+                    });
                 v.stopped = *seen_running;
                 v.status = status;
                 v.note = Some(note);
@@ -278,7 +333,11 @@ mod tests {
             total_late: 0,
         };
         let v = ProgressView::of(&s);
-        assert_eq!(v.input_rows_per_sec, Some(20.0), "40 rows over the 2 s since the batch before");
+        assert_eq!(
+            v.input_rows_per_sec,
+            Some(20.0),
+            "40 rows over the 2 s since the batch before"
+        );
         assert_eq!(v.processed_rows_per_sec, Some(200.0), "40 rows in 200 ms");
         assert_eq!(v.batch_ms, Some(200));
         assert_eq!(v.sink_ms, vec![("redis".to_string(), 3)]);
@@ -288,7 +347,14 @@ mod tests {
 
     #[test]
     fn a_stopped_summary_is_final() {
-        let s = Summary { name: "q".into(), status: Status::Stopped, batches: vec![], total_rows: 0, total_dead_letters: 0, total_late: 0 };
+        let s = Summary {
+            name: "q".into(),
+            status: Status::Stopped,
+            batches: vec![],
+            total_rows: 0,
+            total_dead_letters: 0,
+            total_late: 0,
+        };
         let v = ProgressView::of(&s);
         assert!(v.stopped && v.input_rows_per_sec.is_none());
     }
@@ -298,30 +364,84 @@ mod tests {
     fn a_query_of_another_kernel_is_read_from_its_published_progress() {
         use crate::stream::progress::{publish, Published};
         let root = std::env::temp_dir().join(format!("bde_dash_pub_{}", std::process::id()));
-        let settings = Settings { checkpoint_dir: root.clone(), ..Settings::default() };
+        let settings = Settings {
+            checkpoint_dir: root.clone(),
+            ..Settings::default()
+        };
         let dir = checkpoint::dir_for(&root, "other-kernel-q");
         std::fs::create_dir_all(&dir).expect("dir");
         let now = chrono::Utc::now().timestamp_millis();
-        let summary = |status| Summary { name: "other-kernel-q".into(), status, batches: vec![batch(0, 1_000, 4, 10)], total_rows: 4, total_dead_letters: 0, total_late: 0 };
-        assert!(named_summary("other-kernel-q", &settings, now).expect("reads").is_none(), "nothing published yet");
+        let summary = |status| Summary {
+            name: "other-kernel-q".into(),
+            status,
+            batches: vec![batch(0, 1_000, 4, 10)],
+            total_rows: 4,
+            total_dead_letters: 0,
+            total_late: 0,
+        };
+        assert!(
+            named_summary("other-kernel-q", &settings, now)
+                .expect("reads")
+                .is_none(),
+            "nothing published yet"
+        );
 
-        publish(&dir, &Published { pid: 1, written_ms: now, summary: summary(Status::Running) }).expect("publish");
+        publish(
+            &dir,
+            &Published {
+                pid: 1,
+                written_ms: now,
+                summary: summary(Status::Running),
+            },
+        )
+        .expect("publish");
         checkpoint::heartbeat(&dir);
-        let s = named_summary("other-kernel-q", &settings, now - 1).expect("reads").expect("published");
+        let s = named_summary("other-kernel-q", &settings, now - 1)
+            .expect("reads")
+            .expect("published");
         assert_eq!((s.status.clone(), s.total_rows), (Status::Running, 4));
 
         checkpoint::heartbeat_stop(&dir);
-        let s = named_summary("other-kernel-q", &settings, now - 1).expect("reads").expect("published");
-        assert!(matches!(s.status, Status::Failed(ref m) if m.contains("ended without stopping")), "{:?}", s.status);
+        let s = named_summary("other-kernel-q", &settings, now - 1)
+            .expect("reads")
+            .expect("published");
+        assert!(
+            matches!(s.status, Status::Failed(ref m) if m.contains("ended without stopping")),
+            "{:?}",
+            s.status
+        );
 
-        publish(&dir, &Published { pid: 1, written_ms: now - 60_000, summary: summary(Status::Stopped) }).expect("publish");
-        assert!(named_summary("other-kernel-q", &settings, now).expect("reads").is_none(), "a run that ended before the dashboard started is not shown");
+        publish(
+            &dir,
+            &Published {
+                pid: 1,
+                written_ms: now - 60_000,
+                summary: summary(Status::Stopped),
+            },
+        )
+        .expect("publish");
+        assert!(
+            named_summary("other-kernel-q", &settings, now)
+                .expect("reads")
+                .is_none(),
+            "a run that ended before the dashboard started is not shown"
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
     fn series_group_by_key_in_order() {
-        let g = group_series(vec![(5, "FAQ".into(), 1.0), (5, "Order".into(), 2.0), (10, "FAQ".into(), 3.0)]);
-        assert_eq!(g, vec![("FAQ".to_string(), vec![(5.0, 1.0), (10.0, 3.0)]), ("Order".to_string(), vec![(5.0, 2.0)])]);
+        let g = group_series(vec![
+            (5, "FAQ".into(), 1.0),
+            (5, "Order".into(), 2.0),
+            (10, "FAQ".into(), 3.0),
+        ]);
+        assert_eq!(
+            g,
+            vec![
+                ("FAQ".to_string(), vec![(5.0, 1.0), (10.0, 3.0)]),
+                ("Order".to_string(), vec![(5.0, 2.0)])
+            ]
+        );
     }
 }

@@ -17,7 +17,10 @@ pub(super) struct View {
 impl View {
     /// The view before the first sample.
     pub fn starting(title: &str) -> View {
-        View::render(&Panels { title: title.into(), ..Panels::default() })
+        View::render(&Panels {
+            title: title.into(),
+            ..Panels::default()
+        })
     }
 
     pub fn render(p: &Panels) -> View {
@@ -27,7 +30,11 @@ impl View {
             "stopped": p.progress.as_ref().is_some_and(|q| q.stopped),
         }))
         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-        View { panels: p.clone(), fragment: fragment(p), json }
+        View {
+            panels: p.clone(),
+            fragment: fragment(p),
+            json,
+        }
     }
 }
 
@@ -123,16 +130,27 @@ pub(super) fn fragment(p: &Panels) -> String {
         if bars.is_empty() {
             h.push_str("<p>nothing yet</p>");
         } else {
-            h.push_str(&chart_svg(Chart::bar("", bars.iter().map(|b| b.0.clone()).collect(), bars.iter().map(|b| b.1).collect())));
+            h.push_str(&chart_svg(Chart::bar(
+                "",
+                bars.iter().map(|b| b.0.clone()).collect(),
+                bars.iter().map(|b| b.1).collect(),
+            )));
         }
         h.push_str("</div>");
     }
     if let Some((title, series)) = &p.series {
-        h.push_str(&format!("<div class=\"card\" id=\"bde-series\"><h3>{}</h3>", escape(title)));
+        h.push_str(&format!(
+            "<div class=\"card\" id=\"bde-series\"><h3>{}</h3>",
+            escape(title)
+        ));
         if series.is_empty() {
             h.push_str("<p>no windows yet (they close one watermark after their end)</p>");
         } else {
-            h.push_str(&chart_svg(Chart::lines("", series.clone()).time_axis().axes("window start", "sum")));
+            h.push_str(&chart_svg(
+                Chart::lines("", series.clone())
+                    .time_axis()
+                    .axes("window start", "sum"),
+            ));
         }
         h.push_str("</div>");
     }
@@ -157,18 +175,33 @@ fn status_banner(q: &ProgressView) -> String {
             escape(&q.status)
         )
     } else {
-        format!("<div class=\"banner running\" id=\"bde-query-state\">Query {}: {}</div>", escape(&q.name), escape(&q.status))
+        format!(
+            "<div class=\"banner running\" id=\"bde-query-state\">Query {}: {}</div>",
+            escape(&q.name),
+            escape(&q.status)
+        )
     }
 }
 
 fn progress_card(q: &ProgressView) -> String {
     let opt = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into());
     let ms = |v: Option<u64>| v.map(|x| format!("{x} ms")).unwrap_or_else(|| "–".into());
-    let sinks = if q.sink_ms.is_empty() { "–".to_string() } else { q.sink_ms.iter().map(|(n, m)| format!("{} {m} ms", escape(n))).collect::<Vec<_>>().join(", ") };
+    let sinks = if q.sink_ms.is_empty() {
+        "–".to_string()
+    } else {
+        q.sink_ms
+            .iter()
+            .map(|(n, m)| format!("{} {m} ms", escape(n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let rows = [
         ("status", escape(&q.status)),
         ("batches", q.batches.to_string()),
-        ("rows read", format!("<span id=\"bde-total-rows\">{}</span>", q.total_rows)),
+        (
+            "rows read",
+            format!("<span id=\"bde-total-rows\">{}</span>", q.total_rows),
+        ),
         ("input rows/s", opt(q.input_rows_per_sec)),
         ("processed rows/s", opt(q.processed_rows_per_sec)),
         ("batch duration", ms(q.batch_ms)),
@@ -176,11 +209,20 @@ fn progress_card(q: &ProgressView) -> String {
         ("decode", ms(q.decode_ms)),
         ("checkpoint (write-ahead + commit)", ms(q.checkpoint_ms)),
         ("time per sink", sinks),
-        ("watermark", q.watermark.as_deref().map(escape).unwrap_or_else(|| "–".into())),
+        (
+            "watermark",
+            q.watermark
+                .as_deref()
+                .map(escape)
+                .unwrap_or_else(|| "–".into()),
+        ),
         ("dead letters", q.dead_letters.to_string()),
         ("late rows dropped", q.late_rows.to_string()),
     ];
-    let mut h = format!("<div class=\"card\" id=\"bde-progress\"><h3>Query {} progress</h3><table class=\"kv\">", escape(&q.name));
+    let mut h = format!(
+        "<div class=\"card\" id=\"bde-progress\"><h3>Query {} progress</h3><table class=\"kv\">",
+        escape(&q.name)
+    );
     for (k, v) in rows {
         h.push_str(&format!("<tr><td>{k}</td><td>{v}</td></tr>"));
     }
@@ -191,7 +233,13 @@ fn progress_card(q: &ProgressView) -> String {
     if q.rates.len() > 1 {
         let input = q.rates.iter().map(|r| (r.0 as f64, r.1)).collect();
         let processed = q.rates.iter().map(|r| (r.0 as f64, r.2)).collect();
-        h.push_str(&chart_svg(Chart::lines("rows/s per batch", vec![("input".into(), input), ("processed".into(), processed)]).axes("batch", "rows/s")));
+        h.push_str(&chart_svg(
+            Chart::lines(
+                "rows/s per batch",
+                vec![("input".into(), input), ("processed".into(), processed)],
+            )
+            .axes("batch", "rows/s"),
+        ));
     }
     h.push_str("</div>");
     h
@@ -208,9 +256,21 @@ mod tests {
             updated: "12:00:01".into(),
             lines: Some(("carts".into(), vec!["USA,ShoppingCart,<1>".into()])),
             lines_seen: 1,
-            bars: Some(("countries".into(), vec![("USA".into(), 3.0), ("India".into(), 4.5)])),
-            series: Some(("windows".into(), vec![("FAQ".into(), vec![(0.0, 1.0), (5.0, 2.0)])])),
-            progress: Some(ProgressView { name: "q".into(), status: "stopped".into(), stopped: true, total_rows: 7, ..ProgressView::default() }),
+            bars: Some((
+                "countries".into(),
+                vec![("USA".into(), 3.0), ("India".into(), 4.5)],
+            )),
+            series: Some((
+                "windows".into(),
+                vec![("FAQ".into(), vec![(0.0, 1.0), (5.0, 2.0)])],
+            )),
+            progress: Some(ProgressView {
+                name: "q".into(),
+                status: "stopped".into(),
+                stopped: true,
+                total_rows: 7,
+                ..ProgressView::default()
+            }),
             errors: vec![],
         }
     }
@@ -218,8 +278,14 @@ mod tests {
     #[test]
     fn fragment_has_every_panel_escaped_with_charts_as_svg() {
         let h = fragment(&panels());
-        assert!(h.contains("Pipeline &lt;monitor&gt;") && h.contains("USA,ShoppingCart,&lt;1&gt;"), "escaped");
-        assert!(h.contains("<span class=\"big\" id=\"bde-bars-total\">7.5</span>"), "bar total");
+        assert!(
+            h.contains("Pipeline &lt;monitor&gt;") && h.contains("USA,ShoppingCart,&lt;1&gt;"),
+            "escaped"
+        );
+        assert!(
+            h.contains("<span class=\"big\" id=\"bde-bars-total\">7.5</span>"),
+            "bar total"
+        );
         assert_eq!(h.matches("<svg").count(), 2, "bar chart and window series");
         assert!(h.contains("has STOPPED") && h.contains("data-stopped=\"true\""));
         assert!(h.contains("<span id=\"bde-total-rows\">7</span>"));
@@ -229,7 +295,10 @@ mod tests {
     fn document_polls_the_panel_without_external_resources() {
         let d = document("t", "<p>x</p>");
         assert!(d.contains("fetch(\"panel\"") && d.contains("<p>x</p>"));
-        assert!(!d.contains("http://") && !d.contains("https://"), "works offline: no external resource");
+        assert!(
+            !d.contains("http://") && !d.contains("https://"),
+            "works offline: no external resource"
+        );
     }
 
     #[test]

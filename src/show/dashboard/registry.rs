@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn dir() -> PathBuf {
-    std::env::temp_dir().join("bde_dashboards").join(std::process::id().to_string())
+    std::env::temp_dir()
+        .join("bde_dashboards")
+        .join(std::process::id().to_string())
 }
 
 fn file_of(title: &str) -> PathBuf {
@@ -65,9 +67,15 @@ fn stop_server(record: &str) {
         return;
     };
     let ask = || -> std::io::Result<()> {
-        let mut s = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1))?;
+        let mut s = std::net::TcpStream::connect_timeout(
+            &([127, 0, 0, 1], port).into(),
+            Duration::from_secs(1),
+        )?;
         s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        write!(s, "GET /stop?token={token} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        write!(
+            s,
+            "GET /stop?token={token} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+        )?;
         let mut out = String::new();
         s.read_to_string(&mut out)?;
         Ok(())
@@ -75,7 +83,12 @@ fn stop_server(record: &str) {
     if ask().is_ok() {
         // The server checks its stop flag at least every 200 ms; wait for the port to close.
         for _ in 0..40 {
-            if std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_err() {
+            if std::net::TcpStream::connect_timeout(
+                &([127, 0, 0, 1], port).into(),
+                Duration::from_millis(200),
+            )
+            .is_err()
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));

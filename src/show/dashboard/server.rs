@@ -26,20 +26,35 @@ fn respond(req: tiny_http::Request, state: &State) {
         let view = match state.view.lock() {
             Ok(v) => v,
             Err(_) => {
-                let _ = req.respond(tiny_http::Response::from_string("dashboard state poisoned").with_status_code(500));
+                let _ = req.respond(
+                    tiny_http::Response::from_string("dashboard state poisoned")
+                        .with_status_code(500),
+                );
                 return;
             }
         };
         match path.as_str() {
-            "/" => (200, "text/html; charset=utf-8", page::document(&view.panels.title, &view.fragment)),
+            "/" => (
+                200,
+                "text/html; charset=utf-8",
+                page::document(&view.panels.title, &view.fragment),
+            ),
             "/panel" => (200, "text/html; charset=utf-8", view.fragment.clone()),
             "/data.json" => (200, "application/json", view.json.clone()),
             "/stop" if query_token(req.url()) == Some(state.token.as_str()) => {
                 state.stop.store(true, Ordering::SeqCst);
                 (200, "text/plain; charset=utf-8", "stopped".to_string())
             }
-            "/stop" => (403, "text/plain; charset=utf-8", "wrong or missing token".to_string()),
-            _ => (404, "text/plain; charset=utf-8", format!("not found: {path} (the dashboard serves /, /panel and /data.json)")),
+            "/stop" => (
+                403,
+                "text/plain; charset=utf-8",
+                "wrong or missing token".to_string(),
+            ),
+            _ => (
+                404,
+                "text/plain; charset=utf-8",
+                format!("not found: {path} (the dashboard serves /, /panel and /data.json)"),
+            ),
         }
     };
     let mut resp = tiny_http::Response::from_string(body).with_status_code(status);
@@ -53,5 +68,8 @@ fn respond(req: tiny_http::Request, state: &State) {
 
 /// The `token` parameter of a URL's query.
 fn query_token(url: &str) -> Option<&str> {
-    url.split_once('?')?.1.split('&').find_map(|kv| kv.strip_prefix("token="))
+    url.split_once('?')?
+        .1
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
 }

@@ -119,15 +119,25 @@ impl<T: Row> Query<T> {
     /// once when the query runs already: in this process ([`Error::QueryRunning`]) or anywhere
     /// else on this checkpoint ([`Error::CheckpointLocked`], naming the holder).
     pub fn start(self) -> Result<StreamingQuery> {
-        let source = self.source.clone().ok_or_else(|| Error::invalid(format!("query '{}' has no source: add `.source(KafkaSource::new(\"topic\"))`", self.name)))?;
+        let source = self.source.clone().ok_or_else(|| {
+            Error::invalid(format!(
+                "query '{}' has no source: add `.source(KafkaSource::new(\"topic\"))`",
+                self.name
+            ))
+        })?;
         if self.sinks.is_empty() {
-            return Err(Error::invalid(format!("query '{}' has no sink: add `.sink(...)`", self.name)));
+            return Err(Error::invalid(format!(
+                "query '{}' has no sink: add `.sink(...)`",
+                self.name
+            )));
         }
         let mut names: Vec<String> = self.sinks.iter().map(|s| s.name()).collect();
         names.sort();
         names.dedup();
         if names.len() != self.sinks.len() {
-            return Err(Error::invalid("two sinks of the query have the same name; give one another name".to_string()));
+            return Err(Error::invalid(
+                "two sinks of the query have the same name; give one another name".to_string(),
+            ));
         }
         if let Some(old) = registry::running(&self.name) {
             if !self.replace {
@@ -135,10 +145,17 @@ impl<T: Row> Query<T> {
             }
             old.stop()?;
         }
-        let cp_dir = checkpoint::dir_for(self.checkpoint_root.as_ref().unwrap_or(&self.settings.checkpoint_dir), &self.name);
+        let cp_dir = checkpoint::dir_for(
+            self.checkpoint_root
+                .as_ref()
+                .unwrap_or(&self.settings.checkpoint_dir),
+            &self.name,
+        );
         let lock = CheckpointLock::acquire(&cp_dir, &self.name)?;
         let shared = Arc::new(Shared::new(&self.name, self.quiet, cp_dir.clone()));
-        let handle = StreamingQuery { shared: shared.clone() };
+        let handle = StreamingQuery {
+            shared: shared.clone(),
+        };
         registry::insert(&self.name, handle.clone())?;
         let engine = Engine::new(self, source, cp_dir, shared.clone(), lock);
         runtime::handle().spawn_blocking(move || {
@@ -147,7 +164,9 @@ impl<T: Row> Query<T> {
             let status = match r {
                 Ok(Ok(())) => Status::Stopped,
                 Ok(Err(e)) => Status::Failed(e.to_string()),
-                Err(_) => Status::Failed("the query panicked; see the message printed above".into()),
+                Err(_) => {
+                    Status::Failed("the query panicked; see the message printed above".into())
+                }
             };
             shared.set_status(status);
         });

@@ -68,7 +68,13 @@ struct RunState {
 }
 
 impl<T: Row> Engine<T> {
-    pub(super) fn new(q: Query<T>, source: KafkaSource, cp_dir: PathBuf, shared: Arc<Shared>, lock: CheckpointLock) -> Engine<T> {
+    pub(super) fn new(
+        q: Query<T>,
+        source: KafkaSource,
+        cp_dir: PathBuf,
+        shared: Arc<Shared>,
+        lock: CheckpointLock,
+    ) -> Engine<T> {
         Engine {
             identity: q.name.clone(),
             name: q.name,
@@ -105,18 +111,38 @@ impl<T: Row> Engine<T> {
                 s.restore(st)?;
             }
         }
-        let group = self.source.group.clone().unwrap_or_else(|| format!("bde-stream-{}", self.name));
-        let reader = Reader::open(&self.settings, &self.source, &group, &cp.offsets, &self.name)?;
+        let group = self
+            .source
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("bde-stream-{}", self.name));
+        let reader = Reader::open(
+            &self.settings,
+            &self.source,
+            &group,
+            &cp.offsets,
+            &self.name,
+        )?;
         if cp.offsets != reader.next && cp.pending.is_none() {
             // Pin the resolved starting offsets, so a restart does not move to a newer "latest".
             cp.offsets = reader.next.clone();
             cp.save(&self.cp_dir)?;
         }
-        let mut st = RunState { cp, reader, dlq: DeadLetterWriter::new() };
+        let mut st = RunState {
+            cp,
+            reader,
+            dlq: DeadLetterWriter::new(),
+        };
         self.shared.set_status(Status::Running);
         if let Some(p) = st.cp.pending.clone() {
             let started = Instant::now();
-            let msgs = if p.flush { Vec::new() } else { st.reader.read(&p.end, usize::MAX, REPLAY_READ_WAIT, true)?.0 };
+            let msgs = if p.flush {
+                Vec::new()
+            } else {
+                st.reader
+                    .read(&p.end, usize::MAX, REPLAY_READ_WAIT, true)?
+                    .0
+            };
             let read_ms = started.elapsed().as_millis() as u64;
             self.run_batch(&mut st, p, msgs, true, started, read_ms)?;
         }
@@ -176,7 +202,9 @@ impl<T: Row> Engine<T> {
             // Processing time never goes backwards, across runs too (see `Checkpoint::last_batch_time_ms`).
             let batch_time = self.clock.now_ms().max(st.cp.last_batch_time_ms);
             let started = Instant::now();
-            let (msgs, end) = st.reader.read(&targets, self.source.max_records, READ_WAIT, false)?;
+            let (msgs, end) =
+                st.reader
+                    .read(&targets, self.source.max_records, READ_WAIT, false)?;
             let read_ms = started.elapsed().as_millis() as u64;
             if msgs.is_empty() && !wants_empty {
                 if end != st.reader.next {
@@ -187,7 +215,14 @@ impl<T: Row> Engine<T> {
                 }
                 continue;
             }
-            let pending = PendingBatch { batch_id: st.cp.next_batch, start: st.reader.next.clone(), end, batch_time_ms: batch_time, flush: false, plans: Vec::new() };
+            let pending = PendingBatch {
+                batch_id: st.cp.next_batch,
+                start: st.reader.next.clone(),
+                end,
+                batch_time_ms: batch_time,
+                flush: false,
+                plans: Vec::new(),
+            };
             self.run_batch(&mut st, pending, msgs, false, started, read_ms)?;
             if self.trigger == Trigger::Once {
                 break;
@@ -210,7 +245,9 @@ impl<T: Row> Engine<T> {
     /// Decodes the records (ordered by topic, partition, offset) and drops the rows a sink would
     /// always reject; both become dead letters with their reason.
     fn decode(&self, info: &BatchInfo, mut msgs: Vec<Msg>) -> Decoded<T> {
-        msgs.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+        msgs.sort_by(|a, b| {
+            (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset))
+        });
         let decoded = decode_all::<T>(&msgs, self.source.max_value_bytes);
         let mut rows: Vec<T> = Vec::with_capacity(msgs.len());
         let mut origin: Vec<usize> = Vec::with_capacity(msgs.len());
@@ -221,7 +258,12 @@ impl<T: Row> Engine<T> {
                     rows.push(r);
                     origin.push(i);
                 }
-                Err(reason) => dead.push(DeadLetter::new(&self.name, info.batch_id, &msgs[i], &reason)),
+                Err(reason) => dead.push(DeadLetter::new(
+                    &self.name,
+                    info.batch_id,
+                    &msgs[i],
+                    &reason,
+                )),
             }
         }
         let mut rejected: Vec<(usize, String)> = self
@@ -229,7 +271,9 @@ impl<T: Row> Engine<T> {
             .iter()
             .flat_map(|s| {
                 let name = s.name();
-                s.check(info, &rows).into_iter().map(move |(i, why)| (i, format!("sink {name} rejects it: {why}")))
+                s.check(info, &rows)
+                    .into_iter()
+                    .map(move |(i, why)| (i, format!("sink {name} rejects it: {why}")))
             })
             .collect();
         if rejected.is_empty() {
@@ -246,14 +290,25 @@ impl<T: Row> Engine<T> {
             if why.is_empty() {
                 keep.push(row);
             } else {
-                dead.push(DeadLetter::new(&self.name, info.batch_id, &msgs[origin[i]], &why.join("; ")));
+                dead.push(DeadLetter::new(
+                    &self.name,
+                    info.batch_id,
+                    &msgs[origin[i]],
+                    &why.join("; "),
+                ));
             }
         }
         Decoded { rows: keep, dead }
     }
 
     /// Applies one sink to the batch, retrying a failed attempt as a replay (it may have written part).
-    fn apply_sink(&mut self, k: usize, info: &BatchInfo, rows: &[T], plan: &serde_json::Value) -> Result<u64> {
+    fn apply_sink(
+        &mut self,
+        k: usize,
+        info: &BatchInfo,
+        rows: &[T],
+        plan: &serde_json::Value,
+    ) -> Result<u64> {
         let mut attempt = 0;
         let mut info = info.clone();
         loop {
@@ -271,9 +326,24 @@ impl<T: Row> Engine<T> {
     }
 
     /// Runs one batch whose records were read in `read_ms` (the batch started at `started`).
-    fn run_batch(&mut self, st: &mut RunState, mut p: PendingBatch, msgs: Vec<Msg>, replay: bool, started: Instant, read_ms: u64) -> Result<()> {
+    fn run_batch(
+        &mut self,
+        st: &mut RunState,
+        mut p: PendingBatch,
+        msgs: Vec<Msg>,
+        replay: bool,
+        started: Instant,
+        read_ms: u64,
+    ) -> Result<()> {
         let rows_in = msgs.len() as u64;
-        let info = BatchInfo { query: self.identity.clone(), batch_id: p.batch_id, batch_time_ms: p.batch_time_ms, replay, flush: p.flush, settings: self.settings.clone() };
+        let info = BatchInfo {
+            query: self.identity.clone(),
+            batch_id: p.batch_id,
+            batch_time_ms: p.batch_time_ms,
+            replay,
+            flush: p.flush,
+            settings: self.settings.clone(),
+        };
         let step = Instant::now();
         let Decoded { rows, dead } = self.decode(&info, msgs);
         let decode_ms = step.elapsed().as_millis() as u64;
@@ -298,7 +368,12 @@ impl<T: Row> Engine<T> {
         let mut sink_ms = Vec::new();
         for k in 0..self.sinks.len() {
             let name = self.sinks[k].name();
-            let plan = p.plans.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap_or_default();
+            let plan = p
+                .plans
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             let ts = Instant::now();
             let n = self.apply_sink(k, &info, &rows, &plan)?;
             sink_ms.push((name.clone(), ts.elapsed().as_millis() as u64));
@@ -308,12 +383,22 @@ impl<T: Row> Engine<T> {
             }
         }
         crashpoint::hit("before-commit", p.batch_id);
-        let late: u64 = self.sinks.iter().map(|s| s.late_rows()).sum::<u64>().saturating_sub(late_before);
+        let late: u64 = self
+            .sinks
+            .iter()
+            .map(|s| s.late_rows())
+            .sum::<u64>()
+            .saturating_sub(late_before);
         let step = Instant::now();
         st.cp.offsets = p.end.clone();
         st.cp.next_batch = p.batch_id + 1;
         st.cp.last_batch_time_ms = st.cp.last_batch_time_ms.max(p.batch_time_ms);
-        st.cp.states = self.sinks.iter().map(|s| (s.name(), s.state())).filter(|(_, v)| !v.is_null()).collect();
+        st.cp.states = self
+            .sinks
+            .iter()
+            .map(|s| (s.name(), s.state()))
+            .filter(|(_, v)| !v.is_null())
+            .collect();
         st.cp.pending = None;
         st.cp.save(&self.cp_dir)?;
         st.reader.commit(&p.end);
@@ -323,7 +408,11 @@ impl<T: Row> Engine<T> {
             batch_id: p.batch_id,
             batch_time_ms: p.batch_time_ms,
             rows_in,
-            rows_per_sec: if dur.as_secs_f64() > 0.0 { rows_in as f64 / dur.as_secs_f64() } else { 0.0 },
+            rows_per_sec: if dur.as_secs_f64() > 0.0 {
+                rows_in as f64 / dur.as_secs_f64()
+            } else {
+                0.0
+            },
             duration_ms: dur.as_millis() as u64,
             watermark_ms: self.sinks.iter().find_map(|s| s.watermark()),
             sink_rows,
@@ -354,7 +443,10 @@ const PARALLEL_DECODE_FROM: usize = 4_096;
 fn decode_all<T: Row>(msgs: &[Msg], max_value_bytes: usize) -> Vec<std::result::Result<T, String>> {
     let one = |m: &Msg| match &m.value {
         None => Err("null value".to_string()),
-        Some(v) if v.len() > max_value_bytes => Err(format!("value of {} bytes exceeds the limit of {max_value_bytes} bytes", v.len())),
+        Some(v) if v.len() > max_value_bytes => Err(format!(
+            "value of {} bytes exceeds the limit of {max_value_bytes} bytes",
+            v.len()
+        )),
         Some(v) => T::decode(v),
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -363,10 +455,21 @@ fn decode_all<T: Row>(msgs: &[Msg], max_value_bytes: usize) -> Vec<std::result::
     }
     let chunk = msgs.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let parts: Vec<_> = msgs.chunks(chunk).map(|c| (c.len(), scope.spawn(move || c.iter().map(one).collect::<Vec<_>>()))).collect();
+        let parts: Vec<_> = msgs
+            .chunks(chunk)
+            .map(|c| {
+                (
+                    c.len(),
+                    scope.spawn(move || c.iter().map(one).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
         parts
             .into_iter()
-            .flat_map(|(n, h)| h.join().unwrap_or_else(|_| vec![Err("the row type's decode panicked".to_string()); n]))
+            .flat_map(|(n, h)| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err("the row type's decode panicked".to_string()); n])
+            })
             .collect()
     })
 }

@@ -90,14 +90,26 @@ impl Shared {
     }
 
     fn status(&self) -> Status {
-        self.status.lock().map(|g| g.clone()).unwrap_or(Status::Failed("status lock poisoned".into()))
+        self.status
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or(Status::Failed("status lock poisoned".into()))
     }
 
     fn summary(&self, last: usize) -> Summary {
         let status = self.status();
         let g = match self.log.lock() {
             Ok(g) => g,
-            Err(_) => return Summary { name: self.name.clone(), status, batches: vec![], total_rows: 0, total_dead_letters: 0, total_late: 0 },
+            Err(_) => {
+                return Summary {
+                    name: self.name.clone(),
+                    status,
+                    batches: vec![],
+                    total_rows: 0,
+                    total_dead_letters: 0,
+                    total_late: 0,
+                }
+            }
         };
         let skip = g.recent.len().saturating_sub(last);
         Summary {
@@ -114,12 +126,19 @@ impl Shared {
     fn publish(&self, force: bool) {
         {
             let Ok(mut g) = self.log.lock() else { return };
-            if !force && g.last_published.is_some_and(|t| t.elapsed() < PUBLISH_EVERY) {
+            if !force
+                && g.last_published
+                    .is_some_and(|t| t.elapsed() < PUBLISH_EVERY)
+            {
                 return;
             }
             g.last_published = Some(Instant::now());
         }
-        let published = Published { pid: std::process::id(), written_ms: chrono::Utc::now().timestamp_millis(), summary: self.summary(PUBLISHED_BATCHES) };
+        let published = Published {
+            pid: std::process::id(),
+            written_ms: chrono::Utc::now().timestamp_millis(),
+            summary: self.summary(PUBLISHED_BATCHES),
+        };
         // Best effort: the checkpoint, not this file, is what must be durable.
         let _ = progress::publish(&self.publish_dir, &published);
     }
@@ -140,10 +159,18 @@ impl StreamingQuery {
     }
     /// The last batches (at most 1000).
     pub fn progress(&self) -> Vec<Progress> {
-        self.shared.log.lock().map(|g| g.recent.iter().cloned().collect()).unwrap_or_default()
+        self.shared
+            .log
+            .lock()
+            .map(|g| g.recent.iter().cloned().collect())
+            .unwrap_or_default()
     }
     pub fn last_progress(&self) -> Option<Progress> {
-        self.shared.log.lock().ok().and_then(|g| g.recent.back().cloned())
+        self.shared
+            .log
+            .lock()
+            .ok()
+            .and_then(|g| g.recent.back().cloned())
     }
     /// Batches completed since start.
     pub fn batches_done(&self) -> u64 {
@@ -171,7 +198,11 @@ impl StreamingQuery {
     pub fn stop(&self) -> Result<Summary> {
         self.request_stop();
         if !self.await_termination(Duration::from_secs(120))? {
-            return Err(Error::Timeout { what: format!("query '{}' to stop", self.name()), after: Duration::from_secs(120), hint: "a sink may be hanging; it keeps stopping in the background".into() });
+            return Err(Error::Timeout {
+                what: format!("query '{}' to stop", self.name()),
+                after: Duration::from_secs(120),
+                hint: "a sink may be hanging; it keeps stopping in the background".into(),
+            });
         }
         match self.status() {
             Status::Failed(e) => Err(Error::Task(format!("query '{}' failed: {e}", self.name()))),
@@ -182,22 +213,42 @@ impl StreamingQuery {
     /// Waits until the query ended (true) or `timeout` passed (false).
     pub fn await_termination(&self, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now() + timeout;
-        let mut g = self.shared.status.lock().map_err(|_| Error::Task("status lock poisoned".into()))?;
+        let mut g = self
+            .shared
+            .status
+            .lock()
+            .map_err(|_| Error::Task("status lock poisoned".into()))?;
         while !g.is_terminated() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(false);
             }
-            g = self.shared.cv.wait_timeout(g, left).map_err(|_| Error::Task("status lock poisoned".into()))?.0;
+            g = self
+                .shared
+                .cv
+                .wait_timeout(g, left)
+                .map_err(|_| Error::Task("status lock poisoned".into()))?
+                .0;
         }
         Ok(true)
     }
 
     /// The batches completed after the first `seen` ones (those still kept), and the new count.
     fn batches_after(&self, seen: u64) -> Result<(u64, Vec<Progress>)> {
-        let g = self.shared.log.lock().map_err(|_| Error::Task("progress lock poisoned".into()))?;
+        let g = self
+            .shared
+            .log
+            .lock()
+            .map_err(|_| Error::Task("progress lock poisoned".into()))?;
         let fresh = (g.batches_done - seen).min(g.recent.len() as u64) as usize;
-        Ok((g.batches_done, g.recent.iter().skip(g.recent.len() - fresh).cloned().collect()))
+        Ok((
+            g.batches_done,
+            g.recent
+                .iter()
+                .skip(g.recent.len() - fresh)
+                .cloned()
+                .collect(),
+        ))
     }
 
     fn watch(&self, mut done: impl FnMut(&[Progress]) -> bool, cap: Duration) -> Result<Summary> {
@@ -225,10 +276,13 @@ impl StreamingQuery {
     /// Watches `n` more batches (at most 10 minutes), printing one line per batch; the query goes on.
     pub fn for_batches(&self, n: u64) -> Result<Summary> {
         let mut got = 0u64;
-        self.watch(move |fresh| {
-            got += fresh.len() as u64;
-            got >= n
-        }, Duration::from_secs(600))
+        self.watch(
+            move |fresh| {
+                got += fresh.len() as u64;
+                got >= n
+            },
+            Duration::from_secs(600),
+        )
     }
 
     /// Watches for `d`, printing one line per batch; the query goes on.
@@ -239,12 +293,15 @@ impl StreamingQuery {
     /// Watches until no row arrived for `idle` (at most 10 minutes); the query goes on.
     pub fn until_idle(&self, idle: Duration) -> Result<Summary> {
         let mut last = Instant::now();
-        self.watch(move |fresh| {
-            if fresh.iter().any(|p| p.rows_in > 0) {
-                last = Instant::now();
-            }
-            last.elapsed() >= idle
-        }, Duration::from_secs(600))
+        self.watch(
+            move |fresh| {
+                if fresh.iter().any(|p| p.rows_in > 0) {
+                    last = Instant::now();
+                }
+                last.elapsed() >= idle
+            },
+            Duration::from_secs(600),
+        )
     }
 }
 

@@ -13,7 +13,10 @@ fn registry() -> &'static Mutex<HashMap<String, StreamingQuery>> {
 }
 
 fn all() -> Vec<StreamingQuery> {
-    registry().lock().map(|r| r.values().cloned().collect()).unwrap_or_default()
+    registry()
+        .lock()
+        .map(|r| r.values().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// The running query of this name, if any.
@@ -22,13 +25,20 @@ pub(super) fn running(name: &str) -> Option<StreamingQuery> {
 }
 
 pub(super) fn insert(name: &str, q: StreamingQuery) -> Result<()> {
-    registry().lock().map_err(|_| Error::Task("query registry poisoned".into()))?.insert(name.to_string(), q);
+    registry()
+        .lock()
+        .map_err(|_| Error::Task("query registry poisoned".into()))?
+        .insert(name.to_string(), q);
     Ok(())
 }
 
 /// Names of the queries that are running in this process.
 pub fn active() -> Vec<String> {
-    let mut v: Vec<String> = all().into_iter().filter(|q| !q.status().is_terminated()).map(|q| q.name().to_string()).collect();
+    let mut v: Vec<String> = all()
+        .into_iter()
+        .filter(|q| !q.status().is_terminated())
+        .map(|q| q.name().to_string())
+        .collect();
     v.sort();
     v
 }

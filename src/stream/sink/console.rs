@@ -13,7 +13,10 @@ pub struct Console {
 
 impl Console {
     pub fn new() -> Console {
-        Console { name: "console".into(), rows: 20 }
+        Console {
+            name: "console".into(),
+            rows: 20,
+        }
     }
     /// How many rows to print per batch.
     pub fn rows(mut self, n: usize) -> Console {

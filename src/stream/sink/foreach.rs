@@ -13,13 +13,22 @@ pub struct ForeachBatch<T> {
 }
 
 impl<T> ForeachBatch<T> {
-    pub fn new(name: &str, f: impl FnMut(&BatchInfo, &[T]) -> Result<()> + Send + 'static) -> ForeachBatch<T> {
-        ForeachBatch { name: name.into(), f: Box::new(f) }
+    pub fn new(
+        name: &str,
+        f: impl FnMut(&BatchInfo, &[T]) -> Result<()> + Send + 'static,
+    ) -> ForeachBatch<T> {
+        ForeachBatch {
+            name: name.into(),
+            f: Box::new(f),
+        }
     }
 }
 
 /// Shorthand for [`ForeachBatch::new`].
-pub fn foreach_batch<T>(name: &str, f: impl FnMut(&BatchInfo, &[T]) -> Result<()> + Send + 'static) -> ForeachBatch<T> {
+pub fn foreach_batch<T>(
+    name: &str,
+    f: impl FnMut(&BatchInfo, &[T]) -> Result<()> + Send + 'static,
+) -> ForeachBatch<T> {
     ForeachBatch::new(name, f)
 }
 

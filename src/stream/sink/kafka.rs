@@ -35,8 +35,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
@@ -74,7 +74,17 @@ pub struct KafkaSink<T> {
 impl<T> KafkaSink<T> {
     /// Writes `format(row)` to `topic` with no key.
     pub fn new(topic: &str, format: impl Fn(&T) -> String + Send + Sync + 'static) -> KafkaSink<T> {
-        KafkaSink { topic: topic.into(), name: format!("kafka:{topic}"), format: Box::new(format), key: None, filter: None, producer: None, query: String::new(), max_record_bytes: MAX_RECORD_BYTES, crash_armed: false }
+        KafkaSink {
+            topic: topic.into(),
+            name: format!("kafka:{topic}"),
+            format: Box::new(format),
+            key: None,
+            filter: None,
+            producer: None,
+            query: String::new(),
+            max_record_bytes: MAX_RECORD_BYTES,
+            crash_armed: false,
+        }
     }
     /// Each row as JSON.
     pub fn json(topic: &str) -> KafkaSink<T>
@@ -103,7 +113,10 @@ impl<T> KafkaSink<T> {
 }
 
 fn header<'a>(m: &'a rdkafka::message::BorrowedMessage<'_>, key: &str) -> Option<&'a [u8]> {
-    m.headers()?.iter().find(|h| h.key == key).and_then(|h| h.value)
+    m.headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
 }
 
 /// Output-topic end offsets, as recorded in a plan.
@@ -124,11 +137,19 @@ impl<T> KafkaSink<T> {
     /// Reads every partition from its planned offset until the reader's position reaches the end
     /// offset read at the start (or the partition's end): offsets taken by transaction markers or
     /// aborted records are passed over by position, never waited for as messages.
-    fn already_written(&self, settings: &Settings, batch_id: u64, from: &Plan) -> Result<HashSet<u64>> {
+    fn already_written(
+        &self,
+        settings: &Settings,
+        batch_id: u64,
+        from: &Plan,
+    ) -> Result<HashSet<u64>> {
         let now = self.end_offsets(settings)?;
         let addr = &settings.kafka;
         let consumer: BaseConsumer = kio::client_config(settings)
-            .set("group.id", format!("bde-replay-check-{}", std::process::id()))
+            .set(
+                "group.id",
+                format!("bde-replay-check-{}", std::process::id()),
+            )
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
             .set("isolation.level", "read_uncommitted")
@@ -140,7 +161,8 @@ impl<T> KafkaSink<T> {
         for (p, hi) in &now {
             let lo = from.get(p).copied().unwrap_or(0);
             if *hi > lo {
-                tpl.add_partition_offset(&self.topic, *p, Offset::Offset(lo)).map_err(|e| Error::service(Service::Kafka, addr, "assign", e))?;
+                tpl.add_partition_offset(&self.topic, *p, Offset::Offset(lo))
+                    .map_err(|e| Error::service(Service::Kafka, addr, "assign", e))?;
                 open.insert(*p, *hi);
             }
         }
@@ -148,7 +170,9 @@ impl<T> KafkaSink<T> {
         if open.is_empty() {
             return Ok(seen);
         }
-        consumer.assign(&tpl).map_err(|e| Error::service(Service::Kafka, addr, "assign", e))?;
+        consumer
+            .assign(&tpl)
+            .map_err(|e| Error::service(Service::Kafka, addr, "assign", e))?;
         let limit = Duration::from_secs(60);
         let deadline = Instant::now() + limit;
         let batch = batch_id.to_string();
@@ -165,14 +189,24 @@ impl<T> KafkaSink<T> {
                 Some(Err(KafkaError::PartitionEOF(p))) => {
                     open.remove(&p);
                 }
-                Some(Err(e)) => return Err(Error::service(Service::Kafka, addr, "read for the replay check", e)),
+                Some(Err(e)) => {
+                    return Err(Error::service(
+                        Service::Kafka,
+                        addr,
+                        "read for the replay check",
+                        e,
+                    ))
+                }
                 Some(Ok(m)) => {
                     let end = now.get(&m.partition()).copied().unwrap_or(0);
                     if m.offset() < end
                         && header(&m, "bde-query") == Some(self.query.as_bytes())
                         && header(&m, "bde-batch") == Some(batch.as_bytes())
                     {
-                        if let Some(seq) = header(&m, "bde-seq").and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.parse().ok()) {
+                        if let Some(seq) = header(&m, "bde-seq")
+                            .and_then(|v| std::str::from_utf8(v).ok())
+                            .and_then(|v| v.parse().ok())
+                        {
                             seen.insert(seq);
                         }
                     }
@@ -184,7 +218,9 @@ impl<T> KafkaSink<T> {
             // the position passes markers that are never delivered as messages
             if let Ok(pos) = consumer.position() {
                 for e in pos.elements() {
-                    if let (Offset::Offset(o), Some(end)) = (e.offset(), open.get(&e.partition()).copied()) {
+                    if let (Offset::Offset(o), Some(end)) =
+                        (e.offset(), open.get(&e.partition()).copied())
+                    {
                         if o >= end {
                             open.remove(&e.partition());
                         }
@@ -198,7 +234,8 @@ impl<T> KafkaSink<T> {
     /// Bytes the record of `value` and `key` takes under this sink's limit (with headers).
     fn record_bytes(&self, value: &str, key: Option<&str>) -> usize {
         // bde-query, bde-batch (≤ 20 digits), bde-seq (≤ 20 digits)
-        let headers = "bde-query".len() + self.query.len() + "bde-batch".len() + 20 + "bde-seq".len() + 20;
+        let headers =
+            "bde-query".len() + self.query.len() + "bde-batch".len() + 20 + "bde-seq".len() + 20;
         value.len() + key.map_or(0, str::len) + headers + RECORD_HEADROOM
     }
 }
@@ -212,7 +249,8 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
         self.query = query.into();
         kio::create_topics(settings, &[&self.topic], 1)?;
         self.producer = Some(kio::producer(settings)?);
-        self.crash_armed = std::env::var(crashpoint::ENV).is_ok_and(|v| v.starts_with("kafka-send@"));
+        self.crash_armed =
+            std::env::var(crashpoint::ENV).is_ok_and(|v| v.starts_with("kafka-send@"));
         Ok(())
     }
 
@@ -244,9 +282,16 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
         } else {
             HashSet::new()
         };
-        let Some(producer) = self.producer.clone() else { return Err(Error::Task("kafka sink not opened".into())) };
+        let Some(producer) = self.producer.clone() else {
+            return Err(Error::Task("kafka sink not opened".into()));
+        };
         let batch_text = batch.batch_id.to_string();
-        let selected: Vec<(usize, &T)> = rows.iter().filter(|r| self.filter.as_ref().is_none_or(|f| f(r))).enumerate().filter(|(seq, _)| !skip.contains(&(*seq as u64))).collect();
+        let selected: Vec<(usize, &T)> = rows
+            .iter()
+            .filter(|r| self.filter.as_ref().is_none_or(|f| f(r)))
+            .enumerate()
+            .filter(|(seq, _)| !skip.contains(&(*seq as u64)))
+            .collect();
         let half = selected.len() / 2;
         if selected.is_empty() {
             // a batch without records for this sink still passes its crash point
@@ -270,10 +315,21 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
             let key = self.key.as_ref().map(|k| k(r));
             let seq_text = seq.to_string();
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "bde-query", value: Some(self.query.as_str()) })
-                .insert(Header { key: "bde-batch", value: Some(batch_text.as_str()) })
-                .insert(Header { key: "bde-seq", value: Some(seq_text.as_str()) });
-            let mut rec = FutureRecord::to(&self.topic).payload(&value).headers(headers);
+                .insert(Header {
+                    key: "bde-query",
+                    value: Some(self.query.as_str()),
+                })
+                .insert(Header {
+                    key: "bde-batch",
+                    value: Some(batch_text.as_str()),
+                })
+                .insert(Header {
+                    key: "bde-seq",
+                    value: Some(seq_text.as_str()),
+                });
+            let mut rec = FutureRecord::to(&self.topic)
+                .payload(&value)
+                .headers(headers);
             if let Some(k) = key.as_deref() {
                 rec = rec.key(k);
             }
@@ -284,11 +340,21 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
                         break;
                     }
                     Err((e, back)) => {
-                        if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) {
+                        if e.rdkafka_error_code()
+                            == Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                        {
                             producer.poll(Duration::from_millis(20));
                             rec = back;
                         } else {
-                            failure = Some(Error::service(Service::Kafka, &s.kafka, format!("send record {seq} of batch {} to {}", batch.batch_id, self.topic), e));
+                            failure = Some(Error::service(
+                                Service::Kafka,
+                                &s.kafka,
+                                format!(
+                                    "send record {seq} of batch {} to {}",
+                                    batch.batch_id, self.topic
+                                ),
+                                e,
+                            ));
                             break 'rows;
                         }
                     }
@@ -318,8 +384,18 @@ fn wait_all(futures: Vec<DeliveryFuture>, addr: &str, topic: &str) -> Option<Err
         for f in futures {
             let err = match f.await {
                 Ok(Ok(_)) => None,
-                Ok(Err((e, _))) => Some(Error::service(Service::Kafka, &addr, format!("deliver to {topic}"), e)),
-                Err(_) => Some(Error::service(Service::Kafka, &addr, format!("deliver to {topic}"), "delivery cancelled")),
+                Ok(Err((e, _))) => Some(Error::service(
+                    Service::Kafka,
+                    &addr,
+                    format!("deliver to {topic}"),
+                    e,
+                )),
+                Err(_) => Some(Error::service(
+                    Service::Kafka,
+                    &addr,
+                    format!("deliver to {topic}"),
+                    "delivery cancelled",
+                )),
             };
             if first.is_none() {
                 first = err;

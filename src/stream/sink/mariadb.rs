@@ -32,7 +32,6 @@ use crate::error::{Error, Result};
 use crate::io::mariadb as mio;
 use crate::stream::sink::{BatchInfo, Pred, Sink};
 
-
 /// How rows meet existing rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Merge {
@@ -66,13 +65,20 @@ fn ident(s: &str) -> Result<String> {
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(format!("`{s}`"))
     } else {
-        Err(Error::invalid(format!("'{s}' is not a plain SQL name (letters, digits, _)")))
+        Err(Error::invalid(format!(
+            "'{s}' is not a plain SQL name (letters, digits, _)"
+        )))
     }
 }
 
 impl<T> MariaDbInsert<T> {
     /// Inserts `values(row)` into `columns` of `db.table`.
-    pub fn new(db: &str, table: &str, columns: &[&str], values: impl Fn(&T) -> Vec<Value> + Send + Sync + 'static) -> MariaDbInsert<T> {
+    pub fn new(
+        db: &str,
+        table: &str,
+        columns: &[&str],
+        values: impl Fn(&T) -> Vec<Value> + Send + Sync + 'static,
+    ) -> MariaDbInsert<T> {
         MariaDbInsert {
             db: db.into(),
             table: table.into(),
@@ -102,11 +108,23 @@ impl<T> MariaDbInsert<T> {
     }
 
     fn insert_sql(&self, n: usize) -> Result<String> {
-        let cols: Vec<String> = self.columns.iter().map(|c| ident(c)).collect::<Result<_>>()?;
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Result<_>>()?;
         let one = format!("({})", vec!["?"; cols.len()].join(","));
-        let mut sql = format!("INSERT INTO {} ({}) VALUES {}", self.full_table()?, cols.join(","), vec![one; n].join(","));
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            self.full_table()?,
+            cols.join(","),
+            vec![one; n].join(",")
+        );
         if let Merge::Additive { add, .. } = &self.merge {
-            let upd: Vec<String> = add.iter().map(|c| ident(c).map(|c| format!("{c} = {c} + VALUES({c})"))).collect::<Result<_>>()?;
+            let upd: Vec<String> = add
+                .iter()
+                .map(|c| ident(c).map(|c| format!("{c} = {c} + VALUES({c})")))
+                .collect::<Result<_>>()?;
             sql.push_str(&format!(" ON DUPLICATE KEY UPDATE {}", upd.join(", ")));
         }
         Ok(sql)
@@ -118,7 +136,9 @@ impl<T> MariaDbInsert<T> {
 
     /// The limits of the sink's columns, read from `information_schema`.
     fn read_limits(&self, c: &mut PooledConn, url: &str) -> Result<Vec<ColumnLimit>> {
-        let rows: Vec<ColumnRow> = c.exec(COLUMNS_SQL, (&self.db, &self.table)).map_err(|e| mio::map_err(url, "read the table's columns", e))?;
+        let rows: Vec<ColumnRow> = c
+            .exec(COLUMNS_SQL, (&self.db, &self.table))
+            .map_err(|e| mio::map_err(url, "read the table's columns", e))?;
         if rows.is_empty() {
             return Err(Error::invalid(format!(
                 "table {}.{} does not exist (or the MariaDB user cannot see it): create it before starting the query (the setup notebook creates the course's tables)",
@@ -157,7 +177,8 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
         self.query = query.into();
         let mut c = self.conn(settings)?;
         let url = &settings.mariadb;
-        c.query_drop(progress_ddl(&self.db)?).map_err(|e| mio::map_err(url, "create bde_sink_progress", e))?;
+        c.query_drop(progress_ddl(&self.db)?)
+            .map_err(|e| mio::map_err(url, "create bde_sink_progress", e))?;
         self.limits = self.read_limits(&mut c, url)?;
         if let Merge::Additive { key, .. } = &self.merge {
             let n: Option<i64> = c
@@ -168,7 +189,11 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
                 .map_err(|e| mio::map_err(url, "look up unique keys", e))?;
             if n.unwrap_or(0) == 0 {
                 let cols: Vec<String> = key.iter().map(|c| ident(c)).collect::<Result<_>>()?;
-                let sql = format!("ALTER TABLE {} ADD UNIQUE KEY bde_window_key ({})", self.full_table()?, cols.join(","));
+                let sql = format!(
+                    "ALTER TABLE {} ADD UNIQUE KEY bde_window_key ({})",
+                    self.full_table()?,
+                    cols.join(",")
+                );
                 let added = c.query_drop(&sql);
                 // Another member may have added it at the same moment (ER_DUP_KEYNAME 1061).
                 let raced = matches!(&added, Err(mysql::Error::MySqlError(m)) if m.code == 1061);
@@ -200,35 +225,49 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
                 if values.len() != self.limits.len() {
                     return None; // a wrong values closure is the program's error: apply reports it
                 }
-                let why = values.iter().zip(&self.limits).find_map(|(v, l)| l.refuses(v))?;
+                let why = values
+                    .iter()
+                    .zip(&self.limits)
+                    .find_map(|(v, l)| l.refuses(v))?;
                 Some((i, format!("{} would refuse the row: {why}", self.name)))
             })
             .collect()
     }
 
     fn apply(&mut self, batch: &BatchInfo, rows: &[T], _plan: &serde_json::Value) -> Result<u64> {
-        let selected: Vec<&T> = rows.iter().filter(|r| self.filter.as_ref().is_none_or(|f| f(r))).collect();
+        let selected: Vec<&T> = rows
+            .iter()
+            .filter(|r| self.filter.as_ref().is_none_or(|f| f(r)))
+            .collect();
         if selected.is_empty() {
             return Ok(0);
         }
         let url = batch.settings.mariadb.clone();
         let mut c = self.conn(&batch.settings)?;
-        let mut tx = c.start_transaction(TxOpts::default()).map_err(|e| mio::map_err(&url, "start a transaction", e))?;
+        let mut tx = c
+            .start_transaction(TxOpts::default())
+            .map_err(|e| mio::map_err(&url, "start a transaction", e))?;
         let progress = format!("{}.bde_sink_progress", ident(&self.db)?);
         let last: Option<i64> = tx
             .exec_first(format!("SELECT batch_id FROM {progress} WHERE query_name = ? AND sink_name = ? FOR UPDATE"), (&self.query, &self.name))
             .map_err(|e| mio::map_err(&url, "read the sink progress", e))?;
         if last.is_some_and(|l| l >= batch.batch_id as i64) {
-            tx.rollback().map_err(|e| mio::map_err(&url, "roll back", e))?;
+            tx.rollback()
+                .map_err(|e| mio::map_err(&url, "roll back", e))?;
             return Ok(0);
         }
         for chunk in selected.chunks(self.chunk) {
             let sql = self.insert_sql(chunk.len())?;
             let params: Vec<Value> = chunk.iter().flat_map(|r| (self.values)(r)).collect();
             if params.len() != chunk.len() * self.columns.len() {
-                return Err(Error::invalid(format!("the values closure of {} must return {} values per row", self.name, self.columns.len())));
+                return Err(Error::invalid(format!(
+                    "the values closure of {} must return {} values per row",
+                    self.name,
+                    self.columns.len()
+                )));
             }
-            tx.exec_drop(&sql, params).map_err(|e| mio::map_err(&url, &format!("insert into {}", self.table), e))?;
+            tx.exec_drop(&sql, params)
+                .map_err(|e| mio::map_err(&url, &format!("insert into {}", self.table), e))?;
         }
         tx.exec_drop(
             format!("INSERT INTO {progress} (query_name, sink_name, batch_id) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id)"),

@@ -113,15 +113,30 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
         // engine applies, the batch's sum stays between the two
         let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
         let mut refused = Vec::new();
-        for (i, r) in rows.iter().enumerate().filter(|(_, r)| self.filter.as_ref().is_none_or(|f| f(r))) {
+        for (i, r) in rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| self.filter.as_ref().is_none_or(|f| f(r)))
+        {
             let by = (self.by)(r);
             let member = (self.member)(r);
             if !by.is_finite() {
-                refused.push((i, format!("{}: the amount for member '{}' is {by}, not a finite number", self.name, shorten(&member))));
+                refused.push((
+                    i,
+                    format!(
+                        "{}: the amount for member '{}' is {by}, not a finite number",
+                        self.name,
+                        shorten(&member)
+                    ),
+                ));
                 continue;
             }
             let (neg, pos) = sums.get(&member).copied().unwrap_or((0.0, 0.0));
-            let next = if by < 0.0 { (neg + by, pos) } else { (neg, pos + by) };
+            let next = if by < 0.0 {
+                (neg + by, pos)
+            } else {
+                (neg, pos + by)
+            };
             if !next.0.is_finite() || !next.1.is_finite() {
                 refused.push((i, format!("{}: adding {by} makes the batch's sum for member '{}' overflow a 64-bit float", self.name, shorten(&member))));
                 continue;
@@ -145,19 +160,32 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
             self.con = Some(rio::connect(&batch.settings)?);
         }
         let s = &batch.settings;
-        let Some(con) = self.con.as_mut() else { return Err(Error::Task("redis connection missing".into())) };
-        let mut outcome = Err(redis::RedisError::from((redis::ErrorKind::Client, "script not run")));
+        let Some(con) = self.con.as_mut() else {
+            return Err(Error::Task("redis connection missing".into()));
+        };
+        let mut outcome = Err(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "script not run",
+        )));
         for _attempt in 0..2 {
             let sha = match &self.sha {
                 Some(sha) => sha.clone(),
                 None => {
-                    let sha: String = redis::cmd("SCRIPT").arg("LOAD").arg(APPLY_BATCH).query(con).map_err(|e| rio::map_err(s, "load the sink's Lua script", e))?;
+                    let sha: String = redis::cmd("SCRIPT")
+                        .arg("LOAD")
+                        .arg(APPLY_BATCH)
+                        .query(con)
+                        .map_err(|e| rio::map_err(s, "load the sink's Lua script", e))?;
                     self.sha = Some(sha.clone());
                     sha
                 }
             };
             let mut call = redis::cmd("EVALSHA");
-            call.arg(&sha).arg(2).arg(&self.key).arg(&self.marker).arg(batch.batch_id);
+            call.arg(&sha)
+                .arg(2)
+                .arg(&self.key)
+                .arg(&self.marker)
+                .arg(batch.batch_id);
             for (m, by) in &sums {
                 call.arg(m).arg(*by);
             }
@@ -174,7 +202,14 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
             Err(e) if e.code().is_some_and(|c| c.starts_with("BDE_")) => Err(self.refusal(s, &e)),
             Err(e) => {
                 self.con = None; // reconnect on the next call
-                Err(rio::map_err(s, &format!("apply batch {} to {} (Lua script)", batch.batch_id, self.key), e))
+                Err(rio::map_err(
+                    s,
+                    &format!(
+                        "apply batch {} to {} (Lua script)",
+                        batch.batch_id, self.key
+                    ),
+                    e,
+                ))
             }
         }
     }
@@ -194,7 +229,12 @@ impl<T> RedisZIncr<T> {
             "BDE_NAN" => format!("the score of member '{rest}' in '{}' would become NaN; nothing of the batch was applied. Fix: correct that member's score (ZSCORE/ZADD), then start the query again", self.key),
             _ => format!("an amount for member '{rest}' is not a finite number; nothing of the batch was applied (such rows should have gone to the dead-letter topic)"),
         };
-        Error::Service { service: Service::Redis, address: addr, action: format!("apply a batch to '{}'", self.key), detail: msg }
+        Error::Service {
+            service: Service::Redis,
+            address: addr,
+            action: format!("apply a batch to '{}'", self.key),
+            detail: msg,
+        }
     }
 }
 

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::stream::sink::{BatchInfo, Sink};
 use crate::stream::clock::fmt_ms;
+use crate::stream::sink::{BatchInfo, Sink};
 use crate::stream::window::{Mode, WindowRow, WindowState};
 
 type KeyFn<T> = Box<dyn Fn(&T) -> String + Send + Sync>;
@@ -48,7 +48,18 @@ pub struct Windowed<T> {
 impl<T> Windowed<T> {
     /// Tumbling windows of `size`, on processing time, append mode, no watermark delay yet.
     pub fn tumbling(size: Duration) -> Windowed<T> {
-        Windowed { size, delay: Duration::ZERO, mode: Mode::Append, event_time: None, key: None, value: None, inner: None, state: None, last_emitted: 0, max_future: DEFAULT_MAX_FUTURE }
+        Windowed {
+            size,
+            delay: Duration::ZERO,
+            mode: Mode::Append,
+            event_time: None,
+            key: None,
+            value: None,
+            inner: None,
+            state: None,
+            last_emitted: 0,
+            max_future: DEFAULT_MAX_FUTURE,
+        }
     }
     /// Watermark delay (how long a window waits for late data).
     pub fn watermark(mut self, delay: Duration) -> Windowed<T> {
@@ -61,7 +72,10 @@ impl<T> Windowed<T> {
         self
     }
     /// Windows on an event-time column (engine milliseconds, e.g. `Visit::event_ms` of `course::visit`).
-    pub fn event_time(mut self, time_ms: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Windowed<T> {
+    pub fn event_time(
+        mut self,
+        time_ms: impl Fn(&T) -> i64 + Send + Sync + 'static,
+    ) -> Windowed<T> {
         self.event_time = Some(Box::new(time_ms));
         self
     }
@@ -97,7 +111,9 @@ impl<T> Windowed<T> {
     }
 
     fn inner(&mut self) -> Result<&mut Box<dyn Sink<WindowRow>>> {
-        self.inner.as_mut().ok_or_else(|| Error::invalid("a windowed sink needs `.to(inner sink)`"))
+        self.inner
+            .as_mut()
+            .ok_or_else(|| Error::invalid("a windowed sink needs `.to(inner sink)`"))
     }
 
     /// Rows emitted by the last batch.
@@ -116,9 +132,15 @@ impl<T: Send> Sink<T> for Windowed<T> {
 
     fn open(&mut self, query: &str, settings: &Settings) -> Result<()> {
         if self.key.is_none() || self.value.is_none() {
-            return Err(Error::invalid("a windowed sink needs `.key(…)` and `.sum(…)`"));
+            return Err(Error::invalid(
+                "a windowed sink needs `.key(…)` and `.sum(…)`",
+            ));
         }
-        self.state = Some(WindowState::new(Self::ms(self.size), Self::ms(self.delay), self.mode)?);
+        self.state = Some(WindowState::new(
+            Self::ms(self.size),
+            Self::ms(self.delay),
+            self.mode,
+        )?);
         self.inner()?.open(query, settings)
     }
 
@@ -127,19 +149,29 @@ impl<T: Send> Sink<T> for Windowed<T> {
     }
 
     fn check(&self, batch: &BatchInfo, rows: &[T]) -> Vec<(usize, String)> {
-        let (Some(state), Some(key), Some(value)) = (&self.state, &self.key, &self.value) else { return Vec::new() };
+        let (Some(state), Some(key), Some(value)) = (&self.state, &self.key, &self.value) else {
+            return Vec::new();
+        };
         if batch.flush {
             return Vec::new();
         }
-        let latest = batch.batch_time_ms.saturating_add(Self::ms(self.max_future));
+        let latest = batch
+            .batch_time_ms
+            .saturating_add(Self::ms(self.max_future));
         // Each row's event time, and its cell (window start, key) and value when it is summed
         // (not too far in the future, not late): the key and value are read once per row.
         let summed: Vec<(i64, Option<((i64, String), i64)>)> = rows
             .iter()
             .map(|r| {
-                let t = self.event_time.as_ref().map_or(batch.batch_time_ms, |f| f(r));
+                let t = self
+                    .event_time
+                    .as_ref()
+                    .map_or(batch.batch_time_ms, |f| f(r));
                 let counts = !((self.event_time.is_some() && t > latest) || state.is_late(t));
-                (t, counts.then(|| ((state.window_start(t), key(r)), value(r))))
+                (
+                    t,
+                    counts.then(|| ((state.window_start(t), key(r)), value(r))),
+                )
             })
             .collect();
         // Cells whose every row passes the inner sink: a sink's limits on a number are ranges (a
@@ -151,7 +183,11 @@ impl<T: Send> Sink<T> for Windowed<T> {
         for (t, row) in &summed {
             let Some((cell, v)) = row else { continue };
             let e = whole.entry(cell).or_insert((*t, 0, 0));
-            let next = if *v < 0 { e.1.checked_add(*v).map(|n| (n, e.2)) } else { e.2.checked_add(*v).map(|p| (e.1, p)) };
+            let next = if *v < 0 {
+                e.1.checked_add(*v).map(|n| (n, e.2))
+            } else {
+                e.2.checked_add(*v).map(|p| (e.1, p))
+            };
             match next {
                 Some((n, p)) => (e.1, e.2) = (n, p),
                 None => {
@@ -194,13 +230,25 @@ impl<T: Send> Sink<T> for Windowed<T> {
             let (k, v) = (&cell.1, *v);
             let seen = extra.get(cell).copied().unwrap_or((0, 0));
             let Some(((lo, hi), next)) = state.bounds_after(t, k, seen, v) else {
-                refused.push((i, format!("adding {v} would overflow the 64-bit window sum of '{k}' at {}", fmt_ms(cell.0))));
+                refused.push((
+                    i,
+                    format!(
+                        "adding {v} would overflow the 64-bit window sum of '{k}' at {}",
+                        fmt_ms(cell.0)
+                    ),
+                ));
                 continue;
             };
             if let (Some(inner), false) = (&self.inner, clean.contains(cell)) {
                 let candidates = window_candidates(state, t, k, lo, hi);
                 let Some(candidates) = candidates else {
-                    refused.push((i, format!("adding {v} would overflow the 64-bit window delta of '{k}' at {}", fmt_ms(cell.0))));
+                    refused.push((
+                        i,
+                        format!(
+                            "adding {v} would overflow the 64-bit window delta of '{k}' at {}",
+                            fmt_ms(cell.0)
+                        ),
+                    ));
                     continue;
                 };
                 if let Some((_, why)) = inner.check(batch, &candidates).into_iter().next() {
@@ -214,16 +262,28 @@ impl<T: Send> Sink<T> for Windowed<T> {
     }
 
     fn apply(&mut self, batch: &BatchInfo, rows: &[T], plan: &serde_json::Value) -> Result<u64> {
-        let mut next = self.state.clone().ok_or_else(|| Error::invalid("windowed sink not opened"))?;
-        let (Some(key), Some(value)) = (&self.key, &self.value) else { return Err(Error::invalid("windowed sink needs key and sum")) };
+        let mut next = self
+            .state
+            .clone()
+            .ok_or_else(|| Error::invalid("windowed sink not opened"))?;
+        let (Some(key), Some(value)) = (&self.key, &self.value) else {
+            return Err(Error::invalid("windowed sink needs key and sum"));
+        };
         let out = if batch.flush {
             next.flush()?
         } else {
             for r in rows {
-                let t = self.event_time.as_ref().map_or(batch.batch_time_ms, |f| f(r));
+                let t = self
+                    .event_time
+                    .as_ref()
+                    .map_or(batch.batch_time_ms, |f| f(r));
                 next.add(t, &key(r), value(r))?;
             }
-            next.end_batch(if self.event_time.is_none() { Some(batch.batch_time_ms) } else { None })?
+            next.end_batch(if self.event_time.is_none() {
+                Some(batch.batch_time_ms)
+            } else {
+                None
+            })?
         };
         self.inner()?.apply(batch, &out, plan)?;
         self.last_emitted = out.len() as u64;
@@ -232,7 +292,9 @@ impl<T: Send> Sink<T> for Windowed<T> {
     }
 
     fn state(&self) -> serde_json::Value {
-        self.state.as_ref().map_or(serde_json::Value::Null, WindowState::to_json)
+        self.state
+            .as_ref()
+            .map_or(serde_json::Value::Null, WindowState::to_json)
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
@@ -251,16 +313,33 @@ impl<T: Send> Sink<T> for Windowed<T> {
     }
 
     fn wants_empty_batch(&self, now_ms: i64) -> bool {
-        self.event_time.is_none() && self.state.as_ref().is_some_and(|s| s.would_close_at(now_ms))
+        self.event_time.is_none()
+            && self
+                .state
+                .as_ref()
+                .is_some_and(|s| s.would_close_at(now_ms))
     }
 }
 
 /// The rows a window cell could emit when its total ends between `lo` and `hi`: each bound as
 /// emitted (the delta since the last emission) and as an additive sink accumulates it (the whole
 /// total). `None` when a delta leaves `i64`.
-fn window_candidates(state: &WindowState, t: i64, key: &str, lo: i64, hi: i64) -> Option<Vec<WindowRow>> {
+fn window_candidates(
+    state: &WindowState,
+    t: i64,
+    key: &str,
+    lo: i64,
+    hi: i64,
+) -> Option<Vec<WindowRow>> {
     [lo, hi]
         .into_iter()
-        .flat_map(|total| [state.row_with_total(t, key, total), state.row_with_total(t, key, total).map(|w| WindowRow { delta: total, ..w })])
+        .flat_map(|total| {
+            [
+                state.row_with_total(t, key, total),
+                state
+                    .row_with_total(t, key, total)
+                    .map(|w| WindowRow { delta: total, ..w }),
+            ]
+        })
         .collect()
 }

@@ -28,7 +28,11 @@ pub enum Kind {
     /// Floating point and decimal types: finite values only; decimals also bound the integer digits.
     Real { int_digits: Option<u32> },
     /// Text types: at most `max_chars` characters and `max_bytes` UTF-8 bytes, in `charset`.
-    Text { max_chars: Option<u64>, max_bytes: Option<u64>, charset: Charset },
+    Text {
+        max_chars: Option<u64>,
+        max_bytes: Option<u64>,
+        charset: Charset,
+    },
     /// DATE, DATETIME, TIMESTAMP: the year range.
     Date { min_year: i32, max_year: i32 },
     /// Anything else: not checked.
@@ -48,7 +52,18 @@ pub enum Charset {
 
 /// One row of `information_schema.COLUMNS`:
 /// (name, data type, column type, max chars, max bytes, precision, scale, nullable, charset, extra).
-pub type ColumnRow = (String, String, String, Option<u64>, Option<u64>, Option<u64>, Option<u64>, String, Option<String>, String);
+pub type ColumnRow = (
+    String,
+    String,
+    String,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    String,
+    Option<String>,
+    String,
+);
 
 /// The query that reads [`ColumnRow`]s of a table (parameters: schema, table).
 pub const COLUMNS_SQL: &str = "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, CHARACTER_OCTET_LENGTH, \
@@ -58,14 +73,31 @@ pub const COLUMNS_SQL: &str = "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARA
 impl ColumnLimit {
     /// The limits described by one row of `information_schema.COLUMNS`.
     pub fn from_row(r: ColumnRow) -> ColumnLimit {
-        let (name, data_type, column_type, max_chars, max_bytes, precision, scale, nullable, charset, extra) = r;
+        let (
+            name,
+            data_type,
+            column_type,
+            max_chars,
+            max_bytes,
+            precision,
+            scale,
+            nullable,
+            charset,
+            extra,
+        ) = r;
         let data_type = data_type.to_ascii_lowercase();
         let unsigned = column_type.to_ascii_lowercase().contains("unsigned");
         let int = |bits: u32| {
             if unsigned {
-                Kind::Int { min: 0, max: (1i128 << bits) - 1 }
+                Kind::Int {
+                    min: 0,
+                    max: (1i128 << bits) - 1,
+                }
             } else {
-                Kind::Int { min: -(1i128 << (bits - 1)), max: (1i128 << (bits - 1)) - 1 }
+                Kind::Int {
+                    min: -(1i128 << (bits - 1)),
+                    max: (1i128 << (bits - 1)) - 1,
+                }
             }
         };
         let kind = match data_type.as_str() {
@@ -75,9 +107,10 @@ impl ColumnLimit {
             "int" | "integer" => int(32),
             "bigint" => int(64),
             "float" | "double" | "real" => Kind::Real { int_digits: None },
-            "decimal" | "numeric" => {
-                Kind::Real { int_digits: precision.map(|p| p.saturating_sub(scale.unwrap_or(0)).min(u32::MAX as u64) as u32) }
-            }
+            "decimal" | "numeric" => Kind::Real {
+                int_digits: precision
+                    .map(|p| p.saturating_sub(scale.unwrap_or(0)).min(u32::MAX as u64) as u32),
+            },
             "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => {
                 let charset = match charset.as_deref().map(str::to_ascii_lowercase).as_deref() {
                     Some("utf8") | Some("utf8mb3") => Charset::Bmp,
@@ -85,24 +118,46 @@ impl ColumnLimit {
                     _ => Charset::Any,
                 };
                 let chars_are_limit = matches!(data_type.as_str(), "char" | "varchar");
-                Kind::Text { max_chars: if chars_are_limit { max_chars } else { None }, max_bytes: if chars_are_limit { None } else { max_bytes }, charset }
+                Kind::Text {
+                    max_chars: if chars_are_limit { max_chars } else { None },
+                    max_bytes: if chars_are_limit { None } else { max_bytes },
+                    charset,
+                }
             }
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
-                Kind::Text { max_chars: None, max_bytes: max_bytes.or(max_chars), charset: Charset::Any }
+                Kind::Text {
+                    max_chars: None,
+                    max_bytes: max_bytes.or(max_chars),
+                    charset: Charset::Any,
+                }
             }
-            "date" | "datetime" => Kind::Date { min_year: 0, max_year: 9999 },
-            "timestamp" => Kind::Date { min_year: 1970, max_year: 2038 },
+            "date" | "datetime" => Kind::Date {
+                min_year: 0,
+                max_year: 9999,
+            },
+            "timestamp" => Kind::Date {
+                min_year: 1970,
+                max_year: 2038,
+            },
             _ => Kind::Other,
         };
-        let not_null = nullable.eq_ignore_ascii_case("NO") && !extra.to_ascii_lowercase().contains("auto_increment") && data_type != "timestamp";
-        ColumnLimit { name, kind, not_null }
+        let not_null = nullable.eq_ignore_ascii_case("NO")
+            && !extra.to_ascii_lowercase().contains("auto_increment")
+            && data_type != "timestamp";
+        ColumnLimit {
+            name,
+            kind,
+            not_null,
+        }
     }
 
     /// Why the column would refuse `v`, or `None` when it accepts it.
     pub fn refuses(&self, v: &Value) -> Option<String> {
         let col = &self.name;
         if matches!(v, Value::NULL) {
-            return self.not_null.then(|| format!("{col} is NOT NULL but the value is NULL"));
+            return self
+                .not_null
+                .then(|| format!("{col} is NOT NULL but the value is NULL"));
         }
         match &self.kind {
             Kind::Int { min, max } => {
@@ -119,7 +174,12 @@ impl ColumnLimit {
                         }
                         match t.parse::<f64>() {
                             Ok(d) => Some(d),
-                            Err(_) => return Some(format!("{col} holds integers but the value {} is not a number", shorten(t))),
+                            Err(_) => {
+                                return Some(format!(
+                                    "{col} holds integers but the value {} is not a number",
+                                    shorten(t)
+                                ))
+                            }
                         }
                     }
                     _ => None,
@@ -129,7 +189,8 @@ impl ColumnLimit {
                     return Some(format!("{col} holds integers but the value is {d}"));
                 }
                 let r = d.round();
-                (r < *min as f64 || r > *max as f64).then(|| format!("{col} holds {min}..={max} but the value is {d}"))
+                (r < *min as f64 || r > *max as f64)
+                    .then(|| format!("{col} holds {min}..={max} but the value is {d}"))
             }
             Kind::Real { int_digits } => {
                 let d = match v {
@@ -145,9 +206,14 @@ impl ColumnLimit {
                 }
                 let digits = (*int_digits)?;
                 let limit = 10f64.powi(digits.min(308) as i32);
-                (d.abs().round() >= limit).then(|| format!("{col} holds numbers below 10^{digits} but the value is {d}"))
+                (d.abs().round() >= limit)
+                    .then(|| format!("{col} holds numbers below 10^{digits} but the value is {d}"))
             }
-            Kind::Text { max_chars, max_bytes, charset } => {
+            Kind::Text {
+                max_chars,
+                max_bytes,
+                charset,
+            } => {
                 let text = match v {
                     Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
                     Value::Int(i) => i.to_string(),
@@ -158,14 +224,19 @@ impl ColumnLimit {
                 };
                 let chars = text.chars().count() as u64;
                 if let Some(m) = max_chars.filter(|m| chars > *m) {
-                    return Some(format!("{col} holds at most {m} characters but the value has {chars}: {}", shorten(&text)));
+                    return Some(format!(
+                        "{col} holds at most {m} characters but the value has {chars}: {}",
+                        shorten(&text)
+                    ));
                 }
                 let bytes = match v {
                     Value::Bytes(b) => b.len() as u64,
                     _ => text.len() as u64,
                 };
                 if let Some(m) = max_bytes.filter(|m| bytes > *m) {
-                    return Some(format!("{col} holds at most {m} bytes but the value has {bytes}"));
+                    return Some(format!(
+                        "{col} holds at most {m} bytes but the value has {bytes}"
+                    ));
                 }
                 let foreign = text.chars().find(|c| match charset {
                     Charset::Any => false,
@@ -186,17 +257,27 @@ impl ColumnLimit {
                             None => (false, t),
                         };
                         let head = rest.split('-').next().unwrap_or_default();
-                        if !rest.contains('-') || head.is_empty() || !head.chars().all(|c| c.is_ascii_digit()) {
+                        if !rest.contains('-')
+                            || head.is_empty()
+                            || !head.chars().all(|c| c.is_ascii_digit())
+                        {
                             return None;
                         }
                         if sign || head.len() > 4 {
-                            return Some(format!("{col} holds years {min_year}..={max_year} but the value is {}", shorten(t)));
+                            return Some(format!(
+                                "{col} holds years {min_year}..={max_year} but the value is {}",
+                                shorten(t)
+                            ));
                         }
                         head.parse().ok()?
                     }
                     _ => return None,
                 };
-                (year < *min_year as i64 || year > *max_year as i64).then(|| format!("{col} holds years {min_year}..={max_year} but the value's year is {year}"))
+                (year < *min_year as i64 || year > *max_year as i64).then(|| {
+                    format!(
+                        "{col} holds years {min_year}..={max_year} but the value's year is {year}"
+                    )
+                })
             }
             Kind::Other => None,
         }
@@ -217,14 +298,22 @@ fn shorten(t: &str) -> String {
 }
 
 /// The cp1252 characters above U+00FF that MariaDB's latin1 stores.
-const CP1252_EXTRA: [char; 27] =
-    ['€', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', 'Ž', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', 'ž', 'Ÿ'];
+const CP1252_EXTRA: [char; 27] = [
+    '€', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', 'Ž', '‘', '’', '“', '”', '•', '–',
+    '—', '˜', '™', 'š', '›', 'œ', 'ž', 'Ÿ',
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn col(data: &str, ty: &str, chars: Option<u64>, charset: Option<&str>, nullable: &str) -> ColumnLimit {
+    fn col(
+        data: &str,
+        ty: &str,
+        chars: Option<u64>,
+        charset: Option<&str>,
+        nullable: &str,
+    ) -> ColumnLimit {
         ColumnLimit::from_row((
             "C".into(),
             data.into(),
@@ -244,16 +333,26 @@ mod tests {
         let int = col("int", "int(10)", None, None, "YES");
         assert_eq!(int.refuses(&Value::Int(2_147_483_647)), None);
         assert_eq!(int.refuses(&Value::Int(-2_147_483_648)), None);
-        assert!(int.refuses(&Value::Int(2_147_483_648)).is_some_and(|r| r.contains("2147483647")));
+        assert!(int
+            .refuses(&Value::Int(2_147_483_648))
+            .is_some_and(|r| r.contains("2147483647")));
         assert!(int.refuses(&Value::Double(f64::NAN)).is_some());
         assert!(int.refuses(&Value::Bytes(b"abc".to_vec())).is_some());
         assert_eq!(int.refuses(&Value::NULL), None);
         let uint = col("int", "int(10) unsigned", None, None, "NO");
         assert!(uint.refuses(&Value::Int(-1)).is_some());
-        assert!(uint.refuses(&Value::NULL).is_some_and(|r| r.contains("NOT NULL")));
+        assert!(uint
+            .refuses(&Value::NULL)
+            .is_some_and(|r| r.contains("NOT NULL")));
         let text = col("varchar", "varchar(45)", Some(45), Some("utf8mb4"), "YES");
-        assert_eq!(text.refuses(&Value::from("é".repeat(45))), None, "characters, not bytes");
-        assert!(text.refuses(&Value::from("x".repeat(46))).is_some_and(|r| r.contains("45 characters")));
+        assert_eq!(
+            text.refuses(&Value::from("é".repeat(45))),
+            None,
+            "characters, not bytes"
+        );
+        assert!(text
+            .refuses(&Value::from("x".repeat(46)))
+            .is_some_and(|r| r.contains("45 characters")));
         let bmp = col("varchar", "varchar(45)", Some(45), Some("utf8mb3"), "YES");
         assert!(bmp.refuses(&Value::from("a🙂")).is_some());
         let latin = col("varchar", "varchar(45)", Some(45), Some("latin1"), "YES");
@@ -261,9 +360,15 @@ mod tests {
         assert!(latin.refuses(&Value::from("日本")).is_some());
         let date = col("datetime", "datetime", None, None, "YES");
         assert_eq!(date.refuses(&Value::from("2024-08-12 13:00:05")), None);
-        assert!(date.refuses(&Value::from("+262143-01-01 00:00:00")).is_some());
+        assert!(date
+            .refuses(&Value::from("+262143-01-01 00:00:00"))
+            .is_some());
         assert!(date.refuses(&Value::from("12345-01-01 00:00:00")).is_some());
-        assert_eq!(date.refuses(&Value::from("20240812130005")), None, "forms it does not parse pass to the server");
+        assert_eq!(
+            date.refuses(&Value::from("20240812130005")),
+            None,
+            "forms it does not parse pass to the server"
+        );
         let dec = col("decimal", "decimal(10,2)", None, None, "YES");
         assert_eq!(dec.refuses(&Value::Double(99_999_999.0)), None);
         assert!(dec.refuses(&Value::Double(100_000_000.0)).is_some());
