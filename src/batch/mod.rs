@@ -132,6 +132,23 @@ pub fn parse_decimal(text: &str, scale: usize) -> Result<i128> {
     Ok(if neg { -v } else { v })
 }
 
+/// A connection of its own (outside the kit's pools) for a parallel worker: a partitioned read
+/// or a generator thread opens one each, so `n` workers really use `n` connections.
+pub fn worker_conn(url: &str) -> Result<mysql::Conn> {
+    use crate::io::mariadb::map_err;
+    let opts = mysql::Opts::from_url(url).map_err(|e| {
+        Error::invalid(format!(
+            "'{}' is not a MariaDB URL ({e}); use mysql://user:password@host:port",
+            crate::config::Settings::address_of(url)
+        ))
+    })?;
+    let builder = mysql::OptsBuilder::from_opts(opts)
+        .tcp_connect_timeout(Some(crate::io::CONNECT_TIMEOUT))
+        .read_timeout(Some(std::time::Duration::from_secs(600)))
+        .write_timeout(Some(std::time::Duration::from_secs(600)));
+    mysql::Conn::new(builder).map_err(|e| map_err(url, "connect", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,21 +198,4 @@ mod tests {
         assert!(parse_decimal("x", 2).is_err());
         assert!(parse_decimal("-", 2).is_err());
     }
-}
-
-/// A connection of its own (outside the kit's pools) for a parallel worker: a partitioned read
-/// or a generator thread opens one each, so `n` workers really use `n` connections.
-pub fn worker_conn(url: &str) -> Result<mysql::Conn> {
-    use crate::io::mariadb::map_err;
-    let opts = mysql::Opts::from_url(url).map_err(|e| {
-        Error::invalid(format!(
-            "'{}' is not a MariaDB URL ({e}); use mysql://user:password@host:port",
-            crate::config::Settings::address_of(url)
-        ))
-    })?;
-    let builder = mysql::OptsBuilder::from_opts(opts)
-        .tcp_connect_timeout(Some(crate::io::CONNECT_TIMEOUT))
-        .read_timeout(Some(std::time::Duration::from_secs(600)))
-        .write_timeout(Some(std::time::Duration::from_secs(600)));
-    mysql::Conn::new(builder).map_err(|e| map_err(url, "connect", e))
 }

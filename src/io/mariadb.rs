@@ -34,7 +34,10 @@ pub fn map_err(url: &str, action: &str, e: mysql::Error) -> Error {
     }
 }
 
-static POOLS: OnceLock<Mutex<HashMap<(String, Option<String>), Pool>>> = OnceLock::new();
+/// Pools by (URL, database).
+type PoolCache = Mutex<HashMap<(String, Option<String>), Pool>>;
+
+static POOLS: OnceLock<PoolCache> = OnceLock::new();
 
 /// A pool for `url` (optionally bound to database `db`), at most 8 connections, opened lazily.
 pub fn pool_for(url: &str, db: Option<&str>) -> Result<Pool> {
