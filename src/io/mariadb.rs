@@ -30,6 +30,12 @@ pub fn map_err(url: &str, action: &str, e: mysql::Error) -> Error {
             action,
             format!("{e}. The course user is spark/spark: run `kernel/setup.sh` (it creates the user) or set BDE_MARIADB"),
         ),
+        mysql::Error::MySqlError(ref m) if m.code == 1049 => Error::service(
+            Service::MariaDb,
+            address,
+            action,
+            format!("{e}. Run the setup notebook (code_00_03), which creates the course's databases"),
+        ),
         other => Error::service(Service::MariaDb, address, action, other),
     }
 }
