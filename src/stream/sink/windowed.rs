@@ -30,6 +30,8 @@ type KeyFn<T> = Box<dyn Fn(&T) -> String + Send + Sync>;
 /// How far ahead of the batch's processing time an event time may be by default (one day).
 pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
 type IntFn<T> = Box<dyn Fn(&T) -> i64 + Send + Sync>;
+/// A window cell: (window start in ms, key).
+type Cell = (i64, String);
 
 /// Tumbling-window sum per key, feeding an inner sink.
 pub struct Windowed<T> {
@@ -160,7 +162,7 @@ impl<T: Send> Sink<T> for Windowed<T> {
             .saturating_add(Self::ms(self.max_future));
         // Each row's event time, and its cell (window start, key) and value when it is summed
         // (not too far in the future, not late): the key and value are read once per row.
-        let summed: Vec<(i64, Option<((i64, String), i64)>)> = rows
+        let summed: Vec<(i64, Option<(Cell, i64)>)> = rows
             .iter()
             .map(|r| {
                 let t = self
