@@ -12,6 +12,7 @@
 //! - [`io`] knows the servers (Kafka, Redis, MariaDB) and nothing else;
 //! - [`batch`] and [`stream`] know data engineering (Polars batch jobs, micro-batch streaming);
 //! - [`course`] knows the course (one module per notebook);
+//! - [`explore`] gives one-line views of what Kafka, Redis and MariaDB hold;
 //! - [`show`] knows the notebook (HTML/text tables, SVG charts, live progress).
 //!
 //! Below all of them, [`untrusted`] makes outside text safe to print or render (every layer uses
@@ -24,6 +25,7 @@ pub mod batch;
 pub mod config;
 pub mod course;
 pub mod error;
+pub mod explore;
 pub mod io;
 pub mod prelude;
 pub mod runtime;
