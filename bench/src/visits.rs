@@ -136,7 +136,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
             .settings(settings.clone())
             .checkpoint_dir(cp_root)
             .quiet(true)
-            .start()?;
+            .start(a.branches())?;
         let s = run_to_end(&q, visits)?;
         let secs = t0.elapsed().as_secs_f64();
         // The query keeps running empty batches until its last 5-second windows pass the
