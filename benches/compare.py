@@ -1,6 +1,6 @@
 """Side-by-side benchmark: bde_kit vs PySpark 3.5.1 (local[2], the course's settings), Python
-Polars and DuckDB vs the hardware ceiling, one run on one machine and the same data. Run it with
-`bash kernel/bench.sh`.
+Polars, DuckDB and Quix Streams vs the job's floor and the hardware ceiling, one run on one
+machine and the same data. Run it with `bash kernel/bench.sh`.
 
 Steps (each engine in its own process; peak memory = the process tree's RSS sampled every 50 ms):
   batch   a Hive-style stock tree per scale (`bde-bench gen-stock`), aggregated per SPEC §4.4 by
@@ -12,13 +12,21 @@ Steps (each engine in its own process; peak memory = the process tree's RSS samp
           one lazy plan over the whole tree (as notebook 2's cell writes it).
   stream  N visits as JSON-lines files (`bde-bench gen-visits`); `bde-bench stream` produces them
           to Kafka, measures the raw rdkafka consume rate (the ceiling) and runs the analytics
-          query with its three real sinks; benches/pyspark_stream.py runs the course's three
-          queries over the files. Redis totals (also computed from the files), cart lines and
-          cart counts must agree. The kit's time per step (read, decode, write-ahead, each sink,
-          commit) is summed over its batches. Then `bde-bench latency`: visits produced at an even
-          pace while the query runs on its 1-second trigger, each timed until its country total
-          shows in Redis (median, p90, p99).
+          query with its three real effects; `bde-bench floor` runs the job's floor over the same
+          visits (consume, decode, carts through one producer, one Redis pipeline, one MariaDB
+          upsert, step by step with the kit's crates); the peers (--stream-peers):
+          benches/pyspark_stream.py with bulk writers in foreachBatch over the files (the Spark
+          Kafka connector cannot be installed here), benches/quix_stream.py (Quix Streams from
+          Kafka, custom sinks), optionally the course's per-row PySpark writers. Redis totals (also
+          computed from the files), cart lines and cart counts must agree. The kit's time per step
+          (read, decode, write-ahead, each sink, commit) is summed over its batches, beside the
+          floor's. --stream-vs BIN: this build's and BIN's stream step in turn, A B A B. Then
+          `bde-bench latency`: visits produced at an even pace while the query runs on its
+          1-second trigger, each timed until its country total shows in Redis (median, p90, p99).
   latency benches/notebook_latency.py with the course venv (fresh kernel `:dep`, warm cells).
+  memory  benches/kernel_memory.py with the course venv: fresh Rust kernels and PySpark notebook
+          kernels, resident memory split by process after the setup cell and a first
+          Polars/DataFrame cell, and the peaks during them.
 
 Exit status 1 when a step fails or an engine's results differ; timings are never asserted.
 The table is printed and, with every raw figure, the date and the machine, written to
@@ -413,12 +421,38 @@ def latency(a, work, table, raw):
     table.append(("  kernel peak memory", gib(r["peak_rss"]), "", "", ""))
 
 
+def memory(a, work, table, raw):
+    """benches/kernel_memory.py: fresh Rust and Python (PySpark) kernels, memory split by process."""
+    py = REPO / ".venv" / "bin" / "python"
+    r, _, _ = run_step("kernel memory", [py, "-W", "ignore", BENCHES / "kernel_memory.py", "--runs", a.memory_runs,
+                                         "--bench-python", a.python], log_path=work / "kernel-memory.log")
+    raw["kernel_memory"] = r
+    m, n = r["median"], len(r["rust"])
+    rust, spark = m.get("rust", {}), m.get("python", {})
+    g = lambda d, k: gib(d[k]) if k in d else ""  # noqa: E731
+    la = ", ".join(f"{x:.1f}" for x in r["loadavg_start"])
+    table.append((f"notebook kernel memory (median of {n} fresh kernels each; resident, steady = 3 s after the cell; load {la})", "", "", ""))
+    for phase, what_r, what_p in (("setup", "setup cell (:dep, use, let settings)", "SparkSession with the course's settings"),
+                                  ("polars", "first Polars cell (a lazy query kept in a variable)", "first DataFrame cell (1 M rows grouped)")):
+        table.append((f"  after the {what_r} / the {what_p}, steady", g(rust, f"{phase}_steady"), g(spark, f"{phase}_steady"), ""))
+        table.append(("    the kernel: evcxr_jupyter with rust-analyzer / ipykernel", g(rust, f"{phase}_steady:evcxr_jupyter (with rust-analyzer)"),
+                      g(spark, f"{phase}_steady:ipykernel (python)"), ""))
+        table.append(("    what runs the cells: evcxr's cell runner / the JVM driver", g(rust, f"{phase}_steady:cell runner"), g(spark, f"{phase}_steady:JVM driver (java)"), ""))
+        table.append((f"  peak during it (each process's own peak: kernel / runner / build)", g(rust, f"{phase}_peak"), g(spark, f"{phase}_peak"),
+                      " / ".join(g(rust, f"{phase}_peak_max:{k}") for k in ("evcxr_jupyter (with rust-analyzer)", "cell runner", "build (cargo, rustc, linker)"))))
+        table.append(("  cell wall time (s) / evcxr's :timing", f"{rust[phase + '_wall']:.1f}" if rust else "", f"{spark[phase + '_wall']:.1f}" if spark else "",
+                      ", ".join(f"{x[phase]['evcxr_took']:.1f}" for x in r["rust"] if x[phase].get("evcxr_took")) + (" s (evcxr)" if rust else "")))
+    if rust:
+        table.append(("  three kernels of the chapter-4 demo (3 × steady after the Polars cell)", gib(3 * rust["polars_steady"]),
+                      gib(3 * spark["polars_steady"]) if spark else "", ""))
+
+
 # How each step's rows are laid out: batch rows are in COLUMNS order (see `row`); the stream and
 # latency steps append tuples in their own layouts. print_table maps every row
 # onto COLUMNS; cells past a layout's end become extra columns (printed without a header).
 # (Layouts name their cells by CELL's keys.)
 LAYOUTS = {"batch": tuple(CELL), "stream": ("label", "bde", "pyspark", "quix", "floor", "ceiling", "ratio"),
-           "latency": ("label", "bde", "pyspark", "ceiling", "ratio")}
+           "latency": ("label", "bde", "pyspark", "ceiling", "ratio"), "memory": ("label", "bde", "pyspark", "ratio")}
 
 
 def print_table(table, sections=()):
@@ -520,7 +554,8 @@ def main():
     ap.add_argument("--latency-spread-ms", type=int, default=20_000, help="over how long they are produced")
     ap.add_argument("--latency-runs", type=int, default=3)
     ap.add_argument("--warm-repeats", type=int, default=3)
-    ap.add_argument("--only", default="batch,stream,latency")
+    ap.add_argument("--only", default="batch,stream,latency,memory")
+    ap.add_argument("--memory-runs", type=int, default=2, help="fresh kernels of each kind for the memory step")
     ap.add_argument("--peers", default="pyspark,polars,duckdb",
                     help="batch peers: pyspark, polars (= polars-sql + polars-lazy), polars-sql, polars-lazy, duckdb")
     ap.add_argument("--stream-peers", default="pyspark,quix",
@@ -545,7 +580,8 @@ def main():
     t0 = time.time()
     steps = [("batch", lambda: batch(a, bde, work, [int(x) for x in a.batch_rows.split(",") if x], table, raw)),
              ("stream", lambda: stream(a, bde, work, table, raw)),
-             ("latency", lambda: latency(a, work, table, raw))]
+             ("latency", lambda: latency(a, work, table, raw)),
+             ("memory", lambda: memory(a, work, table, raw))]
     sections = []
     for name, fn in steps:
         if name not in only:

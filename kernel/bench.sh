@@ -19,7 +19,8 @@ cd "$REPO"
 
 smoke=0
 args=()
-only="batch,stream,latency"
+only="batch,stream,latency,memory"
+only_given=0
 vs_rev=""
 prev=""
 for a in "$@"; do
@@ -30,8 +31,8 @@ for a in "$@"; do
   elif [ "$a" != "--stream-vs-rev" ]; then
     args+=("$a")
   fi
-  if [ "$prev" = "--only" ]; then only="$a"; fi
-  case "$a" in --only=*) only="${a#--only=}" ;; esac
+  if [ "$prev" = "--only" ]; then only="$a"; only_given=1; fi
+  case "$a" in --only=*) only="${a#--only=}"; only_given=1 ;; esac
   prev="$a"
 done
 
@@ -53,9 +54,14 @@ if [ "$(cat "$BVENV/.requirements-hash" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$BVENV/.requirements-hash"
 fi
 
-# The latency step needs the course venv and its kernelspec (kernel/setup.sh makes both); the
+# The latency and memory steps need the course venv and its kernelspec (kernel/setup.sh makes both); the
 # stream (and latency) steps need the services.
-if [[ ",$only," == *,latency,* ]] && { [ ! -x "$VENV/bin/python" ] || [ ! -d "$VENV/share/jupyter/kernels/rust" ]; }; then
+# The smoke run leaves the memory step out unless --only names it (fresh kernels cost minutes).
+if [ "$smoke" = 1 ] && [ "$only_given" = 0 ]; then
+  only="batch,stream,latency"
+  args+=(--only "$only")
+fi
+if [[ ",$only," == *,latency,* || ",$only," == *,memory,* ]] && { [ ! -x "$VENV/bin/python" ] || [ ! -d "$VENV/share/jupyter/kernels/rust" ]; }; then
   bash "$REPO/kernel/setup.sh"
 fi
 if [[ ",$only," == *,stream,* || ",$only," == *,latency,* ]]; then
@@ -67,7 +73,7 @@ if [ "$smoke" = 1 ]; then
   say "building bde-bench (dev profile) for the smoke run"
   cargo build --locked -p bde_bench
   bde="$CARGO_TARGET_DIR/debug/bde-bench"
-  set -- --batch-rows 2000 --visits 500 --per-file 250 --repeat 1 --latency-runs 1 --warm-repeats 1 --latency-visits 50 --latency-spread-ms 3000 \
+  set -- --batch-rows 2000 --visits 500 --per-file 250 --repeat 1 --latency-runs 1 --warm-repeats 1 --latency-visits 50 --latency-spread-ms 3000 --memory-runs 1 \
     --work "$REPO/build/bench-smoke" ${args[@]+"${args[@]}"}
 else
   say "building bde-bench (release profile; the first time takes several minutes)"

@@ -12,11 +12,11 @@
 //!    multi-row `INSERT … ON DUPLICATE KEY UPDATE DURATION = DURATION + VALUES(DURATION)`.
 //!
 //! Clients are created (and the carts topic, and the producer's first delivery made) before the
-//! clock starts: the kit pays those once per query, not per row. What the
-//! floor leaves out is what the kit adds for the job's guarantees and its shape: micro-batches,
-//! the write-ahead log and checkpoint, exactly-once markers (the Lua script, the progress row, the
-//! record headers), row checks and dead letters, the watermark. The effects are read back so the
-//! orchestrator can check them equal to the kit's and the peers'.
+//! clock starts: the kit pays those once per query, not per row. What the floor leaves out is
+//! what the kit adds for the job's guarantees and its shape: micro-batches, the write-ahead log
+//! and checkpoint, exactly-once markers (the Lua script, the progress row, the record headers),
+//! row checks and dead letters, the watermark. The effects are read back so the orchestrator can
+//! check them equal to the kit's and the peers'.
 
 use bde_kit::{chrono, mysql, rdkafka, redis, serde_json};
 
