@@ -202,7 +202,10 @@ fn window_start(t: chrono::NaiveDateTime, secs: i64) -> String {
 fn consumer(settings: &Settings, topic: &str) -> Result<BaseConsumer> {
     let marks = kio::watermarks(settings, topic)?;
     let c: BaseConsumer = kio::client_config(settings)
-        .set("group.id", format!("bde-bench-floor-{}", std::process::id()))
+        .set(
+            "group.id",
+            format!("bde-bench-floor-{}", std::process::id()),
+        )
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "50")
         .set("fetch.max.bytes", "8388608")
@@ -234,7 +237,12 @@ fn consume_all(settings: &Settings, c: &BaseConsumer, n: usize) -> Result<Vec<Ve
         match c.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
             Some(Err(e)) => {
-                return Err(Error::service(Service::Kafka, &settings.kafka, "consume", e))
+                return Err(Error::service(
+                    Service::Kafka,
+                    &settings.kafka,
+                    "consume",
+                    e,
+                ))
             }
             None => {}
         }
