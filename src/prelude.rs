@@ -131,6 +131,7 @@ mod tests {
         (String::from("text")).evcxr_display();
         (vec![1, 2], Some("x")).evcxr_display();
         let df = df!("A" => [1i64, 2])?;
+        #[allow(clippy::needless_borrow)] // a cell's final `&df` must resolve too
         (&df).evcxr_display();
         df.evcxr_display();
         (df.height()).evcxr_display();

@@ -280,7 +280,7 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
         let q = a
             .query()
             .settings(settings.clone())
-            .checkpoint_dir(&cp_root)
+            .checkpoint_dir(cp_root)
             .quiet(visits > 20_000)
             .start(a.branches())?;
         let s = run_to_end(&q, visits)?;
