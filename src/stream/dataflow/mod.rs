@@ -45,10 +45,10 @@ pub mod windowing;
 
 pub use windowing::{sum, Agg, Timed, Window, Windowing};
 
-/// The aggregates of a window, by name (`agg::sum(|v: &Visit| v.duration)`), apart from Polars'
-/// expressions of the same names.
+/// The aggregates of a window, by name (`agg::sum(|v: &Visit| v.duration)`, `agg::count()`),
+/// apart from Polars' expressions of the same names.
 pub mod agg {
-    pub use super::windowing::sum;
+    pub use super::windowing::{avg, count, max, min, sum};
 }
 
 use std::sync::Arc;
