@@ -52,6 +52,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 BENCHES = REPO / "benches"
 FAILURES = []
+STEP_TIMEOUT = 1800  # seconds one step may take
 
 
 def log(msg):
@@ -98,7 +99,12 @@ def run_step(label, cmd, env=None, log_path=None):
     with open(log_path or os.devnull, "w") as err:
         p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=err, env=e, cwd=REPO, text=True)
         peak = Peak(p.pid)
-        out, _ = p.communicate()
+        try:
+            out, _ = p.communicate(timeout=STEP_TIMEOUT)
+        except subprocess.TimeoutExpired:  # a hung step (a peer stuck on its broker) fails, the run goes on
+            p.kill()
+            out, _ = p.communicate()
+            log(f"{label}: no result after {STEP_TIMEOUT} s, stopped")
         wall = time.time() - t0
         mem = peak.stop()
     lines = [l for l in out.splitlines() if l.strip()]
