@@ -86,8 +86,8 @@ fn a_date_key_replaces_its_whole_day() {
     let day = Series::new("K".into(), ["2024-08-12"])
         .cast(&DataType::Date)
         .expect("date");
-    let df = DataFrame::new(vec![day.into(), Series::new("V".into(), [20i32]).into()])
-        .expect("frame");
+    let df =
+        DataFrame::new(vec![day.into(), Series::new("V".into(), [20i32]).into()]).expect("frame");
     JdbcWrite::to(t)
         .settings(settings())
         .replace_matching("K")

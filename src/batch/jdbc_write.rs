@@ -97,7 +97,11 @@ impl JdbcWrite {
                 format!("DELETE FROM {t} WHERE {qc} = ?")
             };
             for k in keys {
-                let params = if whole_day { vec![k.clone(), k] } else { vec![k] };
+                let params = if whole_day {
+                    vec![k.clone(), k]
+                } else {
+                    vec![k]
+                };
                 tx.exec_drop(&sql, params)
                     .map_err(|e| map_err(url, &action, e))?;
             }

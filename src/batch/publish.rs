@@ -12,14 +12,18 @@
 //!
 //! 1. **reserve** — the IDs are inserted as `reserved` under this run's id (`INSERT IGNORE` on the
 //!    primary key: of two runs at once, each ID goes to one of them), committed before any send;
-//! 2. **send** — each reserved row goes out with the header `bde-row-id: <ID>`;
-//! 3. **confirm** — once the broker acknowledged every record, the run's rows become `published`.
+//! 2. **send** — each reserved row goes out with the header `bde-row-id: <ID>`, in chunks; before
+//!    each chunk the run renews its lease and checks that it still holds every one of its rows
+//!    (a run that stalled past its lease and was taken over stops there, with an error);
+//! 3. **confirm** — once the broker acknowledged every record, the run's rows become `published`;
+//!    a confirm that does not find every one of them is an error, never a silent success.
 //!
 //! A run that failed between 1 and 3 leaves `reserved` rows. After the lease (default two
-//! minutes; the run is then surely gone) the next run takes them over and reads the topic's
-//! `bde-row-id` headers: IDs found there are confirmed without sending, the others are sent. So
-//! a row is never published twice, and never lost. Reserved rows of a run still inside its lease
-//! are left to it and reported.
+//! minutes without a renewal; the run is then surely gone) the next run takes them over and reads
+//! the topic's `bde-row-id` headers: IDs found there are confirmed without sending, the others are
+//! sent. So a row is never published twice, and never lost. Reserved rows of a run still inside
+//! its lease are left to it and reported. A value longer than the ledger's `RECORD_VALUE`
+//! (255 characters) is refused before anything is reserved.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -36,8 +40,12 @@ use crate::io::{kafka, mariadb};
 
 /// The header carrying a published row's ID.
 pub const ID_HEADER: &str = "bde-row-id";
-/// How long a run's reservations are its own.
+/// How long a run's reservations are its own after their last renewal.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+/// Records sent between two renewals of the lease (one chunk is acknowledged well within it).
+pub const SEND_CHUNK: usize = 500;
+/// The longest value the ledger keeps (`RECORD_VALUE VARCHAR(255)`, in characters).
+pub const MAX_RECORD_VALUE: usize = 255;
 
 /// A publish of rows to a topic (see the module docs).
 #[derive(Debug, Clone)]
@@ -48,6 +56,8 @@ pub struct KafkaPublish {
     ledger: Option<Ledger>,
     lease: Duration,
     fail_after: Option<usize>,
+    chunk: usize,
+    pause: Option<Duration>,
     settings: Settings,
 }
 
@@ -97,6 +107,8 @@ impl KafkaPublish {
             ledger: None,
             lease: DEFAULT_LEASE,
             fail_after: None,
+            chunk: SEND_CHUNK,
+            pause: None,
             settings: Settings::from_env(),
         }
     }
@@ -132,6 +144,20 @@ impl KafkaPublish {
     /// Other servers (tests).
     pub fn settings(mut self, settings: Settings) -> KafkaPublish {
         self.settings = settings;
+        self
+    }
+
+    /// Test hook: records per chunk of sends (default [`SEND_CHUNK`]).
+    #[doc(hidden)]
+    pub fn send_chunk(mut self, n: usize) -> KafkaPublish {
+        self.chunk = n.max(1);
+        self
+    }
+
+    /// Test hook: stall this long after each chunk of sends (a slow broker, a paused process).
+    #[doc(hidden)]
+    pub fn pause_between_chunks(mut self, d: Duration) -> KafkaPublish {
+        self.pause = Some(d);
         self
     }
 
@@ -202,6 +228,14 @@ impl KafkaPublish {
         }
         rows.sort_by_key(|r| r.0);
         rows.dedup_by_key(|r| r.0);
+        if let Some((id, _, v)) = rows.iter().find(|r| r.2.chars().count() > MAX_RECORD_VALUE) {
+            return Err(Error::invalid(format!(
+                "{} {id}: its value has {} characters, the ledger keeps at most {MAX_RECORD_VALUE} \
+                 (it would be cut silently): shorten the values, or publish without once_per",
+                ledger.id,
+                v.chars().count()
+            )));
+        }
         self.publish_once(ledger, rows)
     }
 
@@ -310,17 +344,65 @@ impl KafkaPublish {
         if let Some(n) = self.fail_after {
             to_send.truncate(n);
         }
-        out.published = kafka::produce_all_with_header(s, &self.topic, ID_HEADER, to_send)?;
+        let held = mine.len();
+        for (i, chunk) in to_send.chunks(self.chunk).enumerate() {
+            if i > 0 {
+                if let Some(p) = self.pause {
+                    std::thread::sleep(p);
+                }
+            }
+            self.renew(&mut c, &table, &run, held)?;
+            out.published +=
+                kafka::produce_all_with_header(s, &self.topic, ID_HEADER, chunk.to_vec())?;
+        }
         if crash {
             return Err(Error::Task(format!(
                 "publish stopped after {} sends (test hook)",
                 out.published
             )));
         }
-        // 3. Confirm.
+        // 3. Confirm: every row this run holds, or an error.
         c.exec_drop(format!("UPDATE {table} SET STATE = 'published', PUBLISHED_AT = NOW() WHERE RUN_ID = ? AND STATE IN ('reserved', 'retaken')"), (run.as_str(),))
             .map_err(e("confirm the published IDs"))?;
+        let confirmed = c.affected_rows() as usize;
+        if confirmed != held {
+            return Err(Error::Task(format!(
+                "the ledger {}.{} confirmed {confirmed} of this run's {held} rows: another run took \
+                 the others over (this run outlived its lease of {} s), so some may be in {} twice",
+                ledger.db,
+                ledger.table,
+                self.lease.as_secs(),
+                self.topic
+            )));
+        }
         Ok(out)
+    }
+
+    /// Renews this run's lease on its `held` rows; an error when another run took any over.
+    fn renew(&self, c: &mut mysql::PooledConn, table: &str, run: &str, held: usize) -> Result<()> {
+        let url = &self.settings.mariadb;
+        c.exec_drop(
+            format!("UPDATE {table} SET RESERVED_AT = NOW() WHERE RUN_ID = ? AND STATE IN ('reserved', 'retaken')"),
+            (run,),
+        )
+        .map_err(|err| mariadb::map_err(url, "renew the ledger lease", err))?;
+        let still: Option<i64> = c
+            .exec_first(
+                format!("SELECT COUNT(*) FROM {table} WHERE RUN_ID = ? AND STATE IN ('reserved', 'retaken')"),
+                (run,),
+            )
+            .map_err(|err| mariadb::map_err(url, "count the run's reservations", err))?;
+        let still = still.unwrap_or(0) as usize;
+        if still != held {
+            return Err(Error::Task(format!(
+                "this publish held {held} rows of its ledger and now holds {still}: it stalled past its \
+                 lease of {} s and another run took them over; it stops before sending more (run it \
+                 again: the rows already in {} are found by their {ID_HEADER} header)",
+                self.lease.as_secs(),
+                self.topic
+            )));
+        }
+        Ok(())
     }
 }
 

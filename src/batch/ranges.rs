@@ -65,7 +65,11 @@ pub fn jdbc_partitions(lower: i64, upper: i64, n: usize) -> Result<Vec<RangePart
     for i in 0..n {
         let from = if i == 0 { None } else { Some(bound(current)) };
         current += stride;
-        let to = if i == n - 1 { None } else { Some(bound(current)) };
+        let to = if i == n - 1 {
+            None
+        } else {
+            Some(bound(current))
+        };
         parts.push(RangePartition { index: i, from, to });
     }
     Ok(parts)
@@ -127,6 +131,9 @@ mod tests {
             );
         }
         assert_eq!(jdbc_partitions(i64::MIN, i64::MAX, 4).expect("4").len(), 4);
-        assert_eq!(jdbc_partitions(i64::MAX - 3, i64::MAX, 8).expect("3").len(), 3);
+        assert_eq!(
+            jdbc_partitions(i64::MAX - 3, i64::MAX, 8).expect("3").len(),
+            3
+        );
     }
 }
