@@ -142,3 +142,79 @@ fn a_value_longer_than_the_ledger_keeps_is_refused_before_anything_is_reserved()
         .expect("length");
     assert_eq!(kept, Some(255), "kept whole");
 }
+
+/// IDs of a source table dropped and created again (they start at 1 again) are new rows: they
+/// are published, not counted as "published before"; a second run publishes nothing new.
+#[test]
+fn ids_of_a_recreated_source_table_are_published_again() {
+    let mut sb = Sandbox::new("publish");
+    let db = sb.database("publish", None);
+    let topic = Topic::new();
+    let create = || {
+        admin()
+            .query_drop(format!(
+                "CREATE TABLE `{db}`.src (ID BIGINT AUTO_INCREMENT PRIMARY KEY)"
+            ))
+            .expect("source table")
+    };
+    let publish = || {
+        KafkaPublish::to(&topic.0)
+            .settings(settings())
+            .value("LAST_ACTION")
+            .once_per("ID", &db, LEDGER)
+            .source_table(&db, "src")
+            .publish(&rows(3, "Order"))
+            .expect("publish")
+    };
+    create();
+    assert_eq!(publish().published, 3);
+    assert_eq!(
+        publish().published_before,
+        3,
+        "the same table: nothing twice"
+    );
+    // CREATE_TIME has whole seconds: the new table must be created in a later second.
+    std::thread::sleep(Duration::from_millis(1100));
+    admin()
+        .query_drop(format!("DROP TABLE `{db}`.src"))
+        .expect("drop");
+    create();
+    let again = publish();
+    assert_eq!(
+        (again.published, again.published_before),
+        (3, 0),
+        "{again:?}"
+    );
+    assert_eq!(
+        kafka::message_count(&settings(), &topic.0).expect("count"),
+        6
+    );
+}
+
+/// A ledger made before sources were kept (ROW_ID alone the key) is given the SOURCE column and
+/// keeps its rows as published.
+#[test]
+fn an_old_ledger_gets_the_source_column_and_keeps_its_rows() {
+    let mut sb = Sandbox::new("publish");
+    let db = sb.database("publish", None);
+    let topic = Topic::new();
+    admin()
+        .query_drop(format!(
+            "CREATE TABLE `{db}`.{LEDGER} (ROW_ID BIGINT NOT NULL PRIMARY KEY, RECORD_VALUE VARCHAR(255), \
+             STATE VARCHAR(10) NOT NULL, RUN_ID VARCHAR(100) NOT NULL, RESERVED_AT DATETIME NOT NULL, \
+             PUBLISHED_AT DATETIME NULL)"
+        ))
+        .expect("old ledger");
+    admin()
+        .query_drop(format!(
+            "INSERT INTO `{db}`.{LEDGER} VALUES (1, 'Order', 'published', 'old', NOW(), NOW())"
+        ))
+        .expect("old row");
+    let p = KafkaPublish::to(&topic.0)
+        .settings(settings())
+        .value("LAST_ACTION")
+        .once_per("ID", &db, LEDGER)
+        .publish(&rows(2, "Order"))
+        .expect("publish");
+    assert_eq!((p.published, p.published_before), (1, 1), "{p:?}");
+}

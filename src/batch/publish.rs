@@ -7,8 +7,11 @@
 //!     .publish(&rows)?
 //! ```
 //!
-//! The ledger table (created on first use: `ROW_ID`, `RECORD_VALUE`, `STATE`, `RUN_ID`,
-//! `RESERVED_AT`, `PUBLISHED_AT`) holds one row per ID:
+//! The ledger table (created on first use: `SOURCE`, `ROW_ID`, `RECORD_VALUE`, `STATE`, `RUN_ID`,
+//! `RESERVED_AT`, `PUBLISHED_AT`) holds one row per ID of a source. With
+//! [`KafkaPublish::source_table`] the source is that table as created (its name and creation
+//! time), so a table dropped and created again (IDs from 1 again) is a new source whose rows are
+//! published, not taken for "published before"; the header then carries `<ID>@<source>`.
 //!
 //! 1. **reserve** — the IDs are inserted as `reserved` under this run's id (`INSERT IGNORE` on the
 //!    primary key: of two runs at once, each ID goes to one of them), committed before any send;
@@ -66,6 +69,8 @@ struct Ledger {
     id: String,
     db: String,
     table: String,
+    /// (database, table) the IDs come from.
+    source: Option<(String, String)>,
 }
 
 /// What a publish did.
@@ -131,7 +136,17 @@ impl KafkaPublish {
             id: id.into(),
             db: db.into(),
             table: table.into(),
+            source: None,
         });
+        self
+    }
+
+    /// The table the IDs of [`KafkaPublish::once_per`] come from: the ledger keeps them per
+    /// creation of that table, so IDs of a table dropped and created again are new rows.
+    pub fn source_table(mut self, db: &str, table: &str) -> KafkaPublish {
+        if let Some(l) = &mut self.ledger {
+            l.source = Some((db.into(), table.into()));
+        }
         self
     }
 
@@ -261,19 +276,31 @@ impl KafkaPublish {
             let what = what.to_string();
             move |err| mariadb::map_err(url, &what, err)
         };
+        let source = match &ledger.source {
+            Some((db, t)) => incarnation(&mut c, url, db, t)?,
+            None => String::new(),
+        };
+        let header_of = |id: i64| {
+            if source.is_empty() {
+                id.to_string()
+            } else {
+                format!("{id}@{source}")
+            }
+        };
         // 1. Reserve what nobody has, take over what a run past its lease left reserved.
         for chunk in rows.chunks(500) {
-            let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
+            let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
             for (id, _, v) in chunk {
                 params.extend([
+                    Value::from(source.as_str()),
                     Value::from(*id),
                     Value::from(v.as_str()),
                     Value::from(run.as_str()),
                 ]);
             }
-            let one = "(?, ?, 'reserved', ?, NOW())";
+            let one = "(?, ?, ?, 'reserved', ?, NOW())";
             c.exec_drop(
-                format!("INSERT IGNORE INTO {table} (ROW_ID, RECORD_VALUE, STATE, RUN_ID, RESERVED_AT) VALUES {}", vec![one; chunk.len()].join(", ")),
+                format!("INSERT IGNORE INTO {table} (SOURCE, ROW_ID, RECORD_VALUE, STATE, RUN_ID, RESERVED_AT) VALUES {}", vec![one; chunk.len()].join(", ")),
                 params,
             )
             .map_err(e("reserve IDs in the ledger"))?;
@@ -282,12 +309,13 @@ impl KafkaPublish {
                 run.as_str().into(),
                 run.as_str().into(),
                 (self.lease.as_secs() as i64).into(),
+                source.as_str().into(),
             ];
             params.extend(chunk.iter().map(|r| Value::from(r.0)));
             c.exec_drop(
                 format!(
                     "UPDATE {table} SET STATE = 'retaken', RUN_ID = ?, RESERVED_AT = NOW() WHERE STATE IN ('reserved', 'retaken') \
-                     AND RUN_ID <> ? AND RESERVED_AT <= NOW() - INTERVAL ? SECOND AND ROW_ID IN ({list})"
+                     AND RUN_ID <> ? AND RESERVED_AT <= NOW() - INTERVAL ? SECOND AND SOURCE = ? AND ROW_ID IN ({list})"
                 ),
                 params,
             )
@@ -296,8 +324,8 @@ impl KafkaPublish {
         let (lo, hi) = (rows[0].0, rows[rows.len() - 1].0);
         let states: Vec<(i64, String, Option<String>)> = c
             .exec(
-                format!("SELECT ROW_ID, STATE, RUN_ID FROM {table} WHERE ROW_ID BETWEEN ? AND ?"),
-                (lo, hi),
+                format!("SELECT ROW_ID, STATE, RUN_ID FROM {table} WHERE SOURCE = ? AND ROW_ID BETWEEN ? AND ?"),
+                (source.as_str(), lo, hi),
             )
             .map_err(e("read the ledger"))?;
         let wanted: BTreeSet<i64> = rows.iter().map(|r| r.0).collect();
@@ -323,14 +351,14 @@ impl KafkaPublish {
         // 2. Rows taken over from a failed run may be in the topic already: their header says so.
         let mut already: BTreeSet<i64> = BTreeSet::new();
         if !taken_over.is_empty() {
+            let by_header: std::collections::BTreeMap<String, i64> =
+                taken_over.iter().map(|id| (header_of(*id), *id)).collect();
             for h in kafka::header_values(s, &self.topic, ID_HEADER, Duration::from_secs(60))?
                 .into_iter()
                 .flatten()
             {
-                if let Ok(id) = h.parse::<i64>() {
-                    if taken_over.contains(&id) {
-                        already.insert(id);
-                    }
+                if let Some(id) = by_header.get(&h) {
+                    already.insert(*id);
                 }
             }
         }
@@ -338,7 +366,7 @@ impl KafkaPublish {
         let mut to_send: Vec<(Option<String>, String, String)> = rows
             .iter()
             .filter(|r| mine.contains(&r.0) && !already.contains(&r.0))
-            .map(|(id, k, v)| (k.clone(), v.clone(), id.to_string()))
+            .map(|(id, k, v)| (k.clone(), v.clone(), header_of(*id)))
             .collect();
         let crash = self.fail_after.is_some_and(|n| n < to_send.len());
         if let Some(n) = self.fail_after {
@@ -406,17 +434,50 @@ impl KafkaPublish {
     }
 }
 
-/// Creates the ledger `db.table` if it is missing.
+/// Creates the ledger `db.table` if it is missing; a ledger made before sources were kept gets
+/// the column `SOURCE` (its rows: source `''`, as publishes without a source table).
 pub fn ensure_ledger(settings: &Settings, db: &str, table: &str) -> Result<()> {
+    let t = quote_ident(table)?;
     mariadb::execute(
         settings,
         Some(db),
         &format!(
-            "CREATE TABLE IF NOT EXISTS {} (ROW_ID BIGINT NOT NULL PRIMARY KEY, RECORD_VALUE VARCHAR(255), \
-             STATE VARCHAR(10) NOT NULL, RUN_ID VARCHAR(100) NOT NULL, RESERVED_AT DATETIME NOT NULL, PUBLISHED_AT DATETIME NULL)",
-            quote_ident(table)?
+            "CREATE TABLE IF NOT EXISTS {t} (SOURCE VARCHAR(200) NOT NULL DEFAULT '', ROW_ID BIGINT NOT NULL, \
+             RECORD_VALUE VARCHAR(255), STATE VARCHAR(10) NOT NULL, RUN_ID VARCHAR(100) NOT NULL, \
+             RESERVED_AT DATETIME NOT NULL, PUBLISHED_AT DATETIME NULL, PRIMARY KEY (SOURCE, ROW_ID))"
         ),
-    )
+    )?;
+    let mut c = mariadb::conn(settings, Some(db))?;
+    let has_source: Option<i64> = c
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = 'SOURCE'",
+            (db, table),
+        )
+        .map_err(|e| mariadb::map_err(&settings.mariadb, "read the ledger's columns", e))?;
+    if has_source == Some(0) {
+        c.query_drop(format!(
+            "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS SOURCE VARCHAR(200) NOT NULL DEFAULT '' FIRST, \
+             DROP PRIMARY KEY, ADD PRIMARY KEY (SOURCE, ROW_ID)"
+        ))
+        .map_err(|e| mariadb::map_err(&settings.mariadb, "add SOURCE to the ledger", e))?;
+    }
+    Ok(())
+}
+
+/// `db.table@<creation time>`: one creation of a table (dropped and created again, it is another).
+fn incarnation(c: &mut mysql::PooledConn, url: &str, db: &str, table: &str) -> Result<String> {
+    let created: Option<Option<String>> = c
+        .exec_first(
+            "SELECT DATE_FORMAT(CREATE_TIME, '%Y-%m-%d %H:%i:%s') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (db, table),
+        )
+        .map_err(|e| mariadb::map_err(url, "read the source table's creation time", e))?;
+    match created {
+        Some(Some(t)) => Ok(format!("{db}.{table}@{t}")),
+        _ => Err(Error::invalid(format!(
+            "the source table {db}.{table} of the publish is missing (or has no creation time)"
+        ))),
+    }
 }
 
 /// Published rows per record value according to the ledger `db.table`, sorted by value.

@@ -138,6 +138,7 @@ impl LongActions {
             .key("LAST_ACTION")
             .value("LAST_ACTION")
             .once_per("ID", &self.db, LEDGER_TABLE)
+            .source_table(&self.db, crate::course::names::VISIT_STATS_TABLE)
             .publish(&self.rows)?;
         print_published(&p, &self.topic);
         Ok(p)
