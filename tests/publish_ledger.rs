@@ -192,12 +192,18 @@ fn ids_of_a_recreated_source_table_are_published_again() {
 }
 
 /// A ledger made before sources were kept (ROW_ID alone the key) is given the SOURCE column and
-/// keeps its rows as published.
+/// keeps its rows as published: without a source as they are, and with one when they were
+/// reserved after the source table was created.
 #[test]
 fn an_old_ledger_gets_the_source_column_and_keeps_its_rows() {
     let mut sb = Sandbox::new("publish");
     let db = sb.database("publish", None);
     let topic = Topic::new();
+    admin()
+        .query_drop(format!(
+            "CREATE TABLE `{db}`.src (ID BIGINT AUTO_INCREMENT PRIMARY KEY)"
+        ))
+        .expect("source table");
     admin()
         .query_drop(format!(
             "CREATE TABLE `{db}`.{LEDGER} (ROW_ID BIGINT NOT NULL PRIMARY KEY, RECORD_VALUE VARCHAR(255), \
@@ -217,4 +223,20 @@ fn an_old_ledger_gets_the_source_column_and_keeps_its_rows() {
         .publish(&rows(2, "Order"))
         .expect("publish");
     assert_eq!((p.published, p.published_before), (1, 1), "{p:?}");
+    let with_source = KafkaPublish::to(&topic.0)
+        .settings(settings())
+        .value("LAST_ACTION")
+        .once_per("ID", &db, LEDGER)
+        .source_table(&db, "src")
+        .publish(&rows(3, "Order"))
+        .expect("publish with the source");
+    assert_eq!(
+        (with_source.published, with_source.published_before),
+        (1, 2),
+        "rows 1 and 2 were published after src was created: {with_source:?}"
+    );
+    assert_eq!(
+        kafka::message_count(&settings(), &topic.0).expect("count"),
+        2
+    );
 }

@@ -277,7 +277,17 @@ impl KafkaPublish {
             move |err| mariadb::map_err(url, &what, err)
         };
         let source = match &ledger.source {
-            Some((db, t)) => incarnation(&mut c, url, db, t)?,
+            Some((db, t)) => {
+                let (source, created) = incarnation(&mut c, url, db, t)?;
+                // Rows a ledger kept before it had sources belong to this creation of the table
+                // when they were reserved after it was created (server times, both).
+                c.exec_drop(
+                    format!("UPDATE IGNORE {table} SET SOURCE = ? WHERE SOURCE = '' AND RESERVED_AT >= ?"),
+                    (source.as_str(), created.as_str()),
+                )
+                .map_err(e("give the ledger's older rows their source"))?;
+                source
+            }
             None => String::new(),
         };
         let header_of = |id: i64| {
@@ -464,8 +474,14 @@ pub fn ensure_ledger(settings: &Settings, db: &str, table: &str) -> Result<()> {
     Ok(())
 }
 
-/// `db.table@<creation time>`: one creation of a table (dropped and created again, it is another).
-fn incarnation(c: &mut mysql::PooledConn, url: &str, db: &str, table: &str) -> Result<String> {
+/// (`db.table@<creation time>`, the creation time): one creation of a table (dropped and created
+/// again, it is another).
+fn incarnation(
+    c: &mut mysql::PooledConn,
+    url: &str,
+    db: &str,
+    table: &str,
+) -> Result<(String, String)> {
     let created: Option<Option<String>> = c
         .exec_first(
             "SELECT DATE_FORMAT(CREATE_TIME, '%Y-%m-%d %H:%i:%s') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
@@ -473,7 +489,7 @@ fn incarnation(c: &mut mysql::PooledConn, url: &str, db: &str, table: &str) -> R
         )
         .map_err(|e| mariadb::map_err(url, "read the source table's creation time", e))?;
     match created {
-        Some(Some(t)) => Ok(format!("{db}.{table}@{t}")),
+        Some(Some(t)) => Ok((format!("{db}.{table}@{t}"), t)),
         _ => Err(Error::invalid(format!(
             "the source table {db}.{table} of the publish is missing (or has no creation time)"
         ))),
