@@ -9,7 +9,9 @@
 
 pub mod chart;
 pub mod dashboard;
+pub mod frame;
 pub mod health;
+pub mod help;
 pub mod html;
 pub mod live;
 pub mod report;
@@ -17,6 +19,8 @@ pub mod table;
 
 pub use chart::Chart;
 pub use dashboard::{Dashboard, DashboardHandle};
+pub use frame::FrameView;
+pub use help::pyspark_help;
 pub use report::Report;
 pub use table::Table;
 
