@@ -21,6 +21,7 @@ pub mod batch;
 pub mod config;
 pub mod course;
 pub mod error;
+pub mod interrupt;
 pub mod io;
 pub mod prelude;
 pub mod runtime;

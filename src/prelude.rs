@@ -32,8 +32,8 @@ pub use crate::course::names::*;
 pub use crate::error::Error as BdeError;
 pub use crate::io::health::{health, Health};
 pub use crate::runtime::{block_on, block_on_timeout};
-pub use crate::show::live::Live;
 pub use crate::show::help::pyspark_help;
+pub use crate::show::live::Live;
 pub use crate::show::{Chart, Report, Table};
 pub use crate::stream::sink::{KafkaSink, MariaDbInsert, Merge, RedisZIncr, Windowed};
 pub use crate::stream::{

@@ -53,10 +53,13 @@ pub trait BarSource {
 
 impl<T: Into<String>> BarSource for (T, Vec<String>, Vec<f64>) {
     fn into_chart(self) -> Chart {
-        Chart::new(self.0.into(), Kind::Bars {
-            labels: self.1,
-            values: self.2,
-        })
+        Chart::new(
+            self.0.into(),
+            Kind::Bars {
+                labels: self.1,
+                values: self.2,
+            },
+        )
     }
 }
 
@@ -76,7 +79,11 @@ impl BarSource for (&DataFrame, &str, &str) {
 
 fn column_of<'a>(df: &'a DataFrame, name: &str) -> Result<&'a polars::prelude::Column> {
     df.column(name).map_err(|_| {
-        let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         Error::invalid(format!(
             "chart: the frame has no column {name:?} (its columns: {})",
             names.join(", ")
@@ -115,12 +122,18 @@ fn x_values_of(df: &DataFrame, name: &str) -> Result<(Vec<Option<f64>>, XFormat)
             let ms = c
                 .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
                 .cast(&DataType::Int64)?;
-            let secs = ms.i64()?.into_iter().map(|v| v.map(|ms| ms as f64 / 1000.0));
+            let secs = ms
+                .i64()?
+                .into_iter()
+                .map(|v| v.map(|ms| ms as f64 / 1000.0));
             Ok((secs.collect(), XFormat::Time))
         }
         DataType::Date => {
             let days = c.cast(&DataType::Int32)?;
-            let secs = days.i32()?.into_iter().map(|d| d.map(|d| d as f64 * 86_400.0));
+            let secs = days
+                .i32()?
+                .into_iter()
+                .map(|d| d.map(|d| d as f64 * 86_400.0));
             Ok((secs.collect(), XFormat::Date))
         }
         _ => Ok((values_of(df, name)?, XFormat::Number)),
@@ -460,7 +473,15 @@ impl Chart {
 /// A label on one line: control characters (line breaks included) become spaces, so text from
 /// outside never breaks the SVG's lines (evcxr reads its output protocol line by line).
 fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() || c == '\u{2028}' || c == '\u{2029}' { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// The value axis: from 0 (or the lowest negative value) to 10% above the highest value.
@@ -535,14 +556,29 @@ mod tests {
     fn long_category_labels_never_overlap() {
         // Notebook 2's closing-value chart: ten items, some with long names.
         let items = [
-            "Folder", "Labeling Machine", "Notebook", "Paper Clips", "Pen", "Pencil Box",
-            "Pencil Sharpener", "Printer Ink", "Scissors", "Stapler",
+            "Folder",
+            "Labeling Machine",
+            "Notebook",
+            "Paper Clips",
+            "Pen",
+            "Pencil Box",
+            "Pencil Sharpener",
+            "Printer Ink",
+            "Scissors",
+            "Stapler",
         ];
         let values = (1..=items.len()).map(|v| v as f64 * 100.0).collect();
-        let svg = Chart::bar("Closing value", items.iter().map(|s| s.to_string()).collect(), values)
-            .to_svg()
-            .expect("svg");
-        let drawn: Vec<_> = text_boxes(&svg).into_iter().filter(|b| items.contains(&b.0.as_str())).collect();
+        let svg = Chart::bar(
+            "Closing value",
+            items.iter().map(|s| s.to_string()).collect(),
+            values,
+        )
+        .to_svg()
+        .expect("svg");
+        let drawn: Vec<_> = text_boxes(&svg)
+            .into_iter()
+            .filter(|b| items.contains(&b.0.as_str()))
+            .collect();
         assert_eq!(drawn.len(), items.len(), "every label is drawn: {svg}");
         assert_eq!(overlapping_labels(&svg, &items), vec![], "labels overlap");
     }
@@ -550,12 +586,22 @@ mod tests {
     #[test]
     fn short_labels_stay_under_vertical_bars() {
         let labels = ["USA", "India", "Brazil"];
-        let svg = Chart::bar("t", labels.iter().map(|s| s.to_string()).collect(), vec![1.0, 2.0, 3.0])
-            .to_svg()
-            .expect("svg");
-        let boxes: Vec<_> = text_boxes(&svg).into_iter().filter(|b| labels.contains(&b.0.as_str())).collect();
+        let svg = Chart::bar(
+            "t",
+            labels.iter().map(|s| s.to_string()).collect(),
+            vec![1.0, 2.0, 3.0],
+        )
+        .to_svg()
+        .expect("svg");
+        let boxes: Vec<_> = text_boxes(&svg)
+            .into_iter()
+            .filter(|b| labels.contains(&b.0.as_str()))
+            .collect();
         assert_eq!(boxes.len(), 3);
-        assert!(boxes.windows(2).all(|w| (w[0].3 - w[1].3).abs() < 1.0), "one row of labels under the bars: {boxes:?}");
+        assert!(
+            boxes.windows(2).all(|w| (w[0].3 - w[1].3).abs() < 1.0),
+            "one row of labels under the bars: {boxes:?}"
+        );
     }
 
     #[test]
@@ -564,12 +610,23 @@ mod tests {
         let c = Chart::bar(&df, "COUNTRY", "TOTAL");
         assert_eq!(
             c.kind,
-            Kind::Bars { labels: vec!["USA".into(), "India".into()], values: vec![3.0, 5.0] }
+            Kind::Bars {
+                labels: vec!["USA".into(), "India".into()],
+                values: vec![3.0, 5.0]
+            }
         );
         assert!(c.to_svg().expect("svg").contains("TOTAL by COUNTRY"));
-        let missing = Chart::bar(&df, "COUNTRY", "TOTALS").to_svg().expect_err("no such column");
-        assert!(missing.to_string().contains("no column \"TOTALS\"") && missing.to_string().contains("COUNTRY, TOTAL"), "{missing}");
-        let text = Chart::bar(&df, "TOTAL", "COUNTRY").to_svg().expect_err("text values");
+        let missing = Chart::bar(&df, "COUNTRY", "TOTALS")
+            .to_svg()
+            .expect_err("no such column");
+        assert!(
+            missing.to_string().contains("no column \"TOTALS\"")
+                && missing.to_string().contains("COUNTRY, TOTAL"),
+            "{missing}"
+        );
+        let text = Chart::bar(&df, "TOTAL", "COUNTRY")
+            .to_svg()
+            .expect_err("text values");
         assert!(text.to_string().contains("not a number"), "{text}");
     }
 
@@ -587,7 +644,11 @@ mod tests {
         match &c.kind {
             Kind::Lines { series, x_format } => {
                 assert_eq!(*x_format, XFormat::Time);
-                assert_eq!(series[0].1, vec![(t0.and_utc().timestamp() as f64, 4.0)], "the null row is left out");
+                assert_eq!(
+                    series[0].1,
+                    vec![(t0.and_utc().timestamp() as f64, 4.0)],
+                    "the null row is left out"
+                );
             }
             other => panic!("not lines: {other:?}"),
         }

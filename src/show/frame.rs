@@ -58,7 +58,11 @@ fn rows_of(df: &DataFrame, range: std::ops::Range<usize>) -> Vec<Vec<String>> {
     range
         .map(|i| {
             cols.iter()
-                .map(|c| c.get(i).map(|v| cell_text(&v)).unwrap_or_else(|_| "?".into()))
+                .map(|c| {
+                    c.get(i)
+                        .map(|v| cell_text(&v))
+                        .unwrap_or_else(|_| "?".into())
+                })
                 .collect()
         })
         .collect()
@@ -78,7 +82,11 @@ impl FrameView {
             (rows_of(df, 0..height), vec![])
         };
         FrameView {
-            names: df.get_column_names().iter().map(|s| s.to_string()).collect(),
+            names: df
+                .get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             types: df.dtypes().iter().map(|t| t.to_string()).collect(),
             head,
             tail,
@@ -197,18 +205,33 @@ mod tests {
         let v = FrameView::new(&df);
         let h = v.to_html();
         assert!(h.contains("shape: (100, 1)"), "{h}");
-        for shown in ["<td>0</td>", "<td>4</td>", "<td>…</td>", "<td>95</td>", "<td>99</td>"] {
+        for shown in [
+            "<td>0</td>",
+            "<td>4</td>",
+            "<td>…</td>",
+            "<td>95</td>",
+            "<td>99</td>",
+        ] {
             assert!(h.contains(shown), "{shown} missing: {h}");
         }
-        assert!(!h.contains("<td>5</td>") && !h.contains("<td>94</td>"), "{h}");
+        assert!(
+            !h.contains("<td>5</td>") && !h.contains("<td>94</td>"),
+            "{h}"
+        );
     }
 
     #[test]
     fn a_lazy_frame_is_collected_with_a_bound() {
-        let lf = df!("ID" => (0..1000i64).collect::<Vec<_>>()).expect("df").lazy();
+        let lf = df!("ID" => (0..1000i64).collect::<Vec<_>>())
+            .expect("df")
+            .lazy();
         let v = FrameView::lazy(&lf).expect("collects");
         assert_eq!(v.height, LAZY_ROWS);
-        assert!(v.more && v.shape().starts_with("lazy frame, first 10 rows"), "{}", v.shape());
+        assert!(
+            v.more && v.shape().starts_with("lazy frame, first 10 rows"),
+            "{}",
+            v.shape()
+        );
         let small = FrameView::lazy(&df!("ID" => [1i64]).expect("df").lazy()).expect("collects");
         assert_eq!(small.shape(), "shape: (1, 1)");
     }

@@ -119,9 +119,16 @@ pub fn pyspark_help() -> Table {
         .iter()
         .map(|(spark, kit, used)| vec![spark.to_string(), kit.replace('`', ""), used.to_string()])
         .collect();
-    Table::from_rows(&["PySpark (the course)", "bde_kit (these notebooks)", "used in"], rows)
-        .title("From PySpark to the kit")
-        .rows(PYSPARK_TO_KIT.len())
+    Table::from_rows(
+        &[
+            "PySpark (the course)",
+            "bde_kit (these notebooks)",
+            "used in",
+        ],
+        rows,
+    )
+    .title("From PySpark to the kit")
+    .rows(PYSPARK_TO_KIT.len())
 }
 
 /// The same rows as a Markdown table (the README's section is this text).
@@ -164,7 +171,10 @@ mod tests {
         let t = pyspark_help();
         assert_eq!(t.total_rows(), PYSPARK_TO_KIT.len());
         let h = t.to_html();
-        assert!(h.contains("KafkaSource::new(TOPIC)") && h.contains("awaitTermination"), "{h}");
+        assert!(
+            h.contains("KafkaSource::new(TOPIC)") && h.contains("awaitTermination"),
+            "{h}"
+        );
         assert!(!h.contains("only showing"), "every row is shown");
     }
 }
