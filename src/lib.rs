@@ -12,6 +12,7 @@
 //! - [`io`] knows the servers (Kafka, Redis, MariaDB) and nothing else;
 //! - [`batch`] and [`stream`] know data engineering (Polars batch jobs, micro-batch streaming);
 //! - [`course`] knows the course (one module per notebook);
+//! - [`explore`] gives one-line views of what Kafka, Redis and MariaDB hold;
 //! - [`show`] knows the notebook (HTML/text tables, SVG charts, live progress).
 //!
 //! Every dependency a cell needs comes through the kit ([`polars`], [`tokio`], [`serde_json`],
@@ -21,6 +22,7 @@ pub mod batch;
 pub mod config;
 pub mod course;
 pub mod error;
+pub mod explore;
 pub mod interrupt;
 pub mod io;
 pub mod prelude;

@@ -16,19 +16,22 @@
 //! the same time. The result keeps one DataFrame per range ([`Partitioned`]), so a Parquet write
 //! gives each range its own part file as Spark's tasks do.
 //!
-//! Column types follow Spark's JDBC mapping: INT → Int32, BIGINT → Int64, DECIMAL(p,s) → exact
-//! Decimal(p,s), DOUBLE/FLOAT → Float64, everything else text (dates as `YYYY-MM-DD HH:MM:SS`).
+//! Column types follow Spark's JDBC mapping, strictly ([`crate::batch::convert`], the kit's one
+//! MariaDB→Polars converter): INT → Int32, BIGINT → Int64, DECIMAL(p,s) → exact Decimal(p,s),
+//! DOUBLE/FLOAT → Float64, text as text (dates as `YYYY-MM-DD HH:MM:SS`); a value that does not
+//! fit is an error, never a null.
 
 use std::fmt;
 
-use mysql::consts::{ColumnFlags, ColumnType as T};
 use mysql::prelude::Queryable;
 use mysql::Value;
 use polars::prelude::*;
 
+use crate::batch::convert::typed_frame;
+pub use crate::batch::ranges::{jdbc_partitions, RangePartition};
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::io::mariadb::{self, jdbc_partitions, map_err, short, RangePartition};
+use crate::io::mariadb::{self, map_err, short};
 use crate::show::Table;
 
 /// A partitioned read of a query (see the module docs).
@@ -140,7 +143,7 @@ impl JdbcRead {
                     let (params, pool, url) = (self.params.clone(), pool.clone(), url.clone());
                     scope.spawn(move || {
                         let mut c = pool.get_conn().map_err(|e| map_err(&url, "connect", e))?;
-                        typed_frame(&url, &mut c, &sql, params)
+                        typed_frame(&url, &mut c, &sql, params, usize::MAX).map(|(df, _)| df)
                     })
                 })
                 .collect();
@@ -237,169 +240,9 @@ impl fmt::Display for Partitioned {
     }
 }
 
-/// Parses `"12.5"` as a decimal with `scale` digits after the point (exact; more digits is an
-/// error).
-pub fn parse_decimal(text: &str, scale: usize) -> Result<i128> {
-    let t = text.trim();
-    let bad = || {
-        Error::invalid(format!(
-            "'{text}' is not a decimal with at most {scale} decimals"
-        ))
-    };
-    let (neg, digits) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let frac = frac.trim_end_matches('0');
-    if (int.is_empty() && frac.is_empty())
-        || frac.len() > scale
-        || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
-    {
-        return Err(bad());
-    }
-    let whole: i128 = if int.is_empty() {
-        0
-    } else {
-        int.parse().map_err(|_| bad())?
-    };
-    let f: i128 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<scale$}").parse().map_err(|_| bad())?
-    };
-    let v = whole
-        .checked_mul(10i128.pow(scale as u32))
-        .and_then(|w| w.checked_add(f))
-        .ok_or_else(bad)?;
-    Ok(if neg { -v } else { v })
-}
-
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::NULL => None,
-        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::Date(y, mo, d, h, mi, s, _) => {
-            Some(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"))
-        }
-        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
-    }
-}
-
-/// Runs a query and converts its rows with Spark's JDBC type mapping (module docs).
-fn typed_frame(
-    url: &str,
-    c: &mut impl Queryable,
-    sql: &str,
-    params: Vec<Value>,
-) -> Result<DataFrame> {
-    let params = if params.is_empty() {
-        mysql::Params::Empty
-    } else {
-        mysql::Params::Positional(params)
-    };
-    let result = c
-        .exec_iter(sql, params)
-        .map_err(|e| map_err(url, &format!("run `{}`", short(sql)), e))?;
-    let cols: Vec<(String, T, u32, u8, bool)> = result
-        .columns()
-        .as_ref()
-        .iter()
-        .map(|c| {
-            (
-                c.name_str().to_string(),
-                c.column_type(),
-                c.column_length(),
-                c.decimals(),
-                c.flags().contains(ColumnFlags::UNSIGNED_FLAG),
-            )
-        })
-        .collect();
-    let mut cells: Vec<Vec<Option<String>>> = vec![Vec::new(); cols.len()];
-    for row in result {
-        let row = row.map_err(|e| map_err(url, "read a row", e))?;
-        for (i, v) in row.unwrap().iter().enumerate() {
-            if let Some(col) = cells.get_mut(i) {
-                col.push(text(v));
-            }
-        }
-    }
-    let mut columns: Vec<Column> = Vec::with_capacity(cols.len());
-    for ((name, ty, len, decimals, unsigned), vals) in cols.iter().zip(cells) {
-        let name: PlSmallStr = name.as_str().into();
-        let bad = |v: &str| Error::invalid(format!("column {name}: '{v}' does not fit its type"));
-        let series = match ty {
-            T::MYSQL_TYPE_TINY
-            | T::MYSQL_TYPE_SHORT
-            | T::MYSQL_TYPE_LONG
-            | T::MYSQL_TYPE_INT24
-            | T::MYSQL_TYPE_YEAR
-                if !unsigned || *ty != T::MYSQL_TYPE_LONG =>
-            {
-                let v: Vec<Option<i32>> = vals
-                    .iter()
-                    .map(|o| {
-                        o.as_deref()
-                            .map(|t| t.parse::<i32>().map_err(|_| bad(t)))
-                            .transpose()
-                    })
-                    .collect::<Result<_>>()?;
-                Series::new(name, v)
-            }
-            T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_LONGLONG => {
-                let v: Vec<Option<i64>> = vals
-                    .iter()
-                    .map(|o| {
-                        o.as_deref()
-                            .map(|t| t.parse::<i64>().map_err(|_| bad(t)))
-                            .transpose()
-                    })
-                    .collect::<Result<_>>()?;
-                Series::new(name, v)
-            }
-            T::MYSQL_TYPE_FLOAT | T::MYSQL_TYPE_DOUBLE => {
-                let v: Vec<Option<f64>> = vals
-                    .iter()
-                    .map(|o| {
-                        o.as_deref()
-                            .map(|t| t.parse::<f64>().map_err(|_| bad(t)))
-                            .transpose()
-                    })
-                    .collect::<Result<_>>()?;
-                Series::new(name, v)
-            }
-            T::MYSQL_TYPE_NEWDECIMAL | T::MYSQL_TYPE_DECIMAL => {
-                let scale = *decimals as usize;
-                let sign_and_point = u32::from(!unsigned) + u32::from(scale > 0);
-                let precision =
-                    (len.saturating_sub(sign_and_point) as usize).clamp(scale.max(1), 38);
-                let v: Vec<Option<i128>> = vals
-                    .iter()
-                    .map(|o| o.as_deref().map(|t| parse_decimal(t, scale)).transpose())
-                    .collect::<Result<_>>()?;
-                Int128Chunked::new(name, v)
-                    .into_decimal(Some(precision), scale)?
-                    .into_series()
-            }
-            _ => Series::new(name, vals),
-        };
-        columns.push(series.into());
-    }
-    Ok(DataFrame::new(columns)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimals_parse_exactly() {
-        assert_eq!(parse_decimal("5.99", 2).expect("ok"), 599);
-        assert_eq!(parse_decimal("-0.5", 2).expect("ok"), -50);
-        assert_eq!(parse_decimal("7", 3).expect("ok"), 7000);
-        assert!(parse_decimal("1.234", 2).is_err());
-        assert!(parse_decimal("x", 2).is_err());
-    }
 
     #[test]
     fn bounds_are_required_with_a_partition_column() {

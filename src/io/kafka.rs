@@ -604,3 +604,172 @@ impl Tail {
         Ok(out)
     }
 }
+
+/// One record as stored: position, timestamp, key, headers and value, bytes as they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    /// Milliseconds since the epoch (create or log-append time), when the broker has one.
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// The records of `topic` in the given ranges, `(partition, from, to)` with `to` exclusive,
+/// waiting at most `timeout`. A range ends on positions, not on a count of records, because
+/// offsets also hold transaction markers that are never delivered.
+pub fn read_ranges(
+    settings: &Settings,
+    topic: &str,
+    ranges: &[(i32, i64, i64)],
+    timeout: Duration,
+) -> Result<Vec<Record>> {
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::{Offset, TopicPartitionList};
+    let s = settings.clone();
+    let t = topic.to_string();
+    let ranges = ranges.to_vec();
+    runtime::run_blocking(move || {
+        let c = reader(&s, "earliest")?;
+        let mut tpl = TopicPartitionList::new();
+        let mut behind: std::collections::HashMap<i32, (i64, i64)> =
+            std::collections::HashMap::new();
+        for (p, from, to) in &ranges {
+            if to > from {
+                tpl.add_partition_offset(&t, *p, Offset::Offset(*from))
+                    .map_err(|e| map_err(&s, "assign partitions", e))?;
+                behind.insert(*p, (*from, *to));
+            }
+        }
+        let mut out = Vec::new();
+        if behind.is_empty() {
+            return Ok(out);
+        }
+        c.assign(&tpl)
+            .map_err(|e| map_err(&s, "assign partitions", e))?;
+        let deadline = std::time::Instant::now() + timeout;
+        while !behind.is_empty() && std::time::Instant::now() < deadline {
+            match c.poll(Duration::from_millis(200)) {
+                Some(m) => {
+                    let m = m.map_err(|e| map_err(&s, "read messages", e))?;
+                    if let Some((at, end)) = behind.get_mut(&m.partition()) {
+                        if m.offset() >= *at && m.offset() < *end {
+                            out.push(Record {
+                                partition: m.partition(),
+                                offset: m.offset(),
+                                timestamp_ms: m.timestamp().to_millis(),
+                                key: m.key().map(<[u8]>::to_vec),
+                                headers: m
+                                    .headers()
+                                    .map(|h| {
+                                        h.iter()
+                                            .map(|x| {
+                                                (x.key.to_string(), x.value.map(<[u8]>::to_vec))
+                                            })
+                                            .collect()
+                                    })
+                                    .unwrap_or_default(),
+                                value: m.payload().map(<[u8]>::to_vec),
+                            });
+                        }
+                        *at = (*at).max(m.offset() + 1);
+                    }
+                }
+                None => {
+                    if let Ok(pos) = c.position() {
+                        for e in pos.elements() {
+                            if let (Offset::Offset(o), Some((at, _))) =
+                                (e.offset(), behind.get_mut(&e.partition()))
+                            {
+                                *at = (*at).max(o);
+                            }
+                        }
+                    }
+                }
+            }
+            behind.retain(|_, (at, end)| at < end);
+        }
+        if !behind.is_empty() {
+            let left: i64 = behind.values().map(|(at, end)| end - at).sum();
+            return Err(Error::Timeout {
+                what: format!("up to {left} more offsets of {t}"),
+                after: timeout,
+                hint: format!(
+                    "read {} so far; the broker at {} may be slow",
+                    out.len(),
+                    s.kafka
+                ),
+            });
+        }
+        Ok(out)
+    })?
+}
+
+/// A consumer group as the broker lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub name: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub members: usize,
+}
+
+/// The consumer groups the broker knows, sorted by name.
+pub fn groups(settings: &Settings) -> Result<Vec<GroupInfo>> {
+    let s = settings.clone();
+    runtime::run_blocking(move || {
+        let client = metadata_client(&s)?;
+        let list = client
+            .fetch_group_list(None, REQUEST_TIMEOUT)
+            .map_err(|e| map_err(&s, "list consumer groups", e))?;
+        let mut out: Vec<GroupInfo> = list
+            .groups()
+            .iter()
+            .map(|g| GroupInfo {
+                name: g.name().to_string(),
+                state: g.state().to_string(),
+                protocol_type: g.protocol_type().to_string(),
+                members: g.members().len(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    })?
+}
+
+/// The offsets group `group` committed for the given partitions, `(topic, partition, offset)`;
+/// partitions without a commit are left out.
+pub fn committed(
+    settings: &Settings,
+    group: &str,
+    partitions: &[(String, i32)],
+) -> Result<Vec<(String, i32, i64)>> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let s = settings.clone();
+    let g = group.to_string();
+    let partitions = partitions.to_vec();
+    runtime::run_blocking(move || {
+        let c: BaseConsumer = client_config(&s)
+            .set("group.id", &g)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| map_err(&s, "create a consumer", e))?;
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in &partitions {
+            tpl.add_partition(t, *p);
+        }
+        let got = c
+            .committed_offsets(tpl, REQUEST_TIMEOUT)
+            .map_err(|e| map_err(&s, &format!("read the offsets group {g} committed"), e))?;
+        Ok(got
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.topic().to_string(), e.partition(), o)),
+                _ => None,
+            })
+            .collect())
+    })?
+}

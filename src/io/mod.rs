@@ -2,7 +2,7 @@
 //!
 //! - [`kafka`]: admin (create/list/delete topics), producer, consumers, end offsets;
 //! - [`redis`]: connections and the sorted-set reads and writes the course uses;
-//! - [`mariadb`]: connection pools, queries into Polars, Spark's JDBC partitioned read;
+//! - [`mariadb`]: connection pools, statements and the driver's errors;
 //! - [`health`]: one look at all three, with addresses and latency.
 
 pub mod health;

@@ -9,6 +9,7 @@
 
 pub mod chart;
 pub mod dashboard;
+pub mod explore;
 pub mod frame;
 pub mod health;
 pub mod help;

@@ -20,11 +20,12 @@ use mysql::prelude::Queryable;
 use mysql::Value;
 use polars::prelude::*;
 
+use crate::batch::ranges::{jdbc_partitions, RangePartition};
 use crate::batch::{parse_cents, worker_conn, TableRef};
 use crate::config::Settings;
 use crate::course::stock_data::store::{self, PartKey, Staging};
 use crate::error::{Error, Result};
-use crate::io::mariadb::{jdbc_partitions, map_err, RangePartition};
+use crate::io::mariadb::map_err;
 use crate::show::Table;
 
 /// What to upload and how.
