@@ -145,6 +145,7 @@ mod tests {
     // resolve: plain values through PlainDisplay, the kit's types through their own inherent
     // method (trait methods never shadow inherent ones), references and literals included.
     #[test]
+    #[allow(clippy::needless_borrow)] // the borrowed forms are what cells write
     fn final_expressions_resolve_evcxr_display() -> Result<(), BdeError> {
         (1 + 1).evcxr_display();
         (2.5).evcxr_display();

@@ -399,10 +399,10 @@ impl Chart {
         if x0 > x1 {
             (x0, x1, y1) = (0.0, 1.0, 1.0);
         }
-        if x1 - x0 < f64::EPSILON {
+        if (x1 - x0).abs() < f64::EPSILON {
             x1 = x0 + 1.0;
         }
-        if y1 - y0 < f64::EPSILON {
+        if (y1 - y0).abs() < f64::EPSILON {
             y1 = y0 + 1.0;
         }
         let mut chart = ChartBuilder::on(root)
