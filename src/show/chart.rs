@@ -298,7 +298,7 @@ impl Chart {
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d((0..n).into_segmented(), low..top)
+            .build_cartesian_2d((0..n - 1).into_segmented(), low..top)
             .map_err(draw_err)?;
         let names: Vec<String> = labels.iter().map(|l| one_line(l)).collect();
         chart
@@ -350,7 +350,7 @@ impl Chart {
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(label_area)
-            .build_cartesian_2d(low..top, (0..n).into_segmented())
+            .build_cartesian_2d(low..top, (0..n - 1).into_segmented())
             .map_err(draw_err)?;
         chart
             .configure_mesh()
