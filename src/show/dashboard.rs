@@ -28,7 +28,7 @@
 //!
 //! Addresses: the page is served on `http://127.0.0.1:<port>/` (the direct address, for
 //! front-ends on the kernel's machine), and through Jupyter's own address as
-//! `<base URL>proxy/<port>/` with `jupyter-server-proxy` (requirements-dev.txt), so it works
+//! `<base URL>proxy/<port>/v/<key>/` with `jupyter-server-proxy` (requirements-dev.txt), so it works
 //! wherever the notebook does (JupyterHub, Binder, an SSH tunnel to Jupyter's port only). The
 //! cell's output is an iframe on the direct address plus a few lines of script that, in
 //! JupyterLab or Notebook 7, read the page's base URL and switch the iframe to the proxied
@@ -186,6 +186,7 @@ impl Dashboard {
         let state = Arc::new(State {
             stop: AtomicBool::new(false),
             token: token.clone(),
+            view_key: format!("{:016x}", rand::random::<u64>()),
             view: Mutex::new(page::View::starting(&self.title)),
         });
         let title = self.title.clone();
@@ -215,8 +216,11 @@ impl Dashboard {
 /// What the sampler and the server share.
 struct State {
     stop: AtomicBool,
-    /// Asked for by `/stop` (see [`registry`]).
+    /// Asked for by `/stop` (see [`registry`]); never shown.
     token: String,
+    /// The secret path `/v/<key>/` under which the page is served to any `Host` (through
+    /// Jupyter's proxy); in the cell's output.
+    view_key: String,
     view: Mutex<page::View>,
 }
 
@@ -234,10 +238,11 @@ impl DashboardHandle {
         format!("http://127.0.0.1:{}/", self.port)
     }
 
-    /// The page's address through Jupyter, relative to Jupyter's base URL: `proxy/<port>/`
-    /// (served by jupyter-server-proxy), e.g. `http://host/course/proxy/8123/`.
+    /// The page's address through Jupyter, relative to Jupyter's base URL:
+    /// `proxy/<port>/v/<key>/` (served by jupyter-server-proxy), e.g.
+    /// `http://host/course/proxy/8123/v/0f3a…/`; the key lets the page through the Host check.
     pub fn proxy_path(&self) -> String {
-        format!("proxy/{}/", self.port)
+        format!("proxy/{}/v/{}/", self.port, self.state.view_key)
     }
 
     pub fn port(&self) -> u16 {
@@ -292,7 +297,7 @@ impl DashboardHandle {
     /// when the page runs in JupyterLab or Notebook 7 and the proxy answers.
     pub fn to_html(&self) -> String {
         let url = self.url();
-        let id = format!("bde-dash-{}", &self.state.token[..8]);
+        let id = format!("bde-dash-{}", &self.state.view_key[..8]);
         format!(
             "<div class=\"bde-dashboard\" id=\"{id}\" data-bde-via=\"direct\"><iframe src=\"{url}\" title=\"{t}\" style=\"width:100%;height:980px;border:1px solid #ccc\"></iframe>\
              <div style=\"font-size:12px;color:#555\">Live dashboard <a class=\"bde-dash-link\" href=\"{url}\" target=\"_blank\">{url}</a> \
@@ -579,7 +584,7 @@ mod tests {
         );
         assert!(d
             .to_html()
-            .contains(&format!("var via = base + \"proxy/{}/\"", d.port())));
+            .contains(&format!("var via = base + \"{}\"", d.proxy_path())));
     }
 
     #[test]

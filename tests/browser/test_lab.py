@@ -468,8 +468,8 @@ def check_live(page, lab):
                 raise Failed(f"live dashboard: the iframe stayed on {el.get_attribute('src')!r} (not switched to Jupyter's address)")
             time.sleep(0.5)
         src = el.get_attribute("src") or ""
-        if not re.fullmatch(r"/course/proxy/\d+/", src):
-            raise Failed(f"live dashboard: the iframe's address {src!r} is not <base URL>proxy/<port>/")
+        if not re.fullmatch(r"/course/proxy/\d+/v/[0-9a-f]{16}/", src):
+            raise Failed(f"live dashboard: the iframe's address {src!r} is not <base URL>proxy/<port>/v/<key>/")
         via_jupyter = page.request.get(f"{lab.base}{src[len('/course'):]}data.json", headers={"Authorization": f"token {lab.token}"})
         if via_jupyter.status != 200 or "panels" not in via_jupyter.text():
             raise Failed(f"live dashboard: {src}data.json through Jupyter answered {via_jupyter.status}")

@@ -5,10 +5,13 @@
 //! (`stop()` ends it). It never waits on a data source (the sampler renders; the server only
 //! copies a string out).
 //!
-//! Only requests whose `Host` names the loopback address (`127.0.0.1`, `localhost`, `[::1]`,
-//! with or without the port) are answered: a web page whose own name resolves to 127.0.0.1 (DNS
-//! rebinding) sends its own name and gets 421. jupyter-server-proxy, which serves the page at
-//! `<Jupyter's base URL>proxy/<port>/`, connects to `localhost:<port>` and says so.
+//! Host check (DNS rebinding: a web page whose own name resolves to 127.0.0.1 sends its own name
+//! as `Host`): a request addressed to the loopback address (`127.0.0.1`, `localhost`, `[::1]`,
+//! with or without the port) is answered; any other `Host` only under the dashboard's secret
+//! view path `/v/<key>/…`, which is what jupyter-server-proxy sends (it serves the page at
+//! `<Jupyter's base URL>proxy/<port>/v/<key>/` and forwards the browser's own `Host`, e.g. the
+//! JupyterHub's name). A rebinding page knows neither the key nor, usually, the port: it gets
+//! 421. The key is in the cell's output only; the stop token never leaves the kernel.
 //! `/stop?token=…` stops it (the token is known only to this kernel's process, see
 //! [`super::registry`]).
 
@@ -151,17 +154,26 @@ fn respond(req: &Request, state: &State) -> (u16, &'static str, String) {
     if req.target.is_empty() {
         return (405, TEXT, "the dashboard answers GET only".into());
     }
-    if !req.host.as_deref().is_some_and(loopback_host) {
-        return (
-            421,
-            TEXT,
-            "the dashboard answers only requests addressed to 127.0.0.1 or localhost".into(),
-        );
-    }
-    let path = req.target.split('?').next().unwrap_or("/");
+    let full = req.target.split('?').next().unwrap_or("/");
+    let keyed_prefix = format!("/v/{}", state.view_key);
+    let keyed = full == keyed_prefix || full.starts_with(&format!("{keyed_prefix}/"));
+    let path = if keyed {
+        &full[keyed_prefix.len()..]
+    } else {
+        full
+    };
+    let path = if path.is_empty() { "/" } else { path };
     let Ok(view) = state.view.lock() else {
         return (500, TEXT, "dashboard state poisoned".into());
     };
+    let loopback = req.host.as_deref().is_some_and(loopback_host);
+    if !loopback && !(keyed && path != "/stop") {
+        return (
+            421,
+            TEXT,
+            "the dashboard answers requests addressed to 127.0.0.1 or localhost, or under its view path".into(),
+        );
+    }
     match path {
         "/" => (
             200,
