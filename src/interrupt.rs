@@ -15,8 +15,11 @@
 //!   Background work (a running query, the generator, a dashboard) never checks it: it keeps
 //!   running, and every variable survives.
 //! - a second press while the first was not noticed for [`UNNOTICED`] (nothing of the kit runs:
-//!   the cell runs its own loop) falls back to what evcxr did: the process that runs the cells
-//!   ends, after saying so on stderr; evcxr starts a new one for the next cell (variables lost).
+//!   the cell runs its own loop), and at most [`STALE_AFTER`] after it, falls back to what evcxr
+//!   did: the process that runs the cells ends, after saying so on stderr; evcxr starts a new
+//!   one for the next cell (variables lost).
+//! - a press during a cell's compilation cancels the compilation (the compiler's linker takes
+//!   SIGINT; measured: "linking with `cc` failed: signal: 2"); the variables stay.
 //! - a noticed press is forgotten once no kit loop has asked for [`FORGET_AFTER`], so a later
 //!   cell's loops run normally; loops that follow at once in the same cell stop too (as Python's
 //!   KeyboardInterrupt ends the whole cell).
@@ -32,8 +35,10 @@ use std::time::{Duration, Instant};
 pub const UNNOTICED: Duration = Duration::from_secs(2);
 /// How long after the last kit loop noticed a press it is forgotten.
 pub const FORGET_AFTER: Duration = Duration::from_secs(3);
-/// How long a press that no kit loop noticed stays pending (■ pressed while nothing ran).
-pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// How long a press that no kit loop noticed stays pending (■ pressed while nothing ran, or
+/// during a cell's compilation, which the signal cancels): after that a second press is a new
+/// first press, and a kit call that starts runs normally.
+pub const STALE_AFTER: Duration = Duration::from_secs(10);
 /// The environment variable evcxr sets in the process that runs the cells.
 const EVCXR_RUNTIME_VAR: &str = "EVCXR_IS_RUNTIME";
 
@@ -96,9 +101,10 @@ impl Presses {
     fn press(&self, now: u64) -> bool {
         let pressed = self.pressed_at.load(Ordering::SeqCst);
         let noticed = self.noticed_at.load(Ordering::SeqCst);
-        if pressed != 0 && noticed == 0 {
+        let age = now.saturating_sub(pressed);
+        if pressed != 0 && noticed == 0 && age <= ms(STALE_AFTER) {
             // A press is pending that no kit loop has seen.
-            return now.saturating_sub(pressed) >= ms(UNNOTICED);
+            return age >= ms(UNNOTICED);
         }
         self.pressed_at.store(now, Ordering::SeqCst);
         self.noticed_at.store(0, Ordering::SeqCst);
@@ -252,6 +258,13 @@ mod tests {
             p.press(10 * S + ms(UNNOTICED)),
             "unnoticed for UNNOTICED: the fallback ends the process"
         );
+        let r = Presses::default();
+        assert!(!r.press(10 * S));
+        assert!(
+            !r.press(10 * S + ms(STALE_AFTER) + 1),
+            "a press long after an unnoticed one (during a compilation) is a new first press"
+        );
+        assert!(r.press(10 * S + ms(STALE_AFTER) + 1 + ms(UNNOTICED)));
         let q = Presses::default();
         assert!(!q.press(10 * S));
         assert_eq!(q.ask(10 * S + 100), Some(true), "a kit loop notices");
