@@ -7,11 +7,15 @@
 //! frame's columns (`Chart::bar(&df, "COUNTRY", "TOTAL")`, `Chart::line(&df, "start", "sum")`).
 //! Category labels never overlap: when the longest label does not fit under its bar, the bars
 //! turn horizontal, with the labels beside them.
+//!
+//! Titles, labels and series names go through [`crate::untrusted::line`] (plotters escapes the
+//! markup characters, not newlines, control characters or evcxr's markers).
 
 use plotters::prelude::*;
 use polars::prelude::{DataFrame, DataType, TimeUnit};
 
 use crate::error::{Error, Result};
+use crate::untrusted;
 
 /// Width of a label character in pixels at the axis font, a generous estimate for sans-serif
 /// (the layout decision; a browser draws narrower).
@@ -294,18 +298,21 @@ impl Chart {
         let n = values.len().max(1);
         let (low, top) = value_range(values);
         let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 20))
+            .caption(untrusted::line(&self.title), ("sans-serif", 20))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d((0..n - 1).into_segmented(), low..top)
             .map_err(draw_err)?;
-        let names: Vec<String> = labels.iter().map(|l| one_line(l)).collect();
+        let names: Vec<String> = labels
+            .iter()
+            .map(|l| untrusted::line(l).into_owned())
+            .collect();
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_desc(&self.x_desc)
-            .y_desc(&self.y_desc)
+            .x_desc(untrusted::line(&self.x_desc))
+            .y_desc(untrusted::line(&self.y_desc))
             .x_labels(n)
             .x_label_style(("sans-serif", LABEL_FONT_PX))
             .x_label_formatter(&|v| match v {
@@ -344,9 +351,13 @@ impl Chart {
         let widest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
         let label_area = ((widest as f64 * LABEL_CHAR_PX) as u32 + 16).min(self.size.0 / 2);
         // Rows are drawn top to bottom in the given order.
-        let names: Vec<String> = labels.iter().rev().map(|l| one_line(l)).collect();
+        let names: Vec<String> = labels
+            .iter()
+            .rev()
+            .map(|l| untrusted::line(l).into_owned())
+            .collect();
         let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 20))
+            .caption(untrusted::line(&self.title), ("sans-serif", 20))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(label_area)
@@ -355,8 +366,8 @@ impl Chart {
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .x_desc(&self.y_desc)
-            .y_desc(&self.x_desc)
+            .x_desc(untrusted::line(&self.y_desc))
+            .y_desc(untrusted::line(&self.x_desc))
             .y_labels(n)
             .y_label_style(("sans-serif", LABEL_FONT_PX))
             .y_label_formatter(&|v| match v {
@@ -406,7 +417,7 @@ impl Chart {
             y1 = y0 + 1.0;
         }
         let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 20))
+            .caption(untrusted::line(&self.title), ("sans-serif", 20))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -430,8 +441,8 @@ impl Chart {
         };
         chart
             .configure_mesh()
-            .x_desc(&self.x_desc)
-            .y_desc(&self.y_desc)
+            .x_desc(untrusted::line(&self.x_desc))
+            .y_desc(untrusted::line(&self.y_desc))
             .x_labels(6)
             .x_label_formatter(&fmt_x)
             .draw()
@@ -444,7 +455,7 @@ impl Chart {
                     color.stroke_width(2),
                 ))
                 .map_err(draw_err)?
-                .label(name.clone())
+                .label(untrusted::line(name))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
@@ -465,23 +476,13 @@ impl Chart {
     pub fn evcxr_display(&self) {
         match self.to_svg() {
             Ok(svg) => crate::show::display_mime("image/svg+xml", &svg),
-            Err(e) => eprintln!("chart '{}' could not be drawn: {e}", self.title),
+            Err(e) => eprintln!(
+                "chart '{}' could not be drawn: {}",
+                untrusted::line(&self.title),
+                untrusted::line(&e.to_string())
+            ),
         }
     }
-}
-
-/// A label on one line: control characters (line breaks included) become spaces, so text from
-/// outside never breaks the SVG's lines (evcxr reads its output protocol line by line).
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 /// The value axis: from 0 (or the lowest negative value) to 10% above the highest value.

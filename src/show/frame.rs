@@ -5,8 +5,8 @@
 //! last rows with a `…` row between when the frame is long (5 + 5 of more than 10, Polars'
 //! default). A `LazyFrame` is collected with a bound: at most [`LAZY_ROWS`] + 1 rows are
 //! computed, so a final `scan_hive(…)?` never reads a whole store to show ten rows. Text cells
-//! from outside (Kafka values, MariaDB cells) are escaped and their line breaks kept out of the
-//! output protocol ([`cell_html`]).
+//! from outside (Kafka values, MariaDB cells) go through [`crate::show::html::escape`] (markup,
+//! line breaks and evcxr's markers neutralised).
 
 use polars::prelude::{AnyValue, DataFrame, LazyFrame};
 
@@ -42,15 +42,9 @@ fn cell_text(v: &AnyValue) -> String {
     }
 }
 
-/// Escapes a cell for HTML and keeps it on one line (a line break inside an evcxr block could
-/// end the block early: see [`crate::show`]).
+/// A cell for HTML: escaped, on one line, no evcxr marker ([`crate::show::html::escape`]).
 pub fn cell_html(s: &str) -> String {
     escape(s)
-        .replace('\n', "&#10;")
-        .replace('\r', "&#13;")
-        .replace('\u{85}', "&#133;")
-        .replace('\u{2028}', "&#8232;")
-        .replace('\u{2029}', "&#8233;")
 }
 
 fn rows_of(df: &DataFrame, range: std::ops::Range<usize>) -> Vec<Vec<String>> {
@@ -242,6 +236,7 @@ mod tests {
         let df = df!("COUNTRY" => [evil]).expect("df");
         let h = FrameView::new(&df).to_html();
         assert!(!h.contains('\n') && !h.contains("<img"), "{h}");
-        assert!(h.contains("&#10;EVCXR_END_CONTENT&#10;&lt;img"), "{h}");
+        assert!(!h.contains("EVCXR_END_CONTENT"), "{h}");
+        assert!(h.contains("&lt;img"), "{h}");
     }
 }

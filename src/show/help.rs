@@ -48,7 +48,7 @@ pub const PYSPARK_TO_KIT: &[(&str, &str, &str)] = &[
     ),
     (
         "spark.readStream.format(\"kafka\").option(\"subscribe\", t).option(\"startingOffsets\", \"latest\")",
-        "`KafkaSource::new(TOPIC).starting(Start::Latest)`",
+        "`Stream::<Visit>::read(KafkaSource::new(TOPIC).starting(Start::Latest))`",
         "notebooks 4, 7",
     ),
     (
@@ -58,32 +58,32 @@ pub const PYSPARK_TO_KIT: &[(&str, &str, &str)] = &[
     ),
     (
         ".filter(col(\"last_action\") == \"ShoppingCart\")",
-        "`.filter(|v: &Visit| v.last_action == SHOPPING_CART)` on a sink",
+        "`visits.filter(|v| v.last_action == SHOPPING_CART)`",
         "notebook 4",
     ),
     (
         ".writeStream.format(\"kafka\").option(\"topic\", t)",
-        "`KafkaSink::new(TOPIC, |v| format!(…))` (exactly-once for one writer)",
+        "`.write(KafkaSink::new(TOPIC, |v| format!(…)))` (exactly-once for one writer)",
         "notebook 4",
     ),
     (
         ".writeStream.foreach(redis_writer) (ZINCRBY per row)",
-        "`RedisZIncr::new(KEY, |v| member, |v| amount)` (one atomic script per batch)",
+        "`visits.write(RedisZIncr::new(KEY, |v| member, |v| amount))` (one atomic script per batch)",
         "notebooks 4, 7",
     ),
     (
         ".withWatermark(\"timestamp\", \"5 seconds\").groupBy(window(…, \"5 seconds\"), …).agg(sum(…))",
-        "`Windowed::tumbling(5 s).processing_time().watermark(5 s).key(…).sum(…)`",
+        "`visits.with_watermark(5 s).window(Window::tumbling(5 s), |v| key).agg([agg::sum(…)])`",
         "notebook 4",
     ),
     (
         ".writeStream.foreachBatch(mariadb_writer)",
-        "`.to(MariaDbInsert::new(DB, TABLE, &[cols], |w| values).merge(Merge::Additive{…}))`",
+        "`.write(MariaDbInsert::new(DB, TABLE, &[cols], |w| values).merge(Merge::Additive{…}))`",
         "notebook 4",
     ),
     (
         ".trigger(processingTime=\"1 second\").start()",
-        "`Query::<Visit>::new(NAME).source(…).sink(…).trigger(Trigger::every(1 s)).start()?`",
+        "`Query::new(NAME).trigger(Trigger::every(1 s)).start([carts, totals, summaries])?`",
         "notebooks 4, 7",
     ),
     (

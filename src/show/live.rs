@@ -49,7 +49,9 @@ impl Live {
     }
 
     /// Calls `refresh(i)` for i = 0, 1, … printing each returned block as it comes; sleeps
-    /// between refreshes. Returns the number of refreshes made. Stops early on an error.
+    /// between refreshes. A block's lines go through [`crate::untrusted::text`]; a caller that
+    /// puts an outside value in a block writes it with [`crate::untrusted::line`], so that a
+    /// newline in the value cannot start a section of its own. Returns the number of refreshes made. Stops early on an error.
     pub fn run<F>(self, refresh: F) -> Result<usize>
     where
         F: FnMut(usize) -> Result<String>,
@@ -74,7 +76,7 @@ impl Live {
                 return Ok(i);
             }
             let block = refresh(i)?;
-            if let Some(out) = changes.next(&block) {
+            if let Some(out) = changes.next(&crate::untrusted::text(&block)) {
                 println!("{out}");
             }
             i += 1;

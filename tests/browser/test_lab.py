@@ -97,7 +97,7 @@ class Lab:
         shutil.rmtree(OUT / "lab-workspaces", ignore_errors=True)
         (OUT / "lab-workspaces").mkdir(parents=True, exist_ok=True)
         args = [str(VENV / "bin" / "jupyter"), "lab", "--ip", "127.0.0.1", f"--port={self.port}",
-                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}", "--no-browser",
+                "--ServerApp.port_retries=0", "--no-browser",
                 f"--ServerApp.base_url={self.base_url}",
                 f"--ServerApp.root_dir={REPO}", f"--LabApp.user_settings_dir={settings}",
                 f"--LabApp.workspaces_dir={OUT / 'lab-workspaces'}"]
@@ -105,7 +105,8 @@ class Lab:
             args.append("--allow-root")  # JupyterLab refuses root without it
         self.log_path = OUT / "jupyterlab.log"
         self.log_file = open(self.log_path, "w")
-        env = {**os.environ, "BDE_FAST": "1"}
+        # The token goes through the environment, not the command line (where ps shows it).
+        env = {**os.environ, "BDE_FAST": "1", "JUPYTER_TOKEN": self.token}
         self.proc = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT, env=env,
                                      cwd=REPO, start_new_session=True)
         deadline = time.time() + 90
@@ -375,26 +376,23 @@ fn wait_for_flag(path: &str) {{
 }}''',
         '''let job = {
     use bde_kit::course::visit::Visit;
-    let carts_out = KafkaSink::new(&carts, |v: &Visit| {
+    let visits_in = Stream::<Visit>::read(KafkaSource::new(&visits).starting(Start::Earliest));
+    let carts_out = visits_in
+        .filter(|v| v.last_action == "ShoppingCart")
+        .write(KafkaSink::new(&carts, |v: &Visit| {
             format!("{},{},{},{}", v.country, v.last_action, v.visit_date.format("%Y-%m-%d %H:%M:%S"), v.duration)
-        })
-        .filter(|v: &Visit| v.last_action == "ShoppingCart");
-    let countries = RedisZIncr::new(&key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64);
-    let summaries = Windowed::tumbling(Duration::from_secs(5))
-        .processing_time()
-        .watermark(Duration::from_secs(5))
-        .key(|v: &Visit| v.last_action.clone())
-        .sum(|v: &Visit| v.duration as i64)
-        .to(course::analytics::visit_stats_writer(&db));
-    Query::<Visit>::new(&format!("browser-analytics-{tag}"))
-        .source(KafkaSource::new(&visits).starting(Start::Earliest))
+        }));
+    let countries = visits_in.write(RedisZIncr::new(&key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64));
+    let summaries = visits_in
+        .with_watermark(Duration::from_secs(5))
+        .window(Window::tumbling(Duration::from_secs(5)), |v| v.last_action.clone())
+        .sum(|v| v.duration as i64)
+        .write(course::analytics::visit_stats_writer(&db));
+    Query::new(&format!("browser-analytics-{tag}"))
         .trigger(Trigger::every(Duration::from_secs(1)))
-        .sink(carts_out)
-        .sink(countries)
-        .sink(summaries)
         .settings(settings.clone())
         .quiet(true)
-        .start()?
+        .start([carts_out, countries, summaries])?
 };
 let generator = course::visits::VisitGenerator::course().topic(visits.clone()).count(100_000).speed(0.05).settings(settings.clone()).start()?;''',
         'let dash = course::monitor::Monitor::course().names(&carts, &key, &db).until_job_stops(Some(job.name())).dashboard()?;\ndash.clone()',

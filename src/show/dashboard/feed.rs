@@ -14,11 +14,11 @@ use crate::config::Settings;
 use crate::stream::clock::fmt_ms;
 use crate::stream::{checkpoint, Progress, Status, Summary};
 
+/// One key's points (Unix seconds, value) in a time-series panel.
+pub type KeySeries = (String, Vec<(f64, f64)>);
+
 /// Batches shown in the rows/s chart.
 const RATE_BATCHES: usize = 60;
-
-/// A line chart's series: its name and its (x, y) points.
-pub type NamedSeries = (String, Vec<(f64, f64)>);
 
 /// Everything the page shows, as of one sample.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -35,7 +35,7 @@ pub struct Panels {
     /// (panel title, totals per label).
     pub bars: Option<(String, Vec<(String, f64)>)>,
     /// (panel title, points (Unix seconds, value) per key).
-    pub series: Option<(String, Vec<NamedSeries>)>,
+    pub series: Option<(String, Vec<KeySeries>)>,
     pub progress: Option<ProgressView>,
     /// Panels whose source failed in this sample (they keep their last figures).
     pub errors: Vec<String>,
