@@ -167,7 +167,7 @@ fn respond(req: &Request, state: &State) -> (u16, &'static str, String) {
         return (500, TEXT, "dashboard state poisoned".into());
     };
     let loopback = req.host.as_deref().is_some_and(loopback_host);
-    if !loopback && !(keyed && path != "/stop") {
+    if !loopback && (!keyed || path == "/stop") {
         return (
             421,
             TEXT,
