@@ -10,14 +10,24 @@ written, and then:
            for the last cell, and checks the rendered page: no error output, an HTML table with
            the course's global-stock columns, the chart's SVG. Screenshot build/browser/nb2.png.
   monitor  opens notebook 5 (the monitor) in the browser while notebooks 4 (job) and 3
-           (generator) run headless beside it, as the chapter-4 demo does; checks the monitor's
-           report renders (heading, tables, SVG) and nothing errs. Screenshot build/browser/monitor.png.
+           (generator) run headless beside it, as the chapter-4 demo does; presses ■ (Kernel >
+           Interrupt Kernel) once the monitor loop printed a cart line: the loop must say
+           "interrupted (■)" and end with its report (heading, tables, SVG), and the cells after
+           it (they use variables defined before) run in the same kernel: visit_stats as a frame
+           table with column types, the dashboard's snapshot; notebook 4's job runs on to its own
+           stop and check. Screenshots build/browser/interrupt-monitor.png, monitor.png, frame-table.png.
   live     opens a scratch notebook (build/browser/live_dashboard.ipynb, written by the test with
            its own topics, key and database) that starts the analytics query and a visits
            generator and shows `Monitor::dashboard()` and `job.dashboard()`: two screenshots of
            the dashboard a few seconds apart while visits flow must show different country
-           totals (build/browser/dashboard-1.png, dashboard-2.png); after the test asks the
-           notebook to stop the job, the dashboard must say so (dashboard-stopped.png).
+           totals (build/browser/dashboard-1.png, dashboard-2.png), the iframe on Jupyter's
+           address <base URL>proxy/<port>/v/<key>/ (JupyterLab runs under --ServerApp.base_url=/course/);
+           ■ during `generator.wait` returns within seconds and the next cell sees the job running
+           and the generator sending (interrupt-wait.png); after the test asks the notebook to stop
+           the job, the dashboard must say so (dashboard-stopped.png), and its snapshot is in the
+           saved notebook file (dashboard-snapshot.png); last, a loop of the cell's own: the first
+           ■ changes nothing, a second one 3 s later ends the cells' process and says so
+           (interrupt-kill.png).
 The checks read rendered outputs (tables, SVG, iframes), not cell sources. Prints one line per
 check and "N passed, N failed"; exit code 1 on any failure. Environment: BDE_CHROMIUM (default
 /usr/bin/chromium), BDE_BROWSER_TIMEOUT (seconds for one notebook, default 1800).
@@ -302,10 +312,10 @@ def check_monitor(page, lab):
         t.start()
     stopped_at = None
     try:
-        # ■ while the monitor loop (code cell 3) runs, once it printed a refresh with totals: the
+        # ■ while the monitor loop (code cell 3) runs, once it printed a cart line: the
         # loop must end within a second with what it has, and the cells after it (which use
         # `settings` and `dashboard`, defined before) run in the same kernel.
-        wait_output(page, 3, r"Country Stats from Redis\s*-+\s*\w+  =  \d", NOTEBOOK_TIMEOUT, "notebook 5's monitor")
+        wait_output(page, 3, r"\w+,ShoppingCart,\d{4}-\d\d-\d\d", NOTEBOOK_TIMEOUT, "notebook 5's monitor (a cart line)")
         page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").nth(3).scroll_into_view_if_needed()
         interrupt_kernel(page)
         stopped_at = time.time()
