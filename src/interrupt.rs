@@ -146,7 +146,7 @@ pub fn sleep(d: Duration) -> bool {
 
 /// The error of a kit call that was interrupted and has no partial result to return.
 pub fn stopped(what: impl std::fmt::Display) -> crate::error::Error {
-    crate::error::Error::Task(format!("interrupted (■): {what}"))
+    crate::error::Error::Interrupted(what.to_string())
 }
 
 #[cfg(unix)]

@@ -510,7 +510,7 @@ def check_live(page, lab):
         # next cell uses the variables from before and sees the job and the generator running.
         wait_output(page, 5, r'\{"country"', 300, "generator.wait")
         interrupt_kernel(page)
-        _, took = wait_output(page, 5, r"wait returned: interrupted \(■\)", 30, "generator.wait after ■")
+        _, took = wait_output(page, 5, r"wait returned: interrupted \(■\): the wait for the generator", 30, "generator.wait after ■")
         m, _ = wait_output(page, 6, r"after ■: job (\w+) with (\d+) rows read; generator sent (\d+) then (\d+) visits", 120, "the cell after ■")
         if m.group(1) != "running" or not int(m.group(4)) > int(m.group(3)):
             raise Failed(f"after ■ the job or the generator stopped: {m.group(0)!r}")
