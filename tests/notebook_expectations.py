@@ -90,7 +90,7 @@ EXPECTATIONS = {
                                    r"^\w+,ShoppingCart,\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+$",
                                    r"Pipeline monitor: \d+ refreshes, [1-9]\d* cart lines", r"<svg",
                                    r"<th>INTERVAL_TIMESTAMP</th>", r"<th>member</th><th>score</th>",
-                                   r"<td class=\"dtype\">datetime\[", r"class=\"bde-snapshot\""],
+                                   r"<th>INTERVAL_TIMESTAMP</th>[^\n]*<td class=\"dtype\">", r"class=\"bde-snapshot\""],
           "mimes": ["text/html"]},
     NB6: {"patterns": HEALTH_UP + [r"Querying bounds for date ranges : \d{4}-\d\d-\d\d \d{4}-\d\d-\d\d",
                                    r"Query bounds are :  \d+ \d+", r"<th>ID</th><th>LAST_ACTION</th><th>DURATION</th>"],
