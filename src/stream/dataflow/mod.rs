@@ -5,7 +5,8 @@
 //! [`map`](Stream::map) into another row type, put a watermark on it
 //! ([`with_watermark`](Stream::with_watermark) on processing time,
 //! [`with_event_time`](Stream::with_event_time)), [`window`](Timed::window) it or
-//! [drop duplicates](Timed::drop_duplicates_within_watermark). A stream is a
+//! [drop duplicates](Timed::drop_duplicates_within_watermark), and join each row with a
+//! MariaDB table ([`lookup`](Stream::lookup), refreshed on the rule of [`lookup`]). A stream is a
 //! description: it can be used several times, and each use that ends in a sink
 //! ([`write`](Stream::write)) is a [`Branch`] with its own operator state. A query
 //! ([`crate::stream::Query::start`]) runs the branches of one read: every batch is read and
@@ -42,9 +43,11 @@
 //! source records and no branch applies them.
 
 mod dedup;
+pub mod lookup;
 mod stateless;
 pub mod windowing;
 
+pub use lookup::{MariaDbLookup, Record};
 pub use windowing::{sum, Agg, Timed, Window, Windowing};
 
 /// The aggregates of a window, by name (`agg::sum(|v: &Visit| v.duration)`, `agg::count()`),
