@@ -5,6 +5,7 @@
 //! - stream: [`Query`], [`KafkaSource`] and [`Start`], [`Trigger`], the sinks ([`KafkaSink`],
 //!   [`RedisZIncr`], [`MariaDbInsert`] with [`Merge`]), [`Windowed`] with [`WindowRow`], [`Row`]
 //!   and [`decode_json`] for a record type written in a cell;
+//! - explore: [`Explorer`] (one-line views of Kafka, Redis and MariaDB state) and its [`Explored`];
 //! - the course's names ([`crate::course::names`]);
 //! - Polars' prelude (DataFrame, `col`, `lit`, `len`, `IntoLazy`, …) with the `df!` macro, so cells
 //!   never need their own `:dep polars` (which would recompile it); the lazy expression chain is
@@ -27,6 +28,7 @@ pub use crate::batch::TableRef;
 pub use crate::config::Settings;
 pub use crate::course::names::*;
 pub use crate::error::Error as BdeError;
+pub use crate::explore::{Explored, Explorer};
 pub use crate::io::health::{health, Health};
 pub use crate::runtime::{block_on, block_on_timeout};
 pub use crate::show::live::Live;
@@ -35,7 +37,7 @@ pub use crate::stream::sink::{KafkaSink, MariaDbInsert, Merge, RedisZIncr, Windo
 pub use crate::stream::{
     decode_json, KafkaSource, Query, Row, Start, StreamingQuery, Trigger, WindowRow,
 };
-pub use crate::{batch, course, io, stream};
+pub use crate::{batch, course, explore, io, stream};
 pub use chrono::{NaiveDate, NaiveDateTime};
 pub use serde;
 pub use std::time::Duration;
