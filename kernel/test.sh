@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The README's test command: sets up what is missing, then runs every test.
 #  1. kernel/setup.sh (packages, venv, evcxr, services, the spark user, the warm kernel folder)
-#  2. cargo test: unit tests and integration tests against the real Kafka, Redis and MariaDB
-#  3. every notebook replayed headless through the evcxr kernel, outputs checked
-#  4. the browser test: JupyterLab in Debian's chromium (Playwright), notebooks 2 and 5 run
+#  2. cargo fmt --check and cargo clippy -D warnings over the workspace (every target)
+#  3. cargo test: unit tests and integration tests against the real Kafka, Redis and MariaDB
+#  4. every notebook replayed headless through the evcxr kernel, outputs checked
+#  5. the browser test: JupyterLab in Debian's chromium (Playwright), notebooks 2 and 5 run
 #     through the UI, the live dashboard (tests/browser/test_lab.py; screenshots in build/browser/)
-#  5. a tiny-scale smoke run of the benchmarks (proves the harness works; no timing asserted)
+#  6. a tiny-scale smoke run of the benchmarks (proves the harness works; no timing asserted)
 # The cargo target dir and the kernels' build folders live under ~/.cache/bde_kit, outside the
 # clone, so a fresh clone on a machine that ran this once takes minutes.
 set -euo pipefail
@@ -18,10 +19,14 @@ bash "$REPO/kernel/setup.sh"
 
 export CARGO_TARGET_DIR="$BDE_CACHE/target"
 cd "$REPO"
-step "cargo test"
 # The shared target dir serves every checkout, and cargo tells this crate's builds apart by
 # file times only: touch the crate roots so another checkout's newer build is never reused.
 touch "$REPO/src/lib.rs" "$REPO/src/bin/bde/main.rs" "$REPO/bench/src/main.rs" "$REPO"/tests/*.rs
+step "format and lints"
+cargo fmt --all --check || die "cargo fmt --check: run 'cargo fmt --all' and commit"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "cargo test"
 # --workspace: the kit's tests and the unit tests of the benchmark crate (bench/).
 cargo test --locked --no-fail-fast --workspace
 

@@ -15,6 +15,9 @@
 //! - [`explore`] gives one-line views of what Kafka, Redis and MariaDB hold;
 //! - [`show`] knows the notebook (HTML/text tables, SVG charts, live progress).
 //!
+//! Below all of them, [`untrusted`] makes outside text safe to print or render (every layer uses
+//! it wherever a value from a server reaches stdout, HTML or SVG).
+//!
 //! Every dependency a cell needs comes through the kit ([`polars`], [`tokio`], [`serde_json`],
 //! [`chrono`]), so a notebook never needs a second `:dep` (which would recompile Polars).
 
@@ -28,6 +31,7 @@ pub mod prelude;
 pub mod runtime;
 pub mod show;
 pub mod stream;
+pub mod untrusted;
 
 pub use config::Settings;
 pub use error::{Error, Result};

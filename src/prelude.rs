@@ -2,9 +2,10 @@
 //!
 //! - batch: [`JdbcRead`] (partitioned read) and [`bounds`], [`JdbcWrite`] (a frame into a table), [`SaveMode`] and [`scan_hive`]
 //!   (Hive-partitioned Parquet), [`KafkaPublish`] (rows to Kafka, each ID once), [`TableRef`];
-//! - stream: [`Query`], [`KafkaSource`] and [`Start`], [`Trigger`], the sinks ([`KafkaSink`],
-//!   [`RedisZIncr`], [`MariaDbInsert`] with [`Merge`]), [`Windowed`] with [`WindowRow`], [`Row`]
-//!   and [`decode_json`] for a record type written in a cell;
+//! - stream: [`Stream`] (read, filter, map, watermark, [`Window`] with the aggregates of [`agg`]
+//!   giving [`WindowRow`]s), [`KafkaSource`] and [`Start`], [`MemorySource`], [`Query`],
+//!   [`Trigger`], the sinks ([`KafkaSink`], [`RedisZIncr`], [`MariaDbInsert`] with [`Merge`],
+//!   [`MemorySink`]), [`Row`] and [`decode_json`] for a record type written in a cell;
 //! - explore: [`Explorer`] (one-line views of Kafka, Redis and MariaDB state) and its [`Explored`];
 //! - the course's names ([`crate::course::names`]);
 //! - Polars' prelude (DataFrame, `col`, `lit`, `len`, `IntoLazy`, …) with the `df!` macro, so cells
@@ -33,9 +34,11 @@ pub use crate::io::health::{health, Health};
 pub use crate::runtime::{block_on, block_on_timeout};
 pub use crate::show::live::Live;
 pub use crate::show::{Chart, Report, Table};
-pub use crate::stream::sink::{KafkaSink, MariaDbInsert, Merge, RedisZIncr, Windowed};
+pub use crate::stream::dataflow::agg;
+pub use crate::stream::sink::{KafkaSink, MariaDbInsert, MemorySink, Merge, RedisZIncr};
 pub use crate::stream::{
-    decode_json, KafkaSource, Query, Row, Start, StreamingQuery, Trigger, WindowRow,
+    decode_json, KafkaSource, MemorySource, Mode, Query, Row, Start, Stream, StreamingQuery,
+    Trigger, Window, WindowRow,
 };
 pub use crate::{batch, course, explore, io, stream};
 pub use chrono::{NaiveDate, NaiveDateTime};
@@ -130,6 +133,7 @@ mod tests {
         (String::from("text")).evcxr_display();
         (vec![1, 2], Some("x")).evcxr_display();
         let df = df!("A" => [1i64, 2])?;
+        #[allow(clippy::needless_borrow)] // a cell's final `&df` must resolve too
         (&df).evcxr_display();
         df.evcxr_display();
         (df.height()).evcxr_display();

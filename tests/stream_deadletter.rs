@@ -11,7 +11,7 @@ use bde_kit::course::visit::Visit;
 use bde_kit::io::kafka;
 use bde_kit::rdkafka::producer::{FutureProducer, FutureRecord};
 use bde_kit::stream::sink::RedisZIncr;
-use bde_kit::stream::{DeadLetter, KafkaSource, Query, Start, Trigger};
+use bde_kit::stream::{DeadLetter, KafkaSource, Query, Start, Stream, Trigger};
 use stream_util::*;
 
 #[test]
@@ -62,20 +62,19 @@ fn bad_records_are_dead_lettered_with_a_reason_and_valid_ones_all_arrive() {
     })
     .expect("produce");
 
-    let q = Query::<Visit>::new(&format!("dlq-{}", f.tag))
+    let q = Query::new(&format!("dlq-{}", f.tag))
         .settings(f.settings.clone())
-        .source(
+        .trigger(Trigger::AvailableNow)
+        .start([Stream::<Visit>::read(
             KafkaSource::new(&topic)
                 .starting(Start::Earliest)
                 .max_records(10),
         )
-        .trigger(Trigger::AvailableNow)
-        .sink(RedisZIncr::new(
+        .write(RedisZIncr::new(
             &key,
             |v: &Visit| v.country.clone(),
             |v: &Visit| v.duration as f64,
-        ))
-        .start()
+        ))])
         .expect("start");
     assert!(q.await_termination(Duration::from_secs(60)).expect("wait"));
     let s = q.summary();

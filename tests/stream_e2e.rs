@@ -9,8 +9,10 @@ use std::time::Duration;
 use bde_kit::course::visit::Visit;
 use bde_kit::io::kafka;
 use bde_kit::stream::sink::foreach::foreach_batch;
-use bde_kit::stream::sink::{KafkaSink, RedisZIncr, Windowed};
-use bde_kit::stream::{self, KafkaSource, ManualClock, Query, Start, Status, Trigger};
+use bde_kit::stream::sink::{KafkaSink, RedisZIncr};
+use bde_kit::stream::{
+    self, KafkaSource, ManualClock, Query, Start, Status, Stream, Trigger, Window,
+};
 use stream_util::*;
 
 #[test]
@@ -24,31 +26,31 @@ fn analytics_query_fans_out_to_three_sinks_and_flushes_on_stop() {
     produce(&f.settings, &topic, &vs);
 
     // the course's query (notebook 4), with a test's names and a smaller batch
-    let q = Query::<Visit>::new(&format!("analytics-{}", f.tag))
+    let visits = Stream::<Visit>::read(
+        KafkaSource::new(&topic)
+            .starting(Start::Earliest)
+            .max_records(70),
+    );
+    let q = Query::new(&format!("analytics-{}", f.tag))
         .settings(f.settings.clone())
-        .source(
-            KafkaSource::new(&topic)
-                .starting(Start::Earliest)
-                .max_records(70),
-        )
         .trigger(Trigger::every(Duration::from_millis(200)))
-        .sink(
-            KafkaSink::new(&carts, Visit::csv_line)
-                .filter(|v: &Visit| v.last_action == "ShoppingCart"),
-        )
-        .sink(RedisZIncr::new(
-            &key,
-            |v: &Visit| v.country.clone(),
-            |v: &Visit| v.duration as f64,
-        ))
-        .sink(
-            Windowed::tumbling(Duration::from_secs(5))
-                .watermark(Duration::from_secs(5))
-                .key(|v: &Visit| v.last_action.clone())
-                .sum(|v: &Visit| v.duration)
-                .to(bde_kit::course::analytics::visit_stats_writer(&db)),
-        )
-        .start()
+        .start([
+            visits
+                .filter(|v| v.last_action == "ShoppingCart")
+                .write(KafkaSink::new(&carts, Visit::csv_line)),
+            visits.write(RedisZIncr::new(
+                &key,
+                |v: &Visit| v.country.clone(),
+                |v: &Visit| v.duration as f64,
+            )),
+            visits
+                .with_watermark(Duration::from_secs(5))
+                .window(Window::tumbling(Duration::from_secs(5)), |v| {
+                    v.last_action.clone()
+                })
+                .sum(|v| v.duration)
+                .write(bde_kit::course::analytics::visit_stats_writer(&db)),
+        ])
         .expect("start");
     // returns while the query goes on
     let s = q.until_idle(Duration::from_secs(2)).expect("watch");
@@ -112,22 +114,23 @@ fn raw_strings_once_available_now_and_restart_from_checkpoint() {
     let seen: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
     let run = |trigger: Trigger, max: usize| {
         let seen = seen.clone();
-        Query::<String>::new(&name)
+        let actions = Stream::<String>::read(
+            KafkaSource::new(&topic)
+                .starting(Start::Earliest)
+                .max_records(max),
+        );
+        Query::new(&name)
             .settings(f.settings.clone())
-            .source(
-                KafkaSource::new(&topic)
-                    .starting(Start::Earliest)
-                    .max_records(max),
-            )
             .trigger(trigger)
             .quiet(true)
-            .sink(foreach_batch("collect", move |b, rows: &[String]| {
-                seen.lock()
-                    .expect("lock")
-                    .extend(rows.iter().map(|r| (b.batch_id, r.clone())));
-                Ok(())
-            }))
-            .start()
+            .start([
+                actions.write(foreach_batch("collect", move |b, rows: &[String]| {
+                    seen.lock()
+                        .expect("lock")
+                        .extend(rows.iter().map(|r| (b.batch_id, r.clone())));
+                    Ok(())
+                })),
+            ])
             .expect("start")
     };
     // once: one batch of at most 30
@@ -163,26 +166,26 @@ fn processing_time_windows_follow_the_injected_clock() {
     let clock = ManualClock::new(1_000_000);
     let windows: Arc<Mutex<Vec<bde_kit::stream::WindowRow>>> = Arc::default();
     let w2 = windows.clone();
-    let q = Query::<Visit>::new(&format!("clock-{}", f.tag))
+    let q = Query::new(&format!("clock-{}", f.tag))
         .settings(f.settings.clone())
-        .source(KafkaSource::new(&topic).starting(Start::Earliest))
         .trigger(Trigger::every(Duration::from_millis(50)))
         .clock(clock.clone())
         .quiet(true)
-        .sink(
-            bde_kit::stream::sink::Windowed::tumbling(Duration::from_secs(5))
-                .watermark(Duration::from_secs(5))
-                .key(|v: &Visit| v.last_action.clone())
-                .sum(|v: &Visit| v.duration)
-                .to(foreach_batch(
+        .start([
+            Stream::<Visit>::read(KafkaSource::new(&topic).starting(Start::Earliest))
+                .with_watermark(Duration::from_secs(5))
+                .window(Window::tumbling(Duration::from_secs(5)), |v| {
+                    v.last_action.clone()
+                })
+                .sum(|v| v.duration)
+                .write(foreach_batch(
                     "windows",
                     move |_, rows: &[bde_kit::stream::WindowRow]| {
                         w2.lock().expect("lock").extend_from_slice(rows);
                         Ok(())
                     },
                 )),
-        )
-        .start()
+        ])
         .expect("start");
     let vs = visits(20);
     produce(&f.settings, &topic, &vs);

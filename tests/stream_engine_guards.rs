@@ -14,8 +14,9 @@ use bde_kit::io::kafka;
 use bde_kit::rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use bde_kit::stream::checkpoint;
 use bde_kit::stream::sink::foreach::foreach_batch;
-use bde_kit::stream::sink::Windowed;
-use bde_kit::stream::{KafkaSource, ManualClock, Query, Start, Status, Trigger, WindowRow};
+use bde_kit::stream::{
+    KafkaSource, ManualClock, Query, Start, Status, Stream, Trigger, Window, WindowRow,
+};
 use bde_kit::Error;
 use stream_util::*;
 
@@ -28,13 +29,14 @@ fn a_second_instance_in_another_process_fails_at_once_naming_the_holder() {
     let db = f.database();
     produce(&f.settings, &topic, &visits(30));
     let query = format!("two-{}", f.tag);
-    let q = Query::<Visit>::new(&query)
+    let q = Query::new(&query)
         .settings(f.settings.clone())
-        .source(KafkaSource::new(&topic).starting(Start::Earliest))
         .trigger(Trigger::every(Duration::from_millis(100)))
-        .sink(foreach_batch("count", |_, _: &[Visit]| Ok(())))
         .quiet(true)
-        .start()
+        .start([
+            Stream::<Visit>::read(KafkaSource::new(&topic).starting(Start::Earliest))
+                .write(foreach_batch("count", |_, _: &[Visit]| Ok(()))),
+        ])
         .expect("first instance");
     q.for_batches(1).expect("first instance runs");
 
@@ -104,16 +106,18 @@ fn a_recreated_topic_under_a_checkpoint_fails_loudly_with_the_fix() {
     let query = format!("recreated-{}", f.tag);
     let seen = Arc::new(Mutex::new(0usize));
     let run = |seen: Arc<Mutex<usize>>| {
-        Query::<Visit>::new(&query)
+        Query::new(&query)
             .settings(f.settings.clone())
-            .source(KafkaSource::new(&topic).starting(Start::Earliest))
             .trigger(Trigger::AvailableNow)
-            .sink(foreach_batch("count", move |_, rows: &[Visit]| {
-                *seen.lock().expect("lock") += rows.len();
-                Ok(())
-            }))
             .quiet(true)
-            .start()
+            .start([
+                Stream::<Visit>::read(KafkaSource::new(&topic).starting(Start::Earliest)).write(
+                    foreach_batch("count", move |_, rows: &[Visit]| {
+                        *seen.lock().expect("lock") += rows.len();
+                        Ok(())
+                    }),
+                ),
+            ])
             .expect("start")
     };
     let q = run(seen.clone());
@@ -153,23 +157,23 @@ fn a_wall_clock_stepped_back_an_hour_drops_no_row_as_late() {
     let clock = ManualClock::new(1_700_000_000_000);
     let windows: Arc<Mutex<Vec<WindowRow>>> = Arc::new(Mutex::new(Vec::new()));
     let w = windows.clone();
-    let q = Query::<Visit>::new(&format!("clock-{}", f.tag))
+    let q = Query::new(&format!("clock-{}", f.tag))
         .settings(f.settings.clone())
-        .source(KafkaSource::new(&topic).starting(Start::Earliest))
         .trigger(Trigger::every(Duration::from_millis(50)))
         .clock(clock.clone())
-        .sink(
-            Windowed::tumbling(Duration::from_secs(5))
-                .watermark(Duration::from_secs(5))
-                .key(|v: &Visit| v.last_action.clone())
+        .quiet(true)
+        .start([
+            Stream::<Visit>::read(KafkaSource::new(&topic).starting(Start::Earliest))
+                .with_watermark(Duration::from_secs(5))
+                .window(Window::tumbling(Duration::from_secs(5)), |v: &Visit| {
+                    v.last_action.clone()
+                })
                 .sum(|v: &Visit| v.duration)
-                .to(foreach_batch("windows", move |_, rows: &[WindowRow]| {
+                .write(foreach_batch("windows", move |_, rows: &[WindowRow]| {
                     w.lock().expect("lock").extend_from_slice(rows);
                     Ok(())
                 })),
-        )
-        .quiet(true)
-        .start()
+        ])
         .expect("start");
     let first = visits(20);
     produce(&f.settings, &topic, &first);
@@ -226,17 +230,19 @@ fn available_now_ends_on_a_topic_whose_end_is_a_transaction_marker() {
     assert_eq!(all.len(), 5);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
-    let q = Query::<String>::new(&format!("markers-{}", f.tag))
+    let q = Query::new(&format!("markers-{}", f.tag))
         .settings(f.settings.clone())
-        .source(KafkaSource::new(&topic).starting(Start::Earliest))
         .trigger(Trigger::AvailableNow)
         .deadline(Duration::from_secs(60))
-        .sink(foreach_batch("collect", move |_, rows: &[String]| {
-            s2.lock().expect("lock").extend_from_slice(rows);
-            Ok(())
-        }))
         .quiet(true)
-        .start()
+        .start([
+            Stream::<String>::read(KafkaSource::new(&topic).starting(Start::Earliest)).write(
+                foreach_batch("collect", move |_, rows: &[String]| {
+                    s2.lock().expect("lock").extend_from_slice(rows);
+                    Ok(())
+                }),
+            ),
+        ])
         .expect("start");
     assert!(
         q.await_termination(Duration::from_secs(90)).expect("wait"),

@@ -223,6 +223,8 @@ fn a_record_over_the_size_limit_is_refused_by_check_and_one_under_it_is_written(
     );
     // a filter drops rows before the check: filtered rows are never refused
     let only_small =
-        KafkaSink::new(&out, Visit::csv_line).filter(|v: &Visit| v.last_action.len() < 100);
+        bde_kit::stream::Stream::<Visit>::read(bde_kit::stream::MemorySource::new("m"))
+            .filter(|v| v.last_action.len() < 100)
+            .write(KafkaSink::new(&out, Visit::csv_line));
     assert!(only_small.check(&info(&f, 0, false), &vs).is_empty());
 }

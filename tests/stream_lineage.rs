@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bde_kit::io::{kafka, redis};
 use bde_kit::stream::sink::RedisZIncr;
-use bde_kit::stream::{checkpoint, KafkaSource, Query, Start, Trigger};
+use bde_kit::stream::{checkpoint, KafkaSource, Query, Start, Stream, Trigger};
 use bde_kit::Settings;
 
 /// Settings, and a fresh topic (created), Redis key and checkpoint root named after `what`.
@@ -43,14 +43,15 @@ fn a_fresh_checkpoint_is_not_skipped_because_of_old_markers() {
     )
     .expect("produce");
     let run = || {
-        let q = Query::<String>::new("lineage-test")
-            .source(KafkaSource::new(&topic).starting(Start::Earliest))
+        let q = Query::new("lineage-test")
             .trigger(Trigger::AvailableNow)
             .checkpoint_dir(&root)
-            .sink(RedisZIncr::new(&key, |a: &String| a.clone(), |_| 1.0))
             .quiet(true)
             .replace_running(true)
-            .start()
+            .start([
+                Stream::<String>::read(KafkaSource::new(&topic).starting(Start::Earliest))
+                    .write(RedisZIncr::new(&key, |a: &String| a.clone(), |_| 1.0)),
+            ])
             .expect("start");
         assert!(
             q.await_termination(Duration::from_secs(60)).expect("wait"),
@@ -83,14 +84,15 @@ fn a_running_query_is_visible_from_outside_through_its_heartbeat() {
     let (s, topic, key, root) = fixture("heartbeat");
     let dir = checkpoint::dir_for(&root, "heartbeat-test");
     assert!(!checkpoint::is_alive(&dir, Duration::from_secs(5)));
-    let q = Query::<String>::new("heartbeat-test")
-        .source(KafkaSource::new(&topic).starting(Start::Latest))
+    let q = Query::new("heartbeat-test")
         .trigger(Trigger::every(Duration::from_millis(200)))
         .checkpoint_dir(&root)
-        .sink(RedisZIncr::new(&key, |a: &String| a.clone(), |_| 1.0))
         .quiet(true)
         .replace_running(true)
-        .start()
+        .start([
+            Stream::<String>::read(KafkaSource::new(&topic).starting(Start::Latest))
+                .write(RedisZIncr::new(&key, |a: &String| a.clone(), |_| 1.0)),
+        ])
         .expect("start");
     // An idle query (no records at all) still ticks.
     let t0 = std::time::Instant::now();

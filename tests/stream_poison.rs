@@ -12,9 +12,11 @@ use bde_kit::course::visit::Visit;
 use bde_kit::io::kafka;
 use bde_kit::rdkafka::producer::{FutureProducer, FutureRecord};
 use bde_kit::stream::sink::{
-    foreach::foreach_batch, BatchInfo, KafkaSink, MariaDbInsert, RedisZIncr, Sink, Windowed,
+    foreach::foreach_batch, BatchInfo, KafkaSink, MariaDbInsert, RedisZIncr, Sink,
 };
-use bde_kit::stream::{DeadLetter, KafkaSource, Query, Start, Trigger, WindowRow};
+use bde_kit::stream::{
+    DeadLetter, KafkaSource, MemorySource, Query, Start, Stream, Trigger, Window, WindowRow,
+};
 use stream_util::*;
 
 fn info(f: &Fixture, batch_id: u64, batch_time_ms: i64) -> BatchInfo {
@@ -131,12 +133,14 @@ fn windowed_check_refuses_sum_overflow_long_keys_and_far_future_times() {
         (now - vs[19].event_ms()) + 2 * 24 * 3600 * 1000,
     )); // 26: two days ahead
     rows.push(visit_at(&vs[19], "FAQ", 1, 1000)); // 27: one second after the last visit: fine
-    let mut w = Windowed::tumbling(Duration::from_secs(5))
-        .watermark(Duration::from_secs(5))
-        .event_time(Visit::event_ms)
-        .key(|v: &Visit| v.last_action.clone())
-        .sum(|v: &Visit| v.duration)
-        .to(bde_kit::course::analytics::visit_stats_writer(&db));
+    let visits = Stream::<Visit>::read(MemorySource::new("unused"));
+    let mut w = visits
+        .with_event_time(Visit::event_ms, Duration::from_secs(5))
+        .window(Window::tumbling(Duration::from_secs(5)), |v| {
+            v.last_action.clone()
+        })
+        .sum(|v| v.duration)
+        .write(bde_kit::course::analytics::visit_stats_writer(&db));
     w.open("q", &f.settings).expect("open");
     let bi = info(&f, 0, now);
     let refused = w.check(&bi, &rows);
@@ -159,8 +163,7 @@ fn windowed_check_refuses_sum_overflow_long_keys_and_far_future_times() {
         .filter(|(i, _)| ![20, 22, 24, 26].contains(i))
         .map(|(_, v)| v.clone())
         .collect();
-    w.apply(&bi, &good, &serde_json::Value::Null)
-        .expect("apply");
+    w.apply(&bi, &good).expect("apply");
     w.apply(
         &BatchInfo {
             flush: true,
@@ -168,7 +171,6 @@ fn windowed_check_refuses_sum_overflow_long_keys_and_far_future_times() {
             ..bi.clone()
         },
         &[],
-        &serde_json::Value::Null,
     )
     .expect("flush");
     assert_eq!(
@@ -176,13 +178,14 @@ fn windowed_check_refuses_sum_overflow_long_keys_and_far_future_times() {
         expected_window_sums(&good)
     );
     // a wider bound lets the far-future row through
-    let wide = Windowed::tumbling(Duration::from_secs(5))
-        .event_time(Visit::event_ms)
+    let mut wide = visits
+        .with_event_time(Visit::event_ms, Duration::ZERO)
         .max_future(Duration::from_secs(3 * 24 * 3600))
-        .key(|v: &Visit| v.last_action.clone())
-        .sum(|v: &Visit| v.duration)
-        .to(foreach_batch("none", |_, _: &[WindowRow]| Ok(())));
-    let mut wide = wide;
+        .window(Window::tumbling(Duration::from_secs(5)), |v| {
+            v.last_action.clone()
+        })
+        .sum(|v| v.duration)
+        .write(foreach_batch("none", |_, _: &[WindowRow]| Ok(())));
     wide.open("q", &f.settings).expect("open");
     assert!(wide.check(&bi, &rows[26..27]).is_empty());
 }
@@ -197,22 +200,19 @@ fn a_64_bit_window_sum_overflow_is_refused_not_wrapped() {
         visit_at(&vs[0], "B", 1, 0),
         visit_at(&vs[0], "A", -5, 0),
     ];
-    let mut w = Windowed::tumbling(Duration::from_secs(5))
-        .key(|v: &Visit| v.last_action.clone())
-        .sum(|v: &Visit| v.duration)
-        .to(foreach_batch("sums", |_, _: &[WindowRow]| Ok(())));
+    let mut w = Stream::<Visit>::read(MemorySource::new("unused"))
+        .with_watermark(Duration::ZERO)
+        .window(Window::tumbling(Duration::from_secs(5)), |v| {
+            v.last_action.clone()
+        })
+        .sum(|v| v.duration)
+        .write(foreach_batch("sums", |_, _: &[WindowRow]| Ok(())));
     w.open("q", &f.settings).expect("open");
     let refused = w.check(&info(&f, 0, vs[0].event_ms()), &rows);
     assert_eq!(refused_indices(&refused), vec![1], "{refused:?}");
     assert!(refused[0].1.contains("64-bit"), "{}", refused[0].1);
     // applied anyway (no check): an error, never a wrapped sum or a panic
-    assert!(w
-        .apply(
-            &info(&f, 0, vs[0].event_ms()),
-            &rows,
-            &serde_json::Value::Null
-        )
-        .is_err());
+    assert!(w.apply(&info(&f, 0, vs[0].event_ms()), &rows).is_err());
 }
 
 /// End to end: poison records among good ones go to the dead-letter topic with their reasons;
@@ -283,39 +283,38 @@ fn a_query_dead_letters_poison_records_and_applies_every_good_row() {
     })
     .expect("produce");
 
-    let q = Query::<Visit>::new(&format!("poison-{}", f.tag))
+    let visits = Stream::<Visit>::read(
+        KafkaSource::new(&topic)
+            .starting(Start::Earliest)
+            .max_records(10),
+    );
+    let q = Query::new(&format!("poison-{}", f.tag))
         .settings(f.settings.clone())
-        .source(
-            KafkaSource::new(&topic)
-                .starting(Start::Earliest)
-                .max_records(10),
-        )
         .trigger(Trigger::AvailableNow)
         .quiet(true)
-        .sink(
-            KafkaSink::new(&carts, Visit::csv_line)
-                .filter(|v: &Visit| v.last_action == "ShoppingCart"),
-        )
-        .sink(RedisZIncr::new(
-            &key,
-            |v: &Visit| v.country.clone(),
-            |v: &Visit| {
-                if v.country == "Nowhere" {
-                    f64::NAN
-                } else {
-                    v.duration as f64
-                }
-            },
-        ))
-        .sink(
-            Windowed::tumbling(Duration::from_secs(5))
-                .watermark(Duration::from_secs(5))
-                .event_time(Visit::event_ms)
-                .key(|v: &Visit| v.last_action.clone())
-                .sum(|v: &Visit| v.duration)
-                .to(bde_kit::course::analytics::visit_stats_writer(&db)),
-        )
-        .start()
+        .start([
+            visits
+                .filter(|v| v.last_action == "ShoppingCart")
+                .write(KafkaSink::new(&carts, Visit::csv_line)),
+            visits.write(RedisZIncr::new(
+                &key,
+                |v: &Visit| v.country.clone(),
+                |v: &Visit| {
+                    if v.country == "Nowhere" {
+                        f64::NAN
+                    } else {
+                        v.duration as f64
+                    }
+                },
+            )),
+            visits
+                .with_event_time(Visit::event_ms, Duration::from_secs(5))
+                .window(Window::tumbling(Duration::from_secs(5)), |v| {
+                    v.last_action.clone()
+                })
+                .sum(|v| v.duration)
+                .write(bde_kit::course::analytics::visit_stats_writer(&db)),
+        ])
         .expect("start");
     assert!(q.await_termination(Duration::from_secs(120)).expect("wait"));
     let sum = q.summary();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bde_kit::course::visit::Visit;
 use bde_kit::io::kafka;
-use bde_kit::stream::sink::{BatchInfo, KafkaSink, RedisZIncr, Sink, Windowed};
-use bde_kit::stream::{KafkaSource, Query, Start, Trigger, WindowRow};
+use bde_kit::stream::sink::{BatchInfo, KafkaSink, RedisZIncr, Sink};
+use bde_kit::stream::{KafkaSource, Query, Start, Stream, Trigger, Window, WindowRow};
 use stream_util::*;
 
 fn info(f: &Fixture, batch_id: u64, replay: bool) -> BatchInfo {
@@ -130,31 +130,32 @@ fn two_members_of_one_group_split_partitions_and_their_sums_add_up() {
     // keyed by country: the partitioner spreads countries over the two partitions
     produce(&f.settings, &topic, &vs);
     let member = |i: u32| {
-        Query::<Visit>::new(&format!("scale-{}-m{i}", f.tag))
+        Query::new(&format!("scale-{}-m{i}", f.tag))
             .settings(f.settings.clone())
-            .source(
-                KafkaSource::new(&topic)
-                    .starting(Start::Earliest)
-                    .group(&format!("scale-{}", f.tag))
-                    .member(i, 2)
-                    .max_records(60),
-            )
             .trigger(Trigger::AvailableNow)
             .quiet(true)
-            .sink(RedisZIncr::new(
-                &key,
-                |v: &Visit| v.country.clone(),
-                |v: &Visit| v.duration as f64,
-            ))
-            .sink(
-                Windowed::tumbling(Duration::from_secs(5))
-                    .watermark(Duration::from_secs(5))
-                    .event_time(Visit::event_ms)
-                    .key(|v: &Visit| v.last_action.clone())
-                    .sum(|v: &Visit| v.duration)
-                    .to(bde_kit::course::analytics::visit_stats_writer(&db)),
-            )
-            .start()
+            .start({
+                let s = Stream::<Visit>::read(
+                    KafkaSource::new(&topic)
+                        .starting(Start::Earliest)
+                        .group(&format!("scale-{}", f.tag))
+                        .member(i, 2)
+                        .max_records(60),
+                );
+                [
+                    s.write(RedisZIncr::new(
+                        &key,
+                        |v: &Visit| v.country.clone(),
+                        |v: &Visit| v.duration as f64,
+                    )),
+                    s.with_event_time(Visit::event_ms, Duration::from_secs(5))
+                        .window(Window::tumbling(Duration::from_secs(5)), |v: &Visit| {
+                            v.last_action.clone()
+                        })
+                        .sum(|v: &Visit| v.duration)
+                        .write(bde_kit::course::analytics::visit_stats_writer(&db)),
+                ]
+            })
             .expect("start")
     };
     let (a, b) = (member(0), member(1));

@@ -66,7 +66,7 @@ fn measure(
         .settings(settings.clone())
         .checkpoint_dir(&o.cp_root)
         .quiet(true)
-        .start()?;
+        .start(a.branches())?;
     let started = Instant::now();
     while q.status() != Status::Running {
         if let Status::Failed(e) = q.status() {

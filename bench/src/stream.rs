@@ -280,9 +280,9 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
         let q = a
             .query()
             .settings(settings.clone())
-            .checkpoint_dir(&cp_root)
+            .checkpoint_dir(cp_root)
             .quiet(visits > 20_000)
-            .start()?;
+            .start(a.branches())?;
         let s = run_to_end(&q, visits)?;
         let secs = t0.elapsed().as_secs_f64();
         let e2e = visits as f64 / secs;

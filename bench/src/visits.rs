@@ -117,10 +117,10 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
     } = &objects;
     let result = (|| {
         let t0 = Instant::now();
-        produce(&settings, &topic, lines)?;
+        produce(&settings, topic, lines)?;
         let produce_s = t0.elapsed().as_secs_f64();
         eprintln!("bde-bench stream: produced {visits} visits in {produce_s:.1} s");
-        let raw = raw_consume_rate(&settings, &topic)?;
+        let raw = raw_consume_rate(&settings, topic)?;
         eprintln!("bde-bench stream: raw consume {raw:.0} records/s");
         let a = Analytics {
             trigger: Trigger::AvailableNow,
@@ -134,9 +134,9 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
         let q = a
             .query()
             .settings(settings.clone())
-            .checkpoint_dir(&cp_root)
+            .checkpoint_dir(cp_root)
             .quiet(true)
-            .start()?;
+            .start(a.branches())?;
         let s = run_to_end(&q, visits)?;
         let secs = t0.elapsed().as_secs_f64();
         // The query keeps running empty batches until its last 5-second windows pass the
@@ -156,11 +156,11 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
             .first()
             .map_or(0, |b| (b.batch_time_ms - t0_ms).max(0));
         eprintln!("bde-bench stream: analytics {visits} visits in {data_secs:.1} s ({data_batches} batches), {secs:.1} s with the window drain");
-        let totals: serde_json::Map<String, Value> = rio::scores(&settings, &key)?
+        let totals: serde_json::Map<String, Value> = rio::scores(&settings, key)?
             .into_iter()
             .map(|(c, v)| (c, json!(v as i64)))
             .collect();
-        let cart_lines: Vec<String> = kio::read_all(&settings, &carts, Duration::from_secs(300))?
+        let cart_lines: Vec<String> = kio::read_all(&settings, carts, Duration::from_secs(300))?
             .into_iter()
             .map(|(_, v)| v)
             .collect();
@@ -172,7 +172,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
             }
             w.flush().map_err(|e| Error::file(p, e))?;
         }
-        let mut c = mio::conn(&settings, Some(&db))?;
+        let mut c = mio::conn(&settings, Some(db))?;
         let (stat_rows, stat_sum): (i64, i64) = c
             .query_first(
                 "SELECT COUNT(*), CAST(COALESCE(SUM(DURATION), 0) AS SIGNED) FROM visit_stats",

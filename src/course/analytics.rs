@@ -16,8 +16,9 @@ use crate::course::names;
 use crate::course::names::{CARTS_TOPIC, COUNTRY_KEY, STATS_DB};
 use crate::course::visit::Visit;
 use crate::error::{Error, Result};
+use crate::stream::dataflow::{sum, Branch, Stream, Window};
 use crate::stream::query::Query;
-use crate::stream::sink::{KafkaSink, Merge, RedisZIncr, Windowed};
+use crate::stream::sink::{KafkaSink, Merge, RedisZIncr};
 use crate::stream::source::{KafkaSource, Start};
 use crate::stream::trigger::Trigger;
 use crate::stream::{checkpoint, StreamingQuery, Summary};
@@ -341,42 +342,48 @@ impl Default for Analytics {
 }
 
 impl Analytics {
-    /// The query, ready to `.start()` (add settings, a checkpoint folder, progress callbacks first).
-    pub fn query(&self) -> Query<Visit> {
-        let carts = KafkaSink::new(
-            &self.carts_topic,
-            if self.spark_csv {
-                Visit::spark_csv_line
-            } else {
-                Visit::csv_line
-            },
-        )
-        .filter(|v: &Visit| v.last_action == names::SHOPPING_CART);
-        let countries = RedisZIncr::new(
+    /// The query (name and trigger), ready to `.start(self.branches())` (add settings, a
+    /// checkpoint folder, progress callbacks first).
+    pub fn query(&self) -> Query {
+        Query::new(&self.query).trigger(self.trigger)
+    }
+
+    /// The three branches of one read of the visits topic: carts to Kafka, duration per country
+    /// to Redis, window sums per action to MariaDB.
+    pub fn branches(&self) -> Vec<Branch<Visit>> {
+        let visits = Stream::<Visit>::read(
+            KafkaSource::new(&self.visits_topic)
+                .starting(self.start)
+                .max_records(self.max_records),
+        );
+        let carts = visits
+            .filter(|v| v.last_action == names::SHOPPING_CART)
+            .write(KafkaSink::new(
+                &self.carts_topic,
+                if self.spark_csv {
+                    Visit::spark_csv_line
+                } else {
+                    Visit::csv_line
+                },
+            ));
+        let countries = visits.write(RedisZIncr::new(
             &self.redis_key,
             |v: &Visit| v.country.clone(),
             |v: &Visit| v.duration as f64,
-        );
+        ));
         let mut stats = visit_stats_writer(&self.db);
         if !self.additive {
             stats = stats.merge(Merge::Insert);
         }
-        let mut window = Windowed::tumbling(self.window)
-            .watermark(self.watermark)
-            .key(|v: &Visit| v.last_action.clone())
-            .sum(|v: &Visit| v.duration);
-        if self.event_time {
-            window = window.event_time(Visit::event_ms);
-        }
-        Query::new(&self.query)
-            .source(
-                KafkaSource::new(&self.visits_topic)
-                    .starting(self.start)
-                    .max_records(self.max_records),
-            )
-            .trigger(self.trigger)
-            .sink(carts)
-            .sink(countries)
-            .sink(window.to(stats))
+        let timed = if self.event_time {
+            visits.with_event_time(Visit::event_ms, self.watermark)
+        } else {
+            visits.with_watermark(self.watermark)
+        };
+        let summaries = timed
+            .window(Window::tumbling(self.window), |v| v.last_action.clone())
+            .agg([sum(|v: &Visit| v.duration)])
+            .write(stats);
+        vec![carts, countries, summaries]
     }
 }

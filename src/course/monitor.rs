@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::io::{kafka, mariadb, redis};
 use crate::show::live::Live;
 use crate::show::{Chart, Report, Table};
+use crate::untrusted::line;
 
 pub use crate::course::names::{CARTS_TOPIC, COUNTRY_KEY, STATS_DB};
 
@@ -160,7 +161,10 @@ impl Monitor {
     }
 
     /// Runs the refresh loop: every refresh calls `read` (the three reads of the course's
-    /// monitor), prints the course's block and keeps the figures; returns what it saw.
+    /// monitor), prints the course's block and keeps the figures; returns what it saw. Cart lines,
+    /// Redis members and action names are printed one line each through
+    /// [`crate::untrusted::line`] and kept as they are in the report (whose tables and charts
+    /// escape them when rendered).
     pub fn run_with(self, mut read: impl FnMut() -> Result<Reading>) -> Result<MonitorReport> {
         let mut live = Live::every(self.every);
         live = match (self.refreshes, self.duration) {
@@ -191,16 +195,16 @@ impl Monitor {
                 } = read()?;
                 let mut block = section("Shopping Cart from Kafka");
                 for l in &new_carts {
-                    block.push_str(l);
+                    block.push_str(&line(l));
                     block.push('\n');
                 }
                 block.push_str(&section("Country Stats from Redis"));
                 for (c, s) in &countries {
-                    block.push_str(&format!("{c}  =  {s:.1}\n"));
+                    block.push_str(&format!("{}  =  {s:.1}\n", line(c)));
                 }
                 block.push_str(&section("Last Action stats from mariaDB"));
                 for (a, s) in &actions {
-                    block.push_str(&format!("{a}  =  {s}\n"));
+                    block.push_str(&format!("{}  =  {s}\n", line(a)));
                 }
                 report.carts.extend(new_carts);
                 report

@@ -238,7 +238,11 @@ pub fn setup_mariadb(settings: &Settings, plan: &SetupPlan) -> Result<Outcomes> 
     let dbs: Vec<String> = c
         .query("SHOW DATABASES")
         .map_err(|e| admin_err(settings, "list databases", e))?;
-    println!("Databases available : {}", python_list(&dbs));
+    let shown: Vec<String> = dbs
+        .iter()
+        .map(|d| crate::untrusted::line(d).into_owned())
+        .collect();
+    println!("Databases available : {}", python_list(&shown));
     let mut out = Outcomes::default();
     for (db, kind) in plan.databases() {
         let qdb = quote_ident(&db)?;

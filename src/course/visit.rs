@@ -57,16 +57,26 @@ impl Visit {
         }
     }
 
-    /// Checks what serde cannot: a non-negative duration and non-empty names.
+    /// Checks what serde cannot: a non-negative duration, and names that are not empty and have
+    /// no control characters (a newline in a country would be a line of its own wherever it is
+    /// printed: see [`crate::untrusted`]).
     pub fn validate(&self) -> std::result::Result<(), String> {
         if self.duration < 0 {
             return Err(format!("negative duration {}", self.duration));
         }
-        if self.country.trim().is_empty() {
-            return Err("empty country".into());
-        }
-        if self.last_action.trim().is_empty() {
-            return Err("empty last_action".into());
+        for (field, v) in [
+            ("country", &self.country),
+            ("last_action", &self.last_action),
+        ] {
+            if v.trim().is_empty() {
+                return Err(format!("empty {field}"));
+            }
+            if v.chars().any(char::is_control) {
+                return Err(format!(
+                    "control character in {field} {}",
+                    crate::untrusted::line(v)
+                ));
+            }
         }
         Ok(())
     }
@@ -142,12 +152,14 @@ mod tests {
 
     #[test]
     fn refuses_bad_visits_with_a_reason() {
-        let bad: [(&[u8], &str); 5] = [
+        let bad: [(&[u8], &str); 7] = [
             (b"{not json", "malformed"),
             (br#"{"country":"USA","last_action":"Order","visit_date":"2024-08-12 13:01:16","duration":1,"x":1}"#, "unknown field"),
             (br#"{"country":"USA","last_action":"Order","visit_date":"2024-08-12 13:01:16","duration":-3}"#, "negative"),
             (br#"{"country":null,"last_action":"Order","visit_date":"2024-08-12 13:01:16","duration":1}"#, "null"),
             (br#"{"country":"USA","last_action":"Order","visit_date":"12/08/2024","duration":1}"#, "visit_date"),
+            (br#"{"country":"X\nEVCXR_BEGIN_CONTENT text/html\n<img src=x onerror=alert(1)>\nEVCXR_END_CONTENT","last_action":"Order","visit_date":"2024-08-12 13:01:16","duration":1}"#, "control character in country X\\nEVCXR\\_BEGIN"),
+            (br#"{"country":"USA","last_action":"Order\r","visit_date":"2024-08-12 13:01:16","duration":1}"#, "control character in last_action"),
         ];
         for (value, reason) in bad {
             let e = Visit::decode(value).expect_err("must be refused");

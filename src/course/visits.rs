@@ -378,7 +378,7 @@ impl GeneratorHandle {
         let mut n = 0;
         if let Ok(rx) = self.lines.lock() {
             while let Ok(line) = rx.try_recv() {
-                println!("{line}");
+                println!("{}", crate::untrusted::line(&line));
                 n += 1;
             }
         }
@@ -456,7 +456,7 @@ pub fn consumer_test(wait: Duration) -> Result<usize> {
     let tail = kafka::Tail::latest(&s, VISITS_TOPIC)?;
     let msgs = tail.poll(wait)?;
     for m in &msgs {
-        println!("{m}");
+        println!("{}", crate::untrusted::line(m));
     }
     println!("Total messages : {}", msgs.len());
     Ok(msgs.len())

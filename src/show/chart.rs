@@ -2,10 +2,13 @@
 //!
 //! In Jupyter a chart shows as `image/svg+xml`; inside a [`Report`](crate::show::Report) it is
 //! embedded in the HTML block. No font files are needed (SVG text is drawn by the browser).
+//! Titles, labels and series names go through [`crate::untrusted::line`] (plotters escapes the
+//! markup characters, not newlines, control characters or evcxr's markers).
 
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::untrusted;
 
 /// What to draw.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,7 +121,7 @@ impl Chart {
         let n = values.len().max(1);
         let top = values.iter().cloned().fold(0.0f64, f64::max).max(1.0) * 1.1;
         let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 20))
+            .caption(untrusted::line(&self.title), ("sans-serif", 20))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -128,11 +131,14 @@ impl Chart {
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_desc(&self.x_desc)
-            .y_desc(&self.y_desc)
+            .x_desc(untrusted::line(&self.x_desc))
+            .y_desc(untrusted::line(&self.y_desc))
             .x_labels(n)
             .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
+                SegmentValue::CenterOf(i) => names
+                    .get(*i)
+                    .map(|n| untrusted::line(n).into_owned())
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .draw()
@@ -171,14 +177,14 @@ impl Chart {
         if x0 > x1 {
             (x0, x1, y1) = (0.0, 1.0, 1.0);
         }
-        if x1 - x0 < f64::EPSILON {
+        if (x1 - x0).abs() < f64::EPSILON {
             x1 = x0 + 1.0;
         }
-        if y1 - y0 < f64::EPSILON {
+        if (y1 - y0).abs() < f64::EPSILON {
             y1 = y0 + 1.0;
         }
         let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 20))
+            .caption(untrusted::line(&self.title), ("sans-serif", 20))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -197,8 +203,8 @@ impl Chart {
         };
         chart
             .configure_mesh()
-            .x_desc(&self.x_desc)
-            .y_desc(&self.y_desc)
+            .x_desc(untrusted::line(&self.x_desc))
+            .y_desc(untrusted::line(&self.y_desc))
             .x_labels(6)
             .x_label_formatter(&fmt_x)
             .draw()
@@ -211,7 +217,7 @@ impl Chart {
                     color.stroke_width(2),
                 ))
                 .map_err(draw_err)?
-                .label(name.clone())
+                .label(untrusted::line(name))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
@@ -231,7 +237,11 @@ impl Chart {
     pub fn evcxr_display(&self) {
         match self.to_svg() {
             Ok(svg) => crate::show::display_mime("image/svg+xml", &svg),
-            Err(e) => println!("chart '{}' could not be drawn: {e}", self.title),
+            Err(e) => println!(
+                "chart '{}' could not be drawn: {}",
+                untrusted::line(&self.title),
+                untrusted::line(&e.to_string())
+            ),
         }
     }
 }

@@ -48,7 +48,9 @@ impl Live {
     }
 
     /// Calls `refresh(i)` for i = 0, 1, … printing each returned block as it comes; sleeps
-    /// between refreshes. Returns the number of refreshes made. Stops early on an error.
+    /// between refreshes. A block's lines go through [`crate::untrusted::text`]; a caller that
+    /// puts an outside value in a block writes it with [`crate::untrusted::line`], so that a
+    /// newline in the value cannot start a section of its own. Returns the number of refreshes made. Stops early on an error.
     pub fn run<F>(self, refresh: F) -> Result<usize>
     where
         F: FnMut(usize) -> Result<String>,
@@ -72,7 +74,7 @@ impl Live {
                 return Ok(i);
             }
             let block = refresh(i)?;
-            if let Some(out) = changes.next(&block) {
+            if let Some(out) = changes.next(&crate::untrusted::text(&block)) {
                 println!("{out}");
             }
             i += 1;

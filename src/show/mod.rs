@@ -21,8 +21,11 @@ pub use dashboard::{Dashboard, DashboardHandle};
 pub use report::Report;
 pub use table::Table;
 
-/// Prints a rich block of the given MIME type the way evcxr expects it.
+/// Prints a rich block of the given MIME type the way evcxr expects it. The content's own lines
+/// go through [`crate::untrusted::text`] (a second guard: values inside are escaped already), so
+/// nothing in it can close the block early or open another.
 pub fn display_mime(mime: &str, content: &str) {
+    let content = crate::untrusted::text(content);
     println!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
 }
 

@@ -5,8 +5,9 @@
 
 use std::fmt;
 
-use crate::show::html::escape;
+use crate::show::html::{escape, escape_text};
 use crate::show::{Chart, Table};
+use crate::untrusted;
 
 enum Part {
     Heading(String),
@@ -59,7 +60,7 @@ impl Report {
         for p in &self.parts {
             match p {
                 Part::Heading(t) => h.push_str(&format!("<h3>{}</h3>", escape(t))),
-                Part::Text(t) => h.push_str(&format!("<pre>{}</pre>", escape(t))),
+                Part::Text(t) => h.push_str(&format!("<pre>{}</pre>", escape_text(t))),
                 Part::Table(t) => h.push_str(&t.to_html()),
                 Part::Chart(c) => match c.to_svg() {
                     Ok(svg) => h.push_str(&format!("<div class=\"bde-chart\">{svg}</div>")),
@@ -84,8 +85,11 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for p in &self.parts {
             match p {
-                Part::Heading(t) => writeln!(f, "\n{t}\n{}", "-".repeat(t.chars().count()))?,
-                Part::Text(t) => writeln!(f, "{t}")?,
+                Part::Heading(t) => {
+                    let t = untrusted::line(t);
+                    writeln!(f, "\n{t}\n{}", "-".repeat(t.chars().count()))?
+                }
+                Part::Text(t) => writeln!(f, "{}", untrusted::text(t))?,
                 Part::Table(t) => write!(f, "{t}")?,
                 Part::Chart(_) => writeln!(f, "[chart]")?,
                 Part::Html(_) => {}

@@ -8,6 +8,7 @@ use std::fmt;
 use polars::prelude::{AnyValue, DataFrame};
 
 use crate::show::html::escape;
+use crate::untrusted;
 
 /// A rendered view of a table's first rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,7 @@ pub struct Table {
 /// Spark's default for `show()`.
 pub const DEFAULT_ROWS: usize = 20;
 
+/// A cell as text; outside text is escaped when rendered (HTML and text alike).
 fn cell_text(v: &AnyValue) -> String {
     match v {
         AnyValue::Null => "null".to_string(),
@@ -144,11 +146,18 @@ impl Table {
         h
     }
 
-    /// Spark's text table.
+    /// Spark's text table (every cell, header and the title on one line, see
+    /// [`crate::untrusted::line`]).
     pub fn to_text(&self) -> String {
-        let rows = self.shown();
-        let widths: Vec<usize> = self
-            .headers
+        let one_line = |cells: &[String]| -> Vec<String> {
+            cells
+                .iter()
+                .map(|c| untrusted::line(c).into_owned())
+                .collect()
+        };
+        let headers = one_line(&self.headers);
+        let rows: Vec<Vec<String>> = self.shown().iter().map(|r| one_line(r)).collect();
+        let widths: Vec<usize> = headers
             .iter()
             .enumerate()
             .map(|(i, h)| {
@@ -177,16 +186,16 @@ impl Table {
         };
         let mut out = String::new();
         if let Some(t) = &self.title {
-            out.push_str(t);
+            out.push_str(&untrusted::line(t));
             out.push('\n');
         }
         out.push_str(&sep);
         out.push('\n');
-        out.push_str(&line(&self.headers));
+        out.push_str(&line(&headers));
         out.push('\n');
         out.push_str(&sep);
         out.push('\n');
-        for r in rows {
+        for r in &rows {
             out.push_str(&line(r));
             out.push('\n');
         }

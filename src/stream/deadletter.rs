@@ -170,7 +170,7 @@ impl DeadLetterWriter {
                     }
                     Err((e, _)) => {
                         // wait for what was handed over before reporting, then fail the batch
-                        let _ = runtime::handle().block_on(async move {
+                        runtime::handle().block_on(async move {
                             for (_, f) in pending {
                                 let _ = f.await;
                             }

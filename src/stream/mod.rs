@@ -1,15 +1,18 @@
-//! The micro-batch streaming engine (chapters 4 and 6): Kafka sources, triggers, windows with
-//! watermarks, exactly-once sinks, checkpoints and query handles for notebooks.
+//! The micro-batch streaming engine (chapters 4 and 6): sources, typed streams of operators,
+//! windows with watermarks, exactly-once sinks, checkpoints and query handles for notebooks.
 //!
 //! The Rust counterpart of Spark Structured Streaming for this course:
 //!
-//! - [`KafkaSource`] — topics, starting offsets ([`Start`]), records per batch, dead letters;
-//! - [`Trigger`] — every interval, once, available-now;
+//! - [`source`] — the [`Source`] trait: [`KafkaSource`] (topics, starting offsets ([`Start`]),
+//!   records per batch, dead letters) and [`MemorySource`] (tests and teaching);
 //! - [`Row`] — how a record value becomes a typed row (a serde struct declared where it is used, `String` for chapter 6);
-//! - [`sink`] — Kafka, Redis `ZINCRBY`, MariaDB, console, `foreach_batch`, and [`sink::Windowed`]
-//!   (tumbling windows, watermark, append/update, [`window`]);
-//! - [`Query`] → [`StreamingQuery`] — start in the background, watch with bounded runs, stop;
-//! - [`checkpoint`] — offsets and window state per query, write-ahead, atomic.
+//! - [`Stream`] ([`dataflow`]) — the operators: `filter`, `map`, `with_watermark` /
+//!   `with_event_time`, `window(...).agg(...)`; each use ending in a sink is a [`Branch`];
+//! - [`sink`] — Kafka, Redis `ZINCRBY`, MariaDB, memory, console, `foreach_batch`;
+//! - [`Trigger`] — every interval, once, available-now;
+//! - [`Query`] → [`StreamingQuery`] — start the branches of one read in the background, watch
+//!   with bounded runs, stop;
+//! - [`checkpoint`] — offsets and operator state per query, write-ahead, atomic.
 //!
 //! # Delivery guarantees
 //!
@@ -35,6 +38,7 @@
 pub mod checkpoint;
 pub mod clock;
 pub mod crashpoint;
+pub mod dataflow;
 pub mod deadletter;
 pub mod lock;
 pub mod progress;
@@ -46,11 +50,12 @@ pub mod trigger;
 pub mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dataflow::{sum, Agg, Branch, Stream, Timed, Window, Windowing};
 pub use deadletter::DeadLetter;
 pub use progress::{Progress, Status, Summary};
 pub use query::{active, get, stop, stop_all, Query, StreamingQuery};
 pub use row::{decode_json, Row};
 pub use sink::{BatchInfo, Sink};
-pub use source::{KafkaSource, Start};
+pub use source::{KafkaSource, MemorySource, Source, Start};
 pub use trigger::Trigger;
 pub use window::{Mode, WindowRow};

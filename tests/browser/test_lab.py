@@ -321,26 +321,23 @@ fn wait_for_flag(path: &str) {{
 }}''',
         '''let job = {
     use bde_kit::course::visit::Visit;
-    let carts_out = KafkaSink::new(&carts, |v: &Visit| {
+    let visits_in = Stream::<Visit>::read(KafkaSource::new(&visits).starting(Start::Earliest));
+    let carts_out = visits_in
+        .filter(|v| v.last_action == "ShoppingCart")
+        .write(KafkaSink::new(&carts, |v: &Visit| {
             format!("{},{},{},{}", v.country, v.last_action, v.visit_date.format("%Y-%m-%d %H:%M:%S"), v.duration)
-        })
-        .filter(|v: &Visit| v.last_action == "ShoppingCart");
-    let countries = RedisZIncr::new(&key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64);
-    let summaries = Windowed::tumbling(Duration::from_secs(5))
-        .processing_time()
-        .watermark(Duration::from_secs(5))
-        .key(|v: &Visit| v.last_action.clone())
-        .sum(|v: &Visit| v.duration as i64)
-        .to(course::analytics::visit_stats_writer(&db));
-    Query::<Visit>::new(&format!("browser-analytics-{tag}"))
-        .source(KafkaSource::new(&visits).starting(Start::Earliest))
+        }));
+    let countries = visits_in.write(RedisZIncr::new(&key, |v: &Visit| v.country.clone(), |v: &Visit| v.duration as f64));
+    let summaries = visits_in
+        .with_watermark(Duration::from_secs(5))
+        .window(Window::tumbling(Duration::from_secs(5)), |v| v.last_action.clone())
+        .sum(|v| v.duration as i64)
+        .write(course::analytics::visit_stats_writer(&db));
+    Query::new(&format!("browser-analytics-{tag}"))
         .trigger(Trigger::every(Duration::from_secs(1)))
-        .sink(carts_out)
-        .sink(countries)
-        .sink(summaries)
         .settings(settings.clone())
         .quiet(true)
-        .start()?
+        .start([carts_out, countries, summaries])?
 };
 let generator = course::visits::VisitGenerator::course().topic(visits.clone()).count(100_000).speed(0.05).settings(settings.clone()).start()?;''',
         'let dash = course::monitor::Monitor::course().names(&carts, &key, &db).until_job_stops(Some(job.name())).dashboard()?;\ndash.clone()',

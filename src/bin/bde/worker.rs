@@ -67,7 +67,7 @@ pub fn main(args: &[String]) -> Result<()> {
             let _ = writeln!(out, "{what} batch {}", p.batch_id);
             let _ = out.flush();
         })
-        .start()?;
+        .start(a.branches())?;
     q.until_idle(idle)?;
     let s = q.stop()?;
     println!(

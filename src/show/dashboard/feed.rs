@@ -14,6 +14,9 @@ use crate::config::Settings;
 use crate::stream::clock::fmt_ms;
 use crate::stream::{checkpoint, Progress, Status, Summary};
 
+/// One key's points (Unix seconds, value) in a time-series panel.
+pub type KeySeries = (String, Vec<(f64, f64)>);
+
 /// Batches shown in the rows/s chart.
 const RATE_BATCHES: usize = 60;
 
@@ -32,7 +35,7 @@ pub struct Panels {
     /// (panel title, totals per label).
     pub bars: Option<(String, Vec<(String, f64)>)>,
     /// (panel title, points (Unix seconds, value) per key).
-    pub series: Option<(String, Vec<(String, Vec<(f64, f64)>)>)>,
+    pub series: Option<(String, Vec<KeySeries>)>,
     pub progress: Option<ProgressView>,
     /// Panels whose source failed in this sample (they keep their last figures).
     pub errors: Vec<String>,

@@ -160,7 +160,7 @@ pub(super) fn fragment(p: &Panels) -> String {
             escape(title),
             lines.len(),
             p.lines_seen,
-            if lines.is_empty() { "(none yet)".to_string() } else { escape(&lines.iter().rev().cloned().collect::<Vec<_>>().join("\n")) }
+            if lines.is_empty() { "(none yet)".to_string() } else { lines.iter().rev().map(|l| escape(l)).collect::<Vec<_>>().join("\n") }
         ));
     }
     h.push_str("</div></div>");

@@ -1,5 +1,6 @@
-//! [`Query`]: the builder a notebook cell writes. It names the query, its source, its trigger
-//! and its sinks; `start()` takes the checkpoint's lock and runs the engine in the background.
+//! [`Query`]: the builder a notebook cell writes. It names the query and its trigger;
+//! `start(branches)` takes the checkpoint's lock and runs the engine over the branches of one
+//! read (see [`crate::stream::Stream`]) in the background.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,14 +11,13 @@ use crate::error::{Error, Result};
 use crate::runtime;
 use crate::stream::checkpoint;
 use crate::stream::clock::{Clock, SystemClock};
+use crate::stream::dataflow::Branch;
 use crate::stream::lock::CheckpointLock;
 use crate::stream::progress::{Progress, Status};
 use crate::stream::query::engine::Engine;
 use crate::stream::query::handle::{Shared, StreamingQuery};
 use crate::stream::query::registry;
 use crate::stream::row::Row;
-use crate::stream::sink::Sink;
-use crate::stream::source::KafkaSource;
 use crate::stream::trigger::Trigger;
 
 /// Called by the engine after every committed batch (Spark's `StreamingQueryListener`).
@@ -27,10 +27,8 @@ pub type Listener = Arc<dyn Fn(&Progress) + Send + Sync>;
 pub const BOUNDED_RUN_DEADLINE: Duration = Duration::from_secs(600);
 
 /// A streaming query being built.
-pub struct Query<T: Row> {
+pub struct Query {
     pub(super) name: String,
-    pub(super) source: Option<KafkaSource>,
-    pub(super) sinks: Vec<Box<dyn Sink<T>>>,
     pub(super) trigger: Trigger,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) settings: Settings,
@@ -42,13 +40,11 @@ pub struct Query<T: Row> {
     pub(super) deadline: Duration,
 }
 
-impl<T: Row> Query<T> {
+impl Query {
     /// A query named `name` (its checkpoint folder and sink markers derive from the name).
-    pub fn new(name: &str) -> Query<T> {
+    pub fn new(name: &str) -> Query {
         Query {
             name: name.into(),
-            source: None,
-            sinks: Vec::new(),
             trigger: Trigger::default(),
             clock: Arc::new(SystemClock),
             settings: Settings::from_env(),
@@ -60,83 +56,84 @@ impl<T: Row> Query<T> {
             deadline: BOUNDED_RUN_DEADLINE,
         }
     }
-    pub fn source(mut self, source: KafkaSource) -> Query<T> {
-        self.source = Some(source);
-        self
-    }
-    /// Adds a sink; every batch goes to every sink.
-    pub fn sink(mut self, sink: impl Sink<T> + 'static) -> Query<T> {
-        self.sinks.push(Box::new(sink));
-        self
-    }
-    pub fn trigger(mut self, trigger: Trigger) -> Query<T> {
+    pub fn trigger(mut self, trigger: Trigger) -> Query {
         self.trigger = trigger;
         self
     }
     /// The processing-time clock (tests inject a [`crate::stream::ManualClock`]).
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Query<T> {
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Query {
         self.clock = Arc::new(clock);
         self
     }
-    pub fn settings(mut self, settings: Settings) -> Query<T> {
+    pub fn settings(mut self, settings: Settings) -> Query {
         self.settings = settings;
         self
     }
     /// Checkpoint root folder (default `Settings.checkpoint_dir`); the query uses `<root>/<name>`.
-    pub fn checkpoint_dir(mut self, root: impl Into<PathBuf>) -> Query<T> {
+    pub fn checkpoint_dir(mut self, root: impl Into<PathBuf>) -> Query {
         self.checkpoint_root = Some(root.into());
         self
     }
     /// Stop a running query of the same name in this process instead of failing with
     /// [`Error::QueryRunning`].
-    pub fn replace_running(mut self, yes: bool) -> Query<T> {
+    pub fn replace_running(mut self, yes: bool) -> Query {
         self.replace = yes;
         self
     }
     /// Emit all open windows when the query stops (default true).
-    pub fn final_flush(mut self, yes: bool) -> Query<T> {
+    pub fn final_flush(mut self, yes: bool) -> Query {
         self.final_flush = yes;
         self
     }
     /// No per-batch lines from bounded runs.
-    pub fn quiet(mut self, yes: bool) -> Query<T> {
+    pub fn quiet(mut self, yes: bool) -> Query {
         self.quiet = yes;
         self
     }
     /// Calls `f` with every committed batch's progress, on the engine's thread (keep it short).
-    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Query<T> {
+    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Query {
         self.listener = Some(Arc::new(f));
         self
     }
     /// How long a bounded run (`Trigger::Once`, `Trigger::AvailableNow`) may take before the
     /// query fails with a timeout naming the partitions still behind (default 10 minutes).
-    pub fn deadline(mut self, d: Duration) -> Query<T> {
+    pub fn deadline(mut self, d: Duration) -> Query {
         self.deadline = d;
         self
     }
 
-    /// Starts the query in the background on the kit's runtime and returns at once. Fails at
-    /// once when the query runs already: in this process ([`Error::QueryRunning`]) or anywhere
-    /// else on this checkpoint ([`Error::CheckpointLocked`], naming the holder).
-    pub fn start(self) -> Result<StreamingQuery> {
-        let source = self.source.clone().ok_or_else(|| {
-            Error::invalid(format!(
-                "query '{}' has no source: add `.source(KafkaSource::new(\"topic\"))`",
-                self.name
-            ))
-        })?;
-        if self.sinks.is_empty() {
+    /// Starts the query over `branches` (each a [`Stream`](crate::stream::Stream) ending in a
+    /// sink, all from the same read) in the background on the kit's runtime and returns at once.
+    /// Fails at once when the query runs already: in this process ([`Error::QueryRunning`]) or
+    /// anywhere else on this checkpoint ([`Error::CheckpointLocked`], naming the holder).
+    pub fn start<R: Row>(
+        self,
+        branches: impl IntoIterator<Item = Branch<R>>,
+    ) -> Result<StreamingQuery> {
+        let branches: Vec<Branch<R>> = branches.into_iter().collect();
+        let Some(source) = branches.first().map(|b| b.source.clone()) else {
             return Err(Error::invalid(format!(
-                "query '{}' has no sink: add `.sink(...)`",
+                "query '{}' has no branch: start it with `.start([stream.write(sink), …])`",
                 self.name
             )));
+        };
+        if let Some(other) = branches.iter().find(|b| !Arc::ptr_eq(&b.source, &source)) {
+            return Err(Error::invalid(format!(
+                "query '{}': branch {} reads another source than branch {} ({} vs {}); the branches of a query come from one `Stream::read` (use that stream for each branch)",
+                self.name,
+                other.name(),
+                branches[0].name(),
+                other.source.describe(),
+                source.describe()
+            )));
         }
-        let mut names: Vec<String> = self.sinks.iter().map(|s| s.name()).collect();
+        let mut names: Vec<String> = branches.iter().map(Branch::name).collect();
         names.sort();
         names.dedup();
-        if names.len() != self.sinks.len() {
+        if names.len() != branches.len() {
             return Err(Error::invalid(
-                "two sinks of the query have the same name; give one another name".to_string(),
+                "two branches of the query end in sinks with the same name; give one another name"
+                    .to_string(),
             ));
         }
         if let Some(old) = registry::running(&self.name) {
@@ -157,7 +154,8 @@ impl<T: Row> Query<T> {
             shared: shared.clone(),
         };
         registry::insert(&self.name, handle.clone())?;
-        let engine = Engine::new(self, source, cp_dir, shared.clone(), lock);
+        let pipes = branches.into_iter().map(|b| b.pipe).collect();
+        let engine = Engine::new(self, source, pipes, cp_dir, shared.clone(), lock);
         runtime::handle().spawn_blocking(move || {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || engine.run()));
             // the engine (and with it the checkpoint lock) is gone before the status says so

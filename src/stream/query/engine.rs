@@ -19,14 +19,15 @@ use crate::error::{Error, Result};
 use crate::stream::checkpoint::{self, Checkpoint, PendingBatch};
 use crate::stream::clock::Clock;
 use crate::stream::crashpoint;
+use crate::stream::dataflow::Pipe;
 use crate::stream::deadletter::{DeadLetter, DeadLetterWriter};
 use crate::stream::lock::CheckpointLock;
 use crate::stream::progress::{Progress, Status};
 use crate::stream::query::builder::{Listener, Query};
 use crate::stream::query::handle::Shared;
 use crate::stream::row::Row;
-use crate::stream::sink::{BatchInfo, Sink};
-use crate::stream::source::{self, KafkaSource, Msg, Reader};
+use crate::stream::sink::BatchInfo;
+use crate::stream::source::{self, Limits, Msg, Source, SourceReader};
 use crate::stream::trigger::Trigger;
 
 /// Times a sink is retried on one batch before the query fails.
@@ -40,8 +41,10 @@ pub(super) struct Engine<T: Row> {
     name: String,
     /// `name@epoch`, what sinks key their markers by; set when the checkpoint is loaded.
     identity: String,
-    source: KafkaSource,
-    sinks: Vec<Box<dyn Sink<T>>>,
+    source: Arc<dyn Source>,
+    limits: Limits,
+    /// The branches of the read (operators and sink each), called sinks here.
+    sinks: Vec<Box<dyn Pipe<T>>>,
     trigger: Trigger,
     clock: Arc<dyn Clock>,
     cp_dir: PathBuf,
@@ -63,14 +66,15 @@ struct Decoded<T> {
 /// The state one run of the loop carries.
 struct RunState {
     cp: Checkpoint,
-    reader: Reader,
+    reader: Box<dyn SourceReader>,
     dlq: DeadLetterWriter,
 }
 
 impl<T: Row> Engine<T> {
     pub(super) fn new(
-        q: Query<T>,
-        source: KafkaSource,
+        q: Query,
+        source: Arc<dyn Source>,
+        sinks: Vec<Box<dyn Pipe<T>>>,
         cp_dir: PathBuf,
         shared: Arc<Shared>,
         lock: CheckpointLock,
@@ -78,8 +82,9 @@ impl<T: Row> Engine<T> {
         Engine {
             identity: q.name.clone(),
             name: q.name,
+            limits: source.limits(),
             source,
-            sinks: q.sinks,
+            sinks,
             trigger: q.trigger,
             clock: q.clock,
             cp_dir,
@@ -111,21 +116,10 @@ impl<T: Row> Engine<T> {
                 s.restore(st)?;
             }
         }
-        let group = self
-            .source
-            .group
-            .clone()
-            .unwrap_or_else(|| format!("bde-stream-{}", self.name));
-        let reader = Reader::open(
-            &self.settings,
-            &self.source,
-            &group,
-            &cp.offsets,
-            &self.name,
-        )?;
-        if cp.offsets != reader.next && cp.pending.is_none() {
+        let reader = self.source.open(&self.settings, &self.name, &cp.offsets)?;
+        if cp.offsets != *reader.position() && cp.pending.is_none() {
             // Pin the resolved starting offsets, so a restart does not move to a newer "latest".
-            cp.offsets = reader.next.clone();
+            cp.offsets = reader.position().clone();
             cp.save(&self.cp_dir)?;
         }
         let mut st = RunState {
@@ -179,8 +173,8 @@ impl<T: Row> Engine<T> {
                 Some(t) => t.clone(),
                 None => st.reader.end_offsets()?,
             };
-            source::check_not_behind(&st.reader.next, &targets, &self.name)?;
-            let behind = source::is_behind(&st.reader.next, &targets);
+            source::check_not_behind(st.reader.position(), &targets, &self.name)?;
+            let behind = source::is_behind(st.reader.position(), &targets);
             let now = self.clock.now_ms();
             let wants_empty = self.sinks.iter().any(|s| s.wants_empty_batch(now));
             if !behind && !wants_empty {
@@ -194,7 +188,7 @@ impl<T: Row> Engine<T> {
             }
             if bounded && Instant::now() >= run_deadline {
                 return Err(Error::Timeout {
-                    what: format!("query '{}' to reach the end offsets {targets:?} (at {:?})", self.name, st.reader.next),
+                    what: format!("query '{}' to reach the end offsets {targets:?} (at {:?})", self.name, st.reader.position()),
                     after: self.deadline,
                     hint: "the broker did not return the records its end offsets promise; raise `.deadline(..)` or check the topic".into(),
                 });
@@ -204,10 +198,10 @@ impl<T: Row> Engine<T> {
             let started = Instant::now();
             let (msgs, end) =
                 st.reader
-                    .read(&targets, self.source.max_records, READ_WAIT, false)?;
+                    .read(&targets, self.limits.max_records, READ_WAIT, false)?;
             let read_ms = started.elapsed().as_millis() as u64;
             if msgs.is_empty() && !wants_empty {
-                if end != st.reader.next {
+                if end != *st.reader.position() {
                     // only gaps (transaction markers, compacted offsets): move past them
                     st.cp.offsets = end.clone();
                     st.cp.save(&self.cp_dir)?;
@@ -217,7 +211,7 @@ impl<T: Row> Engine<T> {
             }
             let pending = PendingBatch {
                 batch_id: st.cp.next_batch,
-                start: st.reader.next.clone(),
+                start: st.reader.position().clone(),
                 end,
                 batch_time_ms: batch_time,
                 flush: false,
@@ -231,8 +225,8 @@ impl<T: Row> Engine<T> {
         if self.final_flush && self.sinks.iter().any(|s| !s.state().is_null()) {
             let pending = PendingBatch {
                 batch_id: st.cp.next_batch,
-                start: st.reader.next.clone(),
-                end: st.reader.next.clone(),
+                start: st.reader.position().clone(),
+                end: st.reader.position().clone(),
                 batch_time_ms: self.clock.now_ms().max(st.cp.last_batch_time_ms),
                 flush: true,
                 plans: Vec::new(),
@@ -248,7 +242,7 @@ impl<T: Row> Engine<T> {
         msgs.sort_by(|a, b| {
             (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset))
         });
-        let decoded = decode_all::<T>(&msgs, self.source.max_value_bytes);
+        let decoded = decode_all::<T>(&msgs, self.limits.max_value_bytes);
         let mut rows: Vec<T> = Vec::with_capacity(msgs.len());
         let mut origin: Vec<usize> = Vec::with_capacity(msgs.len());
         let mut dead: Vec<DeadLetter> = Vec::new();
@@ -359,7 +353,7 @@ impl<T: Row> Engine<T> {
         let write_ahead_ms = step.elapsed().as_millis() as u64;
         crashpoint::hit("after-write-ahead", p.batch_id);
         let step = Instant::now();
-        if self.source.dead_letters {
+        if self.limits.dead_letters {
             st.dlq.send(&self.settings, &dead)?;
         }
         let dead_letter_ms = step.elapsed().as_millis() as u64;

@@ -176,6 +176,12 @@ impl StreamingQuery {
     pub fn batches_done(&self) -> u64 {
         self.shared.log.lock().map(|g| g.batches_done).unwrap_or(0)
     }
+    /// The rows a branch wrote so far to `MemorySink::new(name)` (the last ones, bounded), as a
+    /// DataFrame (Spark's `spark.sql("select * from name")` on a memory sink).
+    pub fn output(&self, name: &str) -> Result<polars::prelude::DataFrame> {
+        crate::stream::sink::memory::output(name)
+    }
+
     /// Status, recent batches and totals (rich output in Jupyter).
     pub fn summary(&self) -> Summary {
         self.shared.summary(KEEP)

@@ -4,20 +4,24 @@
 //!
 //! ```no_run
 //! use bde_kit::course::visit::Visit;
-//! use bde_kit::stream::{sink, KafkaSource, Query, Start, Trigger};
+//! use bde_kit::stream::{sink, KafkaSource, Query, Start, Stream, Trigger};
 //! use std::time::Duration;
 //! # fn main() -> bde_kit::Result<()> {
-//! let q = Query::<Visit>::new("website-analytics")
-//!     .source(KafkaSource::new("spark.streaming.website.visits").starting(Start::Latest))
+//! let visits = Stream::<Visit>::read(
+//!     KafkaSource::new("spark.streaming.website.visits").starting(Start::Latest),
+//! );
+//! let carts = visits
+//!     .filter(|v| v.last_action == "ShoppingCart")
+//!     .write(sink::KafkaSink::new("spark.streaming.carts.abandoned", Visit::csv_line));
+//! let q = Query::new("website-analytics")
 //!     .trigger(Trigger::every(Duration::from_secs(1)))
-//!     .sink(sink::KafkaSink::new("spark.streaming.carts.abandoned", Visit::csv_line).filter(|v: &Visit| v.last_action == "ShoppingCart"))
-//!     .start()?;
+//!     .start([carts])?;
 //! q.for_duration(Duration::from_secs(30))?; // one line per batch, then returns
 //! q.stop()?;
 //! # Ok(()) }
 //! ```
 //!
-//! - [`builder`]: what the query reads, how often, where it writes; `start()` takes the
+//! - [`builder`]: the query's name and trigger; `start(branches)` takes the
 //!   checkpoint's lock (one engine per checkpoint, see [`crate::stream::lock`]) and spawns the engine;
 //! - `engine`: the micro-batch loop (cut, write ahead, apply, commit) and the replay of a batch
 //!   an earlier run left pending;

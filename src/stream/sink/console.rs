@@ -45,7 +45,7 @@ impl<T: Debug> Sink<T> for Console {
         }
         println!("-------------------------------------------\nBatch: {}\n-------------------------------------------", batch.batch_id);
         for r in rows.iter().take(self.rows) {
-            println!("{r:?}");
+            println!("{}", crate::untrusted::line(&format!("{r:?}")));
         }
         if rows.len() > self.rows {
             println!("only showing top {} of {} rows", self.rows, rows.len());

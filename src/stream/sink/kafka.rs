@@ -46,7 +46,7 @@ use crate::error::{Error, Result, Service};
 use crate::io::kafka as kio;
 use crate::runtime;
 use crate::stream::crashpoint;
-use crate::stream::sink::{BatchInfo, Pred, Sink};
+use crate::stream::sink::{BatchInfo, Sink};
 
 type TextFn<T> = Box<dyn Fn(&T) -> String + Send + Sync>;
 
@@ -63,7 +63,6 @@ pub struct KafkaSink<T> {
     name: String,
     format: TextFn<T>,
     key: Option<TextFn<T>>,
-    filter: Option<Pred<T>>,
     producer: Option<FutureProducer>,
     query: String,
     max_record_bytes: usize,
@@ -79,7 +78,6 @@ impl<T> KafkaSink<T> {
             name: format!("kafka:{topic}"),
             format: Box::new(format),
             key: None,
-            filter: None,
             producer: None,
             query: String::new(),
             max_record_bytes: MAX_RECORD_BYTES,
@@ -96,11 +94,6 @@ impl<T> KafkaSink<T> {
     /// Record key from the row.
     pub fn key(mut self, key: impl Fn(&T) -> String + Send + Sync + 'static) -> KafkaSink<T> {
         self.key = Some(Box::new(key));
-        self
-    }
-    /// Only rows for which `pred` is true.
-    pub fn filter(mut self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> KafkaSink<T> {
-        self.filter = Some(Box::new(pred));
         self
     }
     /// The largest record (value, key, headers) the sink writes; larger ones are dead letters.
@@ -257,7 +250,6 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
     fn check(&self, _batch: &BatchInfo, rows: &[T]) -> Vec<(usize, String)> {
         rows.iter()
             .enumerate()
-            .filter(|(_, r)| self.filter.as_ref().is_none_or(|f| f(r)))
             .filter_map(|(i, r)| {
                 let value = (self.format)(r);
                 let key = self.key.as_ref().map(|k| k(r));
@@ -288,7 +280,6 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
         let batch_text = batch.batch_id.to_string();
         let selected: Vec<(usize, &T)> = rows
             .iter()
-            .filter(|r| self.filter.as_ref().is_none_or(|f| f(r)))
             .enumerate()
             .filter(|(seq, _)| !skip.contains(&(*seq as u64)))
             .collect();

@@ -30,7 +30,7 @@ use columns::{ColumnLimit, ColumnRow, COLUMNS_SQL};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::io::mariadb as mio;
-use crate::stream::sink::{BatchInfo, Pred, Sink};
+use crate::stream::sink::{BatchInfo, Sink};
 
 /// How rows meet existing rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,6 @@ pub struct MariaDbInsert<T> {
     columns: Vec<String>,
     values: ValuesFn<T>,
     merge: Merge,
-    filter: Option<Pred<T>>,
     name: String,
     query: String,
     chunk: usize,
@@ -85,7 +84,6 @@ impl<T> MariaDbInsert<T> {
             columns: columns.iter().map(|c| c.to_string()).collect(),
             values: Box::new(values),
             merge: Merge::Insert,
-            filter: None,
             name: format!("mariadb:{db}.{table}"),
             query: String::new(),
             chunk: CHUNK,
@@ -95,11 +93,6 @@ impl<T> MariaDbInsert<T> {
     /// How rows merge with existing ones.
     pub fn merge(mut self, merge: Merge) -> MariaDbInsert<T> {
         self.merge = merge;
-        self
-    }
-    /// Only rows for which `pred` is true.
-    pub fn filter(mut self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> MariaDbInsert<T> {
-        self.filter = Some(Box::new(pred));
         self
     }
 
@@ -219,7 +212,6 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
         }
         rows.iter()
             .enumerate()
-            .filter(|(_, r)| self.filter.as_ref().is_none_or(|f| f(r)))
             .filter_map(|(i, r)| {
                 let values = (self.values)(r);
                 if values.len() != self.limits.len() {
@@ -235,10 +227,7 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
     }
 
     fn apply(&mut self, batch: &BatchInfo, rows: &[T], _plan: &serde_json::Value) -> Result<u64> {
-        let selected: Vec<&T> = rows
-            .iter()
-            .filter(|r| self.filter.as_ref().is_none_or(|f| f(r)))
-            .collect();
+        let selected: Vec<&T> = rows.iter().collect();
         if selected.is_empty() {
             return Ok(0);
         }

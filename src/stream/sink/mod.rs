@@ -3,9 +3,8 @@
 //! A sink applies a batch exactly once even when the batch is replayed after a crash: it records
 //! the batch id in the same atomic step as its effect and skips a batch it has seen (Redis:
 //! one Lua script applying the increments and an applied-batch marker; MariaDB: one transaction with a progress row;
-//! Kafka: headers plus a replay check, see [`kafka`]). [`Windowed`] wraps a sink of
-//! [`WindowRow`](crate::stream::window::WindowRow)s with a windowed sum whose state is saved in
-//! the query's checkpoint.
+//! Kafka: headers plus a replay check, see [`kafka`]). A sink only writes: which rows reach it
+//! (filters, windows) is said by the operators of its [`Stream`](crate::stream::Stream).
 //!
 //! | sink | effect | guarantee |
 //! |---|---|---|
@@ -13,21 +12,22 @@
 //! | [`RedisZIncr`] | `ZINCRBY key by member` | exactly-once (increments and marker in one Lua script) |
 //! | [`MariaDbInsert`] | batched parameterized INSERT (optionally additive upsert) | exactly-once (progress row in the same transaction) |
 //! | [`Console`] | prints rows | none needed |
+//! | [`MemorySink`] | keeps the last rows in memory, read back with `StreamingQuery::output` | skips a batch id it has seen |
 //! | [`ForeachBatch`] | your closure with (batch id, rows) | yours: the closure gets `replay` to decide |
 
 pub mod console;
 pub mod foreach;
 pub mod kafka;
 pub mod mariadb;
+pub mod memory;
 pub mod redis;
-pub mod windowed;
 
 pub use console::Console;
 pub use foreach::ForeachBatch;
 pub use kafka::KafkaSink;
 pub use mariadb::{MariaDbInsert, Merge};
+pub use memory::MemorySink;
 pub use redis::RedisZIncr;
-pub use windowed::Windowed;
 
 use crate::config::Settings;
 use crate::error::Result;
@@ -41,7 +41,7 @@ pub struct BatchInfo {
     pub batch_time_ms: i64,
     /// The batch was cut by an earlier run that crashed before committing it.
     pub replay: bool,
-    /// The final flush on stop: no rows; windowed sinks emit every open window.
+    /// The final flush on stop: no rows read; windows emit every open window.
     pub flush: bool,
     pub settings: Settings,
 }
@@ -67,7 +67,7 @@ pub trait Sink<T>: Send {
     /// Called on the batch's decoded rows before the write-ahead and again on replay, with the
     /// sink's state as it was at the batch's start, so it must depend only on the rows, the batch
     /// info and that state. The engine sends these records to the dead-letter topic and no sink
-    /// applies them: a poison record never blocks the query. Behind a [`Windowed`] sink, a numeric
+    /// applies them: a poison record never blocks the query. Behind a window, a numeric
     /// value must be refused by a range (accepting two totals accepts every total between them):
     /// the window asks only when a row's total leaves the range already accepted.
     fn check(&self, _batch: &BatchInfo, _rows: &[T]) -> Vec<(usize, String)> {
@@ -87,23 +87,4 @@ pub trait Sink<T>: Send {
     fn restore(&mut self, _state: &serde_json::Value) -> Result<()> {
         Ok(())
     }
-
-    /// The sink's watermark (windowed sinks), engine milliseconds.
-    fn watermark(&self) -> Option<i64> {
-        None
-    }
-
-    /// Late rows dropped so far (windowed sinks).
-    fn late_rows(&self) -> u64 {
-        0
-    }
-
-    /// True when an empty batch at processing time `now_ms` would still change something (an
-    /// open window the advancing watermark closes), so the engine runs a batch without new data.
-    fn wants_empty_batch(&self, _now_ms: i64) -> bool {
-        false
-    }
 }
-
-/// A row predicate, boxed.
-pub type Pred<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;

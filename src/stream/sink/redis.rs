@@ -23,7 +23,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result, Service};
 use crate::io::redis as rio;
 use crate::stream::crashpoint;
-use crate::stream::sink::{BatchInfo, Pred, Sink};
+use crate::stream::sink::{BatchInfo, Sink};
 
 /// KEYS: sorted set, marker. ARGV: batch id, then member, amount pairs.
 /// Returns the number of members changed, 0 for a batch applied before, or an error reply
@@ -61,7 +61,6 @@ pub struct RedisZIncr<T> {
     name: String,
     member: Box<dyn Fn(&T) -> String + Send + Sync>,
     by: Box<dyn Fn(&T) -> f64 + Send + Sync>,
-    filter: Option<Pred<T>>,
     con: Option<Connection>,
     marker: String,
     /// SHA1 of the loaded script (`SCRIPT LOAD` answers it; loaded again after NOSCRIPT).
@@ -80,16 +79,10 @@ impl<T> RedisZIncr<T> {
             name: format!("redis:{key}"),
             member: Box::new(member),
             by: Box::new(by),
-            filter: None,
             con: None,
             marker: String::new(),
             sha: None,
         }
-    }
-    /// Only rows for which `pred` is true.
-    pub fn filter(mut self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> RedisZIncr<T> {
-        self.filter = Some(Box::new(pred));
-        self
     }
     /// The marker key holding the last applied batch id.
     pub fn marker_key(key: &str, query: &str, sink: &str) -> String {
@@ -113,11 +106,7 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
         // engine applies, the batch's sum stays between the two
         let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
         let mut refused = Vec::new();
-        for (i, r) in rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| self.filter.as_ref().is_none_or(|f| f(r)))
-        {
+        for (i, r) in rows.iter().enumerate() {
             let by = (self.by)(r);
             let member = (self.member)(r);
             if !by.is_finite() {
@@ -149,9 +138,7 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
     fn apply(&mut self, batch: &BatchInfo, rows: &[T], _plan: &serde_json::Value) -> Result<u64> {
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
         for r in rows {
-            if self.filter.as_ref().is_none_or(|f| f(r)) {
-                *sums.entry((self.member)(r)).or_default() += (self.by)(r);
-            }
+            *sums.entry((self.member)(r)).or_default() += (self.by)(r);
         }
         if sums.is_empty() {
             return Ok(0);

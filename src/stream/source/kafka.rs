@@ -1,4 +1,4 @@
-//! The Kafka source: topics, starting offsets, batch size, and the reader that cuts the stream
+//! The Kafka [`Source`]: topics, starting offsets, batch size, and the reader that cuts the stream
 //! into exactly reproducible offset ranges.
 //!
 //! A batch covers, per partition, the half-open offset range `start..end`. The engine writes that
@@ -18,21 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::config::Settings;
 use crate::error::{Error, Result, Service};
 use crate::io::kafka;
-
-/// Where a query starts when its checkpoint has no offsets (checkpoint offsets always win).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Start {
-    /// The first offset still in the topic.
-    Earliest,
-    /// Only records written after the query started (the course's chapter 4).
-    #[default]
-    Latest,
-    /// The consumer group's committed offsets, else earliest.
-    Committed,
-}
-
-/// Offsets per topic and partition.
-pub type Offsets = BTreeMap<String, BTreeMap<i32, i64>>;
+use crate::stream::source::{Limits, Msg, Offsets, Source, SourceReader, Start};
 
 /// A Kafka source of one or more topics.
 #[derive(Debug, Clone)]
@@ -97,25 +83,7 @@ impl KafkaSource {
     }
 }
 
-/// One record as read.
-#[derive(Debug, Clone)]
-pub struct Msg {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-}
-
-/// True when some partition's position is below its target.
-pub(crate) fn is_behind(pos: &Offsets, targets: &Offsets) -> bool {
-    pos.iter().any(|(t, ps)| {
-        ps.iter()
-            .any(|(p, o)| targets.get(t).and_then(|m| m.get(p)).is_some_and(|e| o < e))
-    })
-}
-
-fn recreated(query: &str, topic: &str, partition: i32, at: i64, end: i64) -> Error {
+pub(crate) fn recreated(query: &str, topic: &str, partition: i32, at: i64, end: i64) -> Error {
     Error::invalid(format!(
         "query '{query}' stopped at offset {at} of {topic}[{partition}], but that partition now ends at {end}: \
          the topic was deleted and recreated (or the broker's data wiped). Its new records would be skipped \
@@ -124,19 +92,57 @@ fn recreated(query: &str, topic: &str, partition: i32, at: i64, end: i64) -> Err
     ))
 }
 
-/// Fails when the committed position of a partition is beyond its end offset: the topic was
-/// recreated under the query. The rule is to fail loudly with the fix (reset the query) rather
-/// than guess: a recreated topic that already holds more records than the checkpoint's offset
-/// cannot be told from the old one by offsets alone (Kafka's topic id is not exposed here).
-pub(crate) fn check_not_behind(pos: &Offsets, ends: &Offsets, query: &str) -> Result<()> {
-    for (t, ps) in pos {
-        for (p, o) in ps {
-            if let Some(e) = ends.get(t).and_then(|m| m.get(p)).filter(|e| o > *e) {
-                return Err(recreated(query, t, *p, *o, *e));
-            }
+impl Source for KafkaSource {
+    fn describe(&self) -> String {
+        format!("kafka topic {}", self.topics.join(", "))
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_records: self.max_records,
+            max_value_bytes: self.max_value_bytes,
+            dead_letters: self.dead_letters,
         }
     }
-    Ok(())
+
+    fn open(
+        &self,
+        settings: &Settings,
+        query: &str,
+        checkpoint: &Offsets,
+    ) -> Result<Box<dyn SourceReader>> {
+        let group = self
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("bde-stream-{query}"));
+        Ok(Box::new(Reader::open(
+            settings, self, &group, checkpoint, query,
+        )?))
+    }
+}
+
+impl SourceReader for Reader {
+    fn position(&self) -> &Offsets {
+        &self.next
+    }
+
+    fn end_offsets(&mut self) -> Result<Offsets> {
+        Reader::end_offsets(self)
+    }
+
+    fn read(
+        &mut self,
+        targets: &Offsets,
+        max: usize,
+        wait: Duration,
+        exact: bool,
+    ) -> Result<(Vec<Msg>, Offsets)> {
+        Reader::read(self, targets, max, wait, exact)
+    }
+
+    fn commit(&mut self, end: &Offsets) {
+        Reader::commit(self, end)
+    }
 }
 
 /// The reader behind a running query.

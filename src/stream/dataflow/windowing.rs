@@ -1,0 +1,438 @@
+//! Time on a stream and windowed aggregation as operators: [`Stream::with_watermark`] (processing
+//! time) or [`Stream::with_event_time`], then [`Timed::window`] grouped by a key and
+//! [`Windowing::agg`] (Spark's `withWatermark(...).groupBy(window(...), key).agg(...)`).
+//!
+//! The window state ([`crate::stream::window::WindowState`]) lives in the query's checkpoint. A
+//! batch is computed on a copy of the state, kept until the branch's sink applied the window rows
+//! ([`Op::commit`]), so a retried or replayed batch emits the same windows.
+//!
+//! [`Op::check`] refuses, as dead letters, the rows that would always fail or harm the query:
+//! - an event time more than [`Timed::max_future`] ahead of the batch's processing time
+//!   (default [`DEFAULT_MAX_FUTURE`], one day: wider than any time-zone offset between naive local
+//!   event times and the engine's clock, far below a typo's year 2092). Such a row would move the
+//!   watermark past every later record, which would all be dropped as late;
+//! - a value that would push its window's sum out of `i64`, or out of what the sink downstream
+//!   accepts (its `check` on the window row the cell could become, e.g. `DURATION INT(10)` or a
+//!   `LAST_ACTION` longer than `VARCHAR(45)` for a MariaDB sink). A sink's limits on a number are
+//!   ranges, so the bound holds for whichever subset of the batch the engine applies: each
+//!   cell's lowest and highest reachable total (the batch's negative and positive values counted
+//!   apart) is checked.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::stream::clock::fmt_ms;
+use crate::stream::dataflow::{Data, Op, Refusals, Rows, Stream};
+use crate::stream::row::Row;
+use crate::stream::sink::BatchInfo;
+use crate::stream::window::{Mode, WindowRow, WindowState};
+
+/// How far ahead of the batch's processing time an event time may be by default (one day).
+pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
+
+/// A window cell: (window start, key).
+type Cell = (i64, String);
+type KeyFn<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;
+type IntFn<T> = Arc<dyn Fn(&T) -> i64 + Send + Sync>;
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Which clock a row's time comes from.
+pub(crate) enum Time<T> {
+    /// The batch's processing time (the course's choice: every row of a batch has the same time).
+    Processing,
+    /// A time read from the row, engine milliseconds.
+    Event(IntFn<T>),
+}
+
+impl<T> Clone for Time<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Time::Processing => Time::Processing,
+            Time::Event(f) => Time::Event(f.clone()),
+        }
+    }
+}
+
+/// A stream with a time and a watermark delay: windows and duplicates are judged on that time.
+pub struct Timed<T, R> {
+    pub(crate) stream: Stream<T, R>,
+    pub(crate) time: Time<T>,
+    pub(crate) delay: Duration,
+    pub(crate) max_future: Duration,
+}
+
+impl<T, R> Clone for Timed<T, R> {
+    fn clone(&self) -> Self {
+        Timed {
+            stream: self.stream.clone(),
+            time: self.time.clone(),
+            delay: self.delay,
+            max_future: self.max_future,
+        }
+    }
+}
+
+impl<T: Data, R: Row> Stream<T, R> {
+    /// Processing time with a watermark `delay` behind the latest batch time (the course's
+    /// `current_timestamp()` column with `withWatermark("timestamp", "5 seconds")`).
+    pub fn with_watermark(&self, delay: Duration) -> Timed<T, R> {
+        Timed {
+            stream: self.clone(),
+            time: Time::Processing,
+            delay,
+            max_future: DEFAULT_MAX_FUTURE,
+        }
+    }
+
+    /// Event time read from each row (engine milliseconds, e.g. `Visit::event_ms`), with a
+    /// watermark `delay` behind the latest event time seen (Spark's `withWatermark("visit_date", …)`).
+    pub fn with_event_time(
+        &self,
+        time_ms: impl Fn(&T) -> i64 + Send + Sync + 'static,
+        delay: Duration,
+    ) -> Timed<T, R> {
+        Timed {
+            stream: self.clone(),
+            time: Time::Event(Arc::new(time_ms)),
+            delay,
+            max_future: DEFAULT_MAX_FUTURE,
+        }
+    }
+}
+
+impl<T: Data, R: Row> Timed<T, R> {
+    /// Event times more than `ahead` after the batch's processing time are dead letters (default
+    /// [`DEFAULT_MAX_FUTURE`]); `Duration::MAX` accepts any time. Only used with event time.
+    pub fn max_future(mut self, ahead: Duration) -> Timed<T, R> {
+        self.max_future = ahead;
+        self
+    }
+
+    /// Groups the rows by window and `key` (Spark's `groupBy(window(time, size), key)`); name the
+    /// aggregates with [`Windowing::agg`].
+    pub fn window(
+        &self,
+        window: Window,
+        key: impl Fn(&T) -> String + Send + Sync + 'static,
+    ) -> Windowing<T, R> {
+        Windowing {
+            timed: self.clone(),
+            window,
+            key: Arc::new(key),
+            mode: Mode::Append,
+        }
+    }
+}
+
+/// The shape of a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    size: Duration,
+}
+
+impl Window {
+    /// Back-to-back windows of `size`, aligned to multiples of `size` since the epoch.
+    pub fn tumbling(size: Duration) -> Window {
+        Window { size }
+    }
+}
+
+/// An aggregate of a window (Spark's `sum("duration")`...).
+pub struct Agg<T> {
+    value: IntFn<T>,
+}
+
+/// The sum of `value` over the window's rows; 64-bit, checked (an overflow is a dead letter).
+pub fn sum<T>(value: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Agg<T> {
+    Agg {
+        value: Arc::new(value),
+    }
+}
+
+/// A windowed aggregation being described.
+pub struct Windowing<T, R> {
+    timed: Timed<T, R>,
+    window: Window,
+    key: KeyFn<T>,
+    mode: Mode,
+}
+
+impl<T: Data, R: Row> Windowing<T, R> {
+    /// When windows are emitted: [`Mode::Append`] (default, once after the watermark passed the
+    /// window's end) or [`Mode::Update`] (every batch, the windows that changed).
+    pub fn mode(mut self, mode: Mode) -> Windowing<T, R> {
+        self.mode = mode;
+        self
+    }
+
+    /// The window rows with the sum of `value`: `.agg([agg::sum(value)])` with the row type known.
+    pub fn sum(self, value: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Stream<WindowRow, R> {
+        self.agg([sum(value)])
+    }
+
+    /// The window rows with the aggregates: one row per (window, key).
+    pub fn agg(self, aggs: impl IntoIterator<Item = Agg<T>>) -> Stream<WindowRow, R> {
+        let aggs: Vec<Agg<T>> = aggs.into_iter().collect();
+        let value = aggs.first().map(|a| a.value.clone());
+        let extra = aggs.len().saturating_sub(1);
+        let (time, key, mode) = (self.timed.time.clone(), self.key.clone(), self.mode);
+        let (size, delay, max_future) = (self.window.size, self.timed.delay, self.timed.max_future);
+        self.timed.stream.then(move || {
+            Box::new(WindowOp {
+                size,
+                delay,
+                mode,
+                max_future,
+                time: time.clone(),
+                key: key.clone(),
+                value: value.clone(),
+                extra,
+                state: None,
+                next: None,
+            })
+        })
+    }
+}
+
+/// The window operator: rows in, window rows out.
+struct WindowOp<T> {
+    size: Duration,
+    delay: Duration,
+    mode: Mode,
+    max_future: Duration,
+    time: Time<T>,
+    key: KeyFn<T>,
+    value: Option<IntFn<T>>,
+    /// Aggregates after the first (not yet supported).
+    extra: usize,
+    state: Option<WindowState>,
+    /// The state after the last computed batch, until it is committed.
+    next: Option<WindowState>,
+}
+
+impl<T> WindowOp<T> {
+    fn time_of(&self, batch: &BatchInfo, r: &T) -> i64 {
+        match &self.time {
+            Time::Processing => batch.batch_time_ms,
+            Time::Event(f) => f(r),
+        }
+    }
+
+    fn event_time(&self) -> bool {
+        matches!(self.time, Time::Event(_))
+    }
+}
+
+impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
+    fn open(&mut self, _query: &str, _settings: &Settings) -> Result<()> {
+        if self.value.is_none() || self.extra > 0 {
+            return Err(Error::invalid(
+                "a window needs exactly one aggregate: `.agg([sum(|row| value)])`",
+            ));
+        }
+        self.state = Some(WindowState::new(ms(self.size), ms(self.delay), self.mode)?);
+        Ok(())
+    }
+
+    fn check(
+        &self,
+        batch: &BatchInfo,
+        rows: &[T],
+        down: &dyn Fn(&[WindowRow]) -> Refusals,
+    ) -> Refusals {
+        let (Some(state), Some(value)) = (&self.state, &self.value) else {
+            return Vec::new();
+        };
+        if batch.flush {
+            return Vec::new();
+        }
+        let key = &self.key;
+        let latest = batch.batch_time_ms.saturating_add(ms(self.max_future));
+        // Each row's time, and its cell (window start, key) and value when it is aggregated (not
+        // too far in the future, not late): the key and value are read once per row.
+        let summed: Vec<(i64, Option<(Cell, i64)>)> = rows
+            .iter()
+            .map(|r| {
+                let t = self.time_of(batch, r);
+                let counts = !((self.event_time() && t > latest) || state.is_late(t));
+                (
+                    t,
+                    counts.then(|| ((state.window_start(t), key(r)), value(r))),
+                )
+            })
+            .collect();
+        // Cells whose every row passes downstream: a sink's limits on a number are ranges, and a
+        // cell's bounds only widen row by row, so when the bounds after all its rows pass, so
+        // does every row's. One question per cell instead of one per row; a cell that fails is
+        // checked row by row below to find the culprits.
+        let mut whole: HashMap<&Cell, (i64, i64, i64)> = HashMap::new(); // cell -> (t, neg, pos)
+        let mut overflow: HashSet<&Cell> = HashSet::new();
+        for (t, row) in &summed {
+            let Some((cell, v)) = row else { continue };
+            let e = whole.entry(cell).or_insert((*t, 0, 0));
+            let next = if *v < 0 {
+                e.1.checked_add(*v).map(|n| (n, e.2))
+            } else {
+                e.2.checked_add(*v).map(|p| (e.1, p))
+            };
+            match next {
+                Some((n, p)) => (e.1, e.2) = (n, p),
+                None => {
+                    overflow.insert(cell);
+                }
+            }
+        }
+        let clean: HashSet<&Cell> = whole
+            .into_iter()
+            .filter(|(cell, _)| !overflow.contains(cell))
+            .filter(|((_, k), (t, neg, pos))| {
+                state
+                    .bounds_after(*t, k, (*neg, *pos), 0)
+                    .and_then(|((lo, hi), _)| window_candidates(state, *t, k, lo, hi))
+                    .is_some_and(|c| down(&c).is_empty())
+            })
+            .map(|(cell, _)| cell)
+            .collect();
+        // cell -> (sum of negative, sum of positive) values of the rows kept so far
+        let mut extra: HashMap<&Cell, (i64, i64)> = HashMap::new();
+        let mut refused = Vec::new();
+        for (i, (t, row)) in summed.iter().enumerate() {
+            let t = *t;
+            if self.event_time() && t > latest {
+                refused.push((
+                    i,
+                    format!(
+                        "event time {} is more than {:?} after the batch's processing time {}: it would move the watermark past every later record (raise `max_future` if such times are real)",
+                        fmt_ms(t), self.max_future, fmt_ms(batch.batch_time_ms)
+                    ),
+                ));
+                continue;
+            }
+            let Some((cell, v)) = row else {
+                continue; // late: dropped by run, never aggregated
+            };
+            let (k, v) = (&cell.1, *v);
+            let seen = extra.get(cell).copied().unwrap_or((0, 0));
+            let Some(((lo, hi), next)) = state.bounds_after(t, k, seen, v) else {
+                refused.push((
+                    i,
+                    format!(
+                        "adding {v} would overflow the 64-bit window sum of '{k}' at {}",
+                        fmt_ms(cell.0)
+                    ),
+                ));
+                continue;
+            };
+            if !clean.contains(cell) {
+                let Some(candidates) = window_candidates(state, t, k, lo, hi) else {
+                    refused.push((
+                        i,
+                        format!(
+                            "adding {v} would overflow the 64-bit window delta of '{k}' at {}",
+                            fmt_ms(cell.0)
+                        ),
+                    ));
+                    continue;
+                };
+                if let Some((_, why)) = down(&candidates).into_iter().next() {
+                    refused.push((
+                        i,
+                        format!(
+                            "window row of '{k}' at {} with this value ({v}) would be refused: {why}",
+                            fmt_ms(cell.0)
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            extra.insert(cell, next);
+        }
+        refused
+    }
+
+    fn run<'a>(&mut self, batch: &BatchInfo, rows: Rows<'a, T>) -> Result<Rows<'a, WindowRow>> {
+        let mut next = self
+            .state
+            .clone()
+            .ok_or_else(|| Error::invalid("window operator not opened"))?;
+        let value = self
+            .value
+            .as_ref()
+            .ok_or_else(|| Error::invalid("a window needs an aggregate"))?;
+        let out = if batch.flush {
+            next.flush()?
+        } else {
+            for r in rows.iter() {
+                next.add(self.time_of(batch, r), &(self.key)(r), value(r))?;
+            }
+            next.end_batch(match self.time {
+                Time::Processing => Some(batch.batch_time_ms),
+                Time::Event(_) => None,
+            })?
+        };
+        self.next = Some(next);
+        Ok(Rows::Owned(out))
+    }
+
+    fn commit(&mut self) {
+        if let Some(n) = self.next.take() {
+            self.state = Some(n);
+        }
+    }
+
+    fn state(&self) -> Option<serde_json::Value> {
+        self.state.as_ref().map(WindowState::to_json)
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
+        match self.state.as_mut() {
+            Some(s) => s.restore(state),
+            None => Err(Error::invalid("window operator not opened")),
+        }
+    }
+
+    fn watermark(&self) -> Option<i64> {
+        self.state.as_ref().and_then(WindowState::watermark)
+    }
+
+    fn late_rows(&self) -> u64 {
+        self.state.as_ref().map_or(0, WindowState::late_rows)
+    }
+
+    fn wants_empty_batch(&self, now_ms: i64) -> bool {
+        !self.event_time()
+            && self
+                .state
+                .as_ref()
+                .is_some_and(|s| s.would_close_at(now_ms))
+    }
+}
+
+/// The rows a window cell could emit when its total ends between `lo` and `hi`: each bound as
+/// emitted (the delta since the last emission) and as an additive sink accumulates it (the whole
+/// total). `None` when a delta leaves `i64`.
+fn window_candidates(
+    state: &WindowState,
+    t: i64,
+    key: &str,
+    lo: i64,
+    hi: i64,
+) -> Option<Vec<WindowRow>> {
+    [lo, hi]
+        .into_iter()
+        .flat_map(|total| {
+            [
+                state.row_with_total(t, key, total),
+                state
+                    .row_with_total(t, key, total)
+                    .map(|w| WindowRow { delta: total, ..w }),
+            ]
+        })
+        .collect()
+}
