@@ -7,12 +7,16 @@
 //! twice. One variant windows on processing time (the course's default: windows close and are
 //! written while the runs crash), one on event time (window state carried through every crash
 //! in the checkpoint, written by the final flush).
+//! A third variant runs 10 s windows sliding every 5 s (each visit in two windows) behind a
+//! drop of duplicate visits within the watermark (a tenth of the visits are sent twice): the
+//! sliding window state and the remembered keys go through every crash in the checkpoint.
 //! The visits and the order of the crash steps come from a seed (printed; `BDE_CRASH_SEED`
 //! replays one).
 
 #[path = "stream_util/mod.rs"]
 mod stream_util;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
@@ -75,18 +79,53 @@ fn seed() -> u64 {
         .unwrap_or_else(rand::random)
 }
 
-fn crash_and_replay(event_time: bool) {
+/// Which query the worker runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    ProcessingTime,
+    EventTime,
+    /// Event time, 10 s windows sliding every 5 s, duplicates dropped.
+    SlidingDedup,
+}
+
+/// Window sums per (start, action) of 10 s windows sliding every 5 s.
+fn expected_sliding_sums(vs: &[Visit]) -> BTreeMap<(String, String), i64> {
+    let mut out = BTreeMap::new();
+    for v in vs {
+        let t = v.event_ms();
+        let last = t.div_euclid(5000) * 5000;
+        for start in [last - 5000, last] {
+            let at = bde_kit::stream::clock::fmt_ms(start);
+            *out.entry((at, v.last_action.clone())).or_default() += v.duration;
+        }
+    }
+    out
+}
+
+fn crash_and_replay(variant: Variant) {
     let seed = seed();
+    let event_time = variant != Variant::ProcessingTime;
     eprintln!(
         "crash test seed {seed} (BDE_CRASH_SEED={seed} replays it), event time: {event_time}"
     );
-    let mut f = Fixture::new(if event_time { "crash_et" } else { "crash_pt" });
+    let mut f = Fixture::new(match variant {
+        Variant::ProcessingTime => "crash_pt",
+        Variant::EventTime => "crash_et",
+        Variant::SlidingDedup => "crash_sd",
+    });
     let topic = f.topic_with_partitions("visits", 3);
     let carts = f.topic_name("carts");
     let key = f.key("countries");
     let db = f.database();
-    let vs = visits_seeded(1200, seed);
-    produce(&f.settings, &topic, &vs);
+    let mut vs = visits_seeded(1200, seed);
+    let mut sent = vs.clone();
+    if variant == Variant::SlidingDedup {
+        // every tenth visit again, later in the topic; and the expectations count each line once
+        sent.extend(vs.iter().step_by(10).cloned());
+        let mut seen = std::collections::HashSet::new();
+        vs.retain(|v| seen.insert(v.csv_line()));
+    }
+    produce(&f.settings, &topic, &sent);
     let query = format!("crash-{}", f.tag);
     let bin = env!("CARGO_BIN_EXE_bde");
     let worker = |crash_at: Option<&str>| -> Child {
@@ -121,6 +160,15 @@ fn crash_and_replay(event_time: bool) {
                 "--event-time".into(),
                 "--watermark-ms".into(),
                 "3600000".into(),
+            ]);
+        }
+        if variant == Variant::SlidingDedup {
+            args.extend([
+                "--window-ms".into(),
+                "10000".into(),
+                "--slide-ms".into(),
+                "5000".into(),
+                "--dedup".into(),
             ]);
         }
         let mut cmd = Command::new(bin);
@@ -186,7 +234,12 @@ fn crash_and_replay(event_time: bool) {
         "Redis totals per country"
     );
     // MariaDB: exact sums per action; on event time, per (window, action), one row each.
-    if event_time {
+    if variant == Variant::SlidingDedup {
+        let (sums, rows) = db_window_sums(&f.settings, &db);
+        let want = expected_sliding_sums(&vs);
+        assert_eq!(sums, want, "sliding window sums per (window, action)");
+        assert_eq!(rows, want.len(), "one row per (window, action)");
+    } else if event_time {
         let (sums, rows) = db_window_sums(&f.settings, &db);
         let want = expected_window_sums(&vs);
         assert_eq!(sums, want, "window sums per (window, action)");
@@ -217,10 +270,15 @@ fn crash_and_replay(event_time: bool) {
 
 #[test]
 fn crashes_at_every_step_replay_exactly_on_processing_time() {
-    crash_and_replay(false);
+    crash_and_replay(Variant::ProcessingTime);
 }
 
 #[test]
 fn crashes_at_every_step_replay_exactly_on_event_time() {
-    crash_and_replay(true);
+    crash_and_replay(Variant::EventTime);
+}
+
+#[test]
+fn crashes_at_every_step_replay_exactly_with_sliding_windows_and_dropped_duplicates() {
+    crash_and_replay(Variant::SlidingDedup);
 }

@@ -37,6 +37,7 @@ fn row(key: &str, delta: i64) -> WindowRow {
         key: key.into(),
         total: delta,
         delta,
+        values: vec![],
     }
 }
 

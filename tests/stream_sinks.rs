@@ -64,6 +64,7 @@ fn redis_and_mariadb_skip_a_batch_they_already_applied() {
             key: ["FAQ", "Order"][i as usize % 2].into(),
             total: 3,
             delta: 3,
+            values: vec![],
         })
         .collect();
     let mut m = bde_kit::course::analytics::visit_stats_writer(&db);

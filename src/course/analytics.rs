@@ -314,6 +314,11 @@ pub struct Analytics {
     /// Windows on `visit_date` instead of processing time (the course uses processing time).
     pub event_time: bool,
     pub window: Duration,
+    /// Sliding windows of `window` every `slide` instead of tumbling ones (not the course's).
+    pub slide: Option<Duration>,
+    /// Drop visits seen before (the same CSV line) within the watermark, before all three
+    /// writers (not the course's).
+    pub dedup: bool,
     pub watermark: Duration,
     /// Additive upsert on (INTERVAL_TIMESTAMP, LAST_ACTION) (adds a unique key), or plain inserts.
     pub additive: bool,
@@ -334,6 +339,8 @@ impl Default for Analytics {
             max_records: 10_000,
             event_time: false,
             window: Duration::from_secs(5),
+            slide: None,
+            dedup: false,
             watermark: Duration::from_secs(5),
             additive: true,
             spark_csv: false,
@@ -351,11 +358,23 @@ impl Analytics {
     /// The three branches of one read of the visits topic: carts to Kafka, duration per country
     /// to Redis, window sums per action to MariaDB.
     pub fn branches(&self) -> Vec<Branch<Visit>> {
-        let visits = Stream::<Visit>::read(
+        let read = Stream::<Visit>::read(
             KafkaSource::new(&self.visits_topic)
                 .starting(self.start)
                 .max_records(self.max_records),
         );
+        let timed = |s: &Stream<Visit>| {
+            if self.event_time {
+                s.with_event_time(Visit::event_ms, self.watermark)
+            } else {
+                s.with_watermark(self.watermark)
+            }
+        };
+        let visits = if self.dedup {
+            timed(&read).drop_duplicates_within_watermark(Visit::csv_line)
+        } else {
+            read
+        };
         let carts = visits
             .filter(|v| v.last_action == names::SHOPPING_CART)
             .write(KafkaSink::new(
@@ -375,13 +394,12 @@ impl Analytics {
         if !self.additive {
             stats = stats.merge(Merge::Insert);
         }
-        let timed = if self.event_time {
-            visits.with_event_time(Visit::event_ms, self.watermark)
-        } else {
-            visits.with_watermark(self.watermark)
+        let window = match self.slide {
+            Some(slide) => Window::sliding(self.window, slide),
+            None => Window::tumbling(self.window),
         };
-        let summaries = timed
-            .window(Window::tumbling(self.window), |v| v.last_action.clone())
+        let summaries = timed(&visits)
+            .window(window, |v| v.last_action.clone())
             .agg([sum(|v: &Visit| v.duration)])
             .write(stats);
         vec![carts, countries, summaries]

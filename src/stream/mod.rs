@@ -58,4 +58,4 @@ pub use row::{decode_json, Row};
 pub use sink::{BatchInfo, Sink};
 pub use source::{KafkaSource, MemorySource, Source, Start};
 pub use trigger::Trigger;
-pub use window::{Mode, WindowRow};
+pub use window::{AggValue, Mode, WindowRow};

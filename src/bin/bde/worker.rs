@@ -1,7 +1,8 @@
 //! `bde stream-worker`: the chapter-4 analytics query as a child process, for the crash test.
 //!
 //! `bde stream-worker --query Q --topic T --carts T2 --redis-key K --db DB --checkpoint DIR
-//! [--max-records N] [--event-time] [--watermark-ms MS] [--idle-ms MS]` builds the course's query
+//! [--max-records N] [--event-time] [--watermark-ms MS] [--idle-ms MS] [--window-ms MS]
+//! [--slide-ms MS] [--dedup]` builds the course's query
 //! ([`Analytics`]: carts as CSV to Kafka, duration per country to Redis, 5 s window sums per action
 //! to MariaDB, on processing time unless `--event-time`), runs until no record arrived for
 //! `idle-ms` (default 3000), stops with a final flush and exits 0. It prints `replayed batch N`
@@ -43,6 +44,11 @@ pub fn main(args: &[String]) -> Result<()> {
             .unwrap_or(5000),
     );
 
+    let ms_arg = |n: &str| {
+        arg(args, n)
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+    };
     // The course's query (carts as readable CSV, additive window sums), every batch at once.
     let a = Analytics {
         query: need("--query")?,
@@ -55,6 +61,9 @@ pub fn main(args: &[String]) -> Result<()> {
         max_records,
         event_time: args.iter().any(|a| a == "--event-time"),
         watermark,
+        window: ms_arg("--window-ms").unwrap_or(Duration::from_secs(5)),
+        slide: ms_arg("--slide-ms"),
+        dedup: args.iter().any(|a| a == "--dedup"),
         ..Analytics::default()
     };
     let q = a

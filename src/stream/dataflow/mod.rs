@@ -4,7 +4,9 @@
 //! decodes: [`Stream::read`] a [`Source`], then [`filter`](Stream::filter),
 //! [`map`](Stream::map) into another row type, put a watermark on it
 //! ([`with_watermark`](Stream::with_watermark) on processing time,
-//! [`with_event_time`](Stream::with_event_time)) and [`window`](Timed::window) it. A stream is a
+//! [`with_event_time`](Stream::with_event_time)), [`window`](Timed::window) it or
+//! [drop duplicates](Timed::drop_duplicates_within_watermark), and join each row with a
+//! MariaDB table ([`lookup`](Stream::lookup), refreshed on the rule of [`lookup`]). A stream is a
 //! description: it can be used several times, and each use that ends in a sink
 //! ([`write`](Stream::write)) is a [`Branch`] with its own operator state. A query
 //! ([`crate::stream::Query::start`]) runs the branches of one read: every batch is read and
@@ -40,15 +42,18 @@
 //! row by row, a window through the cells a row adds to), so the engine dead-letters the
 //! source records and no branch applies them.
 
+mod dedup;
+pub mod lookup;
 mod stateless;
 pub mod windowing;
 
+pub use lookup::{MariaDbLookup, Record};
 pub use windowing::{sum, Agg, Timed, Window, Windowing};
 
-/// The aggregates of a window, by name (`agg::sum(|v: &Visit| v.duration)`), apart from Polars'
-/// expressions of the same names.
+/// The aggregates of a window, by name (`agg::sum(|v: &Visit| v.duration)`, `agg::count()`),
+/// apart from Polars' expressions of the same names.
 pub mod agg {
-    pub use super::windowing::sum;
+    pub use super::windowing::{avg, count, max, min, sum};
 }
 
 use std::sync::Arc;

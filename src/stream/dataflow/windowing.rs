@@ -28,12 +28,12 @@ use crate::stream::clock::fmt_ms;
 use crate::stream::dataflow::{Data, Op, Refusals, Rows, Stream};
 use crate::stream::row::Row;
 use crate::stream::sink::BatchInfo;
-use crate::stream::window::{Mode, WindowRow, WindowState};
+use crate::stream::window::{AggKind, Mode, Pending, Shape, WindowRow, WindowState};
 
 /// How far ahead of the batch's processing time an event time may be by default (one day).
 pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
 
-/// A window cell: (window start, key).
+/// A window cell: (window start, key), as [`WindowState::cells_of`] names it.
 type Cell = (i64, String);
 type KeyFn<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;
 type IntFn<T> = Arc<dyn Fn(&T) -> i64 + Send + Sync>;
@@ -130,29 +130,102 @@ impl<T: Data, R: Row> Timed<T, R> {
     }
 }
 
-/// The shape of a window.
+/// The shape of a window (Spark's `window(time, size[, slide])` and `session_window(time, gap)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
-    size: Duration,
+    shape: WindowShape,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WindowShape {
+    Tumbling(Duration),
+    Sliding(Duration, Duration),
+    Session(Duration),
 }
 
 impl Window {
     /// Back-to-back windows of `size`, aligned to multiples of `size` since the epoch.
     pub fn tumbling(size: Duration) -> Window {
-        Window { size }
+        Window {
+            shape: WindowShape::Tumbling(size),
+        }
+    }
+
+    /// Windows of `size` starting every `slide` (aligned to multiples of `slide`): a row counts
+    /// in each of the `size / slide` windows that hold its time.
+    pub fn sliding(size: Duration, slide: Duration) -> Window {
+        Window {
+            shape: WindowShape::Sliding(size, slide),
+        }
+    }
+
+    /// Per key, a window from a row until `gap` after the key's latest row: rows closer than
+    /// `gap` are one session.
+    pub fn session(gap: Duration) -> Window {
+        Window {
+            shape: WindowShape::Session(gap),
+        }
+    }
+
+    fn shape(self) -> Shape {
+        match self.shape {
+            WindowShape::Tumbling(d) => Shape::Tumbling { size_ms: ms(d) },
+            WindowShape::Sliding(d, s) => Shape::Sliding {
+                size_ms: ms(d),
+                slide_ms: ms(s),
+            },
+            WindowShape::Session(g) => Shape::Session { gap_ms: ms(g) },
+        }
     }
 }
 
-/// An aggregate of a window (Spark's `sum("duration")`...).
+/// An aggregate of a window (Spark's `sum("duration")`, `count("*")`...), named like Spark's
+/// column (`sum`, `count`, `avg`, `min`, `max`) unless [`Agg::alias`] names it.
 pub struct Agg<T> {
+    kind: AggKind,
+    name: String,
     value: IntFn<T>,
+}
+
+impl<T> Agg<T> {
+    /// The aggregate's name in the window rows (Spark's `.alias("duration")`).
+    pub fn alias(mut self, name: &str) -> Agg<T> {
+        self.name = name.to_string();
+        self
+    }
+}
+
+fn agg<T>(kind: AggKind, value: IntFn<T>) -> Agg<T> {
+    Agg {
+        kind,
+        name: kind.name().to_string(),
+        value,
+    }
 }
 
 /// The sum of `value` over the window's rows; 64-bit, checked (an overflow is a dead letter).
 pub fn sum<T>(value: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Agg<T> {
-    Agg {
-        value: Arc::new(value),
-    }
+    agg(AggKind::Sum, Arc::new(value))
+}
+
+/// The number of rows in the window.
+pub fn count<T>() -> Agg<T> {
+    agg(AggKind::Count, Arc::new(|_: &T| 1))
+}
+
+/// The average of `value` (a float).
+pub fn avg<T>(value: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Agg<T> {
+    agg(AggKind::Avg, Arc::new(value))
+}
+
+/// The lowest `value`.
+pub fn min<T>(value: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Agg<T> {
+    agg(AggKind::Min, Arc::new(value))
+}
+
+/// The highest `value`.
+pub fn max<T>(value: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Agg<T> {
+    agg(AggKind::Max, Arc::new(value))
 }
 
 /// A windowed aggregation being described.
@@ -165,7 +238,8 @@ pub struct Windowing<T, R> {
 
 impl<T: Data, R: Row> Windowing<T, R> {
     /// When windows are emitted: [`Mode::Append`] (default, once after the watermark passed the
-    /// window's end) or [`Mode::Update`] (every batch, the windows that changed).
+    /// window's end), [`Mode::Update`] (every batch, the windows that changed) or
+    /// [`Mode::Complete`] (every batch, every window; windows are never dropped).
     pub fn mode(mut self, mode: Mode) -> Windowing<T, R> {
         self.mode = mode;
         self
@@ -176,23 +250,22 @@ impl<T: Data, R: Row> Windowing<T, R> {
         self.agg([sum(value)])
     }
 
-    /// The window rows with the aggregates: one row per (window, key).
+    /// The window rows with the aggregates (one or several): one row per (window, key); the
+    /// first aggregate is the row's `total`.
     pub fn agg(self, aggs: impl IntoIterator<Item = Agg<T>>) -> Stream<WindowRow, R> {
-        let aggs: Vec<Agg<T>> = aggs.into_iter().collect();
-        let value = aggs.first().map(|a| a.value.clone());
-        let extra = aggs.len().saturating_sub(1);
+        let aggs: Arc<Vec<Agg<T>>> = Arc::new(aggs.into_iter().collect());
         let (time, key, mode) = (self.timed.time.clone(), self.key.clone(), self.mode);
-        let (size, delay, max_future) = (self.window.size, self.timed.delay, self.timed.max_future);
+        let (shape, delay, max_future) =
+            (self.window.shape(), self.timed.delay, self.timed.max_future);
         self.timed.stream.then(move || {
             Box::new(WindowOp {
-                size,
+                shape,
                 delay,
                 mode,
                 max_future,
                 time: time.clone(),
                 key: key.clone(),
-                value: value.clone(),
-                extra,
+                aggs: aggs.clone(),
                 state: None,
                 next: None,
             })
@@ -200,17 +273,18 @@ impl<T: Data, R: Row> Windowing<T, R> {
     }
 }
 
+/// A row's window cells and values when it is aggregated.
+type Counted = Option<(Vec<Cell>, Vec<i64>)>;
+
 /// The window operator: rows in, window rows out.
 struct WindowOp<T> {
-    size: Duration,
+    shape: Shape,
     delay: Duration,
     mode: Mode,
     max_future: Duration,
     time: Time<T>,
     key: KeyFn<T>,
-    value: Option<IntFn<T>>,
-    /// Aggregates after the first (not yet supported).
-    extra: usize,
+    aggs: Arc<Vec<Agg<T>>>,
     state: Option<WindowState>,
     /// The state after the last computed batch, until it is committed.
     next: Option<WindowState>,
@@ -227,16 +301,25 @@ impl<T> WindowOp<T> {
     fn event_time(&self) -> bool {
         matches!(self.time, Time::Event(_))
     }
+
+    fn values(&self, r: &T) -> Vec<i64> {
+        self.aggs.iter().map(|a| (a.value)(r)).collect()
+    }
+}
+
+fn with_all(p: &[Pending], values: &[i64]) -> Option<Vec<Pending>> {
+    p.iter().zip(values).map(|(p, v)| p.with(*v)).collect()
 }
 
 impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
     fn open(&mut self, _query: &str, _settings: &Settings) -> Result<()> {
-        if self.value.is_none() || self.extra > 0 {
-            return Err(Error::invalid(
-                "a window needs exactly one aggregate: `.agg([sum(|row| value)])`",
-            ));
-        }
-        self.state = Some(WindowState::new(ms(self.size), ms(self.delay), self.mode)?);
+        let aggs = self.aggs.iter().map(|a| (a.kind, a.name.clone())).collect();
+        self.state = Some(WindowState::new(
+            self.shape,
+            aggs,
+            ms(self.delay),
+            self.mode,
+        )?);
         Ok(())
     }
 
@@ -246,24 +329,24 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
         rows: &[T],
         down: &dyn Fn(&[WindowRow]) -> Refusals,
     ) -> Refusals {
-        let (Some(state), Some(value)) = (&self.state, &self.value) else {
+        let Some(state) = &self.state else {
             return Vec::new();
         };
         if batch.flush {
             return Vec::new();
         }
-        let key = &self.key;
         let latest = batch.batch_time_ms.saturating_add(ms(self.max_future));
-        // Each row's time, and its cell (window start, key) and value when it is aggregated (not
-        // too far in the future, not late): the key and value are read once per row.
-        let summed: Vec<(i64, Option<(Cell, i64)>)> = rows
+        let n = self.aggs.len();
+        // Each row's time, and its cells and values when it is aggregated (not too far in the
+        // future, not late): the key and values are read once per row.
+        let counted: Vec<(i64, Counted)> = rows
             .iter()
             .map(|r| {
                 let t = self.time_of(batch, r);
                 let counts = !((self.event_time() && t > latest) || state.is_late(t));
                 (
                     t,
-                    counts.then(|| ((state.window_start(t), key(r)), value(r))),
+                    counts.then(|| (state.cells_of(t, &(self.key)(r)), self.values(r))),
                 )
             })
             .collect();
@@ -271,38 +354,36 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
         // cell's bounds only widen row by row, so when the bounds after all its rows pass, so
         // does every row's. One question per cell instead of one per row; a cell that fails is
         // checked row by row below to find the culprits.
-        let mut whole: HashMap<&Cell, (i64, i64, i64)> = HashMap::new(); // cell -> (t, neg, pos)
+        let mut whole: HashMap<&Cell, (i64, Vec<Pending>)> = HashMap::new();
         let mut overflow: HashSet<&Cell> = HashSet::new();
-        for (t, row) in &summed {
-            let Some((cell, v)) = row else { continue };
-            let e = whole.entry(cell).or_insert((*t, 0, 0));
-            let next = if *v < 0 {
-                e.1.checked_add(*v).map(|n| (n, e.2))
-            } else {
-                e.2.checked_add(*v).map(|p| (e.1, p))
-            };
-            match next {
-                Some((n, p)) => (e.1, e.2) = (n, p),
-                None => {
-                    overflow.insert(cell);
+        for (t, row) in &counted {
+            let Some((cells, values)) = row else { continue };
+            for cell in cells {
+                let e = whole
+                    .entry(cell)
+                    .or_insert_with(|| (*t, vec![Pending::default(); n]));
+                match with_all(&e.1, values) {
+                    Some(p) => e.1 = p,
+                    None => {
+                        overflow.insert(cell);
+                    }
                 }
             }
         }
         let clean: HashSet<&Cell> = whole
-            .into_iter()
-            .filter(|(cell, _)| !overflow.contains(cell))
-            .filter(|((_, k), (t, neg, pos))| {
+            .iter()
+            .filter(|(cell, _)| !overflow.contains(*cell))
+            .filter(|(cell, (t, p))| {
                 state
-                    .bounds_after(*t, k, (*neg, *pos), 0)
-                    .and_then(|((lo, hi), _)| window_candidates(state, *t, k, lo, hi))
+                    .bounds(cell, *t, p)
                     .is_some_and(|c| down(&c).is_empty())
             })
-            .map(|(cell, _)| cell)
+            .map(|(cell, _)| *cell)
             .collect();
-        // cell -> (sum of negative, sum of positive) values of the rows kept so far
-        let mut extra: HashMap<&Cell, (i64, i64)> = HashMap::new();
+        // cell -> what the rows kept so far may add
+        let mut extra: HashMap<&Cell, Vec<Pending>> = HashMap::new();
         let mut refused = Vec::new();
-        for (i, (t, row)) in summed.iter().enumerate() {
+        'rows: for (i, (t, row)) in counted.iter().enumerate() {
             let t = *t;
             if self.event_time() && t > latest {
                 refused.push((
@@ -314,44 +395,50 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
                 ));
                 continue;
             }
-            let Some((cell, v)) = row else {
+            let Some((cells, values)) = row else {
                 continue; // late: dropped by run, never aggregated
             };
-            let (k, v) = (&cell.1, *v);
-            let seen = extra.get(cell).copied().unwrap_or((0, 0));
-            let Some(((lo, hi), next)) = state.bounds_after(t, k, seen, v) else {
-                refused.push((
-                    i,
-                    format!(
-                        "adding {v} would overflow the 64-bit window sum of '{k}' at {}",
-                        fmt_ms(cell.0)
-                    ),
-                ));
-                continue;
-            };
-            if !clean.contains(cell) {
-                let Some(candidates) = window_candidates(state, t, k, lo, hi) else {
+            let mut next: Vec<(&Cell, Vec<Pending>)> = Vec::with_capacity(cells.len());
+            for cell in cells {
+                let seen = extra
+                    .get(cell)
+                    .cloned()
+                    .unwrap_or_else(|| vec![Pending::default(); n]);
+                let k = &cell.1;
+                let Some(after) = with_all(&seen, values) else {
                     refused.push((
                         i,
                         format!(
-                            "adding {v} would overflow the 64-bit window delta of '{k}' at {}",
-                            fmt_ms(cell.0)
+                            "adding {values:?} would overflow the 64-bit window aggregate of '{k}'"
                         ),
                     ));
-                    continue;
+                    continue 'rows;
                 };
-                if let Some((_, why)) = down(&candidates).into_iter().next() {
-                    refused.push((
-                        i,
-                        format!(
-                            "window row of '{k}' at {} with this value ({v}) would be refused: {why}",
-                            fmt_ms(cell.0)
-                        ),
-                    ));
-                    continue;
+                if !clean.contains(cell) {
+                    let Some(candidates) = state.bounds(cell, t, &after) else {
+                        refused.push((
+                            i,
+                            format!(
+                                "adding {values:?} would overflow the 64-bit window aggregate of '{k}' at {}",
+                                fmt_ms(t)
+                            ),
+                        ));
+                        continue 'rows;
+                    };
+                    if let Some((_, why)) = down(&candidates).into_iter().next() {
+                        refused.push((
+                            i,
+                            format!(
+                                "window row of '{k}' at {} with this row's values {values:?} would be refused: {why}",
+                                fmt_ms(candidates[0].start_ms)
+                            ),
+                        ));
+                        continue 'rows;
+                    }
                 }
+                next.push((cell, after));
             }
-            extra.insert(cell, next);
+            extra.extend(next);
         }
         refused
     }
@@ -361,15 +448,11 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
             .state
             .clone()
             .ok_or_else(|| Error::invalid("window operator not opened"))?;
-        let value = self
-            .value
-            .as_ref()
-            .ok_or_else(|| Error::invalid("a window needs an aggregate"))?;
         let out = if batch.flush {
             next.flush()?
         } else {
             for r in rows.iter() {
-                next.add(self.time_of(batch, r), &(self.key)(r), value(r))?;
+                next.add(self.time_of(batch, r), &(self.key)(r), &self.values(r))?;
             }
             next.end_batch(match self.time {
                 Time::Processing => Some(batch.batch_time_ms),
@@ -412,27 +495,4 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
                 .as_ref()
                 .is_some_and(|s| s.would_close_at(now_ms))
     }
-}
-
-/// The rows a window cell could emit when its total ends between `lo` and `hi`: each bound as
-/// emitted (the delta since the last emission) and as an additive sink accumulates it (the whole
-/// total). `None` when a delta leaves `i64`.
-fn window_candidates(
-    state: &WindowState,
-    t: i64,
-    key: &str,
-    lo: i64,
-    hi: i64,
-) -> Option<Vec<WindowRow>> {
-    [lo, hi]
-        .into_iter()
-        .flat_map(|total| {
-            [
-                state.row_with_total(t, key, total),
-                state
-                    .row_with_total(t, key, total)
-                    .map(|w| WindowRow { delta: total, ..w }),
-            ]
-        })
-        .collect()
 }
