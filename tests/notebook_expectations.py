@@ -117,11 +117,12 @@ def explore_lag(text):
     return None
 
 
-# Notebook 99 browses what the course left: tables with exact counts, the refused write, topics,
+# Notebook 99 browses what the course left: tables with their counts (not pinned: other replays on a
+# shared machine write the same tables), the refused write, topics,
 # lag, Redis keys by namespace, the chart from a query.
 EXPECTATIONS[NB99] = {
-    "patterns": HEALTH_UP + [r"<td>global_stock</td><td>item_stock</td><td>InnoDB</td><td>30</td>",
-                             r"<td>warehouse_stock</td><td>item_stock</td><td>InnoDB</td><td>90</td>",
+    "patterns": HEALTH_UP + [r"<td>global_stock</td><td>item_stock</td><td>InnoDB</td><td>[1-9]\d*</td>",
+                             r"<td>warehouse_stock</td><td>item_stock</td><td>InnoDB</td><td>[1-9]\d*</td>",
                              r"<td>CLOSING_VALUE</td><td>decimal\(10,2\)</td>",
                              r"<td>Pencil Box</td><td>3</td>",
                              r"refused: MariaDB at \S+ failed to run `DELETE FROM item_stock` read-only: .*sql_write",
