@@ -522,6 +522,11 @@ impl WindowState {
         self.watermark
     }
 
+    /// Counts a late row dropped without reading it.
+    pub fn drop_late(&mut self) {
+        self.late = self.late.saturating_add(1);
+    }
+
     /// Late rows dropped so far.
     pub fn late_rows(&self) -> u64 {
         self.late
