@@ -33,7 +33,7 @@ pub fn run_until_visits_stop(
     max: Duration,
 ) -> Result<Summary> {
     let started = Instant::now();
-    while job.summary().total_rows == 0 {
+    while job.summary().total_rows == 0 && !crate::interrupt::interrupted() {
         if job.status().is_terminated() {
             return Err(Error::Task(format!(
                 "the job stopped before any visit arrived: {}",
@@ -78,7 +78,11 @@ pub fn wait_until_running(timeout: Duration) -> Result<()> {
                 hint: "start it first (it reads from the latest offsets), or skip this cell to generate anyway".into(),
             });
         }
-        std::thread::sleep(Duration::from_millis(250));
+        if crate::interrupt::sleep(Duration::from_millis(250)) {
+            return Err(crate::interrupt::stopped(
+                "the wait for the job (it was not running yet)",
+            ));
+        }
     }
     println!("the analytics job is running");
     Ok(())

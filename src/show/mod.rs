@@ -10,7 +10,9 @@
 pub mod chart;
 pub mod dashboard;
 pub mod explore;
+pub mod frame;
 pub mod health;
+pub mod help;
 pub mod html;
 pub mod live;
 pub mod report;
@@ -18,6 +20,8 @@ pub mod table;
 
 pub use chart::Chart;
 pub use dashboard::{Dashboard, DashboardHandle};
+pub use frame::FrameView;
+pub use help::pyspark_help;
 pub use report::Report;
 pub use table::Table;
 
