@@ -26,7 +26,7 @@ pub use polars::prelude::*;
 
 pub use crate::batch::jdbc::{bounds, JdbcRead, Partitioned};
 pub use crate::batch::jdbc_write::JdbcWrite;
-pub use crate::batch::parquet::{files_table, scan_hive, SaveMode};
+pub use crate::batch::parquet::{scan_hive, SaveMode};
 pub use crate::batch::publish::{KafkaPublish, Published};
 pub use crate::batch::TableRef;
 pub use crate::config::Settings;
@@ -35,6 +35,7 @@ pub use crate::error::Error as BdeError;
 pub use crate::explore::{Explored, Explorer};
 pub use crate::io::health::{health, Health};
 pub use crate::runtime::{block_on, block_on_timeout};
+pub use crate::show::batch::files_table;
 pub use crate::show::help::pyspark_help;
 pub use crate::show::live::Live;
 pub use crate::show::{Chart, Report, Table};
