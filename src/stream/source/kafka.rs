@@ -145,10 +145,17 @@ impl SourceReader for Reader {
     }
 }
 
+/// How often a running query looks for partitions added to its topics.
+const PARTITION_CHECK: Duration = Duration::from_secs(2);
+
 /// The reader behind a running query.
 pub(crate) struct Reader {
     settings: Settings,
     consumer: BaseConsumer,
+    /// Topics and member share, to follow partitions added while the query runs.
+    topics: Vec<String>,
+    member: (u32, u32),
+    last_partition_check: Instant,
     /// Next offset to hand out, per partition (the committed position of the query).
     pub next: Offsets,
     buffered: HashMap<(String, i32), VecDeque<Msg>>,
@@ -214,8 +221,12 @@ impl Reader {
                 if let Some(o) = from_cp.filter(|o| *o > hi) {
                     return Err(recreated(query, topic, p, o, hi));
                 }
+                // A partition the checkpoint does not know, of a topic it knows, was added while
+                // the query was stopped: all of it is new, so it is read from its beginning.
+                let added = from_cp.is_none() && cp.is_some_and(|m| !m.is_empty());
                 let start = match (from_cp, src.start) {
                     (Some(o), _) => o,
+                    (None, _) if added => lo,
                     (None, Start::Earliest) => lo,
                     (None, Start::Latest) => hi,
                     (None, Start::Committed) => committed.get(&p).copied().unwrap_or(lo),
@@ -226,6 +237,9 @@ impl Reader {
         let mut r = Reader {
             settings: settings.clone(),
             consumer,
+            topics: src.topics.clone(),
+            member: src.member,
+            last_partition_check: Instant::now(),
             next,
             buffered: HashMap::new(),
         };
@@ -247,8 +261,38 @@ impl Reader {
             .map_err(|e| kerr(&self.settings, "assign partitions", e))
     }
 
-    /// High watermarks of the assigned partitions now.
-    pub fn end_offsets(&self) -> Result<Offsets> {
+    /// Adds the partitions created on the topics since the last look (at most every
+    /// [`PARTITION_CHECK`]), from their beginning: everything in them is newer than the query.
+    fn follow_new_partitions(&mut self) -> Result<()> {
+        if self.last_partition_check.elapsed() < PARTITION_CHECK {
+            return Ok(());
+        }
+        self.last_partition_check = Instant::now();
+        let mut added = false;
+        for topic in self.topics.clone() {
+            let known = self.next.get(&topic).cloned().unwrap_or_default();
+            let ids = kafka::partitions_via(self.consumer.client(), &self.settings, &topic)?;
+            for p in ids {
+                if known.contains_key(&p) || (p as u32) % self.member.1 != self.member.0 {
+                    continue;
+                }
+                let (lo, _) = self
+                    .consumer
+                    .fetch_watermarks(&topic, p, kafka::REQUEST_TIMEOUT)
+                    .map_err(|e| kerr(&self.settings, "read offsets of a new partition", e))?;
+                self.next.entry(topic.clone()).or_default().insert(p, lo);
+                added = true;
+            }
+        }
+        if added {
+            self.assign()?;
+        }
+        Ok(())
+    }
+
+    /// High watermarks of the assigned partitions now (after following added partitions).
+    pub fn end_offsets(&mut self) -> Result<Offsets> {
+        self.follow_new_partitions()?;
         let mut out: Offsets = BTreeMap::new();
         for (t, parts) in &self.next {
             for p in parts.keys() {
