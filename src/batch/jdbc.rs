@@ -21,7 +21,6 @@
 //! DOUBLE/FLOAT → Float64, text as text (dates as `YYYY-MM-DD HH:MM:SS`); a value that does not
 //! fit is an error, never a null.
 
-
 use mysql::prelude::Queryable;
 use mysql::Value;
 use polars::prelude::*;
