@@ -6,6 +6,7 @@
 //!   giving [`WindowRow`]s), [`KafkaSource`] and [`Start`], [`MemorySource`], [`Query`],
 //!   [`Trigger`], the sinks ([`KafkaSink`], [`RedisZIncr`], [`MariaDbInsert`] with [`Merge`],
 //!   [`MemorySink`]), [`Row`] and [`decode_json`] for a record type written in a cell;
+//! - explore: [`Explorer`] (one-line views of Kafka, Redis and MariaDB state) and its [`Explored`];
 //! - the course's names ([`crate::course::names`]);
 //! - Polars' prelude (DataFrame, `col`, `lit`, `len`, `IntoLazy`, …) with the `df!` macro, so cells
 //!   never need their own `:dep polars` (which would recompile it); the lazy expression chain is
@@ -31,6 +32,7 @@ pub use crate::batch::TableRef;
 pub use crate::config::Settings;
 pub use crate::course::names::*;
 pub use crate::error::Error as BdeError;
+pub use crate::explore::{Explored, Explorer};
 pub use crate::io::health::{health, Health};
 pub use crate::runtime::{block_on, block_on_timeout};
 pub use crate::show::batch::files_table;
@@ -43,7 +45,7 @@ pub use crate::stream::{
     decode_json, KafkaSource, MemorySource, Mode, Query, Row, Start, Stream, StreamingQuery,
     Trigger, Window, WindowRow,
 };
-pub use crate::{batch, course, io, stream};
+pub use crate::{batch, course, explore, io, stream};
 pub use chrono::{NaiveDate, NaiveDateTime};
 pub use serde;
 pub use std::time::Duration;
