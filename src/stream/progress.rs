@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::stream::clock::fmt_ms;
+use crate::stream::source::DataLoss;
 
 /// One batch, as it went.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -43,6 +44,10 @@ pub struct Progress {
     pub replay: bool,
     /// The final flush on stop.
     pub flush: bool,
+    /// Offset ranges the broker removed before the query read them, skipped because the source
+    /// accepts data loss (`KafkaSource::fail_on_data_loss(false)`); the batch starts after them.
+    #[serde(default)]
+    pub data_loss: Vec<DataLoss>,
 }
 
 impl Progress {
@@ -83,6 +88,9 @@ impl Progress {
         }
         if self.late_rows > 0 {
             s.push_str(&format!("  late {}", self.late_rows));
+        }
+        for l in &self.data_loss {
+            s.push_str(&format!("  LOST {l}"));
         }
         if self.replay {
             s.push_str("  (replayed)");

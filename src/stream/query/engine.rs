@@ -336,6 +336,7 @@ impl<T: Row> Engine<T> {
         read_ms: u64,
     ) -> Result<()> {
         let rows_in = msgs.len() as u64;
+        let data_loss = st.reader.take_data_loss();
         let info = BatchInfo {
             query: self.identity.clone(),
             batch_id: p.batch_id,
@@ -426,6 +427,7 @@ impl<T: Row> Engine<T> {
             late_rows: late,
             replay,
             flush: p.flush,
+            data_loss,
         };
         if let Some(l) = &self.listener {
             l(&progress);
