@@ -1,6 +1,6 @@
 """Side-by-side benchmark: bde_kit vs PySpark 3.5.1 (local[2], the course's settings), Python
-Polars and DuckDB vs the hardware ceiling, one run on one machine and the same data. Run it with
-`bash kernel/bench.sh`.
+Polars, DuckDB and Quix Streams vs the job's floor and the hardware ceiling, one run on one
+machine and the same data. Run it with `bash kernel/bench.sh`.
 
 Steps (each engine in its own process; peak memory = the process tree's RSS sampled every 50 ms):
   batch   a Hive-style stock tree per scale (`bde-bench gen-stock`), aggregated per SPEC §4.4 by
@@ -12,13 +12,21 @@ Steps (each engine in its own process; peak memory = the process tree's RSS samp
           one lazy plan over the whole tree (as notebook 2's cell writes it).
   stream  N visits as JSON-lines files (`bde-bench gen-visits`); `bde-bench stream` produces them
           to Kafka, measures the raw rdkafka consume rate (the ceiling) and runs the analytics
-          query with its three real sinks; benches/pyspark_stream.py runs the course's three
-          queries over the files. Redis totals (also computed from the files), cart lines and
-          cart counts must agree. The kit's time per step (read, decode, write-ahead, each sink,
-          commit) is summed over its batches. Then `bde-bench latency`: visits produced at an even
-          pace while the query runs on its 1-second trigger, each timed until its country total
-          shows in Redis (median, p90, p99).
+          query with its three real effects; `bde-bench floor` runs the job's floor over the same
+          visits (consume, decode, carts through one producer, one Redis pipeline, one MariaDB
+          upsert, step by step with the kit's crates); the peers (--stream-peers):
+          benches/pyspark_stream.py with bulk writers in foreachBatch over the files (the Spark
+          Kafka connector cannot be installed here), benches/quix_stream.py (Quix Streams from
+          Kafka, custom sinks), optionally the course's per-row PySpark writers. Redis totals (also
+          computed from the files), cart lines and cart counts must agree. The kit's time per step
+          (read, decode, write-ahead, each sink, commit) is summed over its batches, beside the
+          floor's. --stream-vs BIN: this build's and BIN's stream step in turn, A B A B. Then
+          `bde-bench latency`: visits produced at an even pace while the query runs on its
+          1-second trigger, each timed until its country total shows in Redis (median, p90, p99).
   latency benches/notebook_latency.py with the course venv (fresh kernel `:dep`, warm cells).
+  memory  benches/kernel_memory.py with the course venv: fresh Rust kernels and PySpark notebook
+          kernels, resident memory split by process after the setup cell and a first
+          Polars/DataFrame cell, and the peaks during them.
 
 Exit status 1 when a step fails or an engine's results differ; timings are never asserted.
 The table is printed and, with every raw figure, the date and the machine, written to
@@ -137,9 +145,10 @@ PEERS = [
 # The table: one column per engine, then the ceiling and a ratio column. A row is a plain tuple in
 # COLUMNS order (label first) — `row(...)` builds one by name — and may be shorter (padded) or
 # longer (extra columns print without a header) than COLUMNS; all-empty columns are left out.
-# (The stream step's ratio text calls bde_kit, PySpark and the ceiling a, b and c.)
-COLUMNS = ("", "a: bde_kit", "b: PySpark", "Polars SQL", "Polars lazy", "DuckDB", "c: ceiling", "ratio")
-CELL = {"label": 0, "bde": 1, "pyspark": 2, "polars_sql": 3, "polars_lazy": 4, "duckdb": 5, "ceiling": 6, "ratio": 7}
+# (The stream step's ratio text calls bde_kit, PySpark, Quix Streams, the job's floor and the raw
+# consume rate a, b, q, f and c.)
+COLUMNS = ("", "a: bde_kit", "b: PySpark", "Polars SQL", "Polars lazy", "DuckDB", "q: Quix Streams", "f: floor", "c: ceiling", "ratio")
+CELL = {"label": 0, "bde": 1, "pyspark": 2, "polars_sql": 3, "polars_lazy": 4, "duckdb": 5, "quix": 6, "floor": 7, "ceiling": 8, "ratio": 9}
 
 
 def row(label, **cells):
@@ -255,57 +264,139 @@ def sql_admin(stmts):
     raise RuntimeError(f"MariaDB: {last}")
 
 
-def stream(a, bde, work, table, raw):
-    d = work / "visits"
-    run_step(f"generate {a.visits:,} visits", [*bde, "gen-visits", "--dir", d, "--visits", a.visits, "--per-file", a.per_file], log_path=work / "gen-visits.log")
-    want, want_carts = expected_totals(d)
-    rb, wall_b, mem_b = run_step(f"bde_kit stream {a.visits:,}", [*bde, "stream", "--dir", d, "--carts-out", work / "bde-carts.txt", "--max-records", a.per_file], log_path=work / "bde-stream.log")
+# The stream peers (--stream-peers): key, column, script and its extra arguments. PySpark has no
+# Kafka source here (its connector jars come from Maven Central, which this workplace cannot
+# reach), so it reads the same visits as JSON-lines files; Quix Streams reads them from Kafka.
+STREAM_PEERS = [
+    ("pyspark", "PySpark (bulk writers)", "pyspark_stream.py", ["--writers", "bulk"]),
+    ("quix", "Quix Streams", "quix_stream.py", []),
+    ("pyspark_course", "PySpark (course's writers)", "pyspark_stream.py", ["--writers", "course"]),
+]
+
+
+def stream_peer(a, key, name, script, extra, d, work):
+    """Runs one stream peer on a fresh database (visit_stats with the upsert's unique key) and
+    Redis key; returns (result, wall, peak) and leaves its cart lines in WORK/<key>/carts.txt."""
     tag = f"{os.getpid()}_{int(time.time())}"
-    db, key = f"bde_test_bench_py_{tag}", f"bde_bench:py:{tag}"
-    pw = work / "pyspark-stream"
+    db, rkey = f"bde_test_bench_{key}_{tag}", f"bde_bench:{key}:{tag}"
+    pw = work / f"{key}-stream"
     shutil.rmtree(pw, ignore_errors=True)
     pw.mkdir(parents=True)
     sql_admin([f"CREATE DATABASE `{db}`", f"CREATE TABLE `{db}`.visit_stats (ID INT(11) NOT NULL AUTO_INCREMENT, INTERVAL_TIMESTAMP DATETIME DEFAULT NULL, "
-               "LAST_ACTION VARCHAR(45) DEFAULT NULL, DURATION INT(10) DEFAULT NULL, PRIMARY KEY (ID))"])
+               "LAST_ACTION VARCHAR(45) DEFAULT NULL, DURATION INT(10) DEFAULT NULL, PRIMARY KEY (ID), UNIQUE KEY window_action (INTERVAL_TIMESTAMP, LAST_ACTION))"])
+    args = [a.python, BENCHES / script, "--dir", d, "--work", pw, "--db", db, "--redis-key", rkey, *extra]
+    if "bulk" in extra:
+        args += ["--carts-topic", f"bde_bench.{key}.carts.{tag}"]
     try:
-        rp, wall_p, mem_p = run_step(f"PySpark stream {a.visits:,}", [a.python, BENCHES / "pyspark_stream.py", "--dir", d, "--work", pw, "--db", db, "--redis-key", key], log_path=work / "pyspark-stream.log")
+        r, wall, mem = run_step(f"{name} stream {a.visits:,}", args, log_path=work / f"{key}-stream.log")
     finally:
         sql_admin([f"DROP DATABASE IF EXISTS `{db}`"])
         import redis
 
-        redis.Redis(host="127.0.0.1", port=6379).delete(key)
-    raw["stream"] = {"bde": rb, "bde_wall": wall_b, "bde_peak": mem_b, "pyspark": rp, "pyspark_wall": wall_p, "pyspark_peak": mem_p, "expected_totals": want}
-    check(rb["redis_totals"] == want, f"stream: bde Redis totals {rb['redis_totals']} vs the files' {want}")
-    check(rp["redis_totals"] == want, f"stream: PySpark Redis totals {rp['redis_totals']} vs the files' {want}")
-    check(rb["carts"] == want_carts and rp["carts"] == want_carts, f"stream: carts bde {rb['carts']}, PySpark {rp['carts']}, files {want_carts}")
-    same_lines = sorted(Path(work / "bde-carts.txt").read_text().splitlines()) == sorted((pw / "carts.txt").read_text().splitlines())
-    check(same_lines, "stream: the cart lines differ between bde and PySpark")
+        redis.Redis(host="127.0.0.1", port=6379).delete(rkey)
+    return r, wall, mem, pw / "carts.txt"
+
+
+def stream_vs(a, bde, d, work, table, raw):
+    """--stream-vs BIN: `bde-bench stream` of this build (A) and of BIN (B) in turn, A B A B, on
+    the same visits; the rows/s of each run, their medians and the ratio A/B pair by pair."""
+    other = [a.stream_vs]
+    runs = {"a": [], "b": []}
+    for i in range(a.stream_pairs):
+        for side, cmd in (("a", bde), ("b", other)):
+            r, wall, mem = run_step(f"stream A/B pair {i + 1}, {side.upper()}", [*cmd, "stream", "--dir", d, "--max-records", a.per_file],
+                                    log_path=work / f"stream-vs-{side}.log")
+            runs[side].append({"rows_per_sec": r["rows_per_sec"], "data_seconds": r["data_seconds"], "wall": wall, "peak": mem,
+                               "raw_consume_per_sec": r["raw_consume_per_sec"], "steps_ms": r.get("steps_ms", [])})
+            check(r["carts"] > 0 or a.visits < 10, f"stream A/B: {side.upper()} wrote no carts")
+    raw["stream_vs"] = {"a": str(bde[0]), "b": a.stream_vs, "label_b": a.stream_vs_label or a.stream_vs, "runs": runs}
+    ra = [x["rows_per_sec"] for x in runs["a"]]
+    rb = [x["rows_per_sec"] for x in runs["b"]]
+    pairs = [x / y for x, y in zip(ra, rb)]
+    fmt = lambda v: f"median {statistics.median(v):,.0f}/s (min {min(v):,.0f}, max {max(v):,.0f})"  # noqa: E731
+    label_b = a.stream_vs_label or Path(a.stream_vs).name
+    table.append((f"stream rows/s, this build (A) vs {label_b} (B), {a.stream_pairs} pairs run A B A B", "", "", "", "", "", ""))
+    table.append(("  A: this build", fmt(ra), "", "", "", "", ""))
+    table.append((f"  B: {label_b}", fmt(rb), "", "", "", "", ""))
+    table.append(("  A/B pair by pair", f"median {statistics.median(pairs):.2f} (min {min(pairs):.2f}, max {max(pairs):.2f})", "", "", "", "", ""))
+
+
+def stream(a, bde, work, table, raw):
+    d = work / "visits"
+    run_step(f"generate {a.visits:,} visits", [*bde, "gen-visits", "--dir", d, "--visits", a.visits, "--per-file", a.per_file], log_path=work / "gen-visits.log")
+    want, want_carts = expected_totals(d)
     total = sum(want.values())
-    check(0 < rb["visit_stats_sum"] <= total and rp["visit_stats_sum"] <= total, "stream: visit_stats sums exceed the visits' durations")
+    rb, wall_b, mem_b = run_step(f"bde_kit stream {a.visits:,}", [*bde, "stream", "--dir", d, "--carts-out", work / "bde-carts.txt", "--max-records", a.per_file], log_path=work / "bde-stream.log")
+    rf, wall_f, mem_f = run_step(f"the job's floor {a.visits:,}", [*bde, "floor", "--dir", d], log_path=work / "floor.log")
+    raw["stream"] = {"bde": rb, "bde_wall": wall_b, "bde_peak": mem_b, "floor": rf, "floor_wall": wall_f, "floor_peak": mem_f, "expected_totals": want}
+    check(rb["redis_totals"] == want, f"stream: bde Redis totals {rb['redis_totals']} vs the files' {want}")
+    check(rf["redis_totals"] == want, f"stream: floor Redis totals {rf['redis_totals']} vs the files' {want}")
+    check(rb["carts"] == want_carts and rf["carts_in_topic"] == want_carts, f"stream: carts bde {rb['carts']}, floor {rf['carts_in_topic']}, files {want_carts}")
+    check(0 < rb["visit_stats_sum"] <= total and rf["visit_stats_sum"] == total, "stream: visit_stats sums (bde, floor) do not fit the visits' durations")
+    bde_lines = sorted(Path(work / "bde-carts.txt").read_text().splitlines())
+    wanted = [p for p in STREAM_PEERS if p[0] in {x.strip().replace("-", "_") for x in a.stream_peers.split(",")}]
+    got = {}
+    for key, name, script, extra in wanted:
+        try:
+            r, wall, mem, carts = stream_peer(a, key, name, script, extra, d, work)
+        except RuntimeError as e:
+            FAILURES.append(f"stream: {name} crashed")
+            log(f"{name} FAILED: {e}")
+            continue
+        got[key] = (r, wall, mem)
+        raw["stream"].update({key: r, f"{key}_wall": wall, f"{key}_peak": mem})
+        check(r["redis_totals"] == want, f"stream: {name} Redis totals {r['redis_totals']} vs the files' {want}")
+        check(r["carts"] == want_carts, f"stream: carts {name} {r['carts']}, files {want_carts}")
+        check(sorted(carts.read_text().splitlines()) == bde_lines, f"stream: the cart lines differ between bde and {name}")
+        check(r["visit_stats_sum"] <= total, f"stream: {name}'s visit_stats sum exceeds the visits' durations")
     n = a.visits
-    eb, ep, raw_rate = rb["rows_per_sec"], rp["rows_per_sec"], rb["raw_consume_per_sec"]
-    table.append((f"stream {n:,} visits (3 sinks; {a.per_file:,} per micro-batch)", "", "", "", ""))
-    table.append(("  rows/s end to end", f"{eb:,.0f}/s", f"{ep:,.0f}/s", f"{raw_rate:,.0f}/s", f"a/b {eb / ep:.1f}×, a/c {eb / raw_rate:.3f}"))
-    table.append(("  seconds (all visits through the sinks)", f"{rb['data_seconds']:.1f}", f"{rp['seconds']:.1f}", f"{n / raw_rate:.1f}", ""))
-    table.append(("  micro-batches", f"{rb['batches']} (+{rb['all_batches'] - rb['batches']} drain)", str(rp["batches"]), "", ""))
-    table.append(("  process wall, incl. start/produce (s)", f"{wall_b:.1f}", f"{wall_p:.1f}", "", ""))
-    table.append(("  peak memory (process tree RSS)", gib(mem_b), gib(mem_p), "", smaller(mem_b, mem_p)))
-    table.append(("  visit_stats rows / sum (of " + f"{total:,})", f"{rb['visit_stats_rows']} / {rb['visit_stats_sum']:,}", f"{rp['visit_stats_rows']} / {rp['visit_stats_sum']:,}", "", ""))
+    eb, raw_rate, floor_rate = rb["rows_per_sec"], rb["raw_consume_per_sec"], rf["rows_per_sec"]
+    # Columns of the stream layout: label, bde, pyspark, quix, floor, ceiling, ratio.
+    cell = lambda k, f: f(*got[k]) if k in got else ""  # noqa: E731
+    names = {k: name for k, name, _, _ in STREAM_PEERS}
+    table.append((f"stream {n:,} visits (3 effects; {a.per_file:,} per micro-batch)", "", "", "", "", "", ""))
+    vs = [f"a/b {eb / got['pyspark'][0]['rows_per_sec']:.1f}×" if "pyspark" in got else "",
+          f"a/q {eb / got['quix'][0]['rows_per_sec']:.1f}×" if "quix" in got else "",
+          f"a/f {eb / floor_rate:.3f}", f"a/c {eb / raw_rate:.3f}"]
+    table.append(("  rows/s end to end", f"{eb:,.0f}/s", cell("pyspark", lambda r, w, m: f"{r['rows_per_sec']:,.0f}/s"),
+                  cell("quix", lambda r, w, m: f"{r['rows_per_sec']:,.0f}/s"), f"{floor_rate:,.0f}/s", f"{raw_rate:,.0f}/s", ", ".join(x for x in vs if x)))
+    table.append(("  seconds (all visits through the effects)", f"{rb['data_seconds']:.1f}", cell("pyspark", lambda r, w, m: f"{r['seconds']:.1f}"),
+                  cell("quix", lambda r, w, m: f"{r['seconds']:.1f} (first record {r['first_record_seconds']:.1f})"), f"{rf['sum_ms'] / 1000:.2f} (sum of steps)",
+                  f"{n / raw_rate:.2f}", ""))
+    table.append(("  micro-batches", f"{rb['batches']} (+{rb['all_batches'] - rb['batches']} drain)", cell("pyspark", lambda r, w, m: str(r["batches"])),
+                  cell("quix", lambda r, w, m: "record by record"), "1", "", ""))
+    table.append(("  process wall, incl. start/produce (s)", f"{wall_b:.1f}", cell("pyspark", lambda r, w, m: f"{w:.1f}"), cell("quix", lambda r, w, m: f"{w:.1f}"),
+                  f"{wall_f:.1f}", "", ""))
+    table.append(("  peak memory (process tree RSS)", gib(mem_b), cell("pyspark", lambda r, w, m: gib(m)), cell("quix", lambda r, w, m: gib(m)), gib(mem_f), "",
+                  "; ".join(f"{names[k]} {smaller(mem_b, m)}" for k, (_, _, m) in got.items() if k != "pyspark_course")))
+    table.append((f"  visit_stats rows / sum (of {total:,})", f"{rb['visit_stats_rows']} / {rb['visit_stats_sum']:,}",
+                  cell("pyspark", lambda r, w, m: f"{r['visit_stats_rows']} / {r['visit_stats_sum']:,}"),
+                  cell("quix", lambda r, w, m: f"{r['visit_stats_rows']} / {r['visit_stats_sum']:,}"), f"{rf['visit_stats_rows']} / {rf['visit_stats_sum']:,}", "", ""))
+    if "pyspark_course" in got:
+        r, w, m = got["pyspark_course"]
+        table.append(("  PySpark with the course's per-row writers (rows/s, s, peak)", f"{r['rows_per_sec']:,.0f}/s, {r['seconds']:.1f} s, {gib(m)}", "", "", "", "",
+                      f"a/course {eb / r['rows_per_sec']:.1f}×"))
     steps = rb.get("steps_ms", [])
     busy = sum(ms for _, ms in steps) or 1
-    table.append(("  bde_kit time per step (s, % of the batches' time)", "", "", "",
+    table.append(("  bde_kit time per step (s, % of the batches' time)", "", "", "", "", "",
                   "; ".join(f"{name} {ms / 1000:.2f} ({100 * ms / busy:.0f} %)" for name, ms in steps)))
+    table.append(("  floor time per step (s, % of the sum)", "", "", "", "", "",
+                  "; ".join(f"{name} {ms / 1000:.2f} ({100 * ms / rf['sum_ms']:.0f} %)" for name, ms in rf["steps_ms"])))
     if "start_ms" in rb:
-        table.append(("  bde_kit from start() to the first batch, the batches' steps, the rest (s)", "", "", "",
+        table.append(("  bde_kit from start() to the first batch, the batches' steps, the rest (s)", "", "", "", "", "",
                       f"start {rb['start_ms'] / 1000:.2f}; batches {busy / 1000:.2f}; "
                       f"rest {max(0.0, rb['data_seconds'] - busy / 1000 - rb['start_ms'] / 1000):.2f} of {rb['data_seconds']:.2f}"))
     ok = not [f for f in FAILURES if f.startswith("stream:")]
-    table.append(("  results (Redis totals, cart lines)", "same" if ok else "DIFFER", "", "", ""))
-    lat, _, _ = run_step(f"bde_kit latency, {a.latency_visits:,} visits", [*bde, "latency", "--visits", a.latency_visits, "--spread-ms", a.latency_spread_ms],
-                         log_path=work / "bde-latency.log")
-    raw["stream_latency"] = lat
-    table.append((f"  visit produced → its country total in Redis ({lat['visits']:,} visits over {lat['spread_seconds']:.0f} s, {lat['trigger_ms']} ms trigger)",
-                  f"median {lat['median']:.2f} s, p99 {lat['p99']:.2f} s", "", "", f"p90 {lat['p90']:.2f} s, max {lat['max']:.2f} s, {lat['batches']} batches"))
+    table.append(("  results (Redis totals, cart lines, carts)", "same" if ok else "DIFFER", *("same" if k in got and ok else "" for k in ("pyspark", "quix")),
+                  "same" if ok else "", "", ""))
+    if a.stream_vs:
+        stream_vs(a, bde, d, work, table, raw)
+    if not a.no_stream_latency:
+        lat, _, _ = run_step(f"bde_kit latency, {a.latency_visits:,} visits", [*bde, "latency", "--visits", a.latency_visits, "--spread-ms", a.latency_spread_ms],
+                             log_path=work / "bde-latency.log")
+        raw["stream_latency"] = lat
+        table.append((f"  visit produced → its country total in Redis ({lat['visits']:,} visits over {lat['spread_seconds']:.0f} s, {lat['trigger_ms']} ms trigger)",
+                      f"median {lat['median']:.2f} s, p99 {lat['p99']:.2f} s", "", "", "", "", f"p90 {lat['p90']:.2f} s, max {lat['max']:.2f} s, {lat['batches']} batches"))
     if not a.keep:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -330,11 +421,38 @@ def latency(a, work, table, raw):
     table.append(("  kernel peak memory", gib(r["peak_rss"]), "", "", ""))
 
 
+def memory(a, work, table, raw):
+    """benches/kernel_memory.py: fresh Rust and Python (PySpark) kernels, memory split by process."""
+    py = REPO / ".venv" / "bin" / "python"
+    r, _, _ = run_step("kernel memory", [py, "-W", "ignore", BENCHES / "kernel_memory.py", "--runs", a.memory_runs,
+                                         "--bench-python", a.python], log_path=work / "kernel-memory.log")
+    raw["kernel_memory"] = r
+    m, n = r["median"], len(r["rust"])
+    rust, spark = m.get("rust", {}), m.get("python", {})
+    g = lambda d, k: gib(d[k]) if k in d else ""  # noqa: E731
+    la = ", ".join(f"{x:.1f}" for x in r["loadavg_start"])
+    table.append((f"notebook kernel memory (median of {n} fresh kernels each; resident, steady = 3 s after the cell; load {la})", "", "", ""))
+    for phase, what_r, what_p in (("setup", "setup cell (:dep, use, let settings)", "SparkSession with the course's settings"),
+                                  ("polars", "first Polars cell (a lazy query kept in a variable)", "first DataFrame cell (1 M rows grouped)")):
+        table.append((f"  after the {what_r} / the {what_p}, steady", g(rust, f"{phase}_steady"), g(spark, f"{phase}_steady"), ""))
+        table.append(("    the kernel: evcxr_jupyter with rust-analyzer / ipykernel", g(rust, f"{phase}_steady:evcxr_jupyter (with rust-analyzer)"),
+                      g(spark, f"{phase}_steady:ipykernel (python)"), ""))
+        table.append(("    what runs the cells: evcxr's cell runner / the JVM driver", g(rust, f"{phase}_steady:cell runner"), g(spark, f"{phase}_steady:JVM driver (java)"), ""))
+        table.append((f"  peak during it (each process's own peak: kernel / runner / build)", g(rust, f"{phase}_peak"), g(spark, f"{phase}_peak"),
+                      " / ".join(g(rust, f"{phase}_peak_max:{k}") for k in ("evcxr_jupyter (with rust-analyzer)", "cell runner", "build (cargo, rustc, linker)"))))
+        table.append(("  cell wall time (s) / evcxr's :timing", f"{rust[phase + '_wall']:.1f}" if rust else "", f"{spark[phase + '_wall']:.1f}" if spark else "",
+                      ", ".join(f"{x[phase]['evcxr_took']:.1f}" for x in r["rust"] if x[phase].get("evcxr_took")) + (" s (evcxr)" if rust else "")))
+    if rust:
+        table.append(("  three kernels of the chapter-4 demo (3 × steady after the Polars cell)", gib(3 * rust["polars_steady"]),
+                      gib(3 * spark["polars_steady"]) if spark else "", ""))
+
+
 # How each step's rows are laid out: batch rows are in COLUMNS order (see `row`); the stream and
-# latency steps append (label, bde_kit, PySpark, ceiling, ratio) tuples. print_table maps every row
+# latency steps append tuples in their own layouts. print_table maps every row
 # onto COLUMNS; cells past a layout's end become extra columns (printed without a header).
 # (Layouts name their cells by CELL's keys.)
-LAYOUTS = {"batch": tuple(CELL), "stream": ("label", "bde", "pyspark", "ceiling", "ratio"), "latency": ("label", "bde", "pyspark", "ceiling", "ratio")}
+LAYOUTS = {"batch": tuple(CELL), "stream": ("label", "bde", "pyspark", "quix", "floor", "ceiling", "ratio"),
+           "latency": ("label", "bde", "pyspark", "ceiling", "ratio"), "memory": ("label", "bde", "pyspark", "ratio")}
 
 
 def print_table(table, sections=()):
@@ -389,9 +507,12 @@ def engines_line(raw):
                     seen.setdefault(key, v[key].get("engine", key))
     names = [e.split(" (")[0] for k, e in seen.items() if not (k == "polars_lazy" and "polars_sql" in seen)]
     if "stream" in raw:
-        if not [x for x in names if x.startswith("PySpark")]:
+        st = raw["stream"]
+        if "pyspark" in st and not [x for x in names if x.startswith("PySpark")]:
             names.insert(0, "PySpark 3.5.1 local[2]")
-        names.append("the raw rdkafka consume rate (ceiling)")
+        if "quix" in st:
+            names.append(st["quix"].get("engine", "Quix Streams"))
+        names.append("the job's floor and the raw rdkafka consume rate (ceiling)")
     return "bde_kit vs " + (", ".join(names) if names else "nothing")
 
 
@@ -433,9 +554,16 @@ def main():
     ap.add_argument("--latency-spread-ms", type=int, default=20_000, help="over how long they are produced")
     ap.add_argument("--latency-runs", type=int, default=3)
     ap.add_argument("--warm-repeats", type=int, default=3)
-    ap.add_argument("--only", default="batch,stream,latency")
+    ap.add_argument("--only", default="batch,stream,latency,memory")
+    ap.add_argument("--memory-runs", type=int, default=2, help="fresh kernels of each kind for the memory step")
     ap.add_argument("--peers", default="pyspark,polars,duckdb",
                     help="batch peers: pyspark, polars (= polars-sql + polars-lazy), polars-sql, polars-lazy, duckdb")
+    ap.add_argument("--stream-peers", default="pyspark,quix",
+                    help="stream peers: pyspark (bulk writers), quix, pyspark-course (the course's per-row writers, slow)")
+    ap.add_argument("--stream-vs", default=None, help="another bde-bench binary: its stream step and this one's, run in turn")
+    ap.add_argument("--stream-vs-label", default=None, help="what to call --stream-vs in the table (e.g. a commit)")
+    ap.add_argument("--stream-pairs", type=int, default=3, help="A B pairs of --stream-vs")
+    ap.add_argument("--no-stream-latency", action="store_true", help="skip the stream's producer-to-Redis latency step")
     ap.add_argument("--work", default=str(REPO / "build" / "bench"))
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     ap.add_argument("--publish", action="store_true", help="also write benches/results/latest.md and ratios.svg (for the README)")
@@ -452,7 +580,8 @@ def main():
     t0 = time.time()
     steps = [("batch", lambda: batch(a, bde, work, [int(x) for x in a.batch_rows.split(",") if x], table, raw)),
              ("stream", lambda: stream(a, bde, work, table, raw)),
-             ("latency", lambda: latency(a, work, table, raw))]
+             ("latency", lambda: latency(a, work, table, raw)),
+             ("memory", lambda: memory(a, work, table, raw))]
     sections = []
     for name, fn in steps:
         if name not in only:

@@ -3,24 +3,36 @@
 # ceiling, one table (and build/bench/ratios.svg).
 #   bash kernel/bench.sh [--smoke] [--batch-rows 1000000,20000000] [--visits 1000000]
 #                        [--latency-runs 3] [--only batch,stream,latency]
-#                        [--peers pyspark,polars,duckdb] [--keep] [--publish] …
+#                        [--peers pyspark,polars,duckdb] [--stream-peers pyspark,quix]
+#                        [--stream-vs-rev REV [--stream-pairs N]] [--keep] [--publish] …
 # Idempotent: installs Java 17 if missing, creates .venv-bench and installs benches/requirements.txt
 # when its hash changed, starts the services that do not answer, builds `bde-bench` (the workspace
 # crate bench/; release, the dev build with --smoke), then runs benches/compare.py (other flags are
 # passed to it).
 # --smoke: tiny scales (2,000 stock rows, 500 visits, 1 latency run) to prove the harness works.
+# --stream-vs-rev REV: also builds `bde-bench` of the commit REV (its files exported with git
+# archive into build/bench-vs/REV, its own target dir: a copy of this one, made once) and runs the
+# stream step of this build and of REV in turn, A B A B (--stream-pairs, default 3).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO"
 
 smoke=0
 args=()
-only="batch,stream,latency"
+only="batch,stream,latency,memory"
+only_given=0
+vs_rev=""
 prev=""
 for a in "$@"; do
-  if [ "$a" = "--smoke" ]; then smoke=1; else args+=("$a"); fi
-  if [ "$prev" = "--only" ]; then only="$a"; fi
-  case "$a" in --only=*) only="${a#--only=}" ;; esac
+  if [ "$prev" = "--stream-vs-rev" ]; then
+    vs_rev="$a"
+  elif [ "$a" = "--smoke" ]; then
+    smoke=1
+  elif [ "$a" != "--stream-vs-rev" ]; then
+    args+=("$a")
+  fi
+  if [ "$prev" = "--only" ]; then only="$a"; only_given=1; fi
+  case "$a" in --only=*) only="${a#--only=}"; only_given=1 ;; esac
   prev="$a"
 done
 
@@ -42,9 +54,14 @@ if [ "$(cat "$BVENV/.requirements-hash" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$BVENV/.requirements-hash"
 fi
 
-# The latency step needs the course venv and its kernelspec (kernel/setup.sh makes both); the
+# The latency and memory steps need the course venv and its kernelspec (kernel/setup.sh makes both); the
 # stream (and latency) steps need the services.
-if [[ ",$only," == *,latency,* ]] && { [ ! -x "$VENV/bin/python" ] || [ ! -d "$VENV/share/jupyter/kernels/rust" ]; }; then
+# The smoke run leaves the memory step out unless --only names it (fresh kernels cost minutes).
+if [ "$smoke" = 1 ] && [ "$only_given" = 0 ]; then
+  only="batch,stream,latency"
+  args+=(--only "$only")
+fi
+if [[ ",$only," == *,latency,* || ",$only," == *,memory,* ]] && { [ ! -x "$VENV/bin/python" ] || [ ! -d "$VENV/share/jupyter/kernels/rust" ]; }; then
   bash "$REPO/kernel/setup.sh"
 fi
 if [[ ",$only," == *,stream,* || ",$only," == *,latency,* ]]; then
@@ -56,12 +73,35 @@ if [ "$smoke" = 1 ]; then
   say "building bde-bench (dev profile) for the smoke run"
   cargo build --locked -p bde_bench
   bde="$CARGO_TARGET_DIR/debug/bde-bench"
-  set -- --batch-rows 2000 --visits 500 --per-file 100 --repeat 1 --latency-runs 1 --warm-repeats 1 --latency-visits 50 --latency-spread-ms 3000 \
+  set -- --batch-rows 2000 --visits 500 --per-file 250 --repeat 1 --latency-runs 1 --warm-repeats 1 --latency-visits 50 --latency-spread-ms 3000 --memory-runs 1 \
     --work "$REPO/build/bench-smoke" ${args[@]+"${args[@]}"}
 else
   say "building bde-bench (release profile; the first time takes several minutes)"
   cargo build --locked --release -p bde_bench
   bde="$CARGO_TARGET_DIR/release/bde-bench"
   set -- ${args[@]+"${args[@]}"}
+fi
+if [ -n "$vs_rev" ]; then
+  rev="$(git -C "$REPO" rev-parse --short "$vs_rev^{commit}")"
+  vsdir="$REPO/build/bench-vs/$rev"
+  vstarget="$CARGO_TARGET_DIR-vs-$rev"
+  if [ ! -f "$vsdir/Cargo.toml" ]; then
+    say "exporting $vs_rev ($rev) into $vsdir"
+    mkdir -p "$vsdir"
+    git -C "$REPO" archive "$rev" | tar -x -C "$vsdir"
+  fi
+  if [ ! -d "$vstarget" ]; then
+    say "copying $CARGO_TARGET_DIR to $vstarget (once: $rev builds only its own crates)"
+    cp -a "$CARGO_TARGET_DIR" "$vstarget"
+  fi
+  profile=release
+  [ "$smoke" = 1 ] && profile=debug
+  say "building bde-bench of $rev ($profile)"
+  if [ "$smoke" = 1 ]; then
+    (cd "$vsdir" && CARGO_TARGET_DIR="$vstarget" cargo build --locked -p bde_bench)
+  else
+    (cd "$vsdir" && CARGO_TARGET_DIR="$vstarget" cargo build --locked --release -p bde_bench)
+  fi
+  set -- "$@" --stream-vs "$vstarget/$profile/bde-bench" --stream-vs-label "$rev"
 fi
 exec "$BVENV/bin/python" -u "$REPO/benches/compare.py" --bde "$bde" "$@"

@@ -6,6 +6,7 @@
 //!   giving [`WindowRow`]s), [`KafkaSource`] and [`Start`], [`MemorySource`], [`Query`],
 //!   [`Trigger`], the sinks ([`KafkaSink`], [`RedisZIncr`], [`MariaDbInsert`] with [`Merge`],
 //!   [`MemorySink`]), [`Row`] and [`decode_json`] for a record type written in a cell;
+//! - explore: [`Explorer`] (one-line views of Kafka, Redis and MariaDB state) and its [`Explored`];
 //! - the course's names ([`crate::course::names`]);
 //! - Polars' prelude (DataFrame, `col`, `lit`, `len`, `IntoLazy`, …) with the `df!` macro, so cells
 //!   never need their own `:dep polars` (which would recompile it); the lazy expression chain is
@@ -25,14 +26,16 @@ pub use polars::prelude::*;
 
 pub use crate::batch::jdbc::{bounds, JdbcRead, Partitioned};
 pub use crate::batch::jdbc_write::JdbcWrite;
-pub use crate::batch::parquet::{files_table, scan_hive, SaveMode};
+pub use crate::batch::parquet::{scan_hive, SaveMode};
 pub use crate::batch::publish::{KafkaPublish, Published};
 pub use crate::batch::TableRef;
 pub use crate::config::Settings;
 pub use crate::course::names::*;
 pub use crate::error::Error as BdeError;
+pub use crate::explore::{Explored, Explorer};
 pub use crate::io::health::{health, Health};
 pub use crate::runtime::{block_on, block_on_timeout};
+pub use crate::show::batch::files_table;
 pub use crate::show::help::pyspark_help;
 pub use crate::show::live::Live;
 pub use crate::show::{Chart, Report, Table};
@@ -42,7 +45,7 @@ pub use crate::stream::{
     decode_json, KafkaSource, MemorySource, Mode, Query, Row, Start, Stream, StreamingQuery,
     Trigger, Window, WindowRow,
 };
-pub use crate::{batch, course, io, stream};
+pub use crate::{batch, course, explore, io, stream};
 pub use chrono::{NaiveDate, NaiveDateTime};
 pub use serde;
 pub use std::time::Duration;

@@ -2,7 +2,8 @@
 //! of a benchmark run (the file `benches/compare.py` writes) as one SVG bar chart, drawn with the
 //! kit's own [`Chart`]. One bar per batch scale and peer: the peer's best query time divided by
 //! bde_kit's (above 1, bde_kit is faster); then, when the run has a stream section, bde_kit's
-//! end-to-end streaming rate divided by the raw rdkafka consume rate (its ceiling, at most 1).
+//! end-to-end streaming rate divided by the job's floor (`bde-bench floor`) and by the raw rdkafka
+//! consume rate (its ceiling); both at most about 1.
 //! PySpark's ratios (tens) get a panel of their own so the others (around 1) stay readable.
 
 // The kit's re-exports: the same crates, versions and features the kit compiles with.
@@ -82,6 +83,15 @@ pub fn ratios(results: &Value) -> Result<Vec<(String, f64)>> {
     let ceiling = stream
         .and_then(|s| s.get("raw_consume_per_sec"))
         .and_then(Value::as_f64);
+    let floor = results
+        .pointer("/stream/floor/rows_per_sec")
+        .and_then(Value::as_f64);
+    if let (Some(rate), Some(floor)) = (rate, floor) {
+        if floor > 0.0 {
+            let r = rate / floor;
+            bars.push((format!("stream/job's floor: {r:.3}×"), r));
+        }
+    }
     if let (Some(rate), Some(ceiling)) = (rate, ceiling) {
         if ceiling > 0.0 {
             let r = rate / ceiling;
@@ -99,7 +109,7 @@ pub fn panels(bars: &[(String, f64)]) -> Vec<(&'static str, Vec<(String, f64)>)>
         .cloned()
         .partition(|(l, _)| l.starts_with("PySpark "));
     [("bde_kit against PySpark: PySpark query time / bde_kit's", spark),
-     ("against Polars and DuckDB (peer time / bde_kit's) and the stream ceiling (bde_kit rate / raw rate)", other)]
+     ("against Polars and DuckDB (peer time / bde_kit's), the stream's floor and ceiling (bde_kit rate / theirs)", other)]
     .into_iter()
     .filter(|(_, b)| !b.is_empty())
     .collect()
@@ -168,7 +178,8 @@ mod tests {
             "batch_20000000": {"generate": {"rows": 20_000_000}, "bde": {"seconds": [11.0, 10.0]}, "duckdb": {"seconds": [24.0, 20.0]}},
             "batch_1000000": {"generate": {"rows": 1_000_000}, "bde": {"seconds": [0.5, 0.4]},
                               "pyspark": {"seconds": [4.0, 3.2]}, "polars_sql": {"seconds": [0.2]}},
-            "stream": {"bde": {"rows_per_sec": 100.0, "raw_consume_per_sec": 400.0}},
+            "stream": {"bde": {"rows_per_sec": 100.0, "raw_consume_per_sec": 400.0},
+                       "floor": {"rows_per_sec": 200.0}},
         });
         let bars = ratios(&doc).expect("ratios");
         let labels: Vec<&str> = bars.iter().map(|(l, _)| l.as_str()).collect();
@@ -178,6 +189,7 @@ mod tests {
                 "PySpark 1M: 8.00×",
                 "Polars SQL 1M: 0.50×",
                 "DuckDB 20M: 2.00×",
+                "stream/job's floor: 0.500×",
                 "stream/raw consume: 0.250×"
             ]
         );

@@ -16,6 +16,9 @@
 //! - `bde-bench stream --dir D [--carts-out F] [--max-records N]` — the same visits produced to a
 //!   fresh Kafka topic, the raw rdkafka consume rate (the ceiling), then the analytics query with
 //!   its three real sinks ([`visits::run_stream`]);
+//! - `bde-bench floor --dir D` — the job's floor: the same visits consumed, decoded, the carts
+//!   produced, one Redis pipeline and one MariaDB upsert, step by step with the kit's crates and
+//!   nothing else ([`floor::run`]);
 //! - `bde-bench latency [--visits N] [--spread-ms S] [--trigger-ms T]` — producer-to-Redis latency
 //!   of the analytics query on its 1-second trigger ([`latency::run`]);
 //! - `bde-bench chart --results F --out F.svg` — the ratios of a run as an SVG ([`chart::run`]).
@@ -33,6 +36,7 @@
 
 mod batch;
 mod chart;
+mod floor;
 mod latency;
 mod stock;
 mod stream;
@@ -95,6 +99,11 @@ enum Step {
         /// Records per micro-batch.
         #[arg(long, default_value = "50000", value_parser = num::<usize>)]
         max_records: usize,
+    },
+    /// The job's floor over the same visits, step by step (prints JSON).
+    Floor {
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// Producer-to-Redis latency of the analytics query (prints JSON).
     Latency {
@@ -198,6 +207,7 @@ fn run(step: Step) -> Result<()> {
             carts_out,
             max_records,
         } => visits::run_stream(&dir, carts_out.as_deref(), max_records)?,
+        Step::Floor { dir } => floor::run(&dir)?,
         Step::Latency {
             visits,
             spread_ms,
@@ -274,6 +284,8 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+        assert!(matches!(parse("floor --dir d"), Ok(Step::Floor { .. })));
+        assert!(parse("floor").is_err(), "--dir is required");
     }
 
     #[test]

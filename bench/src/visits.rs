@@ -64,7 +64,7 @@ pub fn visit_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-fn read_lines(dir: &Path) -> Result<Vec<String>> {
+pub fn read_lines(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for p in visit_files(dir)? {
         let f = std::fs::File::open(&p).map_err(|e| Error::file(&p, e))?;
@@ -79,7 +79,7 @@ fn read_lines(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Produces the lines (key = the visit's country) as fast as the idempotent producer goes.
-fn produce(settings: &Settings, topic: &str, lines: Vec<String>) -> Result<()> {
+pub fn produce(settings: &Settings, topic: &str, lines: Vec<String>) -> Result<()> {
     let records = lines
         .into_iter()
         .map(|line| {

@@ -249,6 +249,46 @@ pub fn delete_topics(settings: &Settings, names: &[&str]) -> Result<Vec<String>>
     Ok(present)
 }
 
+/// Deletes the records of `topic[partition]` below offset `before` (Kafka's DeleteRecords: what
+/// retention does by age, done now): the partition's low watermark becomes `before`. Returns the
+/// low watermark the broker reports after the deletion.
+pub fn delete_records(
+    settings: &Settings,
+    topic: &str,
+    partition: i32,
+    before: i64,
+) -> Result<i64> {
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, rdkafka::Offset::Offset(before))
+        .map_err(|e| map_err(settings, "name the records to delete", e))?;
+    let s = settings.clone();
+    let what = format!("delete the records of {topic}[{partition}] below offset {before}");
+    let w = what.clone();
+    let done = runtime::block_on(async move {
+        let admin = admin(&s)?;
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(REQUEST_TIMEOUT))
+            .request_timeout(Some(REQUEST_TIMEOUT));
+        admin
+            .delete_records(&tpl, &opts)
+            .await
+            .map_err(|e| map_err(&s, &w, e))
+    })??;
+    let e = done
+        .find_partition(topic, partition)
+        .ok_or_else(|| Error::service(Service::Kafka, &settings.kafka, &what, "no answer"))?;
+    e.error().map_err(|err| map_err(settings, &what, err))?;
+    match e.offset() {
+        rdkafka::Offset::Offset(lo) => Ok(lo),
+        other => Err(Error::service(
+            Service::Kafka,
+            &settings.kafka,
+            &what,
+            format!("unexpected low watermark {other:?}"),
+        )),
+    }
+}
+
 /// An idempotent producer (no duplicates from internal retries) with bounded delivery time.
 pub fn producer(settings: &Settings) -> Result<FutureProducer> {
     client_config(settings)

@@ -7,6 +7,7 @@
 //! [`live`] loops use while they run; a [`dashboard`] is a live page served by the kernel and
 //! shown as an iframe, for watching a running query.
 
+pub mod batch;
 pub mod chart;
 pub mod dashboard;
 pub mod explore;
@@ -16,6 +17,7 @@ pub mod help;
 pub mod html;
 pub mod live;
 pub mod report;
+pub mod stream;
 pub mod table;
 
 pub use chart::Chart;

@@ -1,7 +1,7 @@
 """The notebooks as users see them: JupyterLab in a real browser (Debian's Chromium driven by
 Playwright for Python, no browser download).
 
-Usage: .venv/bin/python tests/browser/test_lab.py [--only nb2|monitor|live]
+Usage: .venv/bin/python tests/browser/test_lab.py [--only nb2|monitor|live|explore]
 
 The test starts its own JupyterLab on a free port of 127.0.0.1 with a random token (root-safe:
 --allow-root when run as root), with autosave off so the notebooks under notebooks/ are never
@@ -16,6 +16,9 @@ written, and then:
            it (they use variables defined before) run in the same kernel: visit_stats as a frame
            table with column types, the dashboard's snapshot; notebook 4's job runs on to its own
            stop and check. Screenshots build/browser/interrupt-monitor.png, monitor.png, frame-table.png.
+  explore  opens notebook 99 (explore the state, after the course), runs all cells through the UI
+           and checks the rendered tables of tables(), lag() and redis_keys() and the chart.
+           Screenshots build/browser/explore.png (tables) and explore-lag.png.
   live     opens a scratch notebook (build/browser/live_dashboard.ipynb, written by the test with
            its own topics, key and database) that starts the analytics query and a visits
            generator and shows `Monitor::dashboard()` and `job.dashboard()`: two screenshots of
@@ -59,6 +62,7 @@ NB2 = "code_03_XX_Spark_BDE_Batch_Data_Engg.ipynb"
 NB3 = "code_04_03_Spark_BDE_Generate a visits stream.ipynb"
 NB4 = "code_04_04_Spark_BDE_Build_a_streaming_analytics_job.ipynb"
 NB5 = "code_04_05_Spark_BDE_Execute_the_pipeline.ipynb"
+NB99 = "code_99_Explore_the_state.ipynb"
 # The course's global stock columns (notebook 2's summary table).
 STOCK_COLUMNS = ["STOCK_DATE", "ITEM_NAME", "TOTAL_REC", "OPENING_STOCK", "RECEIPTS", "ISSUES", "CLOSING_STOCK", "CLOSING_VALUE"]
 CHROMIUM = os.environ.get("BDE_CHROMIUM", "/usr/bin/chromium")
@@ -563,7 +567,33 @@ def check_live(page, lab):
         flag_clean.write_text("clean")
 
 
-CHECKS = {"nb2": check_nb2, "monitor": check_monitor, "live": check_live}
+# ------------------------------------------------------------------------ explore (notebook 99)
+
+EXPLORE_TABLES = {"tables()": ["schema", "table", "engine", "rows", "bytes", "size"],
+                  "lag()": ["query", "topic", "partition", "checkpoint offset", "end offset", "behind"],
+                  "redis_keys()": ["namespace", "key", "type", "ttl_s", "memory_bytes", "length"]}
+
+
+def check_explore(page, lab):
+    open_notebook(page, lab, f"notebooks/{NB99}")
+    run_all(page)
+    secs = wait_last_cell(page, NOTEBOOK_TIMEOUT, "notebook 99")
+    tables = rendered_tables(page)
+    for call, columns in EXPLORE_TABLES.items():
+        if not any(heads[:len(columns)] == columns for heads in tables):
+            raise Failed(f"notebook 99: no rendered {call} table with the columns {columns}; tables: {tables}")
+    panel = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output"
+    if page.locator(f"{panel} svg, {panel} .jp-RenderedSVG img").filter(visible=True).count() < 1:
+        raise Failed("notebook 99: no visible chart (SVG) from the query")
+    first = page.locator(f"{panel} .bde-explore h3").first
+    first.scroll_into_view_if_needed(timeout=10_000)
+    page.screenshot(path=str(OUT / "explore.png"))
+    page.locator(f"{panel} .bde-explore h3", has_text="query checkpoints").first.scroll_into_view_if_needed(timeout=10_000)
+    page.screenshot(path=str(OUT / "explore-lag.png"))
+    return f"notebook 99 ran all cells in the UI in {secs:.0f} s: tables(), lag(), redis_keys() tables and the chart rendered"
+
+
+CHECKS = {"nb2": check_nb2, "monitor": check_monitor, "live": check_live, "explore": check_explore}
 
 
 def main(argv):
