@@ -324,31 +324,19 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
             if let Some(k) = key.as_deref() {
                 rec = rec.key(k);
             }
-            loop {
-                match producer.send_result(rec) {
-                    Ok(f) => {
-                        futures.push(f);
-                        break;
-                    }
-                    Err((e, back)) => {
-                        if e.rdkafka_error_code()
-                            == Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                        {
-                            producer.poll(Duration::from_millis(20));
-                            rec = back;
-                        } else {
-                            failure = Some(Error::service(
-                                Service::Kafka,
-                                &s.kafka,
-                                format!(
-                                    "send record {seq} of batch {} to {}",
-                                    batch.batch_id, self.topic
-                                ),
-                                e,
-                            ));
-                            break 'rows;
-                        }
-                    }
+            match runtime::handle().block_on(kio::enqueue(&producer, rec)) {
+                Ok(f) => futures.push(f),
+                Err(e) => {
+                    failure = Some(Error::service(
+                        Service::Kafka,
+                        &s.kafka,
+                        format!(
+                            "send record {seq} of batch {} to {}",
+                            batch.batch_id, self.topic
+                        ),
+                        e,
+                    ));
+                    break 'rows;
                 }
             }
         }
