@@ -3,7 +3,7 @@
 # the venv (VENV) and the per-user cache that survives fresh clones (BDE_CACHE).
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUN="$REPO/.run"
+RUN="${BDE_RUN_DIR:-$REPO/.run}"  # BDE_RUN_DIR: tests use a folder of their own
 VENV="$REPO/.venv"
 BDE_CACHE="${BDE_CACHE_DIR:-$HOME/.cache/bde_kit}"
 EVCXR_VERSION="0.22.0"

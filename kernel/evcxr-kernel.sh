@@ -67,4 +67,11 @@ export EVCXR_CONFIG_DIR="$REPO/kernel/evcxr"
 # that folder lacks its version.txt (a kernelspec pointing at this script would be lost); the
 # kernel itself never needs JUPYTER_PATH.
 unset JUPYTER_PATH
+# Jupyter's stop button (■): the kernelspec asks for `interrupt_mode: signal`, so Jupyter sends
+# SIGINT to this kernel's whole process group instead of an interrupt message (evcxr_jupyter
+# answers that message by killing the process that runs the cells: every variable lost).
+# SIGINT is ignored here, before exec, and an ignored signal stays ignored across exec and fork:
+# evcxr_jupyter and the compilers it starts ignore it, and so does its cell process until the
+# kit is loaded there, whose handler then stops the running kit call (src/interrupt.rs).
+trap '' INT
 exec evcxr_jupyter "$@"

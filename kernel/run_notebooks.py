@@ -3,12 +3,14 @@
 Usage: .venv/bin/python kernel/run_notebooks.py [--fast] [NAME_SUBSTRING ...]
   Prints every code cell's wall time (compile + run, from nbclient's timing) and the slowest
   cell after the `:dep` cell, per notebook.
+  --check-saved  checks the saved notebooks under notebooks/ for repeated blocks (no kernel)
   --selftest  checks that the runner itself flags panics, compile errors, errors returned with `?`
               and a stopped Kafka
   --fast   sets BDE_FAST=1 in the kernels (generators and refresh loops shrink their sleeps)
   --update-outputs  after a run where every notebook passed, copies the executed notebooks (their
               first run) over notebooks/, so the repository shows the outputs of this reference
-              replay. The reference outputs are made with:
+              replay. A notebook whose cell repeats an identical block (a paragraph of printed
+              text or a rich output) more than twice fails, so such outputs are never saved. The reference outputs are made with:
                 .venv/bin/python -W ignore kernel/run_notebooks.py --fast --update-outputs
 Executed copies go to build/notebooks/ (git-ignored); the source notebooks are never written.
 A notebook fails on any error output, on "panicked at" or anything on stderr in its output (evcxr
@@ -79,8 +81,41 @@ def outputs_of(nb):
     return plain("".join(texts)), mimes, problems
 
 
+MAX_REPEATS = 2
+
+
+def repeated_blocks(nb, limit=MAX_REPEATS):
+    """Problems for cells whose output repeats an identical block more than `limit` times: a
+    block is a paragraph of printed text (lines between blank lines, at least two lines) or a
+    rich output. A reader cannot read such outputs (a loop that printed the same block every
+    refresh); reference outputs with them are never saved."""
+    import json
+    from collections import Counter
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        stream, blocks = [], []
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream":
+                v = o.get("text", "")
+                stream.append("".join(v) if isinstance(v, list) else v)
+            elif o.get("output_type") in ("execute_result", "display_data"):
+                blocks.append(json.dumps(o.get("data", {}), sort_keys=True))
+        for para in re.split(r"\n[ \t]*\n", plain("".join(stream))):
+            para = para.strip("\n")
+            if len([l for l in para.splitlines() if l.strip()]) >= 2:
+                blocks.append(para)
+        for block, n in Counter(blocks).items():
+            if n > limit:
+                first = next((l for l in block.splitlines() if l.strip() and set(l.strip()) != {"*"}), block[:80])
+                problems.append(f"cell {i}: repeats an identical block {n} times (more than {limit}): {first[:100]!r}")
+    return problems
+
+
 def check(name, nb, key=None):
     text, mimes, problems = outputs_of(nb)
+    problems += repeated_blocks(nb)
     exp = X.EXPECTATIONS.get(key or name, {})
     for pattern in exp.get("patterns", []):
         if not re.search(pattern, text, re.MULTILINE):
@@ -160,7 +195,8 @@ def selftest():
                 nbformat.v4.new_code_cell("health()"),
                 nbformat.v4.new_code_cell('let v: Vec<i32> = vec![];\nlet x = v[3];'),
                 nbformat.v4.new_code_cell('let y: i32 = "not a number";'),
-                nbformat.v4.new_code_cell('let r: Result<i32, BdeError> = Err(bde_kit::Error::invalid("selftest"));\nlet z = r?;')]
+                nbformat.v4.new_code_cell('let r: Result<i32, BdeError> = Err(bde_kit::Error::invalid("selftest"));\nlet z = r?;'),
+                nbformat.v4.new_code_cell('for _ in 0..3 { println!("same block\\nevery time\\n"); }')]
     nbformat.write(nb, d / "selftest.ipynb")
     t0 = time.time()
     _, _, problems, ran = run_one("selftest.ipynb", {"BDE_KAFKA": "127.0.0.1:1"}, path=d / "selftest.ipynb", out=d / "out")
@@ -170,6 +206,7 @@ def selftest():
         "compile error flagged": any("error" in p and "cell 3" in p for p in problems),
         "error returned with ? flagged": any("cell 4: error (stderr): invalid input: selftest" in p for p in problems),
         "Kafka shown down at 127.0.0.1:1 with the fix": bool(re.search(r"<td>Kafka</td><td>127\.0\.0\.1:1</td><td><b[^>]*>down</b>.*kernel/services\.sh up", text, re.S)),
+        "a block repeated 3 times flagged": any("cell 5: repeats an identical block 3 times" in p for p in problems),
         "finished without hanging": time.time() - t0 < 600,
     }
     for k, v in found.items():
@@ -182,6 +219,15 @@ def selftest():
 def main(argv):
     if "--selftest" in argv:
         return selftest()
+    if "--check-saved" in argv:
+        # The saved reference outputs, read as the replay reads them (no kernel).
+        bad = 0
+        for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+            for p in repeated_blocks(nbformat.read(path, as_version=4)):
+                print(f"{path.name}: {p}")
+                bad += 1
+        print(f"{bad} repeated blocks in the saved notebooks")
+        return 1 if bad else 0
     env = {}
     args = [a for a in argv if not a.startswith("--")]
     if "--fast" in argv:

@@ -66,6 +66,8 @@ if ! { command -v evcxr_jupyter >/dev/null && cargo install --list | grep -q "^e
 else
   say "evcxr_jupyter $EVCXR_VERSION present"
 fi
+# interrupt_mode signal: the stop button sends SIGINT, which the kit turns into "stop the running
+# kit call" (kernel/evcxr-kernel.sh, src/interrupt.rs); "message" made evcxr kill the cells' process.
 kdir="$VENV/share/jupyter/kernels/rust"
 mkdir -p "$kdir"
 cat >"$kdir/kernel.json" <<JSON
@@ -73,7 +75,7 @@ cat >"$kdir/kernel.json" <<JSON
   "argv": ["$REPO/kernel/evcxr-kernel.sh", "--control_file", "{connection_file}"],
   "display_name": "Rust (bde_kit)",
   "language": "rust",
-  "interrupt_mode": "message"
+  "interrupt_mode": "signal"
 }
 JSON
 say "Rust kernel registered in $kdir"

@@ -96,6 +96,11 @@ pub enum Error {
         pid: String,
     },
 
+    /// Jupyter's stop button (■) ended a kit call that has no partial result to return; the work
+    /// in the background goes on (see [`crate::interrupt`]).
+    #[error("interrupted (■): {0}")]
+    Interrupted(String),
+
     /// A background task ended abnormally (it panicked or was dropped).
     #[error("background task failed: {0}")]
     Task(String),

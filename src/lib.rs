@@ -26,6 +26,7 @@ pub mod config;
 pub mod course;
 pub mod error;
 pub mod explore;
+pub mod interrupt;
 pub mod io;
 pub mod prelude;
 pub mod runtime;

@@ -6,6 +6,7 @@
 //!   giving [`WindowRow`]s), [`KafkaSource`] and [`Start`], [`MemorySource`], [`Query`],
 //!   [`Trigger`], the sinks ([`KafkaSink`], [`RedisZIncr`], [`MariaDbInsert`] with [`Merge`],
 //!   [`MemorySink`]), [`Row`] and [`decode_json`] for a record type written in a cell;
+//! - explore: [`Explorer`] (one-line views of Kafka, Redis and MariaDB state) and its [`Explored`];
 //! - the course's names ([`crate::course::names`]);
 //! - Polars' prelude (DataFrame, `col`, `lit`, `len`, `IntoLazy`, …) with the `df!` macro, so cells
 //!   never need their own `:dep polars` (which would recompile it); the lazy expression chain is
@@ -14,22 +15,28 @@
 //! - [`BdeError`], the one error type of every kit call (`Result<_, BdeError>` in a cell's `fn`);
 //! - `serde`, `chrono`'s date types, `Duration`, and what shows results ([`Table`], [`Chart`],
 //!   [`Report`], [`Live`]);
-//! - [`PlainDisplay`]: a cell ending in a plain value (a number, a `String`, a tuple, a
-//!   `DataFrame`, …) shows it as evcxr does, but compiles once instead of twice.
+//! - [`PlainDisplay`]: a cell ending in a plain value (a number, a `String`, a tuple, …) shows it
+//!   as evcxr does, but compiles once instead of twice; [`FrameDisplay`]: a cell ending in a
+//!   `DataFrame` or a `LazyFrame` shows an HTML table with the shape, the column types and the
+//!   first and last rows, as Python Polars does in Jupyter ([`crate::show::frame`]);
+//! - [`pyspark_help`]: the course's PySpark calls beside the kit's, as a table.
 
 pub use polars::df;
 pub use polars::prelude::*;
 
 pub use crate::batch::jdbc::{bounds, JdbcRead, Partitioned};
 pub use crate::batch::jdbc_write::JdbcWrite;
-pub use crate::batch::parquet::{files_table, scan_hive, SaveMode};
+pub use crate::batch::parquet::{scan_hive, SaveMode};
 pub use crate::batch::publish::{KafkaPublish, Published};
 pub use crate::batch::TableRef;
 pub use crate::config::Settings;
 pub use crate::course::names::*;
 pub use crate::error::Error as BdeError;
+pub use crate::explore::{Explored, Explorer};
 pub use crate::io::health::{health, Health};
 pub use crate::runtime::{block_on, block_on_timeout};
+pub use crate::show::batch::files_table;
+pub use crate::show::help::pyspark_help;
 pub use crate::show::live::Live;
 pub use crate::show::{Chart, Report, Table};
 pub use crate::stream::dataflow::agg;
@@ -38,7 +45,7 @@ pub use crate::stream::{
     decode_json, KafkaSource, MemorySource, Mode, Query, Row, Start, Stream, StreamingQuery,
     Trigger, Window, WindowRow,
 };
-pub use crate::{batch, course, io, stream};
+pub use crate::{batch, course, explore, io, stream};
 pub use chrono::{NaiveDate, NaiveDateTime};
 pub use serde;
 pub use std::time::Duration;
@@ -86,7 +93,7 @@ plain_display!(
     bool, char, i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64
 );
 plain_display!((), String, str, Duration, NaiveDate, NaiveDateTime);
-plain_display!(DataFrame, Series, Column, DataType, Schema);
+plain_display!(Series, Column, DataType, Schema);
 
 macro_rules! plain_display_generic {
     ($(<$($g:ident),+> $t:ty),* $(,)?) => {$(
@@ -116,6 +123,26 @@ impl<T: std::fmt::Debug, const N: usize> PlainDisplay for [T; N] {
     }
 }
 
+/// Shows a frame as a cell's value the way Python Polars does in Jupyter: an HTML table with
+/// the shape, each column's name and type, and the first and last rows of a long frame. A
+/// `LazyFrame` is collected with a bound (its first rows only). See [`crate::show::frame`].
+pub trait FrameDisplay {
+    /// Prints the frame's HTML table as evcxr's `text/html` block.
+    fn evcxr_display(&self);
+}
+
+impl FrameDisplay for DataFrame {
+    fn evcxr_display(&self) {
+        crate::show::frame::display_frame(self);
+    }
+}
+
+impl FrameDisplay for LazyFrame {
+    fn evcxr_display(&self) {
+        crate::show::frame::display_lazy(self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +151,7 @@ mod tests {
     // resolve: plain values through PlainDisplay, the kit's types through their own inherent
     // method (trait methods never shadow inherent ones), references and literals included.
     #[test]
+    #[allow(clippy::needless_borrow)] // the borrowed forms are what cells write
     fn final_expressions_resolve_evcxr_display() -> Result<(), BdeError> {
         (1 + 1).evcxr_display();
         (2.5).evcxr_display();
@@ -136,6 +164,8 @@ mod tests {
         df.evcxr_display();
         (df.height()).evcxr_display();
         (Table::new(&df)).evcxr_display();
+        (df.clone().lazy()).evcxr_display();
+        (&df.clone().lazy()).evcxr_display();
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ NB4 = "code_04_04_Spark_BDE_Build_a_streaming_analytics_job.ipynb"
 NB5 = "code_04_05_Spark_BDE_Execute_the_pipeline.ipynb"
 NB6 = "code_06_03_Spark_BDE_Extracting_long_last_actions.ipynb"
 NB7 = "code_06_04_Spark_BDE_scorecard_for_last_action.ipynb"
+NB99 = "code_99_Explore_the_state.ipynb"
 
 # health() renders one row per service; all three must be up.
 HEALTH_UP = [r"<td>Kafka</td><td>[^<]*</td><td><b[^>]*>up</b>",
@@ -70,7 +71,7 @@ EXPECTATIONS = {
                                    r"^spark\.streaming\.website\.visits$", r"^spark\.streaming\.carts\.abandoned$",
                                    r"^spark\.exercise\.lastaction\.long$", r"<h4>Setup report</h4>", r"<td>rustc</td><td>rustc 1\."],
           "mimes": ["text/html", "image/svg+xml"]},
-    NB2: {"patterns": HEALTH_UP + [r"Records created:\n-+\nLondon 30\nLosAngeles 30\nNewYork 30",
+    NB2: {"patterns": HEALTH_UP + [r"<h4>From PySpark to the kit</h4>", r"Records created:\n-+\nLondon 30\nLosAngeles 30\nNewYork 30",
                                    r"90 rows inserted; warehouse_stock\.item_stock now holds 90 rows",
                                    r"Query bounds are :  1 30", r"Query bounds are :  31 60", r"Query bounds are :  61 90",
                                    r"only showing top 3 rows", r"raw_data \(12 files\)", r"Global Stock Summary",
@@ -89,7 +90,8 @@ EXPECTATIONS = {
                                    r"Last Action stats from mariaDB\n-+\n(\w+  =  \d+\n)+",
                                    r"^\w+,ShoppingCart,\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+$",
                                    r"Pipeline monitor: \d+ refreshes, [1-9]\d* cart lines", r"<svg",
-                                   r"<th>INTERVAL_TIMESTAMP</th>", r"<th>member</th><th>score</th>"],
+                                   r"<th>INTERVAL_TIMESTAMP</th>", r"<th>member</th><th>score</th>",
+                                   r"<th>INTERVAL_TIMESTAMP</th>[^\n]*<td class=\"dtype\">", r"class=\"bde-snapshot\""],
           "mimes": ["text/html"]},
     NB6: {"patterns": HEALTH_UP + [r"Querying bounds for date ranges : \d{4}-\d\d-\d\d \d{4}-\d\d-\d\d",
                                    r"Query bounds are :  \d+ \d+", r"<th>ID</th><th>LAST_ACTION</th><th>DURATION</th>"],
@@ -98,6 +100,42 @@ EXPECTATIONS = {
                                    r"Query long-last-action-scorecard — stopped", r"scorecard check: all equal"],
           "mimes": ["text/html"]},
 }
+
+
+def explore_lag(text):
+    """Notebook 99: the analytics job's checkpoint row adds up (checkpoint + behind = end) and it read at
+    least the 99 visits of this replay's generator (visits sent later by another run may stay behind)."""
+    import re
+    rows = re.findall(r"<td>website-analytics</td><td>spark\.streaming\.website\.visits</td><td>\d+</td>"
+                      r"<td>(\d+)</td><td>(\d+)</td><td>(-?\d+)</td>", text)
+    if not rows:
+        return "lag(): no row for website-analytics on spark.streaming.website.visits"
+    for at, end, behind in ((int(a), int(e), int(b)) for a, e, b in rows):
+        if at + behind != end or behind < 0:
+            return f"lag(): checkpoint {at} + behind {behind} != end {end}"
+        if at < 99:
+            return f"lag(): the analytics job's checkpoint is at {at}, below the 99 visits it read"
+    return None
+
+
+# Notebook 99 browses what the course left: tables with their counts (not pinned: other replays on a
+# shared machine write the same tables), the refused write, topics,
+# lag, Redis keys by namespace, the chart from a query.
+EXPECTATIONS[NB99] = {
+    "patterns": HEALTH_UP + [r"<td>global_stock</td><td>item_stock</td><td>InnoDB</td><td>[1-9]\d*</td>",
+                             r"<td>warehouse_stock</td><td>item_stock</td><td>InnoDB</td><td>[1-9]\d*</td>",
+                             r"<td>CLOSING_VALUE</td><td>decimal\(10,2\)</td>",
+                             r"<td>Pencil Box</td><td>3</td>",
+                             r"refused: MariaDB at \S+ failed to run `DELETE FROM item_stock` read-only: .*sql_write",
+                             r"<td>spark\.streaming\.website\.visits</td><td>1</td>",
+                             r"newest 5 records, newest first",
+                             r"<td>long-last-action-scorecard</td><td>spark\.exercise\.lastaction\.long</td>",
+                             r"<td>last-action-stats</td><td>zset</td>",
+                             r"total of the scores: \d+",
+                             r"Redis total \d+, MariaDB total \d+",
+                             r"<td>website_stats</td><td>published_long_actions</td>",
+                             r"oldest 5 records, oldest first", r"<svg"],
+    "mimes": ["text/html"], "checks": [explore_lag]}
 # Chapter 6 runs twice: the second run must publish nothing new and count nothing twice.
 EXPECTATIONS["second run"] = {**EXPECTATIONS[NB6], "checks": [lambda t: published(t, first=False)]}
 EXPECTATIONS["second scorecard"] = EXPECTATIONS[NB7]
@@ -105,7 +143,7 @@ EXPECTATIONS["second scorecard"] = EXPECTATIONS[NB7]
 # Notebooks in a group run at the same time, each in its own kernel; groups run in this order.
 # Chapter 4 runs as the course's demo does: monitor, job and generator at once (the generator
 # waits for the job, the job runs until the visits stop, then checks itself against the generator).
-RUN_ORDER = [[NB1], [NB2], [NB5, NB4, NB3], [NB6], [NB7], [(NB6, "second run")], [(NB7, "second scorecard")]]
+RUN_ORDER = [[NB1], [NB2], [NB5, NB4, NB3], [NB6], [NB7], [(NB6, "second run")], [(NB7, "second scorecard")], [NB99]]
 # Start delays (seconds) per notebook of a concurrent group.
 GROUP_DELAYS = {}
 # Checks run after a whole group finished: functions() -> None or a message.

@@ -8,7 +8,8 @@
 //! written while the runs crash), one on event time (window state carried through every crash
 //! in the checkpoint, written by the final flush).
 //! A third variant runs 10 s windows sliding every 5 s (each visit in two windows) behind a
-//! drop of duplicate visits within the watermark (a tenth of the visits are sent twice): the
+//! drop of duplicate visits within the watermark (a tenth of the visits are sent again 40 visits
+//! later): the
 //! sliding window state and the remembered keys go through every crash in the checkpoint.
 //! The visits and the order of the crash steps come from a seed (printed; `BDE_CRASH_SEED`
 //! replays one).
@@ -120,8 +121,16 @@ fn crash_and_replay(variant: Variant) {
     let mut vs = visits_seeded(1200, seed);
     let mut sent = vs.clone();
     if variant == Variant::SlidingDedup {
-        // every tenth visit again, later in the topic; and the expectations count each line once
-        sent.extend(vs.iter().step_by(10).cloned());
+        // every tenth visit again, 40 visits later (a batch or two after it, so the remembered
+        // keys go through crashes; never a run of duplicates that would leave a crash step's
+        // batch without a row to write); the expectations count each line once
+        sent = Vec::with_capacity(vs.len() * 11 / 10);
+        for (i, v) in vs.iter().enumerate() {
+            sent.push(v.clone());
+            if i >= 40 && (i - 40) % 10 == 0 {
+                sent.push(vs[i - 40].clone());
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         vs.retain(|v| seen.insert(v.csv_line()));
     }

@@ -118,3 +118,58 @@ fn bad_records_are_dead_lettered_with_a_reason_and_valid_ones_all_arrive() {
     let offsets: Vec<i64> = letters.iter().map(|l| l.offset).collect();
     assert_eq!(offsets, vec![8, 17, 26, 35, 44]);
 }
+
+/// Issue 19, item 6: a sink closure that panics on one row (`country[..3]` on "US") dead-letters
+/// that row with the panic's message; every other row is applied once and the query goes on.
+#[test]
+fn a_row_on_which_a_sink_closure_panics_is_a_dead_letter() {
+    let mut f = Fixture::new("dlq_panic");
+    let topic = f.topic("visits");
+    let key = f.key("prefixes");
+    let mut vs = visits(30);
+    let mut us = vs[7].clone();
+    us.country = "US".into();
+    vs.insert(8, us);
+    produce(&f.settings, &topic, &vs);
+    let q = Query::new(&format!("dlq-panic-{}", f.tag))
+        .settings(f.settings.clone())
+        .trigger(Trigger::AvailableNow)
+        .quiet(true)
+        .start([Stream::<Visit>::read(
+            KafkaSource::new(&topic)
+                .starting(Start::Earliest)
+                .max_records(10),
+        )
+        .write(RedisZIncr::new(
+            &key,
+            |v: &Visit| v.country[..3].to_string(),
+            |v: &Visit| v.duration as f64,
+        ))])
+        .expect("start");
+    assert!(q.await_termination(Duration::from_secs(60)).expect("wait"));
+    let s = q.summary();
+    assert_eq!(s.status, bde_kit::stream::Status::Stopped, "{:?}", s.status);
+    assert_eq!(s.total_dead_letters, 1);
+    let good: Vec<Visit> = vs.iter().filter(|v| v.country != "US").cloned().collect();
+    assert_eq!(
+        redis_scores(&f.settings, &key),
+        sum_by(&good, |v| v.country[..3].to_string()),
+        "every other row applied once"
+    );
+    let letters: Vec<DeadLetter> = kafka::read_all(
+        &f.settings,
+        &DeadLetter::topic_for(&topic),
+        Duration::from_secs(20),
+    )
+    .expect("dlq")
+    .into_iter()
+    .map(|(_, v)| serde_json::from_str(&v).expect("envelope"))
+    .collect();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].offset, 8);
+    assert!(
+        letters[0].reason.contains("panicked") && letters[0].reason.contains("byte index 3"),
+        "{}",
+        letters[0].reason
+    );
+}

@@ -493,3 +493,53 @@ fn when_a_first_row_is_refused_the_next_row_of_its_key_is_checked_in_its_place()
     // the third passes, and bob's second row is a duplicate of a refused one: it passes
     assert_eq!(refused, [0, 1, 3]);
 }
+
+/// A row type whose decode panics on the value `boom`.
+#[derive(Debug, Clone, PartialEq)]
+struct Fragile(String);
+
+impl Row for Fragile {
+    fn decode(value: &[u8]) -> Result<Fragile, String> {
+        let s = String::from_utf8(value.to_vec()).map_err(|e| e.to_string())?;
+        assert!(s != "boom", "cannot decode boom");
+        Ok(Fragile(s))
+    }
+}
+
+#[test]
+fn a_panic_in_a_row_is_isolated_to_that_row() {
+    let b = Bench::new("panics", 100 * S);
+    let source = MemorySource::new(&format!("{}-fragile", b.name));
+    for v in ["ab", "boom", "abcd", "x", "abc"] {
+        source.push(v);
+    }
+    let seen: Seen<Fragile> = Arc::default();
+    let shorts: Seen<String> = Arc::default();
+    let words = Stream::<Fragile>::read(source.clone());
+    let q = Query::new(&b.name)
+        .settings(Settings::from_env())
+        .checkpoint_dir(&b.root)
+        .trigger(Trigger::AvailableNow)
+        .quiet(true)
+        .start([
+            words.write(collect("all", &seen)),
+            // `[..2]` panics on the one-letter word: that row only is a dead letter
+            words
+                .map(|w| w.0[..2].to_string())
+                .write(collect("prefixes", &shorts)),
+        ])
+        .expect("start");
+    assert!(q.await_termination(Duration::from_secs(30)).expect("wait"));
+    let s = q.summary();
+    assert_eq!(s.status, Status::Stopped, "{:?}", s.status);
+    assert_eq!(s.total_dead_letters, 2, "boom (decode) and x (map)");
+    assert_eq!(
+        taken(&seen)
+            .iter()
+            .map(|w| w.0.as_str())
+            .collect::<Vec<_>>(),
+        ["ab", "abcd", "abc"],
+        "a dead letter reaches no branch"
+    );
+    assert_eq!(taken(&shorts), ["ab", "ab", "ab"]);
+}

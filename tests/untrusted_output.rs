@@ -229,9 +229,13 @@ fn forged_sources(f: &mut Fixture) -> (String, String, String) {
     let db = f.database();
     let mut c = mariadb::conn(&f.settings, Some(&db)).expect("conn");
     use bde_kit::mysql::prelude::Queryable;
+    let now = bde_kit::chrono::Local::now()
+        .naive_local()
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
     c.exec_drop(
-        "INSERT INTO visit_stats (INTERVAL_TIMESTAMP, LAST_ACTION, DURATION) VALUES (NOW(), ?, 7)",
-        (FORGED_ACTION,),
+        "INSERT INTO visit_stats (INTERVAL_TIMESTAMP, LAST_ACTION, DURATION) VALUES (?, ?, 7)",
+        (now, FORGED_ACTION),
     )
     .expect("insert a forged action");
     let mut con = redis::connect(&f.settings).expect("redis");

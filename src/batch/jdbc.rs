@@ -21,8 +21,6 @@
 //! DOUBLE/FLOAT → Float64, text as text (dates as `YYYY-MM-DD HH:MM:SS`); a value that does not
 //! fit is an error, never a null.
 
-use std::fmt;
-
 use mysql::prelude::Queryable;
 use mysql::Value;
 use polars::prelude::*;
@@ -32,7 +30,6 @@ pub use crate::batch::ranges::{jdbc_partitions, RangePartition};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::io::mariadb::{self, map_err, short};
-use crate::show::Table;
 
 /// A partitioned read of a query (see the module docs).
 #[derive(Debug, Clone)]
@@ -215,28 +212,9 @@ impl Partitioned {
         self.parts.iter().map(DataFrame::height).sum()
     }
 
-    /// Spark's `show(n)`: the first `n` rows and the footer `only showing top n rows`.
-    pub fn show(&self, n: usize) -> Table {
-        match self.frame() {
-            Ok(df) => Table::new(&df).rows(n),
-            Err(e) => Table::from_rows(&["error"], vec![vec![e.to_string()]]),
-        }
-    }
-
     /// The write of these rows as Parquet (one part file per range and folder).
     pub fn write(&self) -> crate::batch::parquet::ParquetWrite<'_> {
         crate::batch::parquet::ParquetWrite::new(self)
-    }
-
-    /// Rich output for evcxr: the first 20 rows.
-    pub fn evcxr_display(&self) {
-        self.show(20).evcxr_display()
-    }
-}
-
-impl fmt::Display for Partitioned {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.show(20))
     }
 }
 

@@ -43,8 +43,10 @@ impl JdbcWrite {
     }
 
     /// Before inserting, deletes the table's rows whose `column` holds one of the frame's values
-    /// of that column (a date column matches the whole day), in the same transaction: writing
-    /// the same result again replaces it instead of adding a second copy.
+    /// of that column, in the same transaction: writing the same result again replaces it
+    /// instead of adding a second copy. A `Date` value matches its whole day (the table's column
+    /// may be a DATETIME), any other value matches exactly (a `Datetime` its instant, not its
+    /// day), and a null matches the rows where the column is NULL.
     pub fn replace_matching(mut self, column: &str) -> JdbcWrite {
         self.replace_column = Some(column.into());
         self
@@ -76,20 +78,30 @@ impl JdbcWrite {
             .map_err(|e| map_err(url, &action, e))?;
         if let Some(c) = &self.replace_column {
             let column = df.column(c)?;
-            let is_date = matches!(column.dtype(), DataType::Date | DataType::Datetime(..));
+            let whole_day = matches!(column.dtype(), DataType::Date);
             let mut keys: Vec<Value> = (0..df.height())
                 .map(|i| value_of(column.get(i)?, c, i))
                 .collect::<Result<_>>()?;
             keys.sort_by_key(|v| format!("{v:?}"));
             keys.dedup();
             let qc = quote_ident(c)?;
-            let sql = if is_date {
+            // `= NULL` matches nothing: a null key deletes the NULL rows, once.
+            if keys.contains(&Value::NULL) {
+                keys.retain(|k| *k != Value::NULL);
+                tx.exec_drop(format!("DELETE FROM {t} WHERE {qc} IS NULL"), ())
+                    .map_err(|e| map_err(url, &action, e))?;
+            }
+            let sql = if whole_day {
                 format!("DELETE FROM {t} WHERE {qc} >= ? AND {qc} < ? + INTERVAL 1 DAY")
             } else {
                 format!("DELETE FROM {t} WHERE {qc} = ?")
             };
             for k in keys {
-                let params = if is_date { vec![k.clone(), k] } else { vec![k] };
+                let params = if whole_day {
+                    vec![k.clone(), k]
+                } else {
+                    vec![k]
+                };
                 tx.exec_drop(&sql, params)
                     .map_err(|e| map_err(url, &action, e))?;
             }

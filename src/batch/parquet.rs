@@ -21,7 +21,6 @@ use polars::prelude::*;
 use crate::batch::jdbc::Partitioned;
 use crate::batch::layout::{escape_value, new_job_id, part_file_name, TEMPORARY};
 use crate::error::{Error, Result};
-use crate::show::Table;
 
 /// What a write does with folders that already hold data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,18 +233,15 @@ pub fn list_files(dir: &Path) -> Result<Vec<String>> {
     crate::batch::layout::list_files(dir)
 }
 
-/// The files under `dir` as a table with their sizes (the course's folder tree).
-pub fn files_table(dir: impl AsRef<Path>) -> Result<Table> {
-    let dir = dir.as_ref();
-    let files = list_files(dir)?;
-    let rows = files
-        .iter()
+/// [`list_files`] with each file's size in bytes (0 when it vanished meanwhile).
+pub fn files_with_sizes(dir: &Path) -> Result<Vec<(String, u64)>> {
+    Ok(list_files(dir)?
+        .into_iter()
         .map(|f| {
-            let size = std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
-            vec![f.clone(), size.to_string()]
+            let size = std::fs::metadata(dir.join(&f))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            (f, size)
         })
-        .collect();
-    Ok(Table::from_rows(&["file", "bytes"], rows)
-        .title(format!("{} ({} files)", dir.display(), files.len()))
-        .rows(10_000))
+        .collect())
 }

@@ -40,10 +40,12 @@ pub fn jdbc_partitions(lower: i64, upper: i64, n: usize) -> Result<Vec<RangePart
             "lower bound {lower} is above upper bound {upper}"
         )));
     }
-    let n = if n <= 1 || upper == lower {
+    // In i128: `upper - lower` and the running bound overflow i64 on extreme bounds.
+    let span = i128::from(upper) - i128::from(lower);
+    let n = if n <= 1 || span == 0 {
         1
-    } else if ((upper - lower) as u128) < n as u128 {
-        (upper - lower) as usize
+    } else if span < n as i128 {
+        span as usize
     } else {
         n
     };
@@ -54,14 +56,20 @@ pub fn jdbc_partitions(lower: i64, upper: i64, n: usize) -> Result<Vec<RangePart
             to: None,
         }]);
     }
-    let ni = n as i64;
-    let stride = upper / ni - lower / ni;
+    let ni = n as i128;
+    let stride = i128::from(upper) / ni - i128::from(lower) / ni;
+    // A bound past i64 cannot split anything: it is clamped (the partition beyond is empty).
+    let bound = |b: i128| i64::try_from(b).unwrap_or(if b < 0 { i64::MIN } else { i64::MAX });
     let mut parts = Vec::with_capacity(n);
-    let mut current = lower;
+    let mut current = i128::from(lower);
     for i in 0..n {
-        let from = if i == 0 { None } else { Some(current) };
+        let from = if i == 0 { None } else { Some(bound(current)) };
         current += stride;
-        let to = if i == n - 1 { None } else { Some(current) };
+        let to = if i == n - 1 {
+            None
+        } else {
+            Some(bound(current))
+        };
         parts.push(RangePartition { index: i, from, to });
     }
     Ok(parts)
@@ -99,5 +107,33 @@ mod tests {
         );
         assert!(jdbc_partitions(1, 0, 2).is_err());
         assert!(jdbc_partitions(1, 5, 0).is_err());
+    }
+
+    #[test]
+    fn extreme_bounds_split_without_overflow() {
+        for (lo, hi, n) in [
+            (i64::MIN, i64::MAX, 4),
+            (i64::MIN, i64::MAX, 2),
+            (i64::MIN, 0, 3),
+            (-1, i64::MAX, 7),
+            (i64::MAX - 3, i64::MAX, 8),
+        ] {
+            let p = jdbc_partitions(lo, hi, n).expect("partitions");
+            let splits: Vec<i64> = p.iter().filter_map(|r| r.to).collect();
+            assert_eq!(p.len(), splits.len() + 1, "{lo} {hi} {n}");
+            assert!(
+                splits.windows(2).all(|w| w[0] <= w[1]),
+                "{lo} {hi} {n}: bounds in order {splits:?}"
+            );
+            assert!(
+                p.windows(2).all(|w| w[0].to == w[1].from),
+                "{lo} {hi} {n}: ranges meet"
+            );
+        }
+        assert_eq!(jdbc_partitions(i64::MIN, i64::MAX, 4).expect("4").len(), 4);
+        assert_eq!(
+            jdbc_partitions(i64::MAX - 3, i64::MAX, 8).expect("3").len(),
+            3
+        );
     }
 }

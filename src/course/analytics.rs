@@ -33,7 +33,7 @@ pub fn run_until_visits_stop(
     max: Duration,
 ) -> Result<Summary> {
     let started = Instant::now();
-    while job.summary().total_rows == 0 {
+    while job.summary().total_rows == 0 && !crate::interrupt::interrupted() {
         if job.status().is_terminated() {
             return Err(Error::Task(format!(
                 "the job stopped before any visit arrived: {}",
@@ -78,7 +78,11 @@ pub fn wait_until_running(timeout: Duration) -> Result<()> {
                 hint: "start it first (it reads from the latest offsets), or skip this cell to generate anyway".into(),
             });
         }
-        std::thread::sleep(Duration::from_millis(250));
+        if crate::interrupt::sleep(Duration::from_millis(250)) {
+            return Err(crate::interrupt::stopped(
+                "the wait for the job (it was not running yet)",
+            ));
+        }
     }
     println!("the analytics job is running");
     Ok(())
@@ -245,17 +249,23 @@ pub fn check_against_generator(
         pipeline: fmt_map(&added),
     });
 
-    // MariaDB: window sums per action, windows from the first visit on.
-    let since =
-        chrono::NaiveDateTime::parse_from_str(&first, crate::course::visit::VISIT_DATE_FORMAT)
-            .map_err(|e| Error::invalid(format!("bad first_visit {first}: {e}")))?;
-    let since = since - chrono::Duration::seconds(10);
+    // MariaDB: window sums per action, windows from the first visit to shortly after the last
+    // (local wall times, as INTERVAL_TIMESTAMP: rows of runs in other zones are hours away).
+    let wall = |t: &str, what: &str| {
+        chrono::NaiveDateTime::parse_from_str(t, crate::course::visit::VISIT_DATE_FORMAT)
+            .map_err(|e| Error::invalid(format!("bad {what} {t}: {e}")))
+    };
+    let since = wall(&first, "first_visit")? - chrono::Duration::seconds(10);
+    let until = wall(&last, "last_visit")? + chrono::Duration::minutes(10);
     let mut c = crate::io::mariadb::conn(&s, Some(STATS_DB))?;
     use mysql::prelude::Queryable;
     let rows: Vec<(String, i64)> = c
         .exec_map(
-            "SELECT LAST_ACTION, CAST(SUM(DURATION) AS SIGNED) FROM visit_stats WHERE INTERVAL_TIMESTAMP >= ? GROUP BY LAST_ACTION",
-            (since.format("%Y-%m-%d %H:%M:%S").to_string(),),
+            "SELECT LAST_ACTION, CAST(SUM(DURATION) AS SIGNED) FROM visit_stats WHERE INTERVAL_TIMESTAMP BETWEEN ? AND ? GROUP BY LAST_ACTION",
+            (
+                since.format("%Y-%m-%d %H:%M:%S").to_string(),
+                until.format("%Y-%m-%d %H:%M:%S").to_string(),
+            ),
             |(a, v): (Option<String>, Option<i64>)| (a.unwrap_or_default(), v.unwrap_or(0)),
         )
         .map_err(|e| crate::io::mariadb::map_err(&s.mariadb, "sum visit_stats of this run", e))?;

@@ -32,7 +32,8 @@ pub const BOUNDS_SQL: &str =
 /// The course's extraction query (read as a derived table, split on ID).
 pub const LONG_ACTIONS_SQL: &str = "SELECT ID, LAST_ACTION, DURATION FROM visit_stats WHERE INTERVAL_TIMESTAMP BETWEEN ? AND ? AND DURATION > 15";
 
-/// The course's range: today and tomorrow (midnight to next midnight, both included).
+/// The course's range: today and tomorrow (midnight to next midnight, both included), in the
+/// machine's wall time, as `INTERVAL_TIMESTAMP` is written (README, "Time zones").
 pub fn course_range() -> (NaiveDate, NaiveDate) {
     let today = Local::now().date_naive();
     (today, today.succ_opt().unwrap_or(today))
@@ -137,6 +138,7 @@ impl LongActions {
             .key("LAST_ACTION")
             .value("LAST_ACTION")
             .once_per("ID", &self.db, LEDGER_TABLE)
+            .source_table(&self.db, crate::course::names::VISIT_STATS_TABLE)
             .publish(&self.rows)?;
         print_published(&p, &self.topic);
         Ok(p)

@@ -237,12 +237,18 @@ pub fn action_sums(settings: &Settings, db: &str) -> Result<Vec<(String, i64)>> 
 }
 
 /// Window sums of the last hour: (window start as Unix seconds of the naive time, action, sum).
+/// "The last hour" is the machine's wall time, as `INTERVAL_TIMESTAMP` is (the server's `NOW()`
+/// is the server's zone, which may be another one).
 pub fn window_sums(settings: &Settings, db: &str) -> Result<Vec<(i64, String, i64)>> {
+    let since = (chrono::Local::now().naive_local() - chrono::Duration::hours(1))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
     let mut c = mariadb::conn(settings, Some(db))?;
-    c.query_map(
+    c.exec_map(
         "SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', INTERVAL_TIMESTAMP), LAST_ACTION, \
          CAST(SUM(DURATION) AS SIGNED) FROM visit_stats \
-         WHERE INTERVAL_TIMESTAMP >= NOW() - INTERVAL 1 HOUR GROUP BY INTERVAL_TIMESTAMP, LAST_ACTION ORDER BY INTERVAL_TIMESTAMP",
+         WHERE INTERVAL_TIMESTAMP >= ? GROUP BY INTERVAL_TIMESTAMP, LAST_ACTION ORDER BY INTERVAL_TIMESTAMP",
+        (since,),
         |(t, a, s): (Option<i64>, Option<String>, Option<i64>)| (t.unwrap_or(0), a.unwrap_or_default(), s.unwrap_or(0)),
     )
     .map_err(|e| mariadb::map_err(&settings.mariadb, "read window sums", e))

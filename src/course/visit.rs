@@ -5,7 +5,9 @@
 //!
 //! Value on `spark.streaming.website.visits`:
 //! `{"country": "USA", "last_action": "Order", "visit_date": "2024-08-12 13:01:16", "duration": 11}`
-//! (`visit_date` is naive local time, `duration` an integer number of seconds).
+//! (`visit_date` is the wall time of the machine's zone, as the course's generator writes it;
+//! `duration` an integer number of seconds). The event time is the instant that wall time names
+//! ([`crate::stream::clock::wall_to_ms`]).
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -98,20 +100,20 @@ impl Visit {
     }
 
     /// The line Spark's `format_string('%s,%s,%s,%d')` produces: the date as microseconds since
-    /// the epoch (wall-clock time read as UTC), e.g. `Australia,ShoppingCart,1767311159000000,5`.
+    /// the epoch (the instant of the local wall time), e.g. `Australia,ShoppingCart,1767311159000000,5`.
     pub fn spark_csv_line(&self) -> String {
         format!(
             "{},{},{},{}",
             self.country,
             self.last_action,
-            self.visit_date.and_utc().timestamp_micros(),
+            self.event_ms() * 1000,
             self.duration
         )
     }
 
-    /// Event time in the engine's clock (naive local wall time as milliseconds, read as UTC).
+    /// Event time in the engine's clock: the instant `visit_date` names in the machine's zone.
     pub fn event_ms(&self) -> i64 {
-        self.visit_date.and_utc().timestamp_millis()
+        crate::stream::clock::wall_to_ms(self.visit_date)
     }
 }
 
@@ -138,6 +140,7 @@ pub fn random_visit(rng: &mut impl rand::Rng, visit_date: NaiveDateTime) -> Visi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn decodes_the_course_value_and_formats_csv() {
@@ -146,7 +149,24 @@ mod tests {
         assert_eq!(v.country, "USA");
         assert_eq!(v.duration, 11);
         assert_eq!(v.csv_line(), "USA,Order,2024-08-12 13:01:16,11");
-        assert_eq!(v.spark_csv_line(), "USA,Order,1723467676000000,11");
+        let utc_ms = 1_723_467_676_000; // 2024-08-12 13:01:16 read as UTC
+        let offset_ms = i64::from(
+            chrono::Local
+                .from_local_datetime(&v.visit_date)
+                .earliest()
+                .expect("exists")
+                .offset()
+                .local_minus_utc(),
+        ) * 1000;
+        assert_eq!(
+            v.event_ms(),
+            utc_ms - offset_ms,
+            "the local wall time's instant"
+        );
+        assert_eq!(
+            v.spark_csv_line(),
+            format!("USA,Order,{},11", (utc_ms - offset_ms) * 1000)
+        );
         assert_eq!(Visit::decode(v.to_json().as_bytes()), Ok(v));
     }
 

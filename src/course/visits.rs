@@ -434,6 +434,10 @@ impl GeneratorHandle {
                         "the generator task ended without a result".into(),
                     ))
                 }
+                Err(mpsc::RecvTimeoutError::Timeout) if crate::interrupt::interrupted() => {
+                    let (sent, total) = self.progress();
+                    return Err(crate::interrupt::stopped(format!("the wait for the generator ({sent} of {total} visits sent so far; it keeps running: wait again, or stop it)")));
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() >= until => {
                     let (sent, total) = self.progress();
                     return Err(Error::Timeout {

@@ -12,7 +12,8 @@ use rdkafka::client::{Client, ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::ToBytes;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Settings;
@@ -249,6 +250,79 @@ pub fn delete_topics(settings: &Settings, names: &[&str]) -> Result<Vec<String>>
     Ok(present)
 }
 
+/// Deletes the records of `topic[partition]` below offset `before` (Kafka's DeleteRecords: what
+/// retention does by age, done now): the partition's low watermark becomes `before`. Returns the
+/// low watermark the broker reports after the deletion.
+pub fn delete_records(
+    settings: &Settings,
+    topic: &str,
+    partition: i32,
+    before: i64,
+) -> Result<i64> {
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, rdkafka::Offset::Offset(before))
+        .map_err(|e| map_err(settings, "name the records to delete", e))?;
+    let s = settings.clone();
+    let what = format!("delete the records of {topic}[{partition}] below offset {before}");
+    let w = what.clone();
+    let done = runtime::block_on(async move {
+        let admin = admin(&s)?;
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(REQUEST_TIMEOUT))
+            .request_timeout(Some(REQUEST_TIMEOUT));
+        admin
+            .delete_records(&tpl, &opts)
+            .await
+            .map_err(|e| map_err(&s, &w, e))
+    })??;
+    let e = done
+        .find_partition(topic, partition)
+        .ok_or_else(|| Error::service(Service::Kafka, &settings.kafka, &what, "no answer"))?;
+    e.error().map_err(|err| map_err(settings, &what, err))?;
+    match e.offset() {
+        rdkafka::Offset::Offset(lo) => Ok(lo),
+        other => Err(Error::service(
+            Service::Kafka,
+            &settings.kafka,
+            &what,
+            format!("unexpected low watermark {other:?}"),
+        )),
+    }
+}
+
+/// How long [`enqueue`] waits for room in a producer's full local queue before it gives up.
+pub const QUEUE_FULL_WAIT: Duration = Duration::from_secs(60);
+/// The pause between two tries of [`enqueue`] while the queue is full.
+const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(10);
+
+/// Hands `rec` to `producer`'s local queue and returns its delivery future. While the queue is
+/// full (it drains as the broker acknowledges), tries again every 10 ms for at most
+/// [`QUEUE_FULL_WAIT`]; then, or on any other error, returns the error. The kit's one queue-full
+/// backoff: the producers here, the stream's Kafka sink and its dead letters all enqueue through
+/// it. Sync code on a runtime thread calls it through `runtime::handle().block_on`.
+pub async fn enqueue<K, P>(
+    producer: &FutureProducer,
+    mut rec: FutureRecord<'_, K, P>,
+) -> std::result::Result<DeliveryFuture, KafkaError>
+where
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    let deadline = tokio::time::Instant::now() + QUEUE_FULL_WAIT;
+    loop {
+        match producer.send_result(rec) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                rec = back;
+                tokio::time::sleep(QUEUE_FULL_PAUSE).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
 /// An idempotent producer (no duplicates from internal retries) with bounded delivery time.
 pub fn producer(settings: &Settings) -> Result<FutureProducer> {
     client_config(settings)
@@ -290,30 +364,13 @@ pub async fn send_owned(
     key: Option<String>,
     value: String,
 ) -> Result<impl std::future::Future<Output = Result<(i32, i64)>> + Send + 'static> {
-    let mut attempts = 0;
-    let delivery = loop {
-        let mut rec = FutureRecord::to(topic).payload(&value);
-        if let Some(k) = key.as_deref() {
-            rec = rec.key(k);
-        }
-        match producer.send_result(rec) {
-            Ok(f) => break f,
-            // The local queue drains as the broker acknowledges; wait up to a minute for room.
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
-                if attempts < 6000 =>
-            {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err((e, _)) => {
-                return Err(map_err(
-                    settings,
-                    &format!("enqueue a record for {topic}"),
-                    e,
-                ))
-            }
-        }
-    };
+    let mut rec = FutureRecord::to(topic).payload(&value);
+    if let Some(k) = key.as_deref() {
+        rec = rec.key(k);
+    }
+    let delivery = enqueue(producer, rec)
+        .await
+        .map_err(|e| map_err(settings, &format!("enqueue a record for {topic}"), e))?;
     let s = settings.clone();
     let t = topic.to_string();
     Ok(async move {
@@ -375,29 +432,17 @@ pub fn produce_all_with_header(
         let p = producer(&s)?;
         let mut in_flight = Vec::new();
         for (k, v, hv) in &records {
-            let mut attempts = 0;
-            let delivery = loop {
-                let headers = OwnedHeaders::new().insert(Header {
-                    key: h.as_str(),
-                    value: Some(hv.as_str()),
-                });
-                let mut rec = FutureRecord::to(&t).payload(v.as_str()).headers(headers);
-                if let Some(k) = k.as_deref() {
-                    rec = rec.key(k);
-                }
-                match p.send_result(rec) {
-                    Ok(f) => break f,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
-                        if attempts < 6000 =>
-                    {
-                        attempts += 1;
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                    Err((e, _)) => {
-                        return Err(map_err(&s, &format!("enqueue a record for {t}"), e))
-                    }
-                }
-            };
+            let headers = OwnedHeaders::new().insert(Header {
+                key: h.as_str(),
+                value: Some(hv.as_str()),
+            });
+            let mut rec = FutureRecord::to(&t).payload(v.as_str()).headers(headers);
+            if let Some(k) = k.as_deref() {
+                rec = rec.key(k);
+            }
+            let delivery = enqueue(&p, rec)
+                .await
+                .map_err(|e| map_err(&s, &format!("enqueue a record for {t}"), e))?;
             in_flight.push(delivery);
         }
         let n = in_flight.len();

@@ -4,7 +4,7 @@
 //! evcxr sends rich output only when a cell ends, so a cell cannot redraw a chart while a query
 //! runs. A dashboard instead runs two background threads in the kernel: a *sampler* that asks
 //! its panels for fresh data every second (by default) and renders them (inline SVG charts from
-//! plotters, HTML tables), and a small HTTP server ([`tiny_http`]) on a free loopback port that
+//! plotters, HTML tables), and a small HTTP server ([`server`]) on a free loopback port that
 //! serves the page. The page polls the server twice a second with a few lines of inline script
 //! (no CDN, works offline) and says clearly when the query has stopped, and when the dashboard
 //! itself is gone (stopped by [`DashboardHandle::stop`] or with the kernel).
@@ -26,10 +26,21 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Addresses: the page is served on `http://127.0.0.1:<port>/` (the direct address, for
+//! front-ends on the kernel's machine), and through Jupyter's own address as
+//! `<base URL>proxy/<port>/v/<key>/` with `jupyter-server-proxy` (requirements-dev.txt), so it works
+//! wherever the notebook does (JupyterHub, Binder, an SSH tunnel to Jupyter's port only). The
+//! cell's output is an iframe on the direct address plus a few lines of script that, in
+//! JupyterLab or Notebook 7, read the page's base URL and switch the iframe to the proxied
+//! address when it answers.
+//!
+//! A saved notebook keeps a snapshot: [`DashboardHandle::snapshot`] (or the value of
+//! [`DashboardHandle::stop`]) as a cell's value is static HTML with the last charts, tables and
+//! progress as SVG/HTML.
+//!
 //! Starting a dashboard with the title of a running one replaces it (a re-run cell does not
 //! leave an old server behind); [`stop_all`] stops every dashboard of the kernel. Both work
-//! across cells although evcxr gives each cell its own copy of the kit's statics (see
-//! [`registry`]).
+//! across cells and kernels' cell processes (see [`registry`]).
 
 mod feed;
 mod page;
@@ -162,20 +173,20 @@ impl Dashboard {
     /// dashboard with the same title is stopped first.
     pub fn start(self) -> Result<DashboardHandle> {
         registry::stop(&self.title);
-        let http = tiny_http::Server::http("127.0.0.1:0").map_err(|e| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| {
             Error::Task(format!(
                 "the dashboard could not listen on 127.0.0.1 (any free port): {e}"
             ))
         })?;
-        let port = http
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .ok_or_else(|| Error::Task("the dashboard server has no TCP port".into()))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::Task(format!("the dashboard server has no TCP port: {e}")))?
+            .port();
         let token = format!("{:016x}", rand::random::<u64>());
         let state = Arc::new(State {
             stop: AtomicBool::new(false),
             token: token.clone(),
+            view_key: format!("{:016x}", rand::random::<u64>()),
             view: Mutex::new(page::View::starting(&self.title)),
         });
         let title = self.title.clone();
@@ -191,7 +202,7 @@ impl Dashboard {
         let server_state = state.clone();
         std::thread::Builder::new()
             .name("bde-dashboard-http".into())
-            .spawn(move || server::serve(http, &server_state))
+            .spawn(move || server::serve(listener, &server_state))
             .map_err(|e| {
                 Error::Task(format!(
                     "could not start the dashboard's server thread: {e}"
@@ -205,8 +216,11 @@ impl Dashboard {
 /// What the sampler and the server share.
 struct State {
     stop: AtomicBool,
-    /// Asked for by `/stop` (see [`registry`]).
+    /// Asked for by `/stop` (see [`registry`]); never shown.
     token: String,
+    /// The secret path `/v/<key>/` under which the page is served to any `Host` (through
+    /// Jupyter's proxy); in the cell's output.
+    view_key: String,
     view: Mutex<page::View>,
 }
 
@@ -219,9 +233,16 @@ pub struct DashboardHandle {
 }
 
 impl DashboardHandle {
-    /// The page's address, `http://127.0.0.1:<port>/`.
+    /// The page's direct address, `http://127.0.0.1:<port>/` (on the kernel's machine).
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// The page's address through Jupyter, relative to Jupyter's base URL:
+    /// `proxy/<port>/v/<key>/` (served by jupyter-server-proxy), e.g.
+    /// `http://host/course/proxy/8123/v/0f3a…/`; the key lets the page through the Host check.
+    pub fn proxy_path(&self) -> String {
+        format!("proxy/{}/v/{}/", self.port, self.state.view_key)
     }
 
     pub fn port(&self) -> u16 {
@@ -232,10 +253,30 @@ impl DashboardHandle {
         &self.title
     }
 
-    /// Stops the sampler and the server (the page then says the dashboard is gone).
-    pub fn stop(&self) {
+    /// Stops the sampler and the server (a page still open then says the dashboard is gone);
+    /// returns the last view as a [`Snapshot`], which as a cell's value stays in the notebook.
+    pub fn stop(&self) -> Snapshot {
         self.state.stop.store(true, Ordering::SeqCst);
         registry::forget(&self.title, &self.state.token);
+        self.snapshot()
+    }
+
+    /// The figures the page shows now as static HTML (charts as SVG, tables, progress): as a
+    /// cell's value it is saved with the notebook, where the live iframe keeps nothing.
+    pub fn snapshot(&self) -> Snapshot {
+        let (title, fragment) = self
+            .state
+            .view
+            .lock()
+            .map(|v| (v.panels.title.clone(), v.fragment.clone()))
+            .unwrap_or_else(|_| (self.title.clone(), String::new()));
+        Snapshot {
+            html: page::snapshot(
+                &title,
+                &fragment,
+                &chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+            ),
+        }
     }
 
     pub fn is_running(&self) -> bool {
@@ -251,14 +292,31 @@ impl DashboardHandle {
             .unwrap_or_default()
     }
 
-    /// The HTML of the cell output: the iframe and a link to open the page in a tab.
+    /// The HTML of the cell output: the iframe on the direct address, a link to open the page
+    /// in a tab, and a script that switches both to Jupyter's address (`<base URL>proxy/<port>/`)
+    /// when the page runs in JupyterLab or Notebook 7 and the proxy answers.
     pub fn to_html(&self) -> String {
         let url = self.url();
+        let id = format!("bde-dash-{}", &self.state.view_key[..8]);
         format!(
-            "<div class=\"bde-dashboard\"><iframe src=\"{url}\" title=\"{t}\" style=\"width:100%;height:980px;border:1px solid #ccc\"></iframe>\
-             <div style=\"font-size:12px;color:#555\">Live dashboard <a href=\"{url}\" target=\"_blank\">{url}</a>, served by this kernel on 127.0.0.1 \
-             (stops with the kernel or with <code>.stop()</code>).</div></div>",
-            t = escape(&self.title)
+            "<div class=\"bde-dashboard\" id=\"{id}\" data-bde-via=\"direct\"><iframe src=\"{url}\" title=\"{t}\" style=\"width:100%;height:980px;border:1px solid #ccc\"></iframe>\
+             <div style=\"font-size:12px;color:#555\">Live dashboard <a class=\"bde-dash-link\" href=\"{url}\" target=\"_blank\">{url}</a> \
+             <span class=\"bde-dash-via\">(the kernel's 127.0.0.1)</span>, served by this kernel (stops with the kernel or with <code>.stop()</code>; \
+             <code>.snapshot()</code> keeps a static copy in the notebook).</div>\
+             <script>(function () {{\
+             var box = document.getElementById(\"{id}\"), cfg = document.getElementById(\"jupyter-config-data\");\
+             if (!box || !cfg) return;\
+             var base; try {{ base = JSON.parse(cfg.textContent).baseUrl; }} catch (e) {{ return; }}\
+             if (!base) return; if (base.slice(-1) !== \"/\") base += \"/\";\
+             var via = base + \"{proxy}\";\
+             fetch(via + \"data.json\", {{cache: \"no-store\", credentials: \"same-origin\"}}).then(function (r) {{\
+             if (!r.ok) throw new Error(\"HTTP \" + r.status);\
+             box.querySelector(\"iframe\").src = via; var a = box.querySelector(\"a.bde-dash-link\"); a.href = via; a.textContent = via;\
+             box.querySelector(\".bde-dash-via\").textContent = \"(through Jupyter's address)\"; box.setAttribute(\"data-bde-via\", \"proxy\");\
+             }}).catch(function () {{}});\
+             }})();</script></div>",
+            t = escape(&self.title),
+            proxy = self.proxy_path()
         )
     }
 
@@ -281,6 +339,24 @@ impl std::fmt::Debug for DashboardHandle {
                 "stopped"
             }
         )
+    }
+}
+
+/// A dashboard's figures at one moment, as static HTML (see [`DashboardHandle::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    html: String,
+}
+
+impl Snapshot {
+    /// The static HTML (no script): the last charts, tables and progress.
+    pub fn to_html(&self) -> &str {
+        &self.html
+    }
+
+    /// Rich output for evcxr: saved with the notebook.
+    pub fn evcxr_display(&self) {
+        crate::show::display_html(&self.html);
     }
 }
 
@@ -308,9 +384,14 @@ mod tests {
 
     /// A plain HTTP/1.0 GET on loopback: (status line, body).
     fn get(port: u16, path: &str) -> std::io::Result<(String, String)> {
+        get_as(port, path, "127.0.0.1")
+    }
+
+    /// A GET with the given Host header.
+    fn get_as(port: u16, path: &str, host: &str) -> std::io::Result<(String, String)> {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
         let mut text = String::new();
         s.read_to_string(&mut text)?;
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
@@ -419,6 +500,91 @@ mod tests {
         );
         assert!(get(b.port(), "/").is_ok());
         b.stop();
+    }
+
+    #[test]
+    fn answers_only_requests_addressed_to_loopback() {
+        let d = Dashboard::new("dashboard host test")
+            .start()
+            .expect("starts");
+        let port = d.port();
+        let (ok, _) = get_as(port, "/data.json", &format!("localhost:{port}")).expect("answers");
+        assert!(ok.contains("200"), "what jupyter-server-proxy sends: {ok}");
+        let (bad, body) =
+            get_as(port, "/data.json", &format!("rebind.example:{port}")).expect("answers");
+        assert!(
+            bad.contains("421") && !body.contains("panels"),
+            "{bad} {body}"
+        );
+        d.stop();
+    }
+
+    #[test]
+    fn a_reader_that_never_reads_holds_up_no_one_and_stop_still_ends_it() {
+        let d = Dashboard::new("dashboard slow reader test")
+            .start()
+            .expect("starts");
+        // A connection that sends half a request and then nothing.
+        let mut idle = std::net::TcpStream::connect(("127.0.0.1", d.port())).expect("connects");
+        write!(idle, "GET / HTTP/1.1\r\n").expect("writes");
+        let (status, _) = get(d.port(), "/panel").expect("another request is answered");
+        assert!(status.contains("200"), "{status}");
+        d.stop();
+        assert!(
+            wait_for(|| get(d.port(), "/").is_err()),
+            "the port closes after stop although a connection hangs"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_registry_is_private_to_the_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = Dashboard::new("dashboard registry test")
+            .start()
+            .expect("starts");
+        let dir = registry::folder().expect("a registry folder");
+        assert!(!dir.starts_with("/tmp/bde_dashboards"), "{}", dir.display());
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("exists").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        assert_eq!(mode(dir.parent().expect("root")), 0o700);
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("lists")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(!files.is_empty());
+        for f in files {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
+        }
+        d.stop();
+    }
+
+    #[test]
+    fn a_snapshot_is_static_html_of_the_last_view() {
+        let d = Dashboard::new("dashboard snapshot test")
+            .every(Duration::from_millis(100))
+            .bars("totals", || Ok(vec![("USA".into(), 2.0)]))
+            .lines("lines", || Ok(vec!["EVCXR_END_CONTENT".into()]))
+            .start()
+            .expect("starts");
+        assert!(wait_for(|| d.panels().lines_seen >= 1));
+        let snap = d.stop();
+        let h = snap.to_html();
+        assert!(
+            h.contains("class=\"bde-snapshot\"") && h.contains("<svg") && h.contains("USA"),
+            "{h}"
+        );
+        assert!(!h.contains("<script"), "static: no script");
+        assert!(
+            h.lines().all(|l| !l.contains("EVCXR_")),
+            "no line reads as evcxr's markers"
+        );
+        assert!(d
+            .to_html()
+            .contains(&format!("var via = base + \"{}\"", d.proxy_path())));
     }
 
     #[test]

@@ -2,23 +2,19 @@
 //! aligned text elsewhere.
 //!
 //! Everything in it came from outside (keys, members, cells, record values): cell text is
-//! escaped by [`Table`], titles and notes here, and the HTML block is one line (line breaks
-//! inside values become `&#10;`), so no value can start a line `EVCXR_END_CONTENT` and end
-//! evcxr's rich block early.
+//! escaped by [`Table`], titles and notes here, all through [`crate::untrusted`] (line breaks
+//! and evcxr's `EVCXR_` markers written out), so no value can end evcxr's rich block early or
+//! add markup.
 
 use std::fmt;
 
 use crate::explore::Explored;
 use crate::show::html::escape;
 use crate::show::Table;
+use crate::untrusted;
 
 /// Rows of each table shown in a notebook (the frame keeps every row read).
 pub const SHOWN_ROWS: usize = 50;
-
-/// Text for HTML that stays on one line: line breaks become character references.
-fn one_line(html: &str) -> String {
-    html.replace('\r', "&#13;").replace('\n', "&#10;")
-}
 
 impl Explored {
     /// The tables as [`Table`] views, captioned.
@@ -42,7 +38,7 @@ impl Explored {
             h.push_str(&format!("<p class=\"bde-note\"><i>{}</i></p>", escape(n)));
         }
         h.push_str("</div>");
-        one_line(&h)
+        h
     }
 
     /// Rich output for evcxr.
@@ -53,12 +49,12 @@ impl Explored {
 
 impl fmt::Display for Explored {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.title)?;
+        writeln!(f, "{}", untrusted::line(&self.title))?;
         for t in self.views() {
             writeln!(f, "{t}")?;
         }
         for n in &self.notes {
-            writeln!(f, "({n})")?;
+            writeln!(f, "({})", untrusted::line(n))?;
         }
         Ok(())
     }
@@ -81,6 +77,12 @@ mod tests {
         assert!(!h.contains('\n'), "{h}");
         assert!(!h.contains("<b>") && !h.contains("<t>"), "{h}");
         assert!(h.contains("&lt;b&gt;x"), "{h}");
+        assert!(!h.contains("EVCXR_"), "{h}");
+        let text = e.to_string();
+        assert!(
+            !text.contains("EVCXR_END") && !text.contains("EVCXR_BEGIN"),
+            "{text}"
+        );
         Ok(())
     }
 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::Result;
 
-/// How often and how long to refresh.
+/// How often and how long to refresh. Jupyter's ■ ends the loop within 100 ms of a sleep (or
+/// after the refresh under way), with what it has: see [`crate::interrupt`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Live {
     every: Duration,
@@ -70,6 +71,7 @@ impl Live {
         loop {
             if self.max_refreshes.is_some_and(|n| i >= n)
                 || self.max_duration.is_some_and(|d| start.elapsed() >= d)
+                || crate::interrupt::interrupted()
             {
                 return Ok(i);
             }
@@ -88,7 +90,9 @@ impl Live {
             if done_next {
                 return Ok(i);
             }
-            std::thread::sleep(self.every);
+            if crate::interrupt::sleep(self.every) {
+                return Ok(i);
+            }
         }
     }
 }

@@ -7,17 +7,23 @@
 //! [`live`] loops use while they run; a [`dashboard`] is a live page served by the kernel and
 //! shown as an iframe, for watching a running query.
 
+pub mod batch;
 pub mod chart;
 pub mod dashboard;
 pub mod explore;
+pub mod frame;
 pub mod health;
+pub mod help;
 pub mod html;
 pub mod live;
 pub mod report;
+pub mod stream;
 pub mod table;
 
 pub use chart::Chart;
 pub use dashboard::{Dashboard, DashboardHandle};
+pub use frame::FrameView;
+pub use help::pyspark_help;
 pub use report::Report;
 pub use table::Table;
 

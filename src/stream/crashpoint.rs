@@ -4,7 +4,9 @@
 //!
 //! With `BDE_CRASH_AT=<step>@<batch>` set (for example `between-sinks@3` or `kafka-send@2`) the
 //! process aborts exactly there, so a test chooses its kill point by batch and step instead of
-//! by sleeping. Without the variable, `hit` is one relaxed load of a cached `None`.
+//! by sleeping. Without the variable, `hit` is one relaxed load of a cached `None`. A step that
+//! must settle something before dying (the Kafka sink delivers what it handed over) passes that
+//! work to [`hit_settled`], which runs it only when the crash is due.
 //!
 //! | step | where |
 //! |---|---|
@@ -36,6 +38,23 @@ fn target() -> Option<&'static (String, u64)> {
         Some((step.to_string(), batch.trim().parse().ok()?))
     })
     .as_ref()
+}
+
+/// Like [`hit`], for a step where the process must settle something before it dies: when
+/// `BDE_CRASH_AT` names this `step` and `batch_id`, runs `settle` first (the Kafka sink waits
+/// for the records it handed over, so the crash leaves a partial batch in the topic) and aborts
+/// if it succeeded; its error is returned. Otherwise `settle` does not run: the sink's hot path
+/// holds no test switch of its own.
+pub fn hit_settled<E>(
+    step: &str,
+    batch_id: u64,
+    settle: impl FnOnce() -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    if target().is_some_and(|(s, b)| s == step && *b == batch_id) {
+        settle()?;
+        hit(step, batch_id);
+    }
+    Ok(())
 }
 
 /// Aborts the process when `BDE_CRASH_AT` names this `step` and `batch_id`.

@@ -10,10 +10,8 @@
 //! pipelined (all handed to the producer, then every delivery awaited).
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
@@ -155,33 +153,22 @@ impl DeadLetterWriter {
         // hand every letter over first (enqueued, no await), then wait for all deliveries
         let mut pending = Vec::with_capacity(payloads.len());
         for (topic, v) in &payloads {
-            let mut rec = FutureRecord::<(), _>::to(topic).payload(v);
-            loop {
-                match p.send_result(rec) {
-                    Ok(f) => {
-                        pending.push((topic.clone(), f));
-                        break;
-                    }
-                    Err((e, back))
-                        if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
-                    {
-                        p.poll(Duration::from_millis(20));
-                        rec = back;
-                    }
-                    Err((e, _)) => {
-                        // wait for what was handed over before reporting, then fail the batch
-                        runtime::handle().block_on(async move {
-                            for (_, f) in pending {
-                                let _ = f.await;
-                            }
-                        });
-                        return Err(Error::service(
-                            Service::Kafka,
-                            &s.kafka,
-                            format!("write a dead letter to {topic}"),
-                            e,
-                        ));
-                    }
+            let rec = FutureRecord::<(), _>::to(topic).payload(v);
+            match runtime::handle().block_on(kio::enqueue(&p, rec)) {
+                Ok(f) => pending.push((topic.clone(), f)),
+                Err(e) => {
+                    // wait for what was handed over before reporting, then fail the batch
+                    runtime::handle().block_on(async move {
+                        for (_, f) in pending {
+                            let _ = f.await;
+                        }
+                    });
+                    return Err(Error::service(
+                        Service::Kafka,
+                        &s.kafka,
+                        format!("write a dead letter to {topic}"),
+                        e,
+                    ));
                 }
             }
         }

@@ -56,6 +56,6 @@ pub use progress::{Progress, Status, Summary};
 pub use query::{active, get, stop, stop_all, Query, StreamingQuery};
 pub use row::{decode_json, Row};
 pub use sink::{BatchInfo, Sink};
-pub use source::{KafkaSource, MemorySource, Source, Start};
+pub use source::{DataLoss, KafkaSource, MemorySource, Source, Start};
 pub use trigger::Trigger;
 pub use window::{AggValue, Mode, WindowRow};

@@ -1,10 +1,10 @@
 //! What a running query reports: per-batch [`Progress`], the query [`Status`], and a
-//! [`Summary`] rendered as a rich report (table + rows/s chart) in Jupyter.
+//! [`Summary`] of a run. Plain data: `show::stream` renders them (table + rows/s chart).
 
 use std::fmt;
 
-use crate::show::{Chart, Report, Table};
 use crate::stream::clock::fmt_ms;
+use crate::stream::source::DataLoss;
 
 /// One batch, as it went.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -44,6 +44,10 @@ pub struct Progress {
     pub replay: bool,
     /// The final flush on stop.
     pub flush: bool,
+    /// Offset ranges the broker removed before the query read them, skipped because the source
+    /// accepts data loss (`KafkaSource::fail_on_data_loss(false)`); the batch starts after them.
+    #[serde(default)]
+    pub data_loss: Vec<DataLoss>,
 }
 
 impl Progress {
@@ -84,6 +88,9 @@ impl Progress {
         }
         if self.late_rows > 0 {
             s.push_str(&format!("  late {}", self.late_rows));
+        }
+        for l in &self.data_loss {
+            s.push_str(&format!("  LOST {l}"));
         }
         if self.replay {
             s.push_str("  (replayed)");
@@ -147,79 +154,6 @@ impl Summary {
             }
         }
         total
-    }
-
-    /// Table of the last batches and a chart of rows/s per batch.
-    pub fn report(&self) -> Report {
-        let rows: Vec<Vec<String>> = self
-            .batches
-            .iter()
-            .rev()
-            .take(20)
-            .rev()
-            .map(|p| {
-                vec![
-                    p.batch_id.to_string(),
-                    p.rows_in.to_string(),
-                    format!("{:.0}", p.rows_per_sec),
-                    p.duration_ms.to_string(),
-                    p.watermark_ms.map(fmt_ms).unwrap_or_default(),
-                    p.sink_rows
-                        .iter()
-                        .map(|(n, r)| format!("{n}={r}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    p.dead_letters.to_string(),
-                    p.late_rows.to_string(),
-                ]
-            })
-            .collect();
-        let table = Table::from_rows(
-            &[
-                "batch",
-                "rows",
-                "rows/s",
-                "ms",
-                "watermark",
-                "sinks",
-                "dead letters",
-                "late",
-            ],
-            rows,
-        );
-        let points: Vec<(f64, f64)> = self
-            .batches
-            .iter()
-            .map(|p| (p.batch_id as f64, p.rows_per_sec))
-            .collect();
-        let mut r = Report::new()
-            .heading(format!("Query {} — {}", self.name, self.status))
-            .text(format!(
-                "{} batches, {} rows, {} dead letters, {} late rows dropped",
-                self.batches.len(),
-                self.total_rows,
-                self.total_dead_letters,
-                self.total_late
-            ))
-            .table(table);
-        if points.len() > 1 {
-            r = r.chart(
-                Chart::lines("rows/s per batch", vec![("rows/s".into(), points)])
-                    .axes("batch", "rows/s"),
-            );
-        }
-        r
-    }
-
-    /// Rich output for evcxr.
-    pub fn evcxr_display(&self) {
-        crate::show::display_html(&self.report().to_html());
-    }
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.report())
     }
 }
 

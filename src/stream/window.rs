@@ -282,6 +282,18 @@ struct Snapshot {
     late: u64,
 }
 
+/// The window state as the first typed-pipeline release (tumbling windows, one sum) wrote it.
+#[derive(Deserialize)]
+struct TumblingSumSnapshot {
+    size_ms: i64,
+    delay_ms: i64,
+    mode: Mode,
+    max_seen: Option<i64>,
+    watermark: Option<i64>,
+    open: Vec<(i64, String, i64, i64)>,
+    late: u64,
+}
+
 fn invalid(msg: String) -> Error {
     Error::invalid(msg)
 }
@@ -522,6 +534,11 @@ impl WindowState {
         self.watermark
     }
 
+    /// Counts a late row dropped without reading it.
+    pub fn drop_late(&mut self) {
+        self.late = self.late.saturating_add(1);
+    }
+
     /// Late rows dropped so far.
     pub fn late_rows(&self) -> u64 {
         self.late
@@ -756,16 +773,61 @@ impl WindowState {
         serde_json::to_value(snap).unwrap_or(serde_json::Value::Null)
     }
 
-    /// Restores the state written by [`WindowState::to_json`]; the shape and aggregates must match.
+    /// A state of the earlier format (tumbling windows with one sum) in today's, when this state
+    /// is the same windows with one sum.
+    fn migrated(&self, v: &serde_json::Value) -> Option<Snapshot> {
+        let old: TumblingSumSnapshot = serde_json::from_value(v.clone()).ok()?;
+        let one_sum = matches!(self.aggs.as_slice(), [(AggKind::Sum, _)]);
+        if !one_sum
+            || self.shape
+                != (Shape::Tumbling {
+                    size_ms: old.size_ms,
+                })
+        {
+            return None;
+        }
+        let open = old
+            .open
+            .into_iter()
+            .map(|(start, key, total, emitted)| {
+                let cell = Cell {
+                    end: start.saturating_add(old.size_ms),
+                    accs: vec![Acc {
+                        sum: total,
+                        ..Acc::default()
+                    }],
+                    emitted: Some(vec![AggValue::Int(emitted)]),
+                    emitted_total: emitted,
+                };
+                (start, key, cell)
+            })
+            .collect();
+        Some(Snapshot {
+            shape: self.shape,
+            aggs: self.aggs.clone(),
+            delay_ms: old.delay_ms,
+            mode: old.mode,
+            max_seen: old.max_seen,
+            watermark: old.watermark,
+            open,
+            late: old.late,
+        })
+    }
+
+    /// Restores the state written by [`WindowState::to_json`] (or by the first release, tumbling
+    /// windows with one sum); the shape and aggregates must match.
     pub fn restore(&mut self, v: &serde_json::Value) -> Result<()> {
         if v.is_null() {
             return Ok(());
         }
-        let s: Snapshot = serde_json::from_value(v.clone()).map_err(|e| {
-            invalid(format!(
-                "window state in checkpoint: {e}; use a new query name or delete its checkpoint"
-            ))
-        })?;
+        let s: Snapshot = match serde_json::from_value(v.clone()) {
+            Ok(s) => s,
+            Err(e) => self.migrated(v).ok_or_else(|| {
+                invalid(format!(
+                    "window state in checkpoint: {e}; use a new query name or delete its checkpoint"
+                ))
+            })?,
+        };
         if s.shape != self.shape || s.aggs != self.aggs {
             return Err(invalid(format!(
                 "the checkpoint holds windows {:?} with {:?} but the query asks for {:?} with {:?}: use a new query name or delete its checkpoint",
@@ -1017,6 +1079,33 @@ mod tests {
             "another shape is refused"
         );
         assert!(WindowState::tumbling_sum(0, 0, Mode::Append).is_err());
+    }
+
+    #[test]
+    fn a_state_of_the_first_release_is_read_as_its_windows_with_one_sum() {
+        let old = serde_json::json!({
+            "size_ms": 5000, "delay_ms": 5000, "mode": "Append", "max_seen": 101000,
+            "watermark": 96000, "open": [[100000, "FAQ", 7, 0]], "late": 2
+        });
+        let mut w = state(Mode::Append);
+        w.restore(&old).expect("migrated");
+        assert_eq!(
+            (w.watermark(), w.late_rows(), w.open_cells()),
+            (Some(96 * S), 2, 1)
+        );
+        let out = w.end_batch(Some(110 * S)).expect("w");
+        assert_eq!(sums(&out), [(100, "FAQ", 7)]);
+        let mut sliding = WindowState::new(
+            Shape::Sliding {
+                size_ms: 5000,
+                slide_ms: 1000,
+            },
+            vec![(AggKind::Sum, "sum".into())],
+            0,
+            Mode::Append,
+        )
+        .expect("state");
+        assert!(sliding.restore(&old).is_err(), "other windows are refused");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 """The notebooks as users see them: JupyterLab in a real browser (Debian's Chromium driven by
 Playwright for Python, no browser download).
 
-Usage: .venv/bin/python tests/browser/test_lab.py [--only nb2|monitor|live]
+Usage: .venv/bin/python tests/browser/test_lab.py [--only nb2|monitor|live|explore]
 
 The test starts its own JupyterLab on a free port of 127.0.0.1 with a random token (root-safe:
 --allow-root when run as root), with autosave off so the notebooks under notebooks/ are never
@@ -10,14 +10,27 @@ written, and then:
            for the last cell, and checks the rendered page: no error output, an HTML table with
            the course's global-stock columns, the chart's SVG. Screenshot build/browser/nb2.png.
   monitor  opens notebook 5 (the monitor) in the browser while notebooks 4 (job) and 3
-           (generator) run headless beside it, as the chapter-4 demo does; checks the monitor's
-           report renders (heading, tables, SVG) and nothing errs. Screenshot build/browser/monitor.png.
+           (generator) run headless beside it, as the chapter-4 demo does; presses ■ (Kernel >
+           Interrupt Kernel) once the monitor loop printed a cart line: the loop must say
+           "interrupted (■)" and end with its report (heading, tables, SVG), and the cells after
+           it (they use variables defined before) run in the same kernel: visit_stats as a frame
+           table with column types, the dashboard's snapshot; notebook 4's job runs on to its own
+           stop and check. Screenshots build/browser/interrupt-monitor.png, monitor.png, frame-table.png.
+  explore  opens notebook 99 (explore the state, after the course), runs all cells through the UI
+           and checks the rendered tables of tables(), lag() and redis_keys() and the chart.
+           Screenshots build/browser/explore.png (tables) and explore-lag.png.
   live     opens a scratch notebook (build/browser/live_dashboard.ipynb, written by the test with
            its own topics, key and database) that starts the analytics query and a visits
            generator and shows `Monitor::dashboard()` and `job.dashboard()`: two screenshots of
            the dashboard a few seconds apart while visits flow must show different country
-           totals (build/browser/dashboard-1.png, dashboard-2.png); after the test asks the
-           notebook to stop the job, the dashboard must say so (dashboard-stopped.png).
+           totals (build/browser/dashboard-1.png, dashboard-2.png), the iframe on Jupyter's
+           address <base URL>proxy/<port>/v/<key>/ (JupyterLab runs under --ServerApp.base_url=/course/);
+           ■ during `generator.wait` returns within seconds and the next cell sees the job running
+           and the generator sending (interrupt-wait.png); after the test asks the notebook to stop
+           the job, the dashboard must say so (dashboard-stopped.png), and its snapshot is in the
+           saved notebook file (dashboard-snapshot.png); last, a loop of the cell's own: the first
+           ■ changes nothing, a second one 3 s later ends the cells' process and says so
+           (interrupt-kill.png).
 The checks read rendered outputs (tables, SVG, iframes), not cell sources. Prints one line per
 check and "N passed, N failed"; exit code 1 on any failure. Environment: BDE_CHROMIUM (default
 /usr/bin/chromium), BDE_BROWSER_TIMEOUT (seconds for one notebook, default 1800).
@@ -49,6 +62,7 @@ NB2 = "code_03_XX_Spark_BDE_Batch_Data_Engg.ipynb"
 NB3 = "code_04_03_Spark_BDE_Generate a visits stream.ipynb"
 NB4 = "code_04_04_Spark_BDE_Build_a_streaming_analytics_job.ipynb"
 NB5 = "code_04_05_Spark_BDE_Execute_the_pipeline.ipynb"
+NB99 = "code_99_Explore_the_state.ipynb"
 # The course's global stock columns (notebook 2's summary table).
 STOCK_COLUMNS = ["STOCK_DATE", "ITEM_NAME", "TOTAL_REC", "OPENING_STOCK", "RECEIPTS", "ISSUES", "CLOSING_STOCK", "CLOSING_VALUE"]
 CHROMIUM = os.environ.get("BDE_CHROMIUM", "/usr/bin/chromium")
@@ -78,7 +92,10 @@ class Lab:
     def __init__(self):
         self.port = free_port()
         self.token = secrets.token_hex(24)
-        self.base = f"http://127.0.0.1:{self.port}"
+        # Under a base URL, as JupyterHub and Binder serve it: the dashboard must be reached
+        # through Jupyter's own address (jupyter-server-proxy), relative to this base.
+        self.base_url = "/course/"
+        self.base = f"http://127.0.0.1:{self.port}/course"
         settings = OUT / "lab-settings"
         for plugin, values in {
             "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
@@ -94,14 +111,16 @@ class Lab:
         shutil.rmtree(OUT / "lab-workspaces", ignore_errors=True)
         (OUT / "lab-workspaces").mkdir(parents=True, exist_ok=True)
         args = [str(VENV / "bin" / "jupyter"), "lab", "--ip", "127.0.0.1", f"--port={self.port}",
-                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}", "--no-browser",
+                "--ServerApp.port_retries=0", "--no-browser",
+                f"--ServerApp.base_url={self.base_url}",
                 f"--ServerApp.root_dir={REPO}", f"--LabApp.user_settings_dir={settings}",
                 f"--LabApp.workspaces_dir={OUT / 'lab-workspaces'}"]
         if os.geteuid() == 0:
             args.append("--allow-root")  # JupyterLab refuses root without it
         self.log_path = OUT / "jupyterlab.log"
         self.log_file = open(self.log_path, "w")
-        env = {**os.environ, "BDE_FAST": "1"}
+        # The token goes through the environment, not the command line (where ps shows it).
+        env = {**os.environ, "BDE_FAST": "1", "JUPYTER_TOKEN": self.token}
         self.proc = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT, env=env,
                                      cwd=REPO, start_new_session=True)
         deadline = time.time() + 90
@@ -224,6 +243,35 @@ def wait_last_cell(page, timeout, what):
     raise Failed(f"{what}: the last cell did not finish within {timeout} s (prompts {prompts(page)[-5:]})")
 
 
+def interrupt_kernel(page):
+    """Kernel > Interrupt Kernel (what the toolbar's ■ does)."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Kernel$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Interrupt Kernel$")).click()
+
+
+def cell_output_text(page, index):
+    """The rendered output text of the code cell `index` (0-based among code cells)."""
+    return page.eval_on_selector_all(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell",
+        f"els => els[{index}] ? (els[{index}].querySelector('.jp-OutputArea') || {{textContent: ''}}).textContent : ''")
+
+
+def wait_output(page, index, pattern, timeout, what):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        text = cell_output_text(page, index)
+        m = re.search(pattern, text)
+        if m:
+            return m, time.time() - t0
+        time.sleep(0.2)
+    raise Failed(f"{what}: cell {index} shows no {pattern!r} within {timeout} s: {cell_output_text(page, index)[-600:]!r}")
+
+
+def save_notebook(page):
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^File$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Save Notebook$")).click()
+
+
 def rendered_tables(page):
     return page.eval_on_selector_all(
         ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output table",
@@ -266,7 +314,18 @@ def check_monitor(page, lab):
     threads = [threading.Thread(target=headless, args=(NB4, 5)), threading.Thread(target=headless, args=(NB3, 10))]
     for t in threads:
         t.start()
+    stopped_at = None
     try:
+        # ■ while the monitor loop (code cell 3) runs, once it printed a cart line: the
+        # loop must end within a second with what it has, and the cells after it (which use
+        # `settings` and `dashboard`, defined before) run in the same kernel.
+        wait_output(page, 3, r"\w+,ShoppingCart,\d{4}-\d\d-\d\d", NOTEBOOK_TIMEOUT, "notebook 5's monitor (a cart line)")
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").nth(3).scroll_into_view_if_needed()
+        interrupt_kernel(page)
+        stopped_at = time.time()
+        _, took = wait_output(page, 3, r"interrupted \(■\)", 30, "notebook 5's monitor after ■")
+        page.screenshot(path=str(OUT / "interrupt-monitor.png"))
+        log(f"■ during the monitor loop: 'interrupted' shown {took:.1f} s after the press")
         secs = wait_last_cell(page, NOTEBOOK_TIMEOUT, "notebook 5")
     finally:
         for t in threads:
@@ -274,6 +333,8 @@ def check_monitor(page, lab):
     for name, secs_h, problems in results.values():
         if problems:
             raise Failed(f"{name} (headless beside the monitor): " + "; ".join(problems)[:800])
+    if not stopped_at:
+        raise Failed("notebook 5: the monitor loop was not seen running, so ■ was never pressed")
     heads = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output h3", has_text="Pipeline monitor")
     if heads.count() < 1:
         raise Failed("notebook 5: the monitor's report (heading 'Pipeline monitor …') is not rendered")
@@ -285,7 +346,19 @@ def check_monitor(page, lab):
         raise Failed("notebook 5: the monitor's report lacks its tables or charts")
     heads.first.scroll_into_view_if_needed()
     page.screenshot(path=str(OUT / "monitor.png"))
-    return f"notebook 5 in the UI beside notebooks 4 and 3: report '{text}' with tables and SVG charts ({secs:.0f} s)"
+    # The cells after the interrupted loop ran in the same kernel: the frame renders as a table
+    # with column types, the snapshot of the dashboard started before is there.
+    frames = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .bde-frame", has=page.locator("td.dtype"))
+    if frames.count() < 1 or "INTERVAL_TIMESTAMP" not in (frames.first.text_content() or ""):
+        raise Failed("notebook 5: the visit_stats frame is not rendered as a table with column types")
+    frame_types = frames.first.locator("td.dtype").all_text_contents()
+    if page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .bde-snapshot").count() < 1:
+        raise Failed("notebook 5: no dashboard snapshot after the interrupted loop (the `dashboard` variable was lost?)")
+    frames.first.scroll_into_view_if_needed()
+    page.screenshot(path=str(OUT / "frame-table.png"))
+    return (f"notebook 5 in the UI beside notebooks 4 and 3: ■ during the monitor loop ended it with "
+            f"report '{text}'; the cells after it ran in the same kernel (frame table with types {frame_types}, "
+            f"dashboard snapshot); the job of notebook 4 ran on to its own stop and check ({secs:.0f} s)")
 
 
 # ------------------------------------------------------------------------ live dashboard
@@ -338,7 +411,16 @@ fn wait_for_flag(path: &str) {{
 let generator = course::visits::VisitGenerator::course().topic(visits.clone()).count(100_000).speed(0.05).settings(settings.clone()).start()?;''',
         'let dash = course::monitor::Monitor::course().names(&carts, &key, &db).until_job_stops(Some(job.name())).dashboard()?;\ndash.clone()',
         'job.dashboard()?',
+        # Code cell 5: a wait that would block for 15 minutes; the test presses ■ during it.
+        '''let waited = generator.wait(Duration::from_secs(900));
+println!("wait returned: {}", match &waited { Ok(_) => "the run ended".to_string(), Err(e) => e.to_string() });''',
+        # Code cell 6: variables from before the ■ are there, and the background work goes on.
+        '''let sent_before = generator.progress().0;
+std::thread::sleep(Duration::from_secs(2));
+println!("after ■: job {} with {} rows read; generator sent {} then {} visits", job.status(), job.summary().total_rows, sent_before, generator.progress().0);''',
         f'wait_for_flag("{flag_stop}");\ngenerator.stop();\nlet summary = job.stop()?;\nprintln!("job stopped after {{}} rows", summary.total_rows);',
+        # Code cell 8: the dashboard's last figures, static, for the saved notebook.
+        'dash.snapshot()',
         f'''wait_for_flag("{flag_clean}");
 dash.stop();
 bde_kit::show::dashboard::stop_all();
@@ -352,6 +434,8 @@ let _ = io::kafka::delete_topics(&settings, &[&visits, &carts, &format!("{{visit
 io::mariadb::execute(&settings, None, &format!("DROP DATABASE IF EXISTS `{{db}}`"))?;
 let _ = std::fs::remove_dir_all(&settings.checkpoint_dir);
 println!("cleaned up {{tag}}");''',
+        # Code cell 10: a loop of the user's own (no kit call): ■ twice ends the cells' process.
+        'let survivor = 1;\nloop { std::thread::sleep(Duration::from_millis(100)); }',
     ]
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "rust", "display_name": "Rust (bde_kit)", "language": "rust"}
@@ -388,6 +472,19 @@ def check_live(page, lab):
         run_all(page)
         el, frame = dashboard_frame(page, "Pipeline monitor")
         el.scroll_into_view_if_needed()
+        # The iframe goes through Jupyter's own address under its base URL (jupyter-server-proxy).
+        box = el.locator("xpath=ancestor::div[contains(@class, 'bde-dashboard')][1]")
+        t0 = time.time()
+        while box.get_attribute("data-bde-via") != "proxy":
+            if time.time() - t0 > 60:
+                raise Failed(f"live dashboard: the iframe stayed on {el.get_attribute('src')!r} (not switched to Jupyter's address)")
+            time.sleep(0.5)
+        src = el.get_attribute("src") or ""
+        if not re.fullmatch(r"/course/proxy/\d+/v/[0-9a-f]{16}/", src):
+            raise Failed(f"live dashboard: the iframe's address {src!r} is not <base URL>proxy/<port>/v/<key>/")
+        via_jupyter = page.request.get(f"{lab.base}{src[len('/course'):]}data.json", headers={"Authorization": f"token {lab.token}"})
+        if via_jupyter.status != 200 or "panels" not in via_jupyter.text():
+            raise Failed(f"live dashboard: {src}data.json through Jupyter answered {via_jupyter.status}")
         total = frame.locator("#bde-bars-total")
         # First shot once totals arrived, then a second one at least 3 s later with other totals.
         t0 = time.time()
@@ -413,22 +510,90 @@ def check_live(page, lab):
             raise Failed("live dashboard: the query's progress shows no rows read")
         job_el, job_frame = dashboard_frame(page, "Query browser-analytics")
         job_frame.locator("#bde-progress").wait_for(timeout=30_000)
+        # ■ during generator.wait (code cell 5): it returns within a second with what it has, the
+        # next cell uses the variables from before and sees the job and the generator running.
+        wait_output(page, 5, r'\{"country"', 300, "generator.wait")
+        interrupt_kernel(page)
+        _, took = wait_output(page, 5, r"wait returned: interrupted \(■\): the wait for the generator", 30, "generator.wait after ■")
+        m, _ = wait_output(page, 6, r"after ■: job (\w+) with (\d+) rows read; generator sent (\d+) then (\d+) visits", 120, "the cell after ■")
+        if m.group(1) != "running" or not int(m.group(4)) > int(m.group(3)):
+            raise Failed(f"after ■ the job or the generator stopped: {m.group(0)!r}")
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").nth(6).scroll_into_view_if_needed()
+        page.screenshot(path=str(OUT / "interrupt-wait.png"))
+        after_wait = f"■ during generator.wait: returned {took:.1f} s after the press; then {m.group(0)!r}"
         # Stop the job through the notebook; the dashboard must say it stopped.
         flag_stop.write_text("stop")
         banner = frame.locator("#bde-query-state", has_text="has STOPPED")
         banner.wait_for(timeout=180_000)
         el.screenshot(path=str(OUT / "dashboard-stopped.png"))
         job_frame.locator("#bde-query-state", has_text="has STOPPED").wait_for(timeout=30_000)
+        # The snapshot (code cell 8) is saved with the notebook.
+        wait_output(page, 8, r"Snapshot of the dashboard", 120, "dashboard snapshot")
+        save_notebook(page)
+        t0 = time.time()
+        while True:
+            import nbformat
+            saved = nbformat.read(path, as_version=4)
+            snap = [o for o in saved.cells[8].get("outputs", []) if "bde-snapshot" in str(o.get("data", {}).get("text/html", ""))]
+            if snap:
+                break
+            if time.time() - t0 > 30:
+                raise Failed("live dashboard: the saved notebook holds no snapshot output in cell 8")
+            time.sleep(0.5)
+        snap_html = str(snap[0]["data"]["text/html"])
+        if "<svg" not in snap_html or "has STOPPED" not in snap_html:
+            raise Failed("live dashboard: the saved snapshot lacks the charts' SVG or the stopped banner")
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .bde-snapshot").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(OUT / "dashboard-snapshot.png"))
         flag_clean.write_text("clean")
-        wait_last_cell(page, 300, "live notebook")
-        return (f"live dashboard: country total {first:.0f} then {second:.0f} {gap:.1f} s later while visits flow; "
-                f"progress rows {rows:.0f}; 'has STOPPED' shown after the job stopped")
+        wait_output(page, 9, r"cleaned up", 300, "live notebook clean-up")
+        # A loop of the user's own (code cell 10): the first ■ is noticed by no kit call; a second
+        # one 3 s later ends the cells' process, and the output says so.
+        time.sleep(2)
+        interrupt_kernel(page)
+        time.sleep(3)
+        if "pressed again" in cell_output_text(page, 10):
+            raise Failed("the first ■ on a user's own loop ended the process")
+        interrupt_kernel(page)
+        _, took_kill = wait_output(page, 10, r"pressed again while no kit call runs", 30, "second ■ on a user's own loop")
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").nth(10).scroll_into_view_if_needed()
+        page.screenshot(path=str(OUT / "interrupt-kill.png"))
+        return (f"live dashboard through Jupyter's address {src} (base URL /course/): country total {first:.0f} then {second:.0f} "
+                f"{gap:.1f} s later while visits flow; progress rows {rows:.0f}; 'has STOPPED' shown after the job stopped; "
+                f"snapshot with SVG saved in the notebook file; {after_wait}; a second ■ on a user's own loop ended the "
+                f"cells' process and said so ({took_kill:.1f} s)")
     finally:
         flag_stop.write_text("stop")
         flag_clean.write_text("clean")
 
 
-CHECKS = {"nb2": check_nb2, "monitor": check_monitor, "live": check_live}
+# ------------------------------------------------------------------------ explore (notebook 99)
+
+EXPLORE_TABLES = {"tables()": ["schema", "table", "engine", "rows", "bytes", "size"],
+                  "lag()": ["query", "topic", "partition", "checkpoint offset", "end offset", "behind"],
+                  "redis_keys()": ["namespace", "key", "type", "ttl_s", "memory_bytes", "length"]}
+
+
+def check_explore(page, lab):
+    open_notebook(page, lab, f"notebooks/{NB99}")
+    run_all(page)
+    secs = wait_last_cell(page, NOTEBOOK_TIMEOUT, "notebook 99")
+    tables = rendered_tables(page)
+    for call, columns in EXPLORE_TABLES.items():
+        if not any(heads[:len(columns)] == columns for heads in tables):
+            raise Failed(f"notebook 99: no rendered {call} table with the columns {columns}; tables: {tables}")
+    panel = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output"
+    if page.locator(f"{panel} svg, {panel} .jp-RenderedSVG img").filter(visible=True).count() < 1:
+        raise Failed("notebook 99: no visible chart (SVG) from the query")
+    first = page.locator(f"{panel} .bde-explore h3").first
+    first.scroll_into_view_if_needed(timeout=10_000)
+    page.screenshot(path=str(OUT / "explore.png"))
+    page.locator(f"{panel} .bde-explore h3", has_text="query checkpoints").first.scroll_into_view_if_needed(timeout=10_000)
+    page.screenshot(path=str(OUT / "explore-lag.png"))
+    return f"notebook 99 ran all cells in the UI in {secs:.0f} s: tables(), lag(), redis_keys() tables and the chart rendered"
+
+
+CHECKS = {"nb2": check_nb2, "monitor": check_monitor, "live": check_live, "explore": check_explore}
 
 
 def main(argv):

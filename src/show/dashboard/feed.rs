@@ -322,6 +322,7 @@ mod tests {
             late_rows: 0,
             replay: false,
             flush: false,
+            data_loss: vec![],
         }
     }
 

@@ -81,6 +81,27 @@ pre{{font-size:12px;margin:0;white-space:pre-wrap;max-height:300px;overflow:auto
     )
 }
 
+/// A static copy of the panels for the notebook: scoped styles, the fragment, when it was taken.
+/// One line per evcxr block line is not needed, but no line may read as evcxr's markers: text
+/// from outside in the fragment (topic lines) is escaped, and `EVCXR_` is written with a
+/// character reference so no line of it can open or close a block.
+pub(super) fn snapshot(title: &str, fragment: &str, taken: &str) -> String {
+    let html = format!(
+        "<div class=\"bde-snapshot\"><style>\
+         .bde-snapshot{{font-family:system-ui,sans-serif;color:#222}} .bde-snapshot h2{{margin:4px 0;font-size:18px}} .bde-snapshot h3{{margin:6px 0;font-size:14px}}\
+         .bde-snapshot .meta{{color:#666;font-size:12px}} .bde-snapshot .banner{{padding:6px 10px;border-radius:4px;margin:6px 0;font-weight:600}}\
+         .bde-snapshot .running{{background:#e7f5e9;color:#1b5e20}} .bde-snapshot .stopped{{background:#fdecea;color:#b71c1c}} .bde-snapshot .err{{background:#fff8e1;color:#8d6e00;font-weight:400}}\
+         .bde-snapshot .grid{{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:10px}} .bde-snapshot .card{{border:1px solid #ddd;border-radius:6px;padding:8px;overflow:hidden}}\
+         .bde-snapshot table.kv{{table-layout:auto;width:100%}} .bde-snapshot table.kv td{{padding:1px 10px 1px 0;font-size:13px;text-align:left;overflow-wrap:anywhere;white-space:normal}}\
+         .bde-snapshot table.kv td:first-child{{color:#555;overflow-wrap:normal;white-space:nowrap}}\
+         .bde-snapshot .card svg{{max-width:100%;height:auto}} .bde-snapshot pre{{font-size:12px;white-space:pre-wrap;max-height:300px;overflow:auto}} .bde-snapshot .big{{font-size:18px;font-weight:700}}\
+         </style><div class=\"meta\">Snapshot of the dashboard “{t}” taken {taken} (static: kept in the saved notebook)</div>{fragment}</div>",
+        t = escape(title),
+        taken = escape(taken),
+    );
+    html.replace("EVCXR_", "EVCXR&#95;")
+}
+
 fn chart_svg(c: Chart) -> String {
     match c.size(440, 260).to_svg() {
         Ok(svg) => svg,

@@ -452,7 +452,13 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
             next.flush()?
         } else {
             for r in rows.iter() {
-                next.add(self.time_of(batch, r), &(self.key)(r), &self.values(r))?;
+                let t = self.time_of(batch, r);
+                if next.is_late(t) {
+                    // the key and values of a late row are never read (as in the check)
+                    next.drop_late();
+                    continue;
+                }
+                next.add(t, &(self.key)(r), &self.values(r))?;
             }
             next.end_batch(match self.time {
                 Time::Processing => Some(batch.batch_time_ms),

@@ -265,9 +265,15 @@ impl<T: Row> Engine<T> {
             .iter()
             .flat_map(|s| {
                 let name = s.name();
-                s.check(info, &rows)
+                check_isolated(s.as_ref(), info, &rows)
                     .into_iter()
-                    .map(move |(i, why)| (i, format!("sink {name} rejects it: {why}")))
+                    .map(move |(i, why)| match why {
+                        Refusal::Sink(why) => (i, format!("sink {name} rejects it: {why}")),
+                        Refusal::Panic(why) => (
+                            i,
+                            format!("the code of branch {name} panicked on it: {why}"),
+                        ),
+                    })
             })
             .collect();
         if rejected.is_empty() {
@@ -330,6 +336,7 @@ impl<T: Row> Engine<T> {
         read_ms: u64,
     ) -> Result<()> {
         let rows_in = msgs.len() as u64;
+        let data_loss = st.reader.take_data_loss();
         let info = BatchInfo {
             query: self.identity.clone(),
             batch_id: p.batch_id,
@@ -420,6 +427,7 @@ impl<T: Row> Engine<T> {
             late_rows: late,
             replay,
             flush: p.flush,
+            data_loss,
         };
         if let Some(l) = &self.listener {
             l(&progress);
@@ -427,6 +435,64 @@ impl<T: Row> Engine<T> {
         self.shared.push(progress);
         Ok(())
     }
+}
+
+/// Why a branch refuses a row.
+enum Refusal {
+    /// Its sink (or an operator) would always reject it.
+    Sink(String),
+    /// Code of the branch (an operator's or the sink's closure) panicked on it.
+    Panic(String),
+}
+
+/// The text of a panic's payload.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// A branch's check of the batch with panics isolated per row: when the check panics, each row
+/// is checked alone, the rows whose check panics are refused with the panic's message, and the
+/// others are checked together again (a panic that only a combination of rows causes refuses
+/// those rows too). The check runs every closure of the branch's operators and of the kit's
+/// sinks, so a row that passes it does not panic when the batch is applied.
+fn check_isolated<T: Row>(
+    pipe: &dyn Pipe<T>,
+    info: &BatchInfo,
+    rows: &[T],
+) -> Vec<(usize, Refusal)> {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let whole = catch_unwind(AssertUnwindSafe(|| pipe.check(info, rows)));
+    if let Ok(r) = whole {
+        return r.into_iter().map(|(i, w)| (i, Refusal::Sink(w))).collect();
+    }
+    let mut out = Vec::new();
+    let mut fine = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        match catch_unwind(AssertUnwindSafe(|| {
+            pipe.check(info, std::slice::from_ref(row))
+        })) {
+            Ok(_) => fine.push(i),
+            Err(p) => out.push((i, Refusal::Panic(panic_text(p.as_ref())))),
+        }
+    }
+    let rest: Vec<T> = fine.iter().map(|i| rows[*i].clone()).collect();
+    match catch_unwind(AssertUnwindSafe(|| pipe.check(info, &rest))) {
+        Ok(r) => out.extend(r.into_iter().map(|(j, w)| (fine[j], Refusal::Sink(w)))),
+        Err(p) => {
+            let why = panic_text(p.as_ref());
+            out.extend(fine.into_iter().map(|i| {
+                (
+                    i,
+                    Refusal::Panic(format!("{why} (with other rows of the batch)")),
+                )
+            }))
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out
 }
 
 /// Records below this many are decoded on the engine's thread alone.
@@ -441,7 +507,12 @@ fn decode_all<T: Row>(msgs: &[Msg], max_value_bytes: usize) -> Vec<std::result::
             "value of {} bytes exceeds the limit of {max_value_bytes} bytes",
             v.len()
         )),
-        Some(v) => T::decode(v),
+        Some(v) => std::panic::catch_unwind(|| T::decode(v)).unwrap_or_else(|p| {
+            Err(format!(
+                "the row type's decode panicked: {}",
+                panic_text(p.as_ref())
+            ))
+        }),
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || msgs.len() < PARALLEL_DECODE_FROM {

@@ -226,13 +226,13 @@ impl StreamingQuery {
             .map_err(|_| Error::Task("status lock poisoned".into()))?;
         while !g.is_terminated() {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || crate::interrupt::interrupted() {
                 return Ok(false);
             }
             g = self
                 .shared
                 .cv
-                .wait_timeout(g, left)
+                .wait_timeout(g, left.min(Duration::from_millis(200)))
                 .map_err(|_| Error::Task("status lock poisoned".into()))?
                 .0;
         }
@@ -268,7 +268,11 @@ impl StreamingQuery {
                     println!("{}", p.line());
                 }
             }
-            if done(&fresh) || self.status().is_terminated() || started.elapsed() >= cap {
+            if done(&fresh)
+                || self.status().is_terminated()
+                || started.elapsed() >= cap
+                || crate::interrupt::interrupted()
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));

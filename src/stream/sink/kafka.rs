@@ -27,9 +27,10 @@
 //!   refuse it on every retry, so it goes to the dead-letter topic instead.
 //! - Crash point `kafka-send` (see [`crate::stream::crashpoint`]): after the first half of the
 //!   batch's records (rounded down, so possibly none) were handed to the producer; it fires on
-//!   every applied batch, with or without records for this sink. When `BDE_CRASH_AT` names that step the sink
-//!   waits for the first half to be delivered before it, so the crash leaves a partial batch in
-//!   the topic for the replay to complete.
+//!   every applied batch, with or without records for this sink. Through the one hook
+//!   [`crashpoint::hit_settled`]: when `BDE_CRASH_AT` names that step and batch, the first half
+//!   is delivered before the abort, so the crash leaves a partial batch in the topic for the
+//!   replay to complete; otherwise the sink holds no test switch of its own.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -66,8 +67,6 @@ pub struct KafkaSink<T> {
     producer: Option<FutureProducer>,
     query: String,
     max_record_bytes: usize,
-    /// `BDE_CRASH_AT` names the `kafka-send` step (read at open).
-    crash_armed: bool,
 }
 
 impl<T> KafkaSink<T> {
@@ -81,7 +80,6 @@ impl<T> KafkaSink<T> {
             producer: None,
             query: String::new(),
             max_record_bytes: MAX_RECORD_BYTES,
-            crash_armed: false,
         }
     }
     /// Each row as JSON.
@@ -242,8 +240,6 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
         self.query = query.into();
         kio::create_topics(settings, &[&self.topic], 1)?;
         self.producer = Some(kio::producer(settings)?);
-        self.crash_armed =
-            std::env::var(crashpoint::ENV).is_ok_and(|v| v.starts_with("kafka-send@"));
         Ok(())
     }
 
@@ -292,15 +288,15 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
         let mut failure: Option<Error> = None;
         'rows: for (i, (seq, r)) in selected.into_iter().enumerate() {
             if i == half {
-                if self.crash_armed && half > 0 {
-                    // the first half is in the topic when the crash point fires
-                    let done = std::mem::take(&mut futures);
-                    if let Some(e) = wait_all(done, &s.kafka, &self.topic) {
-                        failure = Some(e);
-                        break 'rows;
-                    }
+                // the first half is in the topic when the crash point fires
+                let settled = crashpoint::hit_settled("kafka-send", batch.batch_id, || {
+                    wait_all(std::mem::take(&mut futures), &s.kafka, &self.topic)
+                        .map_or(Ok(()), Err)
+                });
+                if let Err(e) = settled {
+                    failure = Some(e);
+                    break 'rows;
                 }
-                crashpoint::hit("kafka-send", batch.batch_id);
             }
             let value = (self.format)(r);
             let key = self.key.as_ref().map(|k| k(r));
@@ -324,31 +320,19 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
             if let Some(k) = key.as_deref() {
                 rec = rec.key(k);
             }
-            loop {
-                match producer.send_result(rec) {
-                    Ok(f) => {
-                        futures.push(f);
-                        break;
-                    }
-                    Err((e, back)) => {
-                        if e.rdkafka_error_code()
-                            == Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                        {
-                            producer.poll(Duration::from_millis(20));
-                            rec = back;
-                        } else {
-                            failure = Some(Error::service(
-                                Service::Kafka,
-                                &s.kafka,
-                                format!(
-                                    "send record {seq} of batch {} to {}",
-                                    batch.batch_id, self.topic
-                                ),
-                                e,
-                            ));
-                            break 'rows;
-                        }
-                    }
+            match runtime::handle().block_on(kio::enqueue(&producer, rec)) {
+                Ok(f) => futures.push(f),
+                Err(e) => {
+                    failure = Some(Error::service(
+                        Service::Kafka,
+                        &s.kafka,
+                        format!(
+                            "send record {seq} of batch {} to {}",
+                            batch.batch_id, self.topic
+                        ),
+                        e,
+                    ));
+                    break 'rows;
                 }
             }
         }

@@ -18,7 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::config::Settings;
 use crate::error::{Error, Result, Service};
 use crate::io::kafka;
-use crate::stream::source::{Limits, Msg, Offsets, Source, SourceReader, Start};
+use crate::stream::source::{DataLoss, Limits, Msg, Offsets, Source, SourceReader, Start};
 
 /// A Kafka source of one or more topics.
 #[derive(Debug, Clone)]
@@ -30,6 +30,7 @@ pub struct KafkaSource {
     pub(crate) group: Option<String>,
     pub(crate) member: (u32, u32),
     pub(crate) dead_letters: bool,
+    pub(crate) fail_on_data_loss: bool,
 }
 
 impl KafkaSource {
@@ -43,6 +44,7 @@ impl KafkaSource {
             group: None,
             member: (0, 1),
             dead_letters: true,
+            fail_on_data_loss: true,
         }
     }
     /// Adds another topic.
@@ -81,6 +83,54 @@ impl KafkaSource {
         self.dead_letters = on;
         self
     }
+    /// What to do when records the query has not read yet were removed from the broker
+    /// (retention, deleted records), Spark's `failOnDataLoss`. On (the default): the query stops
+    /// with an error naming topic, partition and the lost range. Off: it skips them, goes on at
+    /// the first offset still held, and the next batch's `Progress::data_loss` names the range.
+    /// Checked when the query starts and at every batch (against the partition's low watermark).
+    pub fn fail_on_data_loss(mut self, on: bool) -> KafkaSource {
+        self.fail_on_data_loss = on;
+        self
+    }
+}
+
+pub(crate) fn data_lost(query: &str, loss: &DataLoss) -> Error {
+    Error::invalid(format!(
+        "query '{query}' lost data: {loss} of topic {} partition {} were removed from the broker \
+         (retention or deleted records) before the query read them, so the query stops rather than \
+         skip them. Fix: accept the loss with `KafkaSource::fail_on_data_loss(false)` (the query goes \
+         on at offset {} and its progress names the skipped range), or reset the query \
+         (`stream::checkpoint::reset`) to start afresh",
+        loss.topic, loss.partition, loss.to
+    ))
+}
+
+/// The position to read `topic[partition]` from, given the query's position `at` and the
+/// partition's low watermark `lo`: `at` when the broker still holds it; else the loss is an error
+/// (`fail`) or recorded in `lost` and reading goes on at `lo`.
+fn past_loss(
+    query: &str,
+    fail: bool,
+    lost: &mut Vec<DataLoss>,
+    (topic, partition): (&str, i32),
+    at: i64,
+    lo: i64,
+) -> Result<i64> {
+    if at >= lo {
+        return Ok(at);
+    }
+    let loss = DataLoss {
+        topic: topic.to_string(),
+        partition,
+        from: at,
+        to: lo,
+    };
+    if fail {
+        return Err(data_lost(query, &loss));
+    }
+    eprintln!("query {query}: data lost, skipped {loss} (fail_on_data_loss is off)");
+    lost.push(loss);
+    Ok(lo)
 }
 
 pub(crate) fn recreated(query: &str, topic: &str, partition: i32, at: i64, end: i64) -> Error {
@@ -143,15 +193,32 @@ impl SourceReader for Reader {
     fn commit(&mut self, end: &Offsets) {
         Reader::commit(self, end)
     }
+
+    fn take_data_loss(&mut self) -> Vec<DataLoss> {
+        std::mem::take(&mut self.lost)
+    }
 }
+
+/// How often a running query looks for partitions added to its topics.
+const PARTITION_CHECK: Duration = Duration::from_secs(2);
 
 /// The reader behind a running query.
 pub(crate) struct Reader {
     settings: Settings,
     consumer: BaseConsumer,
+    /// Topics and member share, to follow partitions added while the query runs.
+    topics: Vec<String>,
+    member: (u32, u32),
+    last_partition_check: Instant,
     /// Next offset to hand out, per partition (the committed position of the query).
     pub next: Offsets,
     buffered: HashMap<(String, i32), VecDeque<Msg>>,
+    /// The query's name, for errors.
+    query: String,
+    /// Stop on data loss (else skip it and record it in `lost`).
+    fail_on_data_loss: bool,
+    /// Ranges skipped as lost, not yet reported in a batch's progress.
+    lost: Vec<DataLoss>,
 }
 
 fn kerr(settings: &Settings, action: &str, e: impl std::fmt::Display) -> Error {
@@ -183,6 +250,7 @@ impl Reader {
             .create()
             .map_err(|e| kerr(settings, "create a consumer", e))?;
         let mut next: Offsets = BTreeMap::new();
+        let mut lost = Vec::new();
         for topic in &src.topics {
             let marks = kafka::watermarks(settings, topic)?;
             let mine: Vec<(i32, i64, i64)> = marks
@@ -214,8 +282,14 @@ impl Reader {
                 if let Some(o) = from_cp.filter(|o| *o > hi) {
                     return Err(recreated(query, topic, p, o, hi));
                 }
+                // A partition the checkpoint does not know, of a topic it knows, was added while
+                // the query was stopped: all of it is new, so it is read from its beginning.
+                let added = from_cp.is_none() && cp.is_some_and(|m| !m.is_empty());
                 let start = match (from_cp, src.start) {
-                    (Some(o), _) => o,
+                    (Some(o), _) => {
+                        past_loss(query, src.fail_on_data_loss, &mut lost, (topic, p), o, lo)?
+                    }
+                    (None, _) if added => lo,
                     (None, Start::Earliest) => lo,
                     (None, Start::Latest) => hi,
                     (None, Start::Committed) => committed.get(&p).copied().unwrap_or(lo),
@@ -226,8 +300,14 @@ impl Reader {
         let mut r = Reader {
             settings: settings.clone(),
             consumer,
+            topics: src.topics.clone(),
+            member: src.member,
+            last_partition_check: Instant::now(),
             next,
             buffered: HashMap::new(),
+            query: query.to_string(),
+            fail_on_data_loss: src.fail_on_data_loss,
+            lost,
         };
         r.assign()?;
         Ok(r)
@@ -247,12 +327,45 @@ impl Reader {
             .map_err(|e| kerr(&self.settings, "assign partitions", e))
     }
 
-    /// High watermarks of the assigned partitions now.
-    pub fn end_offsets(&self) -> Result<Offsets> {
+    /// Adds the partitions created on the topics since the last look (at most every
+    /// [`PARTITION_CHECK`]), from their beginning: everything in them is newer than the query.
+    fn follow_new_partitions(&mut self) -> Result<()> {
+        if self.last_partition_check.elapsed() < PARTITION_CHECK {
+            return Ok(());
+        }
+        self.last_partition_check = Instant::now();
+        let mut added = false;
+        for topic in self.topics.clone() {
+            let known = self.next.get(&topic).cloned().unwrap_or_default();
+            let ids = kafka::partitions_via(self.consumer.client(), &self.settings, &topic)?;
+            for p in ids {
+                if known.contains_key(&p) || (p as u32) % self.member.1 != self.member.0 {
+                    continue;
+                }
+                let (lo, _) = self
+                    .consumer
+                    .fetch_watermarks(&topic, p, kafka::REQUEST_TIMEOUT)
+                    .map_err(|e| kerr(&self.settings, "read offsets of a new partition", e))?;
+                self.next.entry(topic.clone()).or_default().insert(p, lo);
+                added = true;
+            }
+        }
+        if added {
+            self.assign()?;
+        }
+        Ok(())
+    }
+
+    /// High watermarks of the assigned partitions now (after following added partitions). A
+    /// position below a partition's low watermark is data loss (see
+    /// [`KafkaSource::fail_on_data_loss`]): an error, or the position moves up to it.
+    pub fn end_offsets(&mut self) -> Result<Offsets> {
+        self.follow_new_partitions()?;
         let mut out: Offsets = BTreeMap::new();
-        for (t, parts) in &self.next {
-            for p in parts.keys() {
-                let (_, hi) = self
+        let mut moved = false;
+        for (t, parts) in self.next.iter_mut() {
+            for (p, at) in parts.iter_mut() {
+                let (lo, hi) = self
                     .consumer
                     .fetch_watermarks(t, *p, kafka::REQUEST_TIMEOUT)
                     .map_err(|e| {
@@ -262,8 +375,21 @@ impl Reader {
                             format!("read end offsets of {t}: {e}"),
                         )
                     })?;
+                let from = past_loss(
+                    &self.query,
+                    self.fail_on_data_loss,
+                    &mut self.lost,
+                    (t, *p),
+                    *at,
+                    lo,
+                )?;
+                moved |= from != *at;
+                *at = from;
                 out.entry(t.clone()).or_default().insert(*p, hi);
             }
+        }
+        if moved {
+            self.assign()?;
         }
         Ok(out)
     }

@@ -48,6 +48,33 @@ pub struct Msg {
     pub value: Option<Vec<u8>>,
 }
 
+/// Offsets `from..to` of a partition that the broker removed (retention, deleted records) before
+/// the query read them. With Kafka's `fail_on_data_loss(false)` the query skips them and the next
+/// batch's [`crate::stream::Progress::data_loss`] names the range.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DataLoss {
+    pub topic: String,
+    pub partition: i32,
+    /// First offset lost (the query's position).
+    pub from: i64,
+    /// First offset still held (the partition's low watermark); `from..to` is lost.
+    pub to: i64,
+}
+
+impl std::fmt::Display for DataLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}[{}] offsets {}..{} ({} records)",
+            self.topic,
+            self.partition,
+            self.from,
+            self.to,
+            self.to - self.from
+        )
+    }
+}
+
 /// What the engine needs to know about a source's batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -99,6 +126,11 @@ pub trait SourceReader: Send {
 
     /// The batch ending at `end` is committed: the next batch starts there.
     fn commit(&mut self, end: &Offsets);
+
+    /// The ranges skipped as lost since the last call (a source that never loses data: none).
+    fn take_data_loss(&mut self) -> Vec<DataLoss> {
+        Vec::new()
+    }
 }
 
 /// True when some partition's position is below its target.
