@@ -12,7 +12,8 @@ def read_back(topic):
     """Every value of a topic (one partition or more), as text lines."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": KAFKA, "group.id": f"bench-read-{uuid.uuid4().hex}", "enable.auto.commit": False})
+    c = Consumer({"bootstrap.servers": KAFKA, "group.id": f"bench-read-{uuid.uuid4().hex}", "enable.auto.commit": False,
+                  "receive.message.max.bytes": 1_000_000_000})
     parts = c.list_topics(topic, timeout=10).topics[topic].partitions
     tps, want = [], 0
     for p in parts:

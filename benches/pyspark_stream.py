@@ -182,6 +182,14 @@ def main():
         if q.exception() is not None:
             raise SystemExit(f"query failed: {q.exception()}")
     batches = [len(q.recentProgress) for q in queries]
+    # Spark's own split of each query's batch time (durationMs summed over its batches)
+    durations = []
+    for q in queries:
+        d = {}
+        for p in q.recentProgress:
+            for k, v in (p.get("durationMs") or {}).items():
+                d[k] = d.get(k, 0) + v
+        durations.append(d)
     spark.stop()
 
     import pymysql
@@ -207,7 +215,7 @@ def main():
     visits_n = sum(1 for f in glob.glob(os.path.join(a.dir, "*.json")) for _ in open(f))
     print(json.dumps({
         "engine": f"PySpark 3.5.1 local[2] Structured Streaming ({a.writers} writers, file source)", "session_seconds": session_s, "seconds": secs,
-        "visits": visits_n, "rows_per_sec": visits_n / secs, "batches": batches, "redis_totals": totals,
+        "visits": visits_n, "rows_per_sec": visits_n / secs, "batches": batches, "duration_ms": durations, "redis_totals": totals,
         "carts": len(lines), "visit_stats_rows": int(n), "visit_stats_sum": int(s),
     }))
 

@@ -127,8 +127,12 @@ def main():
                     cur.executemany(UPSERT, rows)
                 self.conn.commit()
 
+    # The local broker answers a fetch of the backlog with more than librdkafka's default
+    # receive.message.max.bytes (100 MB): the consumer then retries forever. The kit's consumers
+    # raise the same limit.
     app = Application(broker_address=KAFKA, consumer_group=f"bde-bench-quix-{tag}", auto_offset_reset="earliest",
-                      state_dir=os.path.join(a.work, "state"), loglevel="WARNING")
+                      state_dir=os.path.join(a.work, "state"), loglevel="WARNING",
+                      consumer_extra_config={"receive.message.max.bytes": 1_000_000_000})
     # Processing time, as the course's current_timestamp(): each record gets the time it is read
     # (local wall time read as UTC, as the kit's and Spark's window starts).
     now_ms = lambda *_: int((datetime.datetime.now() - EPOCH) / datetime.timedelta(milliseconds=1))  # noqa: E731

@@ -85,14 +85,20 @@ if [ -n "$vs_rev" ]; then
   rev="$(git -C "$REPO" rev-parse --short "$vs_rev^{commit}")"
   vsdir="$REPO/build/bench-vs/$rev"
   vstarget="$CARGO_TARGET_DIR-vs-$rev"
+  # cargo hashes a workspace's own crates by their path relative to the workspace and judges
+  # them by file times: in a copy of this target dir, $rev's sources must be newer than this
+  # checkout's build, or this build would pass for $rev's. So they are touched when exported and
+  # when the copy is made.
   if [ ! -f "$vsdir/Cargo.toml" ]; then
     say "exporting $vs_rev ($rev) into $vsdir"
     mkdir -p "$vsdir"
     git -C "$REPO" archive "$rev" | tar -x -C "$vsdir"
+    find "$vsdir" -type f -exec touch {} +
   fi
   if [ ! -d "$vstarget" ]; then
     say "copying $CARGO_TARGET_DIR to $vstarget (once: $rev builds only its own crates)"
     cp -a "$CARGO_TARGET_DIR" "$vstarget"
+    find "$vsdir" -type f -exec touch {} +
   fi
   profile=release
   [ "$smoke" = 1 ] && profile=debug
