@@ -518,23 +518,36 @@ fn scan_all<T: Send + 'static>(
     timeout: Duration,
     each: impl Fn(&rdkafka::message::BorrowedMessage<'_>) -> T + Send + 'static,
 ) -> Result<Vec<T>> {
+    let ranges = watermarks(settings, topic)?;
+    scan_ranges(settings, topic, &ranges, timeout, each)
+}
+
+/// The messages of `topic` in the given ranges, `(partition, from, to)` with `to` exclusive,
+/// mapped by `each`; waits at most `timeout`. A range ends on positions, not on a count of
+/// messages, because offsets also hold transaction markers that are never delivered.
+fn scan_ranges<T: Send + 'static>(
+    settings: &Settings,
+    topic: &str,
+    ranges: &[(i32, i64, i64)],
+    timeout: Duration,
+    each: impl Fn(&rdkafka::message::BorrowedMessage<'_>) -> T + Send + 'static,
+) -> Result<Vec<T>> {
     use rdkafka::message::Message;
     use rdkafka::{Offset, TopicPartitionList};
-    let marks = watermarks(settings, topic)?;
     let s = settings.clone();
     let t = topic.to_string();
+    let ranges = ranges.to_vec();
     runtime::run_blocking(move || {
         let c = reader(&s, "earliest")?;
         let mut tpl = TopicPartitionList::new();
-        // Next offset still to reach, per partition: the scan ends on positions, not on a count
-        // of messages, because offsets also hold transaction markers that are never delivered.
+        // Next offset still to reach and the end, per partition.
         let mut behind: std::collections::HashMap<i32, (i64, i64)> =
             std::collections::HashMap::new();
-        for (p, lo, hi) in &marks {
-            if hi > lo {
-                tpl.add_partition_offset(&t, *p, Offset::Offset(*lo))
+        for (p, from, to) in &ranges {
+            if to > from {
+                tpl.add_partition_offset(&t, *p, Offset::Offset(*from))
                     .map_err(|e| map_err(&s, "assign partitions", e))?;
-                behind.insert(*p, (*lo, *hi));
+                behind.insert(*p, (*from, *to));
             }
         }
         let mut out = Vec::new();
@@ -549,7 +562,7 @@ fn scan_all<T: Send + 'static>(
                 Some(m) => {
                     let m = m.map_err(|e| map_err(&s, "read messages", e))?;
                     if let Some((at, end)) = behind.get_mut(&m.partition()) {
-                        if m.offset() < *end {
+                        if m.offset() >= *at && m.offset() < *end {
                             out.push(each(&m));
                         }
                         *at = (*at).max(m.offset() + 1);
@@ -672,84 +685,21 @@ pub fn read_ranges(
     timeout: Duration,
 ) -> Result<Vec<Record>> {
     use rdkafka::message::{Headers, Message};
-    use rdkafka::{Offset, TopicPartitionList};
-    let s = settings.clone();
-    let t = topic.to_string();
-    let ranges = ranges.to_vec();
-    runtime::run_blocking(move || {
-        let c = reader(&s, "earliest")?;
-        let mut tpl = TopicPartitionList::new();
-        let mut behind: std::collections::HashMap<i32, (i64, i64)> =
-            std::collections::HashMap::new();
-        for (p, from, to) in &ranges {
-            if to > from {
-                tpl.add_partition_offset(&t, *p, Offset::Offset(*from))
-                    .map_err(|e| map_err(&s, "assign partitions", e))?;
-                behind.insert(*p, (*from, *to));
-            }
-        }
-        let mut out = Vec::new();
-        if behind.is_empty() {
-            return Ok(out);
-        }
-        c.assign(&tpl)
-            .map_err(|e| map_err(&s, "assign partitions", e))?;
-        let deadline = std::time::Instant::now() + timeout;
-        while !behind.is_empty() && std::time::Instant::now() < deadline {
-            match c.poll(Duration::from_millis(200)) {
-                Some(m) => {
-                    let m = m.map_err(|e| map_err(&s, "read messages", e))?;
-                    if let Some((at, end)) = behind.get_mut(&m.partition()) {
-                        if m.offset() >= *at && m.offset() < *end {
-                            out.push(Record {
-                                partition: m.partition(),
-                                offset: m.offset(),
-                                timestamp_ms: m.timestamp().to_millis(),
-                                key: m.key().map(<[u8]>::to_vec),
-                                headers: m
-                                    .headers()
-                                    .map(|h| {
-                                        h.iter()
-                                            .map(|x| {
-                                                (x.key.to_string(), x.value.map(<[u8]>::to_vec))
-                                            })
-                                            .collect()
-                                    })
-                                    .unwrap_or_default(),
-                                value: m.payload().map(<[u8]>::to_vec),
-                            });
-                        }
-                        *at = (*at).max(m.offset() + 1);
-                    }
-                }
-                None => {
-                    if let Ok(pos) = c.position() {
-                        for e in pos.elements() {
-                            if let (Offset::Offset(o), Some((at, _))) =
-                                (e.offset(), behind.get_mut(&e.partition()))
-                            {
-                                *at = (*at).max(o);
-                            }
-                        }
-                    }
-                }
-            }
-            behind.retain(|_, (at, end)| at < end);
-        }
-        if !behind.is_empty() {
-            let left: i64 = behind.values().map(|(at, end)| end - at).sum();
-            return Err(Error::Timeout {
-                what: format!("up to {left} more offsets of {t}"),
-                after: timeout,
-                hint: format!(
-                    "read {} so far; the broker at {} may be slow",
-                    out.len(),
-                    s.kafka
-                ),
-            });
-        }
-        Ok(out)
-    })?
+    scan_ranges(settings, topic, ranges, timeout, |m| Record {
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms: m.timestamp().to_millis(),
+        key: m.key().map(<[u8]>::to_vec),
+        headers: m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        value: m.payload().map(<[u8]>::to_vec),
+    })
 }
 
 /// A consumer group as the broker lists it.
