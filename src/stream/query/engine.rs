@@ -88,7 +88,8 @@ impl<T: Row> Engine<T> {
             trigger: q.trigger,
             clock: q.clock,
             cp_dir,
-            settings: q.settings,
+            // `Query::start` refuses a query without settings
+            settings: q.settings.unwrap_or_default(),
             final_flush: q.final_flush,
             deadline: q.deadline,
             listener: q.listener,
