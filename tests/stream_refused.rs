@@ -121,7 +121,11 @@ fn a_row_a_check_constraint_refuses_is_dead_lettered_with_the_servers_error() {
         .expect("start");
     assert!(q.await_termination(Duration::from_secs(180)).expect("wait"));
     let sum = q.summary();
-    assert_eq!(sum.status, Status::Stopped, "the refused row does not stop the query");
+    assert_eq!(
+        sum.status,
+        Status::Stopped,
+        "the refused row does not stop the query"
+    );
     assert_eq!(sum.total_dead_letters, 1);
     assert_eq!(sum.total_rows, 40, "every batch ran");
 
@@ -165,7 +169,10 @@ fn duplicate_keys_under_insert_are_dead_lettered_even_within_one_batch() {
         &f.settings,
         &format!("CREATE TABLE `{db}`.keyed (K VARCHAR(20) NOT NULL PRIMARY KEY) ENGINE=InnoDB"),
     );
-    sql(&f.settings, &format!("INSERT INTO `{db}`.keyed VALUES ('old')"));
+    sql(
+        &f.settings,
+        &format!("INSERT INTO `{db}`.keyed VALUES ('old')"),
+    );
     let mut lines: Vec<String> = (0..30).map(|i| format!("k{i:02}")).collect();
     lines[4] = "dup".into(); // batch 0
     lines[8] = "dup".into(); // batch 0 again
@@ -232,8 +239,14 @@ impl Relay {
                         };
                         let mut all = cs.lock().expect("conns");
                         for (mut from, mut to) in [
-                            (client.try_clone().expect("clone"), server.try_clone().expect("clone")),
-                            (server.try_clone().expect("clone"), client.try_clone().expect("clone")),
+                            (
+                                client.try_clone().expect("clone"),
+                                server.try_clone().expect("clone"),
+                            ),
+                            (
+                                server.try_clone().expect("clone"),
+                                client.try_clone().expect("clone"),
+                            ),
                         ] {
                             std::thread::spawn(move || {
                                 let mut buf = [0u8; 16384];
@@ -288,9 +301,14 @@ fn a_server_that_is_down_is_not_a_poison_row() {
     let real = Settings::address_of(&f.settings.mariadb);
     let relay = Arc::new(Mutex::new(Relay::to(real.clone())));
     let mut settings = f.settings.clone();
-    settings.mariadb = settings
-        .mariadb
-        .replace(&real, &format!("127.0.0.1:{}", relay.lock().expect("relay").port));
+    // through the relay only: the client would switch to the server's Unix socket otherwise
+    settings.mariadb = format!(
+        "{}/?prefer_socket=false",
+        settings.mariadb.replace(
+            &real,
+            &format!("127.0.0.1:{}", relay.lock().expect("relay").port)
+        )
+    );
     let r = relay.clone();
     let q = Query::new(&format!("refdown-{}", f.tag))
         .settings(settings)
@@ -311,7 +329,14 @@ fn a_server_that_is_down_is_not_a_poison_row() {
     assert!(q.await_termination(Duration::from_secs(180)).expect("wait"));
     let sum = q.summary();
     let Status::Failed(why) = &sum.status else {
-        panic!("the query should fail while MariaDB is down: {:?}", sum.status);
+        panic!(
+            "the query should fail while MariaDB is down: {:?} {:?}",
+            sum.status,
+            sum.batches
+                .iter()
+                .map(|b| (b.batch_id, b.rows_in))
+                .collect::<Vec<_>>()
+        );
     };
     assert!(why.contains("MariaDB"), "{why}");
     assert!(!why.contains("bisecting"), "{why}");
@@ -331,7 +356,12 @@ impl Sink<String> for Picky {
     fn name(&self) -> String {
         "picky".into()
     }
-    fn apply(&mut self, _b: &BatchInfo, rows: &[String], _p: &serde_json::Value) -> bde_kit::Result<u64> {
+    fn apply(
+        &mut self,
+        _b: &BatchInfo,
+        rows: &[String],
+        _p: &serde_json::Value,
+    ) -> bde_kit::Result<u64> {
         if rows.iter().any(|r| r.starts_with("bad")) {
             return Err(Error::service(
                 Service::MariaDb,
@@ -370,7 +400,8 @@ fn a_sink_that_cannot_try_rows_names_the_way_out() {
         panic!("without the option the query fails: {:?}", first.status);
     };
     assert!(
-        why.contains("bisecting the batch cannot help") && why.contains(".dead_letter_refused_batches(true)"),
+        why.contains("bisecting the batch cannot help")
+            && why.contains(".dead_letter_refused_batches(true)"),
         "{why}"
     );
     assert!(letters(&f.settings, &topic).is_empty());
@@ -445,9 +476,15 @@ fn a_replay_keeps_the_first_runs_refusals_after_a_column_is_widened() {
     .join("|");
     let child = |crash: Option<&str>| {
         let mut cmd = std::process::Command::new(std::env::current_exe().expect("exe"));
-        cmd.args(["--exact", "refused_crash_child", "--nocapture", "--test-threads", "1"])
-            .env("BDE_REFUSED_CHILD", &cfg)
-            .env_remove("BDE_CRASH_AT");
+        cmd.args([
+            "--exact",
+            "refused_crash_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("BDE_REFUSED_CHILD", &cfg)
+        .env_remove("BDE_CRASH_AT");
         if let Some(at) = crash {
             cmd.env("BDE_CRASH_AT", at);
         }
@@ -455,8 +492,15 @@ fn a_replay_keeps_the_first_runs_refusals_after_a_column_is_widened() {
     };
     let first = child(Some("between-sinks@1"));
     let stderr = String::from_utf8_lossy(&first.stderr);
-    assert_eq!(first.status.signal(), Some(6), "the first run aborts:\n{stderr}");
-    assert!(stderr.contains("aborting at between-sinks of batch 1"), "{stderr}");
+    assert_eq!(
+        first.status.signal(),
+        Some(6),
+        "the first run aborts:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("aborting at between-sinks of batch 1"),
+        "{stderr}"
+    );
     let l = letters(&f.settings, &topic);
     assert_eq!(
         l.iter().map(|l| (l.offset, l.batch_id)).collect::<Vec<_>>(),
@@ -482,7 +526,10 @@ fn a_replay_keeps_the_first_runs_refusals_after_a_column_is_widened() {
         .into_iter()
         .map(|(_, v)| v)
         .collect();
-    assert_eq!(got, kept, "every line once, in order, the long one left out");
+    assert_eq!(
+        got, kept,
+        "every line once, in order, the long one left out"
+    );
     let batches = kafka::header_values(&f.settings, &out, "bde-batch", Duration::from_secs(30))
         .expect("bde-batch");
     let seqs = kafka::header_values(&f.settings, &out, "bde-seq", Duration::from_secs(30))
@@ -496,7 +543,10 @@ fn a_replay_keeps_the_first_runs_refusals_after_a_column_is_widened() {
     }
     for (b, s) in &per_batch {
         let want: Vec<String> = (0..s.len()).map(|i| i.to_string()).collect();
-        assert_eq!(s, &want, "bde-seq of batch {b} runs 0.. without a gap or a repeat");
+        assert_eq!(
+            s, &want,
+            "bde-seq of batch {b} runs 0.. without a gap or a repeat"
+        );
     }
     let mut want = kept.clone();
     want.sort();

@@ -255,10 +255,21 @@ mod tests {
         let a = DeadLetter::topic_for(&long_a);
         assert_eq!(a.chars().count(), MAX_TOPIC_CHARS, "{a}");
         assert!(a.starts_with("vvvv") && a.ends_with(".dlq"), "{a}");
-        assert_eq!(a, DeadLetter::topic_for(&long_a), "the same name every time");
-        assert_ne!(a, DeadLetter::topic_for(&long_b), "names sharing their start differ");
+        assert_eq!(
+            a,
+            DeadLetter::topic_for(&long_a),
+            "the same name every time"
+        );
+        assert_ne!(
+            a,
+            DeadLetter::topic_for(&long_b),
+            "names sharing their start differ"
+        );
         let just_over = "w".repeat(MAX_TOPIC_CHARS - 3);
-        assert_eq!(DeadLetter::topic_for(&just_over).chars().count(), MAX_TOPIC_CHARS);
+        assert_eq!(
+            DeadLetter::topic_for(&just_over).chars().count(),
+            MAX_TOPIC_CHARS
+        );
     }
 
     #[test]

@@ -445,8 +445,8 @@ impl<T: Row> Engine<T> {
                 .filter(|i| !left_out.contains(&pos_of(&msgs[origin[*i]])))
                 .collect()
         };
-        let own: Option<Vec<T>> = (mine.len() < rows.len())
-            .then(|| mine.iter().map(|i| rows[*i].clone()).collect());
+        let own: Option<Vec<T>> =
+            (mine.len() < rows.len()).then(|| mine.iter().map(|i| rows[*i].clone()).collect());
         let batch_rows = own.as_deref().unwrap_or(rows);
         let err = match self.apply_sink(k, info, batch_rows, plan) {
             Ok(n) => return Ok((n, 0)),
@@ -567,11 +567,7 @@ impl<T: Row> Engine<T> {
         };
         match probe(&mut self.sinks[k], &all) {
             None => {
-                return help_or_fail(
-                    self,
-                    err,
-                    "the sink cannot try rows without keeping them",
-                )
+                return help_or_fail(self, err, "the sink cannot try rows without keeping them")
             }
             Some(Err(_)) | Some(Ok(Probe::Accepted)) => return Err(err),
             Some(Ok(Probe::Refused(_))) => {}
