@@ -140,6 +140,9 @@ impl fmt::Display for Status {
 pub struct Summary {
     pub name: String,
     pub status: Status,
+    /// The query's checkpoint folder (absolute; empty when unknown).
+    #[serde(default)]
+    pub checkpoint: std::path::PathBuf,
     pub batches: Vec<Progress>,
     pub total_rows: u64,
     pub total_dead_letters: u64,

@@ -21,7 +21,17 @@
 //! window's last emission as `delta` (equal in append mode), so additive sinks (`ZINCRBY`,
 //! `… DURATION = DURATION + VALUES(DURATION)`) stay exact in every mode and across scaled-out
 //! consumers (a session that merges with another is a new window: its delta is its whole total).
-//! [`WindowState::flush`] emits every open window (the final flush on stop).
+//!
+//! The final flush on stop ([`WindowState::flush`]) emits a window once, whatever comes after:
+//! - append mode: every open window is emitted and closed, and the watermark moves to the end
+//!   of the last one. After a restart, a processing-time row counts from that end on (its time is
+//!   the batch time, or the watermark when the batch time is below it: a restart within a flushed
+//!   window counts in the next window), and an event-time row before it is late. So a window is
+//!   never written twice, which a sink that inserts rows (`Merge::Insert`) would keep as two
+//!   partial rows.
+//! - update and complete modes: the changed (update) or all (complete) windows are emitted and
+//!   kept open, marked as emitted; a restart goes on adding to them and emits their change (the
+//!   `delta`), as every batch of these modes does.
 //!
 //! Arithmetic is checked everywhere: a sum that would leave `i64` is an error, never a wrapped
 //! value or a panic (the window operator's check sends such rows to the dead-letter topic before
@@ -741,8 +751,11 @@ impl WindowState {
         Ok(out)
     }
 
-    /// Emits every open window (final flush; in update mode the changed ones), leaving the
-    /// watermark where it was.
+    /// The final flush (on stop). In append mode: emits every open window and closes it, the
+    /// watermark moving to the end of the last one, so no window is emitted twice when the query
+    /// restarts within it (see the module doc). In update and complete modes: emits the changed
+    /// (update) or all (complete) windows and keeps them open, marked as emitted, so a restart
+    /// goes on adding to them and emits their change.
     pub fn flush(&mut self) -> Result<Vec<WindowRow>> {
         let out = self
             .open
@@ -750,7 +763,14 @@ impl WindowState {
             .filter(|(_, c)| self.mode != Mode::Update || self.changed(c))
             .map(|((start, key), c)| self.emitted_row(*start, key, c))
             .collect::<Result<Vec<_>>>()?;
-        self.open.clear();
+        if self.mode == Mode::Append {
+            if let Some(end) = self.open.values().map(|c| c.end).max() {
+                self.watermark = Some(self.watermark.map_or(end, |w| w.max(end)));
+            }
+            self.open.clear();
+        } else {
+            self.mark(&out);
+        }
         Ok(out)
     }
 
@@ -824,13 +844,13 @@ impl WindowState {
             Ok(s) => s,
             Err(e) => self.migrated(v).ok_or_else(|| {
                 invalid(format!(
-                    "window state in checkpoint: {e}; use a new query name or delete its checkpoint"
+                    "window state in checkpoint: {e}; use a new query name or reset its checkpoint (`stream::checkpoint::reset`)"
                 ))
             })?,
         };
         if s.shape != self.shape || s.aggs != self.aggs {
             return Err(invalid(format!(
-                "the checkpoint holds windows {:?} with {:?} but the query asks for {:?} with {:?}: use a new query name or delete its checkpoint",
+                "the checkpoint holds windows {:?} with {:?} but the query asks for {:?} with {:?}: use a new query name or reset its checkpoint (`stream::checkpoint::reset`)",
                 s.shape, s.aggs, self.shape, self.aggs
             )));
         }
@@ -933,7 +953,16 @@ mod tests {
         assert_eq!(sums(&out), [(15, "A", 2), (20, "A", 1)]);
         let rest = w.flush().expect("window");
         assert_eq!(sums(&rest), [(30, "A", 5)]);
-        assert_eq!(w.watermark(), Some(26 * S), "flush keeps the watermark");
+        assert_eq!(
+            w.watermark(),
+            Some(35 * S),
+            "the flush closes [30, 35): the watermark moves to its end"
+        );
+        assert!(
+            !w.add(34 * S, "A", &[1]).expect("window"),
+            "late after the flush"
+        );
+        assert!(w.add(35 * S, "A", &[1]).expect("window"));
     }
 
     #[test]

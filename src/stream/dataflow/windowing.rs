@@ -7,10 +7,15 @@
 //! ([`Op::commit`]), so a retried or replayed batch emits the same windows.
 //!
 //! [`Op::check`] refuses, as dead letters, the rows that would always fail or harm the query:
-//! - an event time more than [`Timed::max_future`] ahead of the batch's processing time
-//!   (default [`DEFAULT_MAX_FUTURE`], one day: wider than any time-zone offset between naive local
-//!   event times and the engine's clock, far below a typo's year 2092). Such a row would move the
-//!   watermark past every later record, which would all be dropped as late;
+//! - an event time too far ahead of the batch's processing time. The rule: an event time may lead
+//!   the batch's processing time by at most the watermark delay plus [`FUTURE_SKEW`] (one second
+//!   for the producers' clocks), unless [`Timed::max_future`] sets another bound. A row further
+//!   ahead would move the watermark past the batch's own time, and every row on time after it
+//!   would be dropped as late (one event 12 h ahead under a 5 s delay dropped 12 h of rows); such
+//!   a row goes to the dead-letter topic with the reason instead (its time is wrong, so no branch
+//!   applies it), and the watermark stays where the rows on time put it. Event times are instants
+//!   (see the README's time zones), so no time-zone margin is needed. Rows below the watermark
+//!   are late: dropped and counted (the progress's `late`), as in Spark, by the window alone;
 //! - a value that would push its window's sum out of `i64`, or out of what the sink downstream
 //!   accepts (its `check` on the window row the cell could become, e.g. `DURATION INT(10)` or a
 //!   `LAST_ACTION` longer than `VARCHAR(45)` for a MariaDB sink). A sink's limits on a number are
@@ -30,8 +35,15 @@ use crate::stream::row::Row;
 use crate::stream::sink::BatchInfo;
 use crate::stream::window::{AggKind, Mode, Pending, Shape, WindowRow, WindowState};
 
-/// How far ahead of the batch's processing time an event time may be by default (one day).
-pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
+/// How much further than the watermark delay an event time may lead the batch's processing
+/// time by default (producers' clocks a little ahead of the engine's): see the module doc.
+pub const FUTURE_SKEW: Duration = Duration::from_secs(1);
+
+/// The default bound on how far an event time may lead the batch's processing time: the
+/// watermark delay plus [`FUTURE_SKEW`].
+pub fn default_max_future(delay: Duration) -> Duration {
+    delay.saturating_add(FUTURE_SKEW)
+}
 
 /// A window cell: (window start, key), as [`WindowState::cells_of`] names it.
 type Cell = (i64, String);
@@ -64,7 +76,8 @@ pub struct Timed<T, R> {
     pub(crate) stream: Stream<T, R>,
     pub(crate) time: Time<T>,
     pub(crate) delay: Duration,
-    pub(crate) max_future: Duration,
+    /// Set by [`Timed::max_future`]; `None`: [`default_max_future`] of the delay.
+    pub(crate) max_future: Option<Duration>,
 }
 
 impl<T, R> Clone for Timed<T, R> {
@@ -86,7 +99,7 @@ impl<T: Data, R: Row> Stream<T, R> {
             stream: self.clone(),
             time: Time::Processing,
             delay,
-            max_future: DEFAULT_MAX_FUTURE,
+            max_future: None,
         }
     }
 
@@ -101,16 +114,17 @@ impl<T: Data, R: Row> Stream<T, R> {
             stream: self.clone(),
             time: Time::Event(Arc::new(time_ms)),
             delay,
-            max_future: DEFAULT_MAX_FUTURE,
+            max_future: None,
         }
     }
 }
 
 impl<T: Data, R: Row> Timed<T, R> {
     /// Event times more than `ahead` after the batch's processing time are dead letters (default
-    /// [`DEFAULT_MAX_FUTURE`]); `Duration::MAX` accepts any time. Only used with event time.
+    /// the watermark delay plus [`FUTURE_SKEW`], see [`default_max_future`]); `Duration::MAX`
+    /// accepts any time. Only used with event time.
     pub fn max_future(mut self, ahead: Duration) -> Timed<T, R> {
-        self.max_future = ahead;
+        self.max_future = Some(ahead);
         self
     }
 
@@ -255,8 +269,11 @@ impl<T: Data, R: Row> Windowing<T, R> {
     pub fn agg(self, aggs: impl IntoIterator<Item = Agg<T>>) -> Stream<WindowRow, R> {
         let aggs: Arc<Vec<Agg<T>>> = Arc::new(aggs.into_iter().collect());
         let (time, key, mode) = (self.timed.time.clone(), self.key.clone(), self.mode);
-        let (shape, delay, max_future) =
-            (self.window.shape(), self.timed.delay, self.timed.max_future);
+        let (shape, delay) = (self.window.shape(), self.timed.delay);
+        let max_future = self
+            .timed
+            .max_future
+            .unwrap_or_else(|| default_max_future(delay));
         self.timed.stream.then(move || {
             Box::new(WindowOp {
                 shape,
@@ -291,9 +308,15 @@ struct WindowOp<T> {
 }
 
 impl<T> WindowOp<T> {
-    fn time_of(&self, batch: &BatchInfo, r: &T) -> i64 {
+    /// A row's time: its event time, or the batch's processing time, never below the watermark
+    /// of `state` (only after an append-mode final flush is the watermark above the batch time:
+    /// rows of a restart within a flushed window count in the next one, see
+    /// [`WindowState::flush`]).
+    fn time_of(&self, state: &WindowState, batch: &BatchInfo, r: &T) -> i64 {
         match &self.time {
-            Time::Processing => batch.batch_time_ms,
+            Time::Processing => batch
+                .batch_time_ms
+                .max(state.watermark().unwrap_or(i64::MIN)),
             Time::Event(f) => f(r),
         }
     }
@@ -342,7 +365,7 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
         let counted: Vec<(i64, Counted)> = rows
             .iter()
             .map(|r| {
-                let t = self.time_of(batch, r);
+                let t = self.time_of(state, batch, r);
                 let counts = !((self.event_time() && t > latest) || state.is_late(t));
                 (
                     t,
@@ -389,8 +412,9 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
                 refused.push((
                     i,
                     format!(
-                        "event time {} is more than {:?} after the batch's processing time {}: it would move the watermark past every later record (raise `max_future` if such times are real)",
-                        fmt_ms(t), self.max_future, fmt_ms(batch.batch_time_ms)
+                        "event time {} is more than {:?} after the batch's processing time {} (the watermark delay {:?} plus {:?}, or `max_future`): it would move the watermark {:?} past the batch's time, and the rows on time after it would be dropped as late (raise `max_future` if such times are real)",
+                        fmt_ms(t), self.max_future, fmt_ms(batch.batch_time_ms), self.delay, FUTURE_SKEW,
+                        Duration::from_millis(u64::try_from(t.saturating_sub(batch.batch_time_ms).saturating_sub(ms(self.delay))).unwrap_or(0))
                     ),
                 ));
                 continue;
@@ -452,7 +476,7 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
             next.flush()?
         } else {
             for r in rows.iter() {
-                let t = self.time_of(batch, r);
+                let t = self.time_of(&next, batch, r);
                 if next.is_late(t) {
                     // the key and values of a late row are never read (as in the check)
                     next.drop_late();

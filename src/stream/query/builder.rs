@@ -71,7 +71,8 @@ impl Query {
         self.settings = settings;
         self
     }
-    /// Checkpoint root folder (default `Settings.checkpoint_dir`); the query uses `<root>/<name>`.
+    /// Checkpoint root folder (default `Settings.checkpoint_dir`); the query uses `<root>/<name>`
+    /// (a relative root is made absolute against the working directory when the query starts).
     pub fn checkpoint_dir(mut self, root: impl Into<PathBuf>) -> Query {
         self.checkpoint_root = Some(root.into());
         self
@@ -152,10 +153,13 @@ impl Query {
             }
             old.stop()?;
         }
+        // Absolute, so the status names the folder wherever the kernel runs.
         let cp_dir = checkpoint::dir_for(
-            self.checkpoint_root
-                .as_ref()
-                .unwrap_or(&self.settings.checkpoint_dir),
+            &crate::config::absolute(
+                self.checkpoint_root
+                    .clone()
+                    .unwrap_or_else(|| self.settings.checkpoint_dir.clone()),
+            ),
             &self.name,
         );
         let lock = CheckpointLock::acquire(&cp_dir, &self.name)?;

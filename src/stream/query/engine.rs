@@ -57,7 +57,7 @@ pub(super) struct Engine<T: Row> {
     listener: Option<Listener>,
     shared: Arc<Shared>,
     /// Held for the engine's life: one engine per checkpoint.
-    _lock: CheckpointLock,
+    lock: CheckpointLock,
 }
 
 /// A batch's decoded rows and the records that became dead letters.
@@ -97,8 +97,23 @@ impl<T: Row> Engine<T> {
             outage_retry: q.outage_retry,
             listener: q.listener,
             shared,
-            _lock: lock,
+            lock,
         }
+    }
+
+    /// Writes the checkpoint, after checking that the engine still holds the lock at its path
+    /// ([`CheckpointLock::check`]). A checkpoint folder removed under the running query (the
+    /// lock beside it still held) is written again, whole, from the engine's state, and said so.
+    fn save(&self, cp: &Checkpoint) -> Result<()> {
+        self.lock.check()?;
+        if !self.cp_dir.is_dir() {
+            eprintln!(
+                "query {}: its checkpoint {} was removed while it ran; written again from the running query (to start afresh, stop it and call `stream::checkpoint::reset`)",
+                self.name,
+                self.cp_dir.display()
+            );
+        }
+        cp.save(&self.cp_dir)
     }
 
     fn stopping(&self) -> bool {
@@ -110,7 +125,7 @@ impl<T: Row> Engine<T> {
         let mut cp = Checkpoint::load(&self.cp_dir, &self.name)?;
         if cp.epoch.is_empty() {
             cp.epoch = checkpoint::new_epoch();
-            cp.save(&self.cp_dir)?;
+            self.save(&cp)?;
         }
         // Sinks know the query by name and checkpoint lineage (see `Checkpoint::epoch`).
         self.identity = format!("{}@{}", self.name, cp.epoch);
@@ -124,7 +139,7 @@ impl<T: Row> Engine<T> {
         if cp.offsets != *reader.position() && cp.pending.is_none() {
             // Pin the resolved starting offsets, so a restart does not move to a newer "latest".
             cp.offsets = reader.position().clone();
-            cp.save(&self.cp_dir)?;
+            self.save(&cp)?;
         }
         let mut st = RunState {
             cp,
@@ -165,6 +180,8 @@ impl<T: Row> Engine<T> {
         };
         let mut last_start: Option<Instant> = None;
         while !self.stopping() {
+            // an idle query notices a lost lock too, not only at its next write
+            self.lock.check()?;
             if let Some(ls) = last_start {
                 let due = ls + interval;
                 while Instant::now() < due && !self.stopping() {
@@ -218,7 +235,7 @@ impl<T: Row> Engine<T> {
                 if end != *st.reader.position() {
                     // only gaps (transaction markers, compacted offsets): move past them
                     st.cp.offsets = end.clone();
-                    st.cp.save(&self.cp_dir)?;
+                    self.save(&st.cp)?;
                     st.reader.commit(&end);
                 }
                 continue;
@@ -384,7 +401,7 @@ impl<T: Row> Engine<T> {
                 p.plans.push((s.name(), plan));
             }
             st.cp.pending = Some(p.clone());
-            st.cp.save(&self.cp_dir)?;
+            self.save(&st.cp)?;
         }
         let write_ahead_ms = step.elapsed().as_millis() as u64;
         crashpoint::hit("after-write-ahead", p.batch_id);
@@ -434,7 +451,7 @@ impl<T: Row> Engine<T> {
             .filter(|(_, v)| !v.is_null())
             .collect();
         st.cp.pending = None;
-        st.cp.save(&self.cp_dir)?;
+        self.save(&st.cp)?;
         st.reader.commit(&p.end);
         let commit_ms = step.elapsed().as_millis() as u64;
         let dur = started.elapsed();
