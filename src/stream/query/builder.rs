@@ -35,6 +35,7 @@ pub struct Query {
     pub(super) checkpoint_root: Option<PathBuf>,
     pub(super) replace: bool,
     pub(super) final_flush: bool,
+    pub(super) dead_letter_refused: bool,
     pub(super) quiet: bool,
     pub(super) listener: Option<Listener>,
     pub(super) deadline: Duration,
@@ -52,6 +53,7 @@ impl Query {
             checkpoint_root: None,
             replace: false,
             final_flush: true,
+            dead_letter_refused: false,
             quiet: false,
             listener: None,
             deadline: BOUNDED_RUN_DEADLINE,
@@ -98,6 +100,16 @@ impl Query {
         self.listener = Some(Arc::new(f));
         self
     }
+    /// When a sink refuses a batch and bisecting it cannot find the rows to blame (the sink
+    /// cannot try rows apart, or its server refuses only the rows together), send that branch's
+    /// rows of the batch to the dead-letter topic and go on, instead of failing the query on the
+    /// batch at every restart (the default, `false`). Rows the bisecting finds are dead-lettered
+    /// either way.
+    pub fn dead_letter_refused_batches(mut self, yes: bool) -> Query {
+        self.dead_letter_refused = yes;
+        self
+    }
+
     /// How long a bounded run (`Trigger::Once`, `Trigger::AvailableNow`) may take before the
     /// query fails with a timeout naming the partitions still behind (default 10 minutes).
     pub fn deadline(mut self, d: Duration) -> Query {

@@ -12,7 +12,8 @@
 //!
 //! `bde-seq` is the row's index among the rows the sink writes, in the batch's order. The engine
 //! orders every batch by (topic, partition, offset) and removes the rows some sink's `check`
-//! refused the same way in the first run and in a replay, so a seq names the same row in both.
+//! refused the same way in the first run and in a replay (the replay applies the refused
+//! positions the write-ahead recorded, not the checks again), so a seq names the same row in both.
 //!
 //! - **No send outstanding after an error**: when one record cannot be handed to the producer or
 //!   is not delivered, the sink still waits for every other record of the batch it handed over
