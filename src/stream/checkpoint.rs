@@ -45,7 +45,22 @@ pub struct PendingBatch {
     /// What each sink recorded before applying (by sink name).
     #[serde(default)]
     pub plans: Vec<(String, serde_json::Value)>,
+    /// The records whose rows no sink applies because a sink's `check` refused them when the
+    /// batch was cut. A replay applies exactly this decision instead of checking again against
+    /// limits that may have changed since (a widened column would keep a row the first run
+    /// left out, and shift the Kafka sink's `bde-seq`). `None` in a checkpoint written before
+    /// the field existed: the replay checks again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Vec<RecordPos>>,
+    /// Records whose rows one branch leaves out because its server refused them (found by
+    /// bisecting the batch after the retries), by branch (sink) name; recorded before the
+    /// branch applies the rest, and applied again as is by a replay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_by: Vec<(String, Vec<RecordPos>)>,
 }
+
+/// Where a record is: topic, partition, offset.
+pub type RecordPos = (String, i32, i64);
 
 /// The whole checkpoint of a query.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -101,7 +116,7 @@ pub fn dir_for(root: &Path, query: &str) -> PathBuf {
 }
 
 /// FNV-1a, 64 bits: a hash that stays the same across Rust versions (folder names must).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -310,6 +325,8 @@ mod tests {
             batch_time_ms: 5,
             flush: false,
             plans: vec![],
+            refused: Some(vec![("t".into(), 0, 41)]),
+            refused_by: vec![("sink".into(), vec![("t".into(), 0, 40)])],
         });
         cp.save(&dir).expect("save");
         assert!(!dir.join("checkpoint.json.tmp").exists());
