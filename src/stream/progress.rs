@@ -108,6 +108,10 @@ impl Progress {
 pub enum Status {
     Starting,
     Running,
+    /// Running, but waiting for a service that does not answer (Kafka, Redis or MariaDB): names
+    /// the service, its address and the step, and when the query gives up (see
+    /// `Query::outage_retry`).
+    Retrying(String),
     /// Stop requested: finishing the batch in flight, committing, flushing.
     Stopping,
     Stopped,
@@ -125,6 +129,7 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Status::Failed(e) => write!(f, "failed: {e}"),
+            Status::Retrying(e) => write!(f, "retrying: {e}"),
             other => write!(f, "{}", format!("{other:?}").to_lowercase()),
         }
     }

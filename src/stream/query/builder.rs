@@ -39,6 +39,7 @@ pub struct Query {
     pub(super) quiet: bool,
     pub(super) listener: Option<Listener>,
     pub(super) deadline: Duration,
+    pub(super) outage_retry: Duration,
 }
 
 impl Query {
@@ -56,6 +57,7 @@ impl Query {
             quiet: false,
             listener: None,
             deadline: BOUNDED_RUN_DEADLINE,
+            outage_retry: crate::stream::query::OUTAGE_RETRY,
         }
     }
     pub fn trigger(mut self, trigger: Trigger) -> Query {
@@ -112,6 +114,14 @@ impl Query {
     /// query fails with a timeout naming the partitions still behind (default 10 minutes).
     pub fn deadline(mut self, d: Duration) -> Query {
         self.deadline = d;
+        self
+    }
+    /// How long the running query retries Kafka, Redis or MariaDB when it does not answer (a
+    /// restart, a network blip) before it fails (default 30 s, [`crate::stream::query::OUTAGE_RETRY`]).
+    /// Meanwhile its status is `retrying: <service> at <address> …`; the batch in flight is
+    /// applied once when the service is back. `Duration::ZERO` fails at the first error.
+    pub fn outage_retry(mut self, d: Duration) -> Query {
+        self.outage_retry = d;
         self
     }
 

@@ -37,6 +37,7 @@ use crate::stream::lock::CheckpointLock;
 use crate::stream::progress::{Progress, Status};
 use crate::stream::query::builder::{Listener, Query};
 use crate::stream::query::handle::Shared;
+use crate::stream::query::outage;
 use crate::stream::row::Row;
 use crate::stream::sink::{BatchInfo, Probe};
 use crate::stream::source::{self, Limits, Msg, Source, SourceReader};
@@ -65,6 +66,8 @@ pub(super) struct Engine<T: Row> {
     /// When bisecting cannot help, dead-letter the branch's rows of the batch and go on.
     dead_letter_refused: bool,
     deadline: Duration,
+    /// How long a step is retried while a service does not answer (see [`outage`]).
+    outage_retry: Duration,
     listener: Option<Listener>,
     shared: Arc<Shared>,
     /// Held for the engine's life: one engine per checkpoint.
@@ -117,6 +120,7 @@ impl<T: Row> Engine<T> {
             final_flush: q.final_flush,
             dead_letter_refused: q.dead_letter_refused,
             deadline: q.deadline,
+            outage_retry: q.outage_retry,
             listener: q.listener,
             shared,
             lock,
@@ -174,9 +178,11 @@ impl<T: Row> Engine<T> {
             let msgs = if p.flush {
                 Vec::new()
             } else {
-                st.reader
-                    .read(&p.end, usize::MAX, REPLAY_READ_WAIT, true)?
-                    .0
+                let reader = &mut st.reader;
+                outage::ride_out(&self.shared, self.outage_retry, "replay's read", || {
+                    reader.read(&p.end, usize::MAX, REPLAY_READ_WAIT, true)
+                })?
+                .0
             };
             let read_ms = started.elapsed().as_millis() as u64;
             self.run_batch(&mut st, p, msgs, true, started, read_ms)?;
@@ -214,7 +220,12 @@ impl<T: Row> Engine<T> {
             last_start = Some(Instant::now());
             let targets = match &fixed_targets {
                 Some(t) => t.clone(),
-                None => st.reader.end_offsets()?,
+                None => {
+                    let reader = &mut st.reader;
+                    outage::ride_out(&self.shared, self.outage_retry, "read end offsets", || {
+                        reader.end_offsets()
+                    })?
+                }
             };
             source::check_not_behind(st.reader.position(), &targets, &self.name)?;
             let behind = source::is_behind(st.reader.position(), &targets);
@@ -239,9 +250,12 @@ impl<T: Row> Engine<T> {
             // Processing time never goes backwards, across runs too (see `Checkpoint::last_batch_time_ms`).
             let batch_time = self.clock.now_ms().max(st.cp.last_batch_time_ms);
             let started = Instant::now();
+            let reader = &mut st.reader;
+            let max = self.limits.max_records;
             let (msgs, end) =
-                st.reader
-                    .read(&targets, self.limits.max_records, READ_WAIT, false)?;
+                outage::ride_out(&self.shared, self.outage_retry, "read records", || {
+                    reader.read(&targets, max, READ_WAIT, false)
+                })?;
             let read_ms = started.elapsed().as_millis() as u64;
             if msgs.is_empty() && !wants_empty {
                 if end != *st.reader.position() {
@@ -407,7 +421,9 @@ impl<T: Row> Engine<T> {
             .collect()
     }
 
-    /// Applies one sink to the batch, retrying a failed attempt as a replay (it may have written part).
+    /// Applies one sink to the batch, retrying a failed attempt as a replay (it may have written
+    /// part): [`SINK_RETRIES`] times for an error, for up to `outage_retry` while the sink's
+    /// service does not answer (see [`outage`]).
     fn apply_sink(
         &mut self,
         k: usize,
@@ -415,20 +431,30 @@ impl<T: Row> Engine<T> {
         rows: &[T],
         plan: &serde_json::Value,
     ) -> Result<u64> {
-        let mut attempt = 0;
         let mut info = info.clone();
-        loop {
-            match self.sinks[k].apply(&info, rows, plan) {
-                Ok(n) => return Ok(n),
-                Err(e) if attempt < SINK_RETRIES => {
-                    attempt += 1;
-                    eprintln!("query {}: sink {} failed on batch {} ({e}); retry {attempt}/{SINK_RETRIES}", self.name, self.sinks[k].name(), info.batch_id);
-                    std::thread::sleep(Duration::from_millis(500 * attempt));
+        let query = &self.name;
+        let sink = &mut self.sinks[k];
+        let step = format!("sink {}, batch {}", sink.name(), info.batch_id);
+        outage::ride_out(&self.shared, self.outage_retry, &step, || {
+            let mut attempt = 0;
+            loop {
+                let r = sink.apply(&info, rows, plan);
+                if r.is_err() {
                     info.replay = true; // a retry may follow a partial write
                 }
-                Err(e) => return Err(e),
+                match r {
+                    Ok(n) => return Ok(n),
+                    Err(e) if attempt < SINK_RETRIES && !outage::is_outage(&e) => {
+                        attempt += 1;
+                        eprintln!(
+                            "query {query}: {step} failed ({e}); retry {attempt}/{SINK_RETRIES}"
+                        );
+                        std::thread::sleep(Duration::from_millis(500 * attempt));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-        }
+        })
     }
 
     /// Applies branch `k` to the batch's `rows` without the records `p.refused_by` leaves out of
@@ -657,7 +683,10 @@ impl<T: Row> Engine<T> {
             p.refused_by = Vec::new();
             p.plans = Vec::new();
             for s in self.sinks.iter_mut() {
-                p.plans.push((s.name(), s.plan(&info)?));
+                let what = format!("plan of sink {}, batch {}", s.name(), p.batch_id);
+                let plan =
+                    outage::ride_out(&self.shared, self.outage_retry, &what, || s.plan(&info))?;
+                p.plans.push((s.name(), plan));
             }
             st.cp.pending = Some(p.clone());
             self.save(&st.cp)?;
@@ -666,7 +695,11 @@ impl<T: Row> Engine<T> {
         crashpoint::hit("after-write-ahead", p.batch_id);
         let step = Instant::now();
         if self.limits.dead_letters {
-            st.dlq.send(&self.settings, &dead)?;
+            let (dlq, settings) = (&mut st.dlq, &self.settings);
+            let what = format!("send dead letters of batch {}", p.batch_id);
+            outage::ride_out(&self.shared, self.outage_retry, &what, || {
+                dlq.send(settings, &dead)
+            })?;
         }
         let dead_letter_ms = step.elapsed().as_millis() as u64;
         let mut dead_letters = dead.len() as u64;

@@ -75,6 +75,20 @@ impl Shared {
         self.publish(true);
     }
 
+    /// While running: `Some(note)` says the query waits for a service ([`Status::Retrying`]),
+    /// `None` that it runs again. Changes nothing once a stop was asked for or the query ended.
+    pub(crate) fn set_retrying(&self, note: Option<String>) {
+        if let Ok(mut g) = self.status.lock() {
+            match (&*g, note) {
+                (Status::Running | Status::Retrying(_), Some(n)) => *g = Status::Retrying(n),
+                (Status::Retrying(_), None) => *g = Status::Running,
+                _ => return,
+            }
+        }
+        self.cv.notify_all();
+        self.publish(true);
+    }
+
     pub(crate) fn push(&self, p: Progress) {
         if let Ok(mut g) = self.log.lock() {
             g.batches_done += 1;

@@ -181,14 +181,7 @@ impl<T> KafkaSink<T> {
                 Some(Err(KafkaError::PartitionEOF(p))) => {
                     open.remove(&p);
                 }
-                Some(Err(e)) => {
-                    return Err(Error::service(
-                        Service::Kafka,
-                        addr,
-                        "read for the replay check",
-                        e,
-                    ))
-                }
+                Some(Err(e)) => return Err(kio::error_at(addr, "read for the replay check", &e)),
                 Some(Ok(m)) => {
                     let end = now.get(&m.partition()).copied().unwrap_or(0);
                     if m.offset() < end
@@ -324,14 +317,13 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
             match runtime::handle().block_on(kio::enqueue(&producer, rec)) {
                 Ok(f) => futures.push(f),
                 Err(e) => {
-                    failure = Some(Error::service(
-                        Service::Kafka,
+                    failure = Some(kio::error_at(
                         &s.kafka,
-                        format!(
+                        &format!(
                             "send record {seq} of batch {} to {}",
                             batch.batch_id, self.topic
                         ),
-                        e,
+                        &e,
                     ));
                     break 'rows;
                 }
@@ -360,12 +352,7 @@ fn wait_all(futures: Vec<DeliveryFuture>, addr: &str, topic: &str) -> Option<Err
         for f in futures {
             let err = match f.await {
                 Ok(Ok(_)) => None,
-                Ok(Err((e, _))) => Some(Error::service(
-                    Service::Kafka,
-                    &addr,
-                    format!("deliver to {topic}"),
-                    e,
-                )),
+                Ok(Err((e, _))) => Some(kio::error_at(&addr, &format!("deliver to {topic}"), &e)),
                 Err(_) => Some(Error::service(
                     Service::Kafka,
                     &addr,

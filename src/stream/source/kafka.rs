@@ -187,7 +187,13 @@ impl SourceReader for Reader {
         wait: Duration,
         exact: bool,
     ) -> Result<(Vec<Msg>, Offsets)> {
-        Reader::read(self, targets, max, wait, exact)
+        let r = Reader::read(self, targets, max, wait, exact);
+        if r.is_err() {
+            // Records popped from the buffer or the consumer are gone with the error: go back to
+            // the committed position, so a retry reads the same records again.
+            self.assign()?;
+        }
+        r
     }
 
     fn commit(&mut self, end: &Offsets) {
