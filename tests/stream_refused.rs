@@ -312,6 +312,7 @@ fn a_server_that_is_down_is_not_a_poison_row() {
     let r = relay.clone();
     let q = Query::new(&format!("refdown-{}", f.tag))
         .settings(settings)
+        .outage_retry(Duration::from_secs(1))
         .trigger(Trigger::AvailableNow)
         .quiet(true)
         .on_progress(move |p| {
