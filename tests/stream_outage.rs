@@ -1,7 +1,8 @@
-//! A running query rides out a short outage of Redis (its sink) and of Kafka (its source).
+//! A running query rides out a short outage of Redis and MariaDB (its sinks) and of Kafka (its
+//! source).
 //!
 //! Each test starts a private server on a free port of 127.0.0.1 (never the shared ones other
-//! tests use), kills it (Redis: SIGKILL; Kafka: SIGINT, see [`private_kafka`]) while the query
+//! tests use), kills it (Redis, MariaDB: SIGKILL; Kafka: SIGINT, see [`private_kafka`]) while the query
 //! runs and rows wait for it, starts it again on the same data a few seconds later, and checks the outcome: the query reported the outage
 //! naming the service and its address, it is still running, and every row was applied once.
 //! The outage (5 s) is longer than the sink's own three retries (3 s in all), so without the
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bde_kit::course::visit::Visit;
 use bde_kit::io::kafka;
-use bde_kit::stream::sink::RedisZIncr;
+use bde_kit::stream::sink::{MariaDbInsert, RedisZIncr};
 use bde_kit::stream::{KafkaSource, Query, Start, Status, Stream, StreamingQuery, Trigger};
 use bde_kit::Settings;
 use stream_util::*;
@@ -179,6 +180,133 @@ fn private_kafka() -> Private {
         dir.join("data").to_string_lossy().into_owned(),
     ];
     Private::start(port, dir, argv, "INT")
+}
+
+/// A private MariaDB (its own data folder, socket and port, initialised by `mariadb-install-db`)
+/// that accepts any user (`--skip-grant-tables`), so the course user's URL works on it. InnoDB
+/// keeps committed transactions over a SIGKILL.
+fn private_mariadb() -> Private {
+    let port = free_port();
+    let dir = private_dir("mariadb");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let out = Command::new("mariadb-install-db")
+        .args([
+            "--no-defaults",
+            &format!("--datadir={}", data.display()),
+            "--user=root",
+            "--skip-test-db",
+            "--auth-root-authentication-method=normal",
+        ])
+        .output()
+        .expect("mariadb-install-db");
+    assert!(
+        out.status.success(),
+        "mariadb-install-db: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let argv = [
+        "mariadbd".to_string(),
+        "--no-defaults".into(),
+        format!("--datadir={}", data.display()),
+        format!("--port={port}"),
+        "--bind-address=127.0.0.1".into(),
+        format!("--socket={}", dir.join("sock").display()),
+        format!("--pid-file={}", dir.join("pid").display()),
+        "--user=root".into(),
+        "--skip-grant-tables".into(),
+        "--skip-log-bin".into(),
+        "--innodb-buffer-pool-size=16M".into(),
+    ]
+    .to_vec();
+    Private::start(port, dir, argv, "KILL")
+}
+
+/// SUM(DURATION) per COUNTRY of `db.visits_out` on the server `s` names (empty while it is down).
+fn db_sums(s: &Settings, db: &str) -> std::collections::BTreeMap<String, i64> {
+    use bde_kit::mysql::prelude::Queryable;
+    let Ok(mut c) = bde_kit::io::mariadb::conn(s, None) else {
+        return Default::default();
+    };
+    c.query::<(String, i64), _>(format!(
+        "SELECT COUNTRY, CAST(SUM(DURATION) AS SIGNED) FROM `{db}`.visits_out GROUP BY COUNTRY"
+    ))
+    .map(|rows| rows.into_iter().collect())
+    .unwrap_or_default()
+}
+
+#[test]
+fn a_mariadb_outage_is_ridden_out_and_every_row_is_applied_once() {
+    let mut f = Fixture::new("outage_mariadb");
+    let topic = f.topic("visits");
+    let mut server = private_mariadb();
+    let mut s = f.settings.clone();
+    s.mariadb = format!("mysql://spark:spark@127.0.0.1:{}", server.port);
+    let db = "bde_test_outage";
+    bde_kit::io::mariadb::execute(&s, None, &format!("CREATE DATABASE `{db}`")).expect("db");
+    bde_kit::io::mariadb::execute(
+        &s,
+        None,
+        &format!("CREATE TABLE `{db}`.visits_out (COUNTRY VARCHAR(45), DURATION INT)"),
+    )
+    .expect("table");
+    let vs = visits(300);
+    produce(&s, &topic, &vs[..100]);
+    let q = Query::new(&format!("outage-{}", f.tag))
+        .settings(s.clone())
+        .trigger(Trigger::every(Duration::from_millis(100)))
+        .start([Stream::<Visit>::read(
+            KafkaSource::new(&topic)
+                .starting(Start::Earliest)
+                .max_records(40),
+        )
+        .write(MariaDbInsert::new(
+            db,
+            "visits_out",
+            &["COUNTRY", "DURATION"],
+            |v: &Visit| vec![v.country.clone().into(), v.duration.into()],
+        ))])
+        .expect("start");
+    let await_sums = |want: &std::collections::BTreeMap<String, i64>| {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = db_sums(&s, db);
+            if &got == want || Instant::now() > until || q.status().is_terminated() {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let first = sum_by(&vs[..100], |v| v.country.clone());
+    assert_eq!(
+        await_sums(&first),
+        first,
+        "the first rows are applied before the outage ({})",
+        q.status()
+    );
+
+    server.kill();
+    let down_at = Instant::now();
+    produce(&s, &topic, &vs[100..200]);
+    let st = await_retrying(&q);
+    let address = format!("127.0.0.1:{}", server.port);
+    assert!(
+        matches!(&st, Status::Retrying(m) if m.contains("MariaDB") && m.contains(&address)),
+        "while MariaDB is down the status names it and its address: {st}"
+    );
+    std::thread::sleep(OUTAGE.saturating_sub(down_at.elapsed()));
+    server.restart();
+    produce(&s, &topic, &vs[200..]);
+
+    let want = sum_by(&vs, |v| v.country.clone());
+    assert_eq!(
+        await_sums(&want),
+        want,
+        "every row applied once ({})",
+        q.status()
+    );
+    assert_eq!(q.status(), Status::Running, "the query still runs");
+    q.stop().expect("stop");
 }
 
 /// Waits (at most a minute) until `key` holds `want`, reading Redis as `s` says; the last scores.

@@ -421,13 +421,19 @@ impl WindowState {
     /// The cells a row at `t_ms` of `key` counts in, as `(start, key)`; for sessions one cell per
     /// key (every open session of the key and the row may merge into one).
     pub fn cells_of(&self, t_ms: i64, key: &str) -> Vec<(i64, String)> {
-        if self.is_session() {
-            return vec![(i64::MIN, key.to_string())];
-        }
-        self.starts_of(t_ms)
+        self.cell_starts(t_ms)
             .into_iter()
             .map(|s| (s, key.to_string()))
             .collect()
+    }
+
+    /// The starts of [`WindowState::cells_of`], the same for every key: what a check needs to
+    /// name a row's cells without a copy of its key per cell.
+    pub fn cell_starts(&self, t_ms: i64) -> Vec<i64> {
+        if self.is_session() {
+            return vec![i64::MIN];
+        }
+        self.starts_of(t_ms)
     }
 
     /// What the cell (as [`WindowState::cells_of`] names it) holds now, and the row it would emit
@@ -634,6 +640,31 @@ impl WindowState {
             changed.push(((start, key.to_string()), cell));
         } else {
             let starts = self.starts_of(t_ms);
+            if let [s] = starts[..] {
+                // one window (tumbling): one copy of the key, for the look-up and the entry
+                let id = (s, key.to_string());
+                let ok = self.open.get(&id).is_none_or(|c| {
+                    self.aggs
+                        .iter()
+                        .zip(&c.accs)
+                        .zip(values)
+                        .all(|(((kind, _), a), v)| a.can_add(*kind, *v))
+                });
+                if !ok {
+                    return Err(self.overflow(key, s, values));
+                }
+                let end = self.window_end(s);
+                let cell = self
+                    .open
+                    .entry(id)
+                    .or_insert_with(|| Cell { end, ..fresh() });
+                for (i, (kind, _)) in self.aggs.iter().enumerate() {
+                    // cannot fail: checked above
+                    let _ = cell.accs[i].add(*kind, values[i]);
+                }
+                self.max_seen = Some(self.max_seen.map_or(t_ms, |m| m.max(t_ms)));
+                return Ok(true);
+            }
             // checked before anything changes, so the cells are updated in place
             for s in &starts {
                 let id = (*s, key.to_string());

@@ -45,8 +45,6 @@ pub fn default_max_future(delay: Duration) -> Duration {
     delay.saturating_add(FUTURE_SKEW)
 }
 
-/// A window cell: (window start, key), as [`WindowState::cells_of`] names it.
-type Cell = (i64, String);
 type KeyFn<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;
 type IntFn<T> = Arc<dyn Fn(&T) -> i64 + Send + Sync>;
 
@@ -290,9 +288,6 @@ impl<T: Data, R: Row> Windowing<T, R> {
     }
 }
 
-/// A row's window cells and values when it is aggregated.
-type Counted = Option<(Vec<Cell>, Vec<i64>)>;
-
 /// The window operator: rows in, window rows out.
 struct WindowOp<T> {
     shape: Shape,
@@ -324,14 +319,20 @@ impl<T> WindowOp<T> {
     fn event_time(&self) -> bool {
         matches!(self.time, Time::Event(_))
     }
-
-    fn values(&self, r: &T) -> Vec<i64> {
-        self.aggs.iter().map(|a| (a.value)(r)).collect()
-    }
 }
 
-fn with_all(p: &[Pending], values: &[i64]) -> Option<Vec<Pending>> {
-    p.iter().zip(values).map(|(p, v)| p.with(*v)).collect()
+/// Adds one row's values to `p` (one per aggregate), in place; `false` (and `p` unchanged) when
+/// a sum would leave `i64`.
+fn add_all(p: &mut [Pending], values: &[i64]) -> bool {
+    if p.iter().zip(values).any(|(p, v)| p.with(*v).is_none()) {
+        return false;
+    }
+    for (p, v) in p.iter_mut().zip(values) {
+        if let Some(next) = p.with(*v) {
+            *p = next;
+        }
+    }
+    true
 }
 
 impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
@@ -360,53 +361,66 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
         }
         let latest = batch.batch_time_ms.saturating_add(ms(self.max_future));
         let n = self.aggs.len();
-        // Each row's time, and its cells and values when it is aggregated (not too far in the
-        // future, not late): the key and values are read once per row.
-        let counted: Vec<(i64, Counted)> = rows
-            .iter()
-            .map(|r| {
-                let t = self.time_of(state, batch, r);
-                let counts = !((self.event_time() && t > latest) || state.is_late(t));
-                (
-                    t,
-                    counts.then(|| (state.cells_of(t, &(self.key)(r)), self.values(r))),
-                )
-            })
-            .collect();
+        // Each row's time (as an index into `times`, which holds each run of equal times once
+        // with its window starts: under processing time a batch has one) and, when it is
+        // aggregated (not too far in the future, not late), its key; the key and values are
+        // read once per row, the values into one flat list (`n` per aggregated row).
+        let mut times: Vec<(i64, Vec<i64>)> = Vec::new();
+        let mut values: Vec<i64> = Vec::new();
+        let mut counted: Vec<(usize, Option<(String, usize)>)> = Vec::with_capacity(rows.len());
+        for r in rows {
+            let t = self.time_of(state, batch, r);
+            if times.last().is_none_or(|(last, _)| *last != t) {
+                times.push((t, state.cell_starts(t)));
+            }
+            let counts = !((self.event_time() && t > latest) || state.is_late(t));
+            let row = counts.then(|| {
+                let at = values.len();
+                values.extend(self.aggs.iter().map(|a| (a.value)(r)));
+                ((self.key)(r), at)
+            });
+            counted.push((times.len() - 1, row));
+        }
+        // A cell, (window start, key), borrowing the row's key.
+        type CellRef<'k> = (i64, &'k str);
+        let cell = |start: i64, key: &str| (start, key.to_string());
         // Cells whose every row passes downstream: a sink's limits on a number are ranges, and a
         // cell's bounds only widen row by row, so when the bounds after all its rows pass, so
         // does every row's. One question per cell instead of one per row; a cell that fails is
         // checked row by row below to find the culprits.
-        let mut whole: HashMap<&Cell, (i64, Vec<Pending>)> = HashMap::new();
-        let mut overflow: HashSet<&Cell> = HashSet::new();
-        for (t, row) in &counted {
-            let Some((cells, values)) = row else { continue };
-            for cell in cells {
+        let mut whole: HashMap<CellRef, (i64, Vec<Pending>)> = HashMap::new();
+        let mut overflow: HashSet<CellRef> = HashSet::new();
+        for (ti, row) in &counted {
+            let Some((key, at)) = row else { continue };
+            let (t, starts) = &times[*ti];
+            let vals = &values[*at..*at + n];
+            for s in starts {
+                let c = (*s, key.as_str());
                 let e = whole
-                    .entry(cell)
+                    .entry(c)
                     .or_insert_with(|| (*t, vec![Pending::default(); n]));
-                match with_all(&e.1, values) {
-                    Some(p) => e.1 = p,
-                    None => {
-                        overflow.insert(cell);
-                    }
+                if !add_all(&mut e.1, vals) {
+                    overflow.insert(c);
                 }
             }
         }
-        let clean: HashSet<&Cell> = whole
+        let clean: HashSet<CellRef> = whole
             .iter()
-            .filter(|(cell, _)| !overflow.contains(*cell))
-            .filter(|(cell, (t, p))| {
+            .filter(|(c, _)| !overflow.contains(*c))
+            .filter(|((s, k), (t, p))| {
                 state
-                    .bounds(cell, *t, p)
+                    .bounds(&cell(*s, k), *t, p)
                     .is_some_and(|c| down(&c).is_empty())
             })
-            .map(|(cell, _)| *cell)
+            .map(|(c, _)| *c)
             .collect();
-        // cell -> what the rows kept so far may add
-        let mut extra: HashMap<&Cell, Vec<Pending>> = HashMap::new();
+        // cell -> what the rows kept so far may add. A clean cell needs none of it: any subset
+        // of its rows stays within the bounds checked above (its sums did not overflow), so a
+        // row whose cells are all clean passes without a look.
+        let mut extra: HashMap<CellRef, Vec<Pending>> = HashMap::new();
         let mut refused = Vec::new();
-        'rows: for (i, (t, row)) in counted.iter().enumerate() {
+        'rows: for (i, (ti, row)) in counted.iter().enumerate() {
+            let (t, starts) = &times[*ti];
             let t = *t;
             if self.event_time() && t > latest {
                 refused.push((
@@ -419,17 +433,22 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
                 ));
                 continue;
             }
-            let Some((cells, values)) = row else {
+            let Some((key, at)) = row else {
                 continue; // late: dropped by run, never aggregated
             };
-            let mut next: Vec<(&Cell, Vec<Pending>)> = Vec::with_capacity(cells.len());
-            for cell in cells {
-                let seen = extra
-                    .get(cell)
+            if starts.iter().all(|s| clean.contains(&(*s, key.as_str()))) {
+                continue;
+            }
+            let values = &values[*at..*at + n];
+            let k = key;
+            let mut next: Vec<(CellRef, Vec<Pending>)> = Vec::with_capacity(starts.len());
+            for s in starts {
+                let c = (*s, key.as_str());
+                let mut after = extra
+                    .get(&c)
                     .cloned()
                     .unwrap_or_else(|| vec![Pending::default(); n]);
-                let k = &cell.1;
-                let Some(after) = with_all(&seen, values) else {
+                if !add_all(&mut after, values) {
                     refused.push((
                         i,
                         format!(
@@ -437,9 +456,9 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
                         ),
                     ));
                     continue 'rows;
-                };
-                if !clean.contains(cell) {
-                    let Some(candidates) = state.bounds(cell, t, &after) else {
+                }
+                if !clean.contains(&c) {
+                    let Some(candidates) = state.bounds(&cell(*s, k), t, &after) else {
                         refused.push((
                             i,
                             format!(
@@ -460,7 +479,7 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
                         continue 'rows;
                     }
                 }
-                next.push((cell, after));
+                next.push((c, after));
             }
             extra.extend(next);
         }
@@ -475,6 +494,7 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
         let out = if batch.flush {
             next.flush()?
         } else {
+            let mut values = Vec::with_capacity(self.aggs.len());
             for r in rows.iter() {
                 let t = self.time_of(&next, batch, r);
                 if next.is_late(t) {
@@ -482,7 +502,9 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
                     next.drop_late();
                     continue;
                 }
-                next.add(t, &(self.key)(r), &self.values(r))?;
+                values.clear();
+                values.extend(self.aggs.iter().map(|a| (a.value)(r)));
+                next.add(t, &(self.key)(r), &values)?;
             }
             next.end_batch(match self.time {
                 Time::Processing => Some(batch.batch_time_ms),

@@ -34,12 +34,14 @@
 //!   replay to complete; otherwise the sink holds no test switch of its own.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -278,8 +280,9 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
             // a batch without records for this sink still passes its crash point
             crashpoint::hit("kafka-send", batch.batch_id);
         }
-        let mut futures = Vec::new();
+        let mut futures = Vec::with_capacity(selected.len());
         let mut failure: Option<Error> = None;
+        let mut seq_text = String::new();
         'rows: for (i, (seq, r)) in selected.into_iter().enumerate() {
             if i == half {
                 // the first half is in the topic when the crash point fires
@@ -294,7 +297,8 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
             }
             let value = (self.format)(r);
             let key = self.key.as_ref().map(|k| k(r));
-            let seq_text = seq.to_string();
+            seq_text.clear();
+            let _ = write!(seq_text, "{seq}");
             let headers = OwnedHeaders::new()
                 .insert(Header {
                     key: "bde-query",
@@ -314,7 +318,14 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
             if let Some(k) = key.as_deref() {
                 rec = rec.key(k);
             }
-            match runtime::handle().block_on(kio::enqueue(&producer, rec)) {
+            // handed over at once while the queue has room; the runtime only for the backoff
+            let sent = match producer.send_result(rec) {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    runtime::handle().block_on(kio::enqueue(&producer, back))
+                }
+                other => other.map_err(|(e, _)| e),
+            };
+            match sent {
                 Ok(f) => futures.push(f),
                 Err(e) => {
                     failure = Some(kio::error_at(
