@@ -191,8 +191,8 @@ def selftest():
     d.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "rust", "display_name": "Rust (bde_kit)", "language": "rust"}
-    nb.cells = [nbformat.v4.new_code_cell(f':dep bde_kit = {{ path = "{REPO}" }}\nuse bde_kit::prelude::*;'),
-                nbformat.v4.new_code_cell("health()"),
+    nb.cells = [nbformat.v4.new_code_cell(f':dep bde_kit = {{ path = "{REPO}" }}\nuse bde_kit::prelude::*;\nlet settings = Settings::from_env();'),
+                nbformat.v4.new_code_cell("health(&settings)"),
                 nbformat.v4.new_code_cell('let v: Vec<i32> = vec![];\nlet x = v[3];'),
                 nbformat.v4.new_code_cell('let y: i32 = "not a number";'),
                 nbformat.v4.new_code_cell('let r: Result<i32, BdeError> = Err(bde_kit::Error::invalid("selftest"));\nlet z = r?;'),

@@ -8,6 +8,7 @@
 //! | MariaDB admin URL (setup notebook only) | the course user (see below) | `BDE_MARIADB_ROOT` |
 //! | data folder (the course's `raw_data/`) | `raw_data` beside the notebook | `BDE_DATA_DIR` |
 //! | checkpoint folder | `$XDG_STATE_HOME/bde_kit/checkpoints` (`~/.local/state/bde_kit/checkpoints`) | `BDE_CHECKPOINT_DIR` |
+//! | fast mode (shorter pauses of generators and refresh loops) | off | `BDE_FAST` (set, not `0`) |
 //!
 //! The checkpoint folder is always absolute ([`default_checkpoint_dir`]; a relative
 //! `BDE_CHECKPOINT_DIR` is taken from the working directory of the first read and made absolute),
@@ -15,8 +16,11 @@
 //! a root that followed the working directory gave one query two checkpoints, and two instances
 //! of it, when two notebooks in two folders started it.
 //!
-//! Settings are read from the environment each time [`Settings::from_env`] is called, so a cell
-//! can `std::env::set_var("BDE_KAFKA", "…")` and the next call uses it.
+//! These variables are read by [`Settings::from_env`] alone, and only a notebook's first cell,
+//! the `bde` command and tests call it: every function of the kit that talks to a service, writes
+//! a folder or paces a loop takes the [`Settings`] (or the part it needs) from its caller. So a
+//! cell that changes `settings` changes what the next call uses, and after
+//! `std::env::set_var("BDE_KAFKA", "…")` a new `Settings::from_env()` picks the change up.
 //!
 //! The setup notebook creates the course's databases as the course user by default:
 //! `kernel/setup.sh` creates `spark` through the server's socket login and gives it the course's
@@ -42,6 +46,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Where streaming queries keep their checkpoints (absolute, see [`default_checkpoint_dir`]).
     pub checkpoint_dir: PathBuf,
+    /// Replays and tests: generators and refresh loops of the course shrink their pauses
+    /// (`BDE_FAST`).
+    pub fast: bool,
 }
 
 /// Course default for Kafka.
@@ -98,6 +105,7 @@ impl std::fmt::Debug for Settings {
             .field("mariadb_root", &redact(&self.mariadb_root))
             .field("data_dir", &self.data_dir)
             .field("checkpoint_dir", &self.checkpoint_dir)
+            .field("fast", &self.fast)
             .finish()
     }
 }
@@ -111,6 +119,7 @@ impl Default for Settings {
             mariadb_root: DEFAULT_MARIADB_ROOT.into(),
             data_dir: PathBuf::from("raw_data"),
             checkpoint_dir: default_checkpoint_dir(),
+            fast: false,
         }
     }
 }
@@ -129,6 +138,7 @@ impl Settings {
             checkpoint_dir: var("BDE_CHECKPOINT_DIR")
                 .map(|v| absolute(PathBuf::from(v)))
                 .unwrap_or(d.checkpoint_dir),
+            fast: fast_flag(var("BDE_FAST").as_deref()),
         }
     }
 
@@ -140,15 +150,24 @@ impl Settings {
     }
 }
 
-/// True when `BDE_FAST` is set (and not `0`): generators and refresh loops shrink their pauses
-/// (replays and tests).
-pub fn fast_mode() -> bool {
-    std::env::var("BDE_FAST").is_ok_and(|v| !v.is_empty() && v != "0")
+/// `BDE_FAST`'s rule: set, not empty and not `0`.
+fn fast_flag(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !v.trim().is_empty() && v.trim() != "0")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_mode_is_off_by_default_and_on_for_any_value_but_zero() {
+        assert!(!Settings::default().fast);
+        assert!(!fast_flag(None));
+        assert!(!fast_flag(Some("")));
+        assert!(!fast_flag(Some("0")));
+        assert!(fast_flag(Some("1")));
+        assert!(fast_flag(Some("yes")));
+    }
 
     #[test]
     fn address_hides_credentials_and_database() {

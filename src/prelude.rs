@@ -30,15 +30,15 @@ pub use crate::batch::parquet::{scan_hive, SaveMode};
 pub use crate::batch::publish::{KafkaPublish, Published};
 pub use crate::batch::TableRef;
 pub use crate::config::Settings;
+pub use crate::course::help::pyspark_help;
 pub use crate::course::names::*;
 pub use crate::error::Error as BdeError;
 pub use crate::explore::{Explored, Explorer};
 pub use crate::io::health::{health, Health};
 pub use crate::runtime::{block_on, block_on_timeout};
 pub use crate::show::batch::files_table;
-pub use crate::show::help::pyspark_help;
 pub use crate::show::live::Live;
-pub use crate::show::{Chart, Report, Table};
+pub use crate::show::{query_dashboard, Chart, Report, Table};
 pub use crate::stream::dataflow::agg;
 pub use crate::stream::sink::{KafkaSink, MariaDbInsert, MemorySink, Merge, RedisZIncr};
 pub use crate::stream::{

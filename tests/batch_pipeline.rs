@@ -31,12 +31,12 @@ fn upload_like_the_notebook(job: &stock::StockJob, wh: &str) -> Option<((i64, i6
     )
     .expect("bounds")?;
     let stock = JdbcRead::query(
+        &s,
         &job.local.db,
         "SELECT ID, DATE_FORMAT(STOCK_DATE, '%Y-%m-%d') AS STOCK_DATE, WAREHOUSE_ID, ITEM_NAME, \
          OPENING_STOCK, RECEIPTS, ISSUES, UNIT_VALUE FROM item_stock \
          WHERE STOCK_DATE BETWEEN ? AND ? AND WAREHOUSE_ID = ?",
     )
-    .settings(s)
     .param(START)
     .param(END)
     .param(wh)
@@ -310,9 +310,9 @@ fn aggregation_matches_sql_and_reruns_replace_instead_of_adding() {
     assert_eq!(global_rows(&job), expected, "global table after rerun");
 
     // The course's verification cell: the two queries, then the comparison.
-    let local = JdbcRead::query(&job.local.db, "SELECT WAREHOUSE_ID, OPENING_STOCK, RECEIPTS, ISSUES FROM item_stock WHERE ITEM_NAME = ? AND DATE(STOCK_DATE) = ? ORDER BY ID")
+    let local = JdbcRead::query(&s, &job.local.db, "SELECT WAREHOUSE_ID, OPENING_STOCK, RECEIPTS, ISSUES FROM item_stock WHERE ITEM_NAME = ? AND DATE(STOCK_DATE) = ? ORDER BY ID")
         .param(stock::CHECK_ITEM).param(START).load().expect("local").frame().expect("frame");
-    let global = JdbcRead::query(&job.global.db, "SELECT OPENING_STOCK, RECEIPTS, ISSUES FROM item_stock WHERE ITEM_NAME = ? AND DATE(STOCK_DATE) = ?")
+    let global = JdbcRead::query(&s, &job.global.db, "SELECT OPENING_STOCK, RECEIPTS, ISSUES FROM item_stock WHERE ITEM_NAME = ? AND DATE(STOCK_DATE) = ?")
         .param(stock::CHECK_ITEM).param(START).load().expect("global").frame().expect("frame");
     let v = stock::compare_local_and_global(stock::CHECK_ITEM, d(START), &local, &global)
         .expect("verify");

@@ -61,8 +61,7 @@ fn a_datetime_key_replaces_its_instant_and_a_null_key_the_null_rows() {
         Series::new("V".into(), [10i32, 30]).into(),
     ])
     .expect("frame");
-    let n = JdbcWrite::to(t)
-        .settings(settings())
+    let n = JdbcWrite::to(&settings(), t)
         .replace_matching("K")
         .save(&df)
         .expect("write");
@@ -88,8 +87,7 @@ fn a_date_key_replaces_its_whole_day() {
         .expect("date");
     let df =
         DataFrame::new(vec![day.into(), Series::new("V".into(), [20i32]).into()]).expect("frame");
-    JdbcWrite::to(t)
-        .settings(settings())
+    JdbcWrite::to(&settings(), t)
         .replace_matching("K")
         .save(&df)
         .expect("write");

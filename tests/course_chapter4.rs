@@ -25,7 +25,7 @@ fn seeded_generator_sends_what_it_reports() {
     let topic = unique("bde_test_visits");
     kafka::create_topics(&s, &[&topic], 1).expect("topic");
     let run = |seed| {
-        let h = VisitGenerator::course()
+        let h = VisitGenerator::course(&s)
             .topic(&topic)
             .count(25)
             .seed(seed)
@@ -58,13 +58,13 @@ fn seeded_generator_sends_what_it_reports() {
 #[test]
 fn generator_can_be_stopped_and_reports_a_missing_topic() {
     let s = Settings::from_env();
-    assert!(VisitGenerator::course()
+    assert!(VisitGenerator::course(&s)
         .topic("bde_test_missing_topic_q")
         .start()
         .is_err());
     let topic = unique("bde_test_visits_stop");
     kafka::create_topics(&s, &[&topic], 1).expect("topic");
-    let h = VisitGenerator::course()
+    let h = VisitGenerator::course(&s)
         .topic(&topic)
         .count(1000)
         .speed(1.0)
@@ -101,7 +101,7 @@ fn monitor_shows_new_carts_redis_and_mariadb_figures() {
         )
         .expect("new cart");
     });
-    let r = Monitor::course()
+    let r = Monitor::course(&s)
         .until_job_stops(None)
         .names(&topic, &key, &db)
         .every(Duration::from_millis(700))

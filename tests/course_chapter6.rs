@@ -181,8 +181,7 @@ fn a_publish_that_failed_midway_is_finished_later_without_duplicates() {
         .expect("read")
         .rows;
     let publish = |lease| {
-        KafkaPublish::to(&topic)
-            .settings(s.clone())
+        KafkaPublish::to(&s, &topic)
             .key("LAST_ACTION")
             .value("LAST_ACTION")
             .once_per("ID", &db, LEDGER_TABLE)

@@ -1,4 +1,4 @@
-//! `scorecard::prepare(true)` (notebook 7's reset) never resets under a scorecard running elsewhere (another kernel):
+//! `scorecard::prepare(&s, true)` (notebook 7's reset) never resets under a scorecard running elsewhere (another kernel):
 //! the checkpoint's lock makes it fail before the Redis key or the checkpoint is touched.
 
 use bde_kit::course::scorecard::{self, QUERY};
@@ -21,7 +21,7 @@ fn a_reset_under_a_scorecard_running_elsewhere_fails_and_touches_nothing() {
     .expect("a checkpoint");
     let before = bde_kit::io::redis::scores(&s, scorecard::SCORE_KEY).expect("scores before");
 
-    let err = scorecard::prepare(true).expect_err("the reset must refuse");
+    let err = scorecard::prepare(&s, true).expect_err("the reset must refuse");
     assert!(matches!(err, Error::CheckpointLocked { .. }), "{err}");
     assert!(
         err.to_string()

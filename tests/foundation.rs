@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bde_kit::error::Service;
-use bde_kit::io::{health::health_of, kafka, mariadb, redis};
+use bde_kit::io::{health::health, kafka, mariadb, redis};
 use bde_kit::Settings;
 use mysql::prelude::Queryable;
 
@@ -18,7 +18,7 @@ fn unique(prefix: &str) -> String {
 
 #[test]
 fn health_reports_all_three_services_up() {
-    let h = health_of(&Settings::from_env());
+    let h = health(&Settings::from_env());
     for s in &h.services {
         assert!(s.up, "{} at {} is down: {}", s.service, s.address, s.detail);
     }
@@ -35,7 +35,7 @@ fn health_names_down_services_with_address_and_fix_without_hanging() {
         ..Settings::from_env()
     };
     let t0 = Instant::now();
-    let h = health_of(&s);
+    let h = health(&s);
     assert!(
         t0.elapsed() < Duration::from_secs(15),
         "health took {:?}",

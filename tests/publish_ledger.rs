@@ -58,8 +58,7 @@ fn a_run_that_stalls_past_its_lease_stops_and_each_id_is_in_the_topic_once() {
     let topic = Topic::new();
     let lease = Duration::from_secs(3);
     let publish = || {
-        KafkaPublish::to(&topic.0)
-            .settings(settings())
+        KafkaPublish::to(&settings(), &topic.0)
             .key("LAST_ACTION")
             .value("LAST_ACTION")
             .once_per("ID", &db, LEDGER)
@@ -117,8 +116,7 @@ fn a_value_longer_than_the_ledger_keeps_is_refused_before_anything_is_reserved()
     let db = sb.database("publish", None);
     let topic = Topic::new();
     let long = "x".repeat(256);
-    let e = KafkaPublish::to(&topic.0)
-        .settings(settings())
+    let e = KafkaPublish::to(&settings(), &topic.0)
         .value("LAST_ACTION")
         .once_per("ID", &db, LEDGER)
         .publish(&rows(3, &long))
@@ -128,8 +126,7 @@ fn a_value_longer_than_the_ledger_keeps_is_refused_before_anything_is_reserved()
         kafka::message_count(&settings(), &topic.0).expect("count"),
         0
     );
-    let fits = KafkaPublish::to(&topic.0)
-        .settings(settings())
+    let fits = KafkaPublish::to(&settings(), &topic.0)
         .value("LAST_ACTION")
         .once_per("ID", &db, LEDGER)
         .publish(&rows(3, &"y".repeat(255)))
@@ -158,8 +155,7 @@ fn ids_of_a_recreated_source_table_are_published_again() {
             .expect("source table")
     };
     let publish = || {
-        KafkaPublish::to(&topic.0)
-            .settings(settings())
+        KafkaPublish::to(&settings(), &topic.0)
             .value("LAST_ACTION")
             .once_per("ID", &db, LEDGER)
             .source_table(&db, "src")
@@ -216,15 +212,13 @@ fn an_old_ledger_gets_the_source_column_and_keeps_its_rows() {
             "INSERT INTO `{db}`.{LEDGER} VALUES (1, 'Order', 'published', 'old', NOW(), NOW())"
         ))
         .expect("old row");
-    let p = KafkaPublish::to(&topic.0)
-        .settings(settings())
+    let p = KafkaPublish::to(&settings(), &topic.0)
         .value("LAST_ACTION")
         .once_per("ID", &db, LEDGER)
         .publish(&rows(2, "Order"))
         .expect("publish");
     assert_eq!((p.published, p.published_before), (1, 1), "{p:?}");
-    let with_source = KafkaPublish::to(&topic.0)
-        .settings(settings())
+    let with_source = KafkaPublish::to(&settings(), &topic.0)
         .value("LAST_ACTION")
         .once_per("ID", &db, LEDGER)
         .source_table(&db, "src")

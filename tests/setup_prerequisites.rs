@@ -155,7 +155,7 @@ fn topics_folder_and_report() {
     assert!(r.table().to_html().contains(&plan.warehouse_db));
     let _ = kafka::delete_topics(&s, &topics);
 
-    let env = setup::environment();
+    let env = setup::environment(&s);
     let e = env.to_string();
     assert!(e.contains("rustc") && e.contains("polars"), "{e}");
 }

@@ -29,6 +29,7 @@ fn start(root: &Path, source: &MemorySource) -> bde_kit::Result<StreamingQuery> 
         std::process::id()
     )));
     Query::new(QUERY)
+        .settings(bde_kit::Settings::from_env())
         .checkpoint_dir(root)
         .trigger(Trigger::every(Duration::from_millis(50)))
         .quiet(true)

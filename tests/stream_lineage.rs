@@ -44,6 +44,7 @@ fn a_fresh_checkpoint_is_not_skipped_because_of_old_markers() {
     .expect("produce");
     let run = || {
         let q = Query::new("lineage-test")
+            .settings(s.clone())
             .trigger(Trigger::AvailableNow)
             .checkpoint_dir(&root)
             .quiet(true)
@@ -85,6 +86,7 @@ fn a_running_query_is_visible_from_outside_through_its_heartbeat() {
     let dir = checkpoint::dir_for(&root, "heartbeat-test");
     assert!(!checkpoint::is_alive(&dir, Duration::from_secs(5)));
     let q = Query::new("heartbeat-test")
+        .settings(s.clone())
         .trigger(Trigger::every(Duration::from_millis(200)))
         .checkpoint_dir(&root)
         .quiet(true)

@@ -175,14 +175,31 @@ fn branches_of_two_reads_are_refused() {
     let b = Bench::new("two-reads", 0);
     let other = Stream::<Click>::read(MemorySource::new("other"));
     let seen: Seen<Click> = Arc::default();
-    let r = Query::new(&b.name).checkpoint_dir(&b.root).start([
-        b.stream().write(collect("a", &seen)),
-        other.write(collect("b", &seen)),
-    ]);
+    let r = Query::new(&b.name)
+        .settings(Settings::from_env())
+        .checkpoint_dir(&b.root)
+        .start([
+            b.stream().write(collect("a", &seen)),
+            other.write(collect("b", &seen)),
+        ]);
     let Err(e) = r else {
         panic!("two reads were accepted")
     };
     assert!(e.to_string().contains("one `Stream::read`"), "{e}");
+}
+
+#[test]
+fn a_query_without_settings_is_refused_before_it_runs() {
+    let b = Bench::new("no-settings", 0);
+    let seen: Seen<Click> = Arc::default();
+    let r = Query::new(&b.name)
+        .checkpoint_dir(&b.root)
+        .start([b.stream().write(collect("a", &seen))]);
+    let Err(e) = r else {
+        panic!("a query without settings was started")
+    };
+    assert!(e.to_string().contains(".settings(settings.clone())"), "{e}");
+    assert!(!b.root.exists(), "nothing was written");
 }
 
 #[test]

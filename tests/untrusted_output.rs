@@ -254,7 +254,7 @@ fn monitor_case() {
     produce_forged(&f, &topic);
     let settings = f.settings.clone();
     let (key2, db2) = (key.clone(), db.clone());
-    let report = Monitor::course()
+    let report = Monitor::course(&f.settings)
         .names(&topic, &key, &db)
         .until_job_stops(None)
         .every(Duration::from_millis(10))
@@ -310,7 +310,7 @@ fn live_case() {
 fn dashboard_case() {
     let mut f = Fixture::new("untrusted_dashboard");
     let (topic, key, db) = forged_sources(&mut f);
-    let d = Monitor::course()
+    let d = Monitor::course(&f.settings)
         .names(&topic, &key, &db)
         .until_job_stops(None)
         .dashboard()

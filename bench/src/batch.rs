@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use mysql::prelude::Queryable;
 
-use bde_kit::batch::{layout, quote_ident, worker_conn, TableRef};
+use bde_kit::batch::{layout, worker_conn, TableRef};
 use bde_kit::config::Settings;
 use bde_kit::course::setup::{ddl, TableKind};
 use bde_kit::course::stock_data::aggregate;
 use bde_kit::course::stock_data::generator::{self, Item};
 use bde_kit::course::stock_data::upload::{upload, UploadSpec};
 use bde_kit::error::{Error, Result};
-use bde_kit::io::mariadb::map_err;
+use bde_kit::io::mariadb::{map_err, quote_ident};
 
 /// What to run.
 #[derive(Debug, Clone)]

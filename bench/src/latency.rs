@@ -62,8 +62,7 @@ fn measure(
         ..o.analytics(format!("latency-{}", o.tag))
     };
     let q = a
-        .query()
-        .settings(settings.clone())
+        .query(settings)
         .checkpoint_dir(&o.cp_root)
         .quiet(true)
         .start(a.branches())?;

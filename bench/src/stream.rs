@@ -278,8 +278,7 @@ pub fn run_with(visits: usize, partitions: i32) -> Result<BenchResult> {
         };
         let t0 = Instant::now();
         let q = a
-            .query()
-            .settings(settings.clone())
+            .query(&settings)
             .checkpoint_dir(cp_root)
             .quiet(visits > 20_000)
             .start(a.branches())?;

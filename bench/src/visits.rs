@@ -132,8 +132,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
         let t0 = Instant::now();
         let t0_ms = SystemClock.now_ms(); // the engine's clock: batch times are on it
         let q = a
-            .query()
-            .settings(settings.clone())
+            .query(&settings)
             .checkpoint_dir(cp_root)
             .quiet(true)
             .start(a.branches())?;

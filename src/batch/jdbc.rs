@@ -1,7 +1,7 @@
 //! Spark's partitioned JDBC read as a builder a notebook cell shows step by step:
 //!
 //! ```text
-//! let stock = JdbcRead::query(WAREHOUSE_DB, "SELECT … FROM item_stock WHERE … = ?")
+//! let stock = JdbcRead::query(&settings, WAREHOUSE_DB, "SELECT … FROM item_stock WHERE … = ?")
 //!     .param(warehouse)
 //!     .partition_column("ID")
 //!     .lower_bound(lo)
@@ -45,8 +45,9 @@ pub struct JdbcRead {
 }
 
 impl JdbcRead {
-    /// Reads `sql` (a SELECT, `?` for each [`JdbcRead::param`]) from database `db`.
-    pub fn query(db: &str, sql: &str) -> JdbcRead {
+    /// Reads `sql` (a SELECT, `?` for each [`JdbcRead::param`]) from database `db` of the
+    /// MariaDB server of `settings`.
+    pub fn query(settings: &Settings, db: &str, sql: &str) -> JdbcRead {
         JdbcRead {
             db: db.into(),
             query: sql.into(),
@@ -55,7 +56,7 @@ impl JdbcRead {
             lower: None,
             upper: None,
             partitions: 1,
-            settings: Settings::from_env(),
+            settings: settings.clone(),
         }
     }
 
@@ -86,12 +87,6 @@ impl JdbcRead {
     /// Spark's `numPartitions`: parallel reads, one connection each.
     pub fn num_partitions(mut self, n: usize) -> JdbcRead {
         self.partitions = n;
-        self
-    }
-
-    /// Other servers (tests).
-    pub fn settings(mut self, settings: Settings) -> JdbcRead {
-        self.settings = settings;
         self
     }
 
@@ -224,7 +219,7 @@ mod tests {
 
     #[test]
     fn bounds_are_required_with_a_partition_column() {
-        let r = JdbcRead::query("db", "SELECT 1")
+        let r = JdbcRead::query(&Settings::default(), "db", "SELECT 1")
             .partition_column("ID")
             .num_partitions(2);
         assert!(r

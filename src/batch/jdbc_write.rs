@@ -2,7 +2,7 @@
 //! for a rerun-safe write which column's values the new rows replace.
 //!
 //! ```text
-//! let written = JdbcWrite::to(TableRef::new(GLOBAL_DB, STOCK_TABLE)?)
+//! let written = JdbcWrite::to(&settings, TableRef::new(GLOBAL_DB, STOCK_TABLE)?)
 //!     .replace_matching("STOCK_DATE")   // rows of the same dates go first: a rerun replaces
 //!     .save(&summary)?;
 //! ```
@@ -16,10 +16,10 @@ use mysql::prelude::Queryable;
 use mysql::Value;
 use polars::prelude::*;
 
-use crate::batch::{quote_ident, worker_conn, TableRef};
+use crate::batch::{worker_conn, TableRef};
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::io::mariadb::map_err;
+use crate::io::mariadb::{map_err, quote_ident};
 
 /// Rows per INSERT statement.
 const ROWS_PER_INSERT: usize = 1000;
@@ -33,12 +33,13 @@ pub struct JdbcWrite {
 }
 
 impl JdbcWrite {
-    /// Appends to `table` (Spark's `mode("append")`); the columns are the frame's, by name.
-    pub fn to(table: TableRef) -> JdbcWrite {
+    /// Appends to `table` on the MariaDB server of `settings` (Spark's `mode("append")`); the
+    /// columns are the frame's, by name.
+    pub fn to(settings: &Settings, table: TableRef) -> JdbcWrite {
         JdbcWrite {
             table,
             replace_column: None,
-            settings: Settings::from_env(),
+            settings: settings.clone(),
         }
     }
 
@@ -49,11 +50,6 @@ impl JdbcWrite {
     /// day), and a null matches the rows where the column is NULL.
     pub fn replace_matching(mut self, column: &str) -> JdbcWrite {
         self.replace_column = Some(column.into());
-        self
-    }
-
-    pub fn settings(mut self, settings: Settings) -> JdbcWrite {
-        self.settings = settings;
         self
     }
 

@@ -26,6 +26,7 @@ pub mod ranges;
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::io::mariadb::quote_ident;
 
 /// A table in a database, `db.table`. Names are checked (letters, digits, `_`, `$`), because
 /// identifiers cannot be bound as SQL parameters; values always are.
@@ -33,22 +34,6 @@ use crate::error::{Error, Result};
 pub struct TableRef {
     pub db: String,
     pub table: String,
-}
-
-/// Checks an SQL identifier (database, table or user name) and returns it back-quoted.
-pub fn quote_ident(name: &str) -> Result<String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-    if ok {
-        Ok(format!("`{name}`"))
-    } else {
-        Err(Error::invalid(format!(
-            "'{name}' is not a plain SQL name: use letters, digits and '_' (at most 64 characters)"
-        )))
-    }
 }
 
 impl TableRef {
@@ -154,13 +139,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn idents_are_checked() {
-        assert_eq!(
-            quote_ident("warehouse_stock").expect("ok"),
-            "`warehouse_stock`"
-        );
-        assert!(quote_ident("a`; DROP").is_err());
-        assert!(quote_ident("").is_err());
+    fn table_names_are_checked_and_quoted() {
+        assert!(TableRef::new("a`; DROP", "t").is_err());
         assert_eq!(
             TableRef::new("global_stock", "item_stock")
                 .expect("ok")

@@ -2,7 +2,7 @@
 //! however many kernels at once:
 //!
 //! ```text
-//! KafkaPublish::to(LONG_TOPIC).key("LAST_ACTION").value("LAST_ACTION")
+//! KafkaPublish::to(&settings, LONG_TOPIC).key("LAST_ACTION").value("LAST_ACTION")
 //!     .once_per("ID", STATS_DB, LEDGER_TABLE)
 //!     .publish(&rows)?
 //! ```
@@ -36,9 +36,9 @@ use mysql::prelude::Queryable;
 use mysql::Value;
 use polars::prelude::*;
 
-use crate::batch::quote_ident;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::io::mariadb::quote_ident;
 use crate::io::{kafka, mariadb};
 
 /// The header carrying a published row's ID.
@@ -103,8 +103,9 @@ impl fmt::Display for Published {
 }
 
 impl KafkaPublish {
-    /// A publish to `topic`; the value column must be set ([`KafkaPublish::value`]).
-    pub fn to(topic: &str) -> KafkaPublish {
+    /// A publish to `topic` on the Kafka of `settings` (its ledger on their MariaDB); the value
+    /// column must be set ([`KafkaPublish::value`]).
+    pub fn to(settings: &Settings, topic: &str) -> KafkaPublish {
         KafkaPublish {
             topic: topic.into(),
             key: None,
@@ -114,7 +115,7 @@ impl KafkaPublish {
             fail_after: None,
             chunk: SEND_CHUNK,
             pause: None,
-            settings: Settings::from_env(),
+            settings: settings.clone(),
         }
     }
 
@@ -153,12 +154,6 @@ impl KafkaPublish {
     /// How long reservations of a run stay its own (default [`DEFAULT_LEASE`]).
     pub fn lease(mut self, lease: Duration) -> KafkaPublish {
         self.lease = lease;
-        self
-    }
-
-    /// Other servers (tests).
-    pub fn settings(mut self, settings: Settings) -> KafkaPublish {
-        self.settings = settings;
         self
     }
 

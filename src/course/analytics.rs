@@ -62,11 +62,10 @@ pub fn is_running(settings: &Settings, name: &str) -> bool {
 }
 
 /// Waits until the course job runs (see [`is_running`]), at most `timeout`.
-pub fn wait_until_running(timeout: Duration) -> Result<()> {
-    let s = Settings::from_env();
+pub fn wait_until_running(settings: &Settings, timeout: Duration) -> Result<()> {
     let started = Instant::now();
     let mut told = false;
-    while !is_running(&s, JOB_NAME) {
+    while !is_running(settings, JOB_NAME) {
         if !told {
             println!("waiting for the analytics job (notebook 4) to start…");
             told = true;
@@ -90,18 +89,16 @@ pub fn wait_until_running(timeout: Duration) -> Result<()> {
 
 /// Deletes the country totals (`last-action-stats`) so a demo starts from zero. The course never
 /// resets them: totals of earlier runs add up.
-pub fn reset_country_totals() -> Result<()> {
-    let s = Settings::from_env();
-    let n = crate::io::redis::delete(&s, &[COUNTRY_KEY])?;
+pub fn reset_country_totals(settings: &Settings) -> Result<()> {
+    let n = crate::io::redis::delete(settings, &[COUNTRY_KEY])?;
     println!("{COUNTRY_KEY} reset ({n} key deleted)");
     Ok(())
 }
 
 /// The country totals as they are now (per country, rounded to whole seconds): taken before
 /// the job starts, [`check_against_generator`] compares what the run added.
-pub fn country_totals() -> Result<std::collections::BTreeMap<String, i64>> {
-    let s = Settings::from_env();
-    Ok(crate::io::redis::scores(&s, COUNTRY_KEY)?
+pub fn country_totals(settings: &Settings) -> Result<std::collections::BTreeMap<String, i64>> {
+    Ok(crate::io::redis::scores(settings, COUNTRY_KEY)?
         .into_iter()
         .map(|(c, v)| (c, v.round() as i64))
         .collect())
@@ -173,11 +170,12 @@ fn fmt_map<V: std::fmt::Display>(m: &std::collections::BTreeMap<String, V>) -> S
 /// ([`LAST_RUN_FILE`](crate::course::visits::LAST_RUN_FILE)); `totals_before` the country totals
 /// taken before the job started ([`country_totals`]).
 pub fn check_against_generator(
+    settings: &Settings,
     report_file: &str,
     totals_before: &std::collections::BTreeMap<String, i64>,
 ) -> Result<GeneratorCheck> {
     use std::collections::BTreeMap;
-    let s = Settings::from_env();
+    let s = settings;
     let text = std::fs::read_to_string(report_file).map_err(|e| Error::file(report_file, e))?;
     let rep: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::invalid(format!("{report_file} is not a generator report: {e}")))?;
@@ -207,7 +205,7 @@ pub fn check_against_generator(
     let last = rep["last_visit"].as_str().unwrap_or(&first).to_string();
 
     // Carts: every generated cart line exactly as often in the topic (lines of this run only).
-    let topic_lines = crate::io::kafka::read_all(&s, CARTS_TOPIC, Duration::from_secs(30))?;
+    let topic_lines = crate::io::kafka::read_all(s, CARTS_TOPIC, Duration::from_secs(30))?;
     let mut seen: BTreeMap<String, i64> = BTreeMap::new();
     for (_, line) in topic_lines {
         let date = line.split(',').nth(2).unwrap_or("");
@@ -235,7 +233,7 @@ pub fn check_against_generator(
     });
 
     // Redis: what this run added to the duration per country.
-    let added: BTreeMap<String, i64> = country_totals()?
+    let added: BTreeMap<String, i64> = country_totals(s)?
         .into_iter()
         .map(|(c, v)| {
             let before = totals_before.get(&c).copied().unwrap_or(0);
@@ -257,7 +255,7 @@ pub fn check_against_generator(
     };
     let since = wall(&first, "first_visit")? - chrono::Duration::seconds(10);
     let until = wall(&last, "last_visit")? + chrono::Duration::minutes(10);
-    let mut c = crate::io::mariadb::conn(&s, Some(STATS_DB))?;
+    let mut c = crate::io::mariadb::conn(s, Some(STATS_DB))?;
     use mysql::prelude::Queryable;
     let rows: Vec<(String, i64)> = c
         .exec_map(
@@ -359,10 +357,12 @@ impl Default for Analytics {
 }
 
 impl Analytics {
-    /// The query (name and trigger), ready to `.start(self.branches())` (add settings, a
-    /// checkpoint folder, progress callbacks first).
-    pub fn query(&self) -> Query {
-        Query::new(&self.query).trigger(self.trigger)
+    /// The query (name, trigger and the servers of `settings`), ready to
+    /// `.start(self.branches())` (add a checkpoint folder, progress callbacks first).
+    pub fn query(&self, settings: &Settings) -> Query {
+        Query::new(&self.query)
+            .settings(settings.clone())
+            .trigger(self.trigger)
     }
 
     /// The three branches of one read of the visits topic: carts to Kafka, duration per country

@@ -102,8 +102,7 @@ pub fn read_long_actions_from(
         return Ok(empty(None));
     };
     println!("Query bounds are :  {lo} {hi}");
-    let read = JdbcRead::query(db, LONG_ACTIONS_SQL)
-        .settings(settings.clone())
+    let read = JdbcRead::query(settings, db, LONG_ACTIONS_SQL)
         .param(from.as_str())
         .param(to.as_str())
         .partition_column("ID")
@@ -133,8 +132,7 @@ impl LongActions {
             );
             return Ok(Published::default());
         }
-        let p = KafkaPublish::to(&self.topic)
-            .settings(self.settings.clone())
+        let p = KafkaPublish::to(&self.settings, &self.topic)
             .key("LAST_ACTION")
             .value("LAST_ACTION")
             .once_per("ID", &self.db, LEDGER_TABLE)

@@ -14,8 +14,11 @@
 //! | `code_04_05_Spark_BDE_Execute_the_pipeline` | [`monitor`] |
 //! | `code_06_03_Spark_BDE_Extracting_long_last_actions` | [`long_actions`] |
 //! | `code_06_04_Spark_BDE_scorecard_for_last_action` | [`scorecard`] |
+//!
+//! [`help`] is the course's PySpark calls beside the kit's (`pyspark_help()` in a cell).
 
 pub mod analytics;
+pub mod help;
 pub mod long_actions;
 pub mod monitor;
 pub mod names;

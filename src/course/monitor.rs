@@ -1,6 +1,6 @@
 //! Notebook 5 (`code_04_05_Spark_BDE_Execute_the_pipeline`): the live pipeline monitor.
 //!
-//! Every 5 s (the course's pace; 1 s with `BDE_FAST`) it prints the course's block: new
+//! Every 5 s (the course's pace; 1 s in fast mode, [`Settings::fast`]) it prints the course's block: new
 //! abandoned-cart lines from Kafka (no group, from the latest offsets, a short poll so lines are
 //! not missed), country totals from Redis highest first, and the per-action sums from MariaDB.
 //! Unlike the course's endless loop it stops after a number of refreshes or a duration, so the
@@ -59,9 +59,9 @@ pub struct MonitorReport {
 impl Monitor {
     /// The course's monitor: every 5 s for at most 36 refreshes (3 minutes, a generator run),
     /// and it stops earlier once the analytics job (notebook 4) has run and stopped; with
-    /// `BDE_FAST`, every second for at most 10 minutes.
-    pub fn course() -> Monitor {
-        let fast = crate::config::fast_mode();
+    /// [`Settings::fast`], every second for at most 10 minutes. It reads the servers of `settings`.
+    pub fn course(settings: &Settings) -> Monitor {
+        let fast = settings.fast;
         Monitor {
             every: Duration::from_secs(if fast { 1 } else { 5 }),
             refreshes: Some(if fast { 600 } else { 36 }),
@@ -70,7 +70,7 @@ impl Monitor {
             carts_topic: CARTS_TOPIC.into(),
             country_key: COUNTRY_KEY.into(),
             db: STATS_DB.into(),
-            settings: Settings::from_env(),
+            settings: settings.clone(),
         }
     }
 
@@ -138,7 +138,9 @@ impl Monitor {
                 },
             );
         if let Some(job) = &self.until_job_stops {
-            d = d.query_named(job, &self.settings);
+            d = d
+                .query_named(job, &self.settings)
+                .not_running_note("start it (notebook 4); this panel follows it once it runs");
         }
         d.start()
     }

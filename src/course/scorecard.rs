@@ -5,10 +5,10 @@
 //! The course's query has no checkpoint, so every restart re-reads the topic and adds all counts
 //! again. Here the query checkpoints under `<Settings.checkpoint_dir>/long-last-action-scorecard`
 //! and its Redis sink applies each micro-batch exactly once, so restarting counts nothing twice;
-//! [`start_scorecard`]`(true)` resets the key and the checkpoint to count from scratch (a first
+//! [`prepare`]`(&settings, true)` resets the key and the checkpoint to count from scratch (a first
 //! run without a checkpoint does the same).
-//! The cell watching it refreshes every 5 s (1 s with `BDE_FAST`), prints the counts highest
-//! first as the course does, and ends with a table and a bar chart.
+//! The cell watching it refreshes every 5 s (1 s in fast mode, [`Settings::fast`]), prints the
+//! counts highest first as the course does, and ends with a table and a bar chart.
 
 use std::time::Duration;
 
@@ -26,8 +26,8 @@ pub use crate::course::names::{SCORECARD_QUERY as QUERY, SCORE_KEY};
 /// the key is reset too: the counts are a function of the topic, and recounting from the
 /// earliest offsets on top of old counts is the course's double counting. A scorecard running in
 /// this kernel is stopped first.
-pub fn prepare(reset: bool) -> Result<()> {
-    let s = Settings::from_env();
+pub fn prepare(settings: &Settings, reset: bool) -> Result<()> {
+    let s = settings;
     let dir = checkpoint::dir_for(&s.checkpoint_dir, QUERY);
     let fresh = !dir.join("checkpoint.json").exists();
     if reset || fresh {
@@ -35,7 +35,7 @@ pub fn prepare(reset: bool) -> Result<()> {
         // and the reset then fails before touching the key.
         crate::stream::stop(QUERY)?;
         checkpoint::reset_with(&s.checkpoint_dir, QUERY, || {
-            redis::delete(&s, &[SCORE_KEY]).map(|_| ())
+            redis::delete(s, &[SCORE_KEY]).map(|_| ())
         })?;
         if reset {
             println!("{SCORE_KEY} and the scorecard's checkpoint reset");
@@ -87,11 +87,15 @@ impl ScorecardReport {
     }
 }
 
-/// Prints the counts every 5 s (1 s with `BDE_FAST`) for `refreshes` refreshes; with
-/// `BDE_FAST` it stops earlier, two refreshes after the query read the whole topic.
-pub fn watch(job: &StreamingQuery, refreshes: usize) -> Result<ScorecardReport> {
-    let s = Settings::from_env();
-    let fast = crate::config::fast_mode();
+/// Prints the counts every 5 s (1 s with [`Settings::fast`]) for `refreshes` refreshes; in
+/// fast mode it stops earlier, two refreshes after the query read the whole topic.
+pub fn watch(
+    settings: &Settings,
+    job: &StreamingQuery,
+    refreshes: usize,
+) -> Result<ScorecardReport> {
+    let s = settings;
+    let fast = settings.fast;
     let mut report = ScorecardReport::default();
     let mut after_catch_up = 0;
     let n = Live::every(Duration::from_secs(if fast { 1 } else { 5 }))
@@ -101,7 +105,7 @@ pub fn watch(job: &StreamingQuery, refreshes: usize) -> Result<ScorecardReport> 
                 if let crate::stream::Status::Failed(e) = job.status() {
                     return Err(Error::Task(format!("the scorecard query failed: {e}")));
                 }
-                report.counts = redis::scores(&s, SCORE_KEY)?;
+                report.counts = redis::scores(s, SCORE_KEY)?;
                 let mut block = format!("Long Last Action Stats from Redis\n{}\n", "-".repeat(33));
                 for (a, n) in &report.counts {
                     block.push_str(&format!("{a}  =  {n:.1}\n"));
@@ -109,7 +113,7 @@ pub fn watch(job: &StreamingQuery, refreshes: usize) -> Result<ScorecardReport> 
                 Ok(block)
             },
             || {
-                if fast && caught_up(&s).unwrap_or(false) {
+                if fast && caught_up(s).unwrap_or(false) {
                     after_catch_up += 1;
                 }
                 after_catch_up >= 2
@@ -122,22 +126,20 @@ pub fn watch(job: &StreamingQuery, refreshes: usize) -> Result<ScorecardReport> 
 /// Checks that every message in the topic was counted exactly once: the messages per action
 /// in `spark.exercise.lastaction.long` against the counts in Redis. The ledger of notebook 6 is
 /// shown beside them (it also holds IDs published to a broker whose data was since wiped).
-pub fn check_counts() -> Result<Table> {
+pub fn check_counts(settings: &Settings) -> Result<Table> {
     use std::collections::BTreeMap;
-    let s = Settings::from_env();
+    let s = settings;
     let mut topic: BTreeMap<String, i64> = BTreeMap::new();
-    for (_, action) in kafka::read_all(
-        &s,
-        crate::course::names::LONG_TOPIC,
-        Duration::from_secs(60),
-    )? {
+    for (_, action) in
+        kafka::read_all(s, crate::course::names::LONG_TOPIC, Duration::from_secs(60))?
+    {
         *topic.entry(action).or_default() += 1;
     }
     let ledger: BTreeMap<String, i64> =
-        crate::course::long_actions::ledger_counts(&s, crate::course::names::STATS_DB)?
+        crate::course::long_actions::ledger_counts(s, crate::course::names::STATS_DB)?
             .into_iter()
             .collect();
-    let redis: BTreeMap<String, i64> = redis::scores(&s, SCORE_KEY)?
+    let redis: BTreeMap<String, i64> = redis::scores(s, SCORE_KEY)?
         .into_iter()
         .map(|(a, n)| (a, n.round() as i64))
         .collect();

@@ -12,10 +12,11 @@ use std::process::Command;
 
 use mysql::prelude::Queryable;
 
-use crate::batch::{layout, quote_ident};
+use crate::batch::layout;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::io::health::{health_of, Health};
+use crate::io::health::{health, Health};
+use crate::io::mariadb::quote_ident;
 use crate::io::{kafka, mariadb};
 use crate::show::{Report, Table};
 
@@ -390,7 +391,7 @@ impl fmt::Display for SetupReport {
 /// Looks at every service and object of the plan now: services (address, version), the three
 /// tables (row counts), the topics (partitions) and the data folder (files).
 pub fn report(settings: &Settings, plan: &SetupPlan) -> SetupReport {
-    let health = health_of(settings);
+    let health = crate::io::health::health(settings);
     let mut rows: Vec<[String; 4]> = Vec::new();
     for s in &health.services {
         rows.push([
@@ -525,8 +526,7 @@ impl fmt::Display for Environment {
 
 /// Looks at the toolchain (`rustc`, `cargo`, the evcxr kernel), the kit and its libraries, the
 /// folders and the services. Prints nothing; the value shows as a table.
-pub fn environment() -> Environment {
-    let settings = Settings::from_env();
+pub fn environment(settings: &Settings) -> Environment {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "unknown".into());
@@ -578,7 +578,7 @@ pub fn environment() -> Environment {
     ];
     Environment {
         rows,
-        health: health_of(&settings),
+        health: health(settings),
     }
 }
 

@@ -16,10 +16,9 @@ use chrono::{Local, NaiveDate};
 use mysql::prelude::Queryable;
 use polars::prelude::*;
 
-use crate::batch::{cents_to_string, worker_conn, TableRef};
+use crate::batch::{worker_conn, TableRef};
 use crate::config::Settings;
 use crate::course::names::{GLOBAL_DB, STOCK_TABLE, WAREHOUSE_DB};
-use crate::course::stock_data::aggregate::decimal_cents;
 use crate::course::stock_data::generator::{self, Item};
 use crate::error::{Error, Result};
 use crate::io::mariadb::map_err;
@@ -56,18 +55,8 @@ pub fn course_dates() -> (NaiveDate, NaiveDate) {
     (today - chrono::Duration::days(2), today)
 }
 
-/// The course's start date: today − 2 (local time).
-pub fn start_date() -> NaiveDate {
-    course_dates().0
-}
-
-/// The course's end date: today (local time).
-pub fn end_date() -> NaiveDate {
-    course_dates().1
-}
-
 /// Every date from `start` to `end`, both included.
-pub fn dates_between(start: NaiveDate, end: NaiveDate) -> Vec<NaiveDate> {
+fn dates_between(start: NaiveDate, end: NaiveDate) -> Vec<NaiveDate> {
     start.iter_days().take_while(|d| *d <= end).collect()
 }
 
@@ -127,11 +116,7 @@ impl StockJob {
 /// Empties the local table and restarts IDs at 1 (the course's "delete all rows" cell; TRUNCATE
 /// also resets AUTO_INCREMENT, so the course's ID ranges 1–30, 31–60, 61–90 come back).
 pub fn reset_local_stock(settings: &Settings) -> Result<i64> {
-    reset_local_stock_with(settings, &StockJob::course(settings))
-}
-
-/// [`reset_local_stock`] for a given job.
-pub fn reset_local_stock_with(settings: &Settings, job: &StockJob) -> Result<i64> {
+    let job = StockJob::course(settings);
     let n = generator::reset_table(settings, &job.local)?;
     println!("Deleted {n} rows from {} (IDs restart at 1)", job.local);
     Ok(n)
@@ -237,32 +222,6 @@ pub fn check_total_rec(summary: &DataFrame) -> Result<(i64, i64)> {
         println!("TOTAL_REC from {lo} to {hi} (a warehouse is missing for some dates or items)");
     }
     Ok((lo, hi))
-}
-
-/// Closing value by item on `day`, across all warehouses, as a bar chart (from a summary with
-/// STOCK_DATE, ITEM_NAME and a Decimal CLOSING_VALUE).
-pub fn closing_value_chart(summary: &DataFrame, day: NaiveDate) -> Result<crate::show::Chart> {
-    let last = summary
-        .clone()
-        .lazy()
-        .filter(col("STOCK_DATE").eq(lit(day)))
-        .collect()?;
-    let items: Vec<String> = last
-        .column("ITEM_NAME")?
-        .str()?
-        .into_iter()
-        .map(|s| s.unwrap_or("").to_string())
-        .collect();
-    let values: Vec<f64> = decimal_cents(&last, "CLOSING_VALUE")?
-        .into_iter()
-        .map(|c| c.unwrap_or(0) as f64 / 100.0)
-        .collect();
-    Ok(crate::show::Chart::bar(
-        format!("Closing value by item on {day}, all warehouses"),
-        items,
-        values,
-    )
-    .axes("item", "closing value"))
 }
 
 /// Local figures of one item and date per warehouse, against the global row.
@@ -408,14 +367,9 @@ pub fn compare_local_and_global(
     }
 }
 
-/// The course's verification cell: prints `Data in local databases :` with
+/// The course's verification cell for a given job: prints `Data in local databases :` with
 /// `<W> <opening> <receipts> <issues>` per warehouse, `Data in global database :` with the
 /// global row, then `Local sums <o> <r> <i> = global <o> <r> <i>: equal`. An error when they differ.
-pub fn verify_global(settings: &Settings, item: &str, date: NaiveDate) -> Result<Verification> {
-    verify_global_with(settings, &StockJob::course(settings), item, date)
-}
-
-/// [`verify_global`] for a given job.
 pub fn verify_global_with(
     settings: &Settings,
     job: &StockJob,
@@ -486,13 +440,4 @@ pub fn verify_global_with(
             "local sums {s:?} differ from the global row {g:?} for {item} on {d}"
         )))
     }
-}
-
-/// Total closing value of a summary, exact, as `"1234.56"` (for printing).
-pub fn total_closing_value(summary: &DataFrame) -> Result<String> {
-    let cents: i128 = decimal_cents(summary, "CLOSING_VALUE")?
-        .into_iter()
-        .flatten()
-        .sum();
-    Ok(cents_to_string(cents))
 }

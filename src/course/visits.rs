@@ -5,8 +5,8 @@
 //! prints each one. Here the generator runs as a background task on the kit's runtime with a
 //! [`GeneratorHandle`] (progress, stop, wait with a timeout), so the notebook stays usable.
 //! Lines are printed by the cell that follows or waits on the handle, never from a background
-//! thread. `BDE_FAST=1` (or [`VisitGenerator::speed`]) shrinks the sleeps for replays and tests,
-//! [`VisitGenerator::burst`] sends as fast as the broker takes them, and a seed makes a run
+//! thread. Fast mode (`BDE_FAST=1`, [`Settings::fast`]) or [`VisitGenerator::speed`] shrinks
+//! the sleeps for replays and tests, [`VisitGenerator::burst`] sends as fast as the broker takes them, and a seed makes a run
 //! repeatable.
 
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ pub const LAST_RUN_FILE: &str = "tmp/visits-generator-last.json";
 pub use crate::course::names::VISITS_TOPIC;
 /// Visits per run: the course's loop sends 99 (its comment says 100; SPEC §12 #1).
 pub const COURSE_VISITS: usize = 99;
-/// Speed factor used when `BDE_FAST` is set: 1–3 s sleeps become 50–150 ms.
+/// Speed factor in fast mode ([`Settings::fast`]): 1–3 s sleeps become 50–150 ms.
 pub const FAST_SPEED: f64 = 0.05;
 
 /// The JSON value exactly as the course's Python prints and sends it (`": "` and `", "`).
@@ -93,16 +93,11 @@ impl std::fmt::Debug for VisitGenerator {
     }
 }
 
-impl Default for VisitGenerator {
-    fn default() -> Self {
-        VisitGenerator::course()
-    }
-}
-
 impl VisitGenerator {
-    /// The course's run: 99 visits to the visits topic, 1–3 s apart (`BDE_FAST` speeds it up).
-    pub fn course() -> VisitGenerator {
-        let fast = crate::config::fast_mode();
+    /// The course's run: 99 visits to the visits topic of `settings`' Kafka, 1–3 s apart
+    /// ([`Settings::fast`] speeds it up).
+    pub fn course(settings: &Settings) -> VisitGenerator {
+        let fast = settings.fast;
         VisitGenerator {
             topic: VISITS_TOPIC.into(),
             count: COURSE_VISITS,
@@ -110,13 +105,13 @@ impl VisitGenerator {
             speed: if fast { FAST_SPEED } else { 1.0 },
             burst: false,
             body: Box::new(course_body),
-            settings: Settings::from_env(),
+            settings: settings.clone(),
         }
     }
 
     /// The loop's body, called once per record with the run's random generator: what to send
     /// and how long to pause after it (the pause is scaled by [`VisitGenerator::speed`];
-    /// `BDE_FAST` shrinks it). Values that decode as visits are added up in the run's report.
+    /// fast mode shrinks it). Values that decode as visits are added up in the run's report.
     pub fn body(mut self, body: impl FnMut(&mut StdRng) -> Produced + Send + 'static) -> Self {
         self.body = Box::new(body);
         self
@@ -149,12 +144,6 @@ impl VisitGenerator {
     /// Another topic (tests use their own).
     pub fn topic(mut self, topic: impl Into<String>) -> Self {
         self.topic = topic.into();
-        self
-    }
-
-    /// Other servers.
-    pub fn settings(mut self, settings: Settings) -> Self {
-        self.settings = settings;
         self
     }
 
@@ -455,9 +444,8 @@ impl GeneratorHandle {
 /// The course's "Consumer test" cell, fixed: a consumer without a group at the latest offsets of
 /// the visits topic polls for `wait` and prints every message it got (the course's version
 /// iterated over the poll result's partitions instead of its messages), then the count.
-pub fn consumer_test(wait: Duration) -> Result<usize> {
-    let s = Settings::from_env();
-    let tail = kafka::Tail::latest(&s, VISITS_TOPIC)?;
+pub fn consumer_test(settings: &Settings, wait: Duration) -> Result<usize> {
+    let tail = kafka::Tail::latest(settings, VISITS_TOPIC)?;
     let msgs = tail.poll(wait)?;
     for m in &msgs {
         println!("{}", crate::untrusted::line(m));

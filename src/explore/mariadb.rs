@@ -12,11 +12,11 @@ use mysql::Params;
 use polars::prelude::*;
 
 use crate::batch::convert::typed_frame;
-use crate::batch::{quote_ident, TableRef};
+use crate::batch::TableRef;
 use crate::config::Settings;
 use crate::error::{Error, Result, Service};
 use crate::explore::{cut_note, human_bytes, Explored, Explorer};
-use crate::io::mariadb::{conn, map_err, short};
+use crate::io::mariadb::{conn, map_err, quote_ident, short};
 
 /// The first keywords of statements that only read.
 const READING: [&str; 8] = [

@@ -127,13 +127,8 @@ fn check_mariadb(s: &Settings) -> ServiceHealth {
     })
 }
 
-/// Checks Kafka, Redis and MariaDB at the configured addresses (see [`Settings::from_env`]).
-pub fn health() -> Health {
-    health_of(&Settings::from_env())
-}
-
-/// Checks the services of the given settings, all three at once.
-pub fn health_of(settings: &Settings) -> Health {
+/// Checks Kafka, Redis and MariaDB at the addresses of `settings`, all three at once.
+pub fn health(settings: &Settings) -> Health {
     let checks: [fn(&Settings) -> ServiceHealth; 3] = [check_kafka, check_redis, check_mariadb];
     let handles: Vec<_> = checks
         .iter()

@@ -108,6 +108,25 @@ pub fn execute(settings: &Settings, db: Option<&str>, sql: &str) -> Result<()> {
         .map_err(|e| map_err(&settings.mariadb, &format!("run `{}`", short(sql)), e))
 }
 
+/// Checks an SQL identifier (database, table, column or user name) and returns it back-quoted,
+/// the one quoting of the kit (batch, stream and the setup use it). MariaDB's unquoted rule:
+/// letters, digits, `_` and `$`, at most 64 characters; anything else (a back-quote, a dot, a
+/// space) is refused rather than escaped, since identifiers cannot be bound as parameters.
+pub fn quote_ident(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    if ok {
+        Ok(format!("`{name}`"))
+    } else {
+        Err(Error::invalid(format!(
+            "'{name}' is not a plain SQL name: use letters, digits and '_' (at most 64 characters)"
+        )))
+    }
+}
+
 /// The first 60 characters of a statement, for error messages.
 pub fn short(sql: &str) -> String {
     let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -138,4 +157,21 @@ pub fn pairs(settings: &Settings, db: &str, sql: &str) -> Result<Vec<(String, i6
             Ok((a.unwrap_or_default(), v))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idents_are_checked_and_back_quoted() {
+        assert_eq!(
+            quote_ident("warehouse_stock").expect("ok"),
+            "`warehouse_stock`"
+        );
+        assert_eq!(quote_ident("a$1").expect("ok"), "`a$1`");
+        for bad in ["a`; DROP", "", "db.table", "two words", &"x".repeat(65)] {
+            assert!(quote_ident(bad).is_err(), "{bad} accepted");
+        }
+    }
 }

@@ -20,7 +20,7 @@
 //! ```no_run
 //! # fn main() -> bde_kit::Result<()> {
 //! # let job: bde_kit::stream::StreamingQuery = unimplemented!();
-//! let dash = job.dashboard()?; // the cell's value: an iframe that updates every second
+//! let dash = bde_kit::show::query_dashboard(&job)?; // the cell's value: an iframe that updates every second
 //! // … later, or never: stopping the kernel stops it too
 //! dash.stop();
 //! # Ok(()) }
@@ -80,6 +80,8 @@ pub struct Dashboard {
     bars: Option<(String, BarsFn)>,
     series: Option<(String, SeriesFn)>,
     progress: Option<ProgressSource>,
+    /// The progress panel's note while a named query is not running.
+    not_running_note: String,
 }
 
 impl Dashboard {
@@ -93,6 +95,7 @@ impl Dashboard {
             bars: None,
             series: None,
             progress: None,
+            not_running_note: "start it; this panel follows it once it runs".into(),
         }
     }
 
@@ -154,6 +157,14 @@ impl Dashboard {
         self.query_from(name, move || {
             feed::named_summary(&name2, &settings, since_ms)
         })
+    }
+
+    /// What the progress panel says while the query of [`Dashboard::query_named`] or
+    /// [`Dashboard::query_from`] is not running yet (default: "start it; this panel follows it
+    /// once it runs"); the caller knows where it is started (a notebook, a command).
+    pub fn not_running_note(mut self, note: impl Into<String>) -> Dashboard {
+        self.not_running_note = note.into();
+        self
     }
 
     /// The progress of a query read by any function (`Ok(None)`: nothing known yet).
@@ -365,15 +376,13 @@ pub fn stop_all() {
     registry::stop_all();
 }
 
-impl StreamingQuery {
-    /// A live dashboard of this query's progress (input and processed rows/s, batch duration,
-    /// watermark, time per sink, dead letters, status), shown in the cell's output; it keeps
-    /// updating while the cell's kernel runs other cells. See [`crate::show::dashboard`].
-    pub fn dashboard(&self) -> Result<DashboardHandle> {
-        Dashboard::new(format!("Query {}", self.name()))
-            .query(self)
-            .start()
-    }
+/// A live dashboard of a query's progress (input and processed rows/s, batch duration,
+/// watermark, time per sink, dead letters, status), shown in the cell's output; it keeps
+/// updating while the cell's kernel runs other cells. See [`crate::show::dashboard`].
+pub fn query_dashboard(job: &StreamingQuery) -> Result<DashboardHandle> {
+    Dashboard::new(format!("Query {}", job.name()))
+        .query(job)
+        .start()
 }
 
 #[cfg(test)]

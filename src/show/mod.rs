@@ -13,7 +13,6 @@ pub mod dashboard;
 pub mod explore;
 pub mod frame;
 pub mod health;
-pub mod help;
 pub mod html;
 pub mod live;
 pub mod report;
@@ -21,9 +20,8 @@ pub mod stream;
 pub mod table;
 
 pub use chart::Chart;
-pub use dashboard::{Dashboard, DashboardHandle};
+pub use dashboard::{query_dashboard, Dashboard, DashboardHandle};
 pub use frame::FrameView;
-pub use help::pyspark_help;
 pub use report::Report;
 pub use table::Table;
 

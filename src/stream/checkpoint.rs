@@ -265,7 +265,7 @@ pub fn is_alive(dir: &Path, within: std::time::Duration) -> bool {
 }
 
 /// Deletes the checkpoint of `query` under the checkpoint root `root` (usually
-/// `Settings::from_env().checkpoint_dir`): the query starts afresh at its next start, with a new
+/// `settings.checkpoint_dir`): the query starts afresh at its next start, with a new
 /// lineage (sink markers start over). Missing is fine. Fails with [`Error::CheckpointLocked`]
 /// while the query runs (here or in another process). This is the way to start a query afresh:
 /// a folder deleted by hand under a running query is written again by that query.

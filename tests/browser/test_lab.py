@@ -21,7 +21,7 @@ written, and then:
            Screenshots build/browser/explore.png (tables) and explore-lag.png.
   live     opens a scratch notebook (build/browser/live_dashboard.ipynb, written by the test with
            its own topics, key and database) that starts the analytics query and a visits
-           generator and shows `Monitor::dashboard()` and `job.dashboard()`: two screenshots of
+           generator and shows `Monitor::dashboard()` and `query_dashboard(&job)`: two screenshots of
            the dashboard a few seconds apart while visits flow must show different country
            totals (build/browser/dashboard-1.png, dashboard-2.png), the iframe on Jupyter's
            address <base URL>proxy/<port>/v/<key>/ (JupyterLab runs under --ServerApp.base_url=/course/);
@@ -375,7 +375,7 @@ def live_notebook(tag):
     cells = [
         f':dep bde_kit = {{ path = "{REPO}" }}\nuse bde_kit::prelude::*;',
         f'''let tag = "{tag}";
-// Every Settings::from_env() of this kernel (the monitor's too) uses this checkpoint root.
+// The settings of this kernel (the job's and the monitor's) use this checkpoint root.
 // (set before any thread of the kit reads the environment; evcxr compiles cells as edition 2024)
 unsafe {{ std::env::set_var("BDE_CHECKPOINT_DIR", std::env::temp_dir().join(format!("bde_browser_cp_{{tag}}"))); }}
 let settings = Settings::from_env();
@@ -412,9 +412,9 @@ fn wait_for_flag(path: &str) {{
         .quiet(true)
         .start([carts_out, countries, summaries])?
 };
-let generator = course::visits::VisitGenerator::course().topic(visits.clone()).count(100_000).speed(0.05).settings(settings.clone()).start()?;''',
-        'let dash = course::monitor::Monitor::course().names(&carts, &key, &db).until_job_stops(Some(job.name())).dashboard()?;\ndash.clone()',
-        'job.dashboard()?',
+let generator = course::visits::VisitGenerator::course(&settings).topic(visits.clone()).count(100_000).speed(0.05).start()?;''',
+        'let dash = course::monitor::Monitor::course(&settings).names(&carts, &key, &db).until_job_stops(Some(job.name())).dashboard()?;\ndash.clone()',
+        'query_dashboard(&job)?',
         # Code cell 5: a wait that would block for 15 minutes; the test presses ■ during it.
         '''let waited = generator.wait(Duration::from_secs(900));
 println!("wait returned: {}", match &waited { Ok(_) => "the run ended".to_string(), Err(e) => e.to_string() });''',

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("health") => {
-            let h = bde_kit::health();
+            let h = bde_kit::health(&bde_kit::Settings::from_env());
             print!("{h}");
             if h.all_up() {
                 ExitCode::SUCCESS

@@ -67,7 +67,7 @@ pub fn main(args: &[String]) -> Result<()> {
         ..Analytics::default()
     };
     let q = a
-        .query()
+        .query(&bde_kit::Settings::from_env())
         .checkpoint_dir(need("--checkpoint")?)
         .quiet(true)
         .on_progress(|p| {

@@ -205,22 +205,12 @@ pub fn decimal_cents(df: &DataFrame, name: &str) -> Result<Vec<Option<i128>>> {
         .collect()
 }
 
-/// The distinct STOCK_DATEs of a summary (`YYYY-MM-DD`), sorted.
-pub fn summary_dates(df: &DataFrame) -> Result<Vec<String>> {
-    let s = df.column("STOCK_DATE")?.cast(&DataType::String)?;
-    let mut v: Vec<String> = s.str()?.into_iter().flatten().map(str::to_string).collect();
-    v.sort();
-    v.dedup();
-    Ok(v)
-}
-
 /// Writes a summary to the global table ([`crate::batch::jdbc_write::JdbcWrite`]): rows of the
 /// same dates are replaced in the same transaction, so a rerun replaces instead of adding.
 /// Returns the number of rows inserted.
 pub fn write_global(settings: &Settings, table: &TableRef, summary: &DataFrame) -> Result<u64> {
-    crate::batch::jdbc_write::JdbcWrite::to(table.clone())
+    crate::batch::jdbc_write::JdbcWrite::to(settings, table.clone())
         .replace_matching("STOCK_DATE")
-        .settings(settings.clone())
         .save(summary)
 }
 

@@ -264,10 +264,7 @@ fn sample(
                         "it stopped; the figures are final".to_string(),
                     )
                 } else {
-                    (
-                        "not running".to_string(),
-                        "start it (notebook 4); this panel follows it once it runs".to_string(),
-                    )
+                    ("not running".to_string(), d.not_running_note.clone())
                 };
                 let mut v = panels
                     .progress

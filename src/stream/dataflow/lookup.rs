@@ -69,8 +69,8 @@ impl MariaDbLookup {
     fn read(&self, settings: &Settings) -> Result<HashMap<String, Record>> {
         let sql = format!(
             "SELECT * FROM {}.{}",
-            crate::batch::quote_ident(&self.db)?,
-            crate::batch::quote_ident(&self.table)?
+            mio::quote_ident(&self.db)?,
+            mio::quote_ident(&self.table)?
         );
         let mut c = mio::conn(settings, None)?;
         let what = format!("read the lookup table {}.{}", self.db, self.table);

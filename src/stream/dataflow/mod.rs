@@ -27,6 +27,7 @@
 //!     .agg([sum(|v: &Visit| v.duration as i64)])
 //!     .write(sink::MemorySink::new("per_action"));
 //! let job = Query::new("analytics")
+//!     .settings(bde_kit::Settings::from_env())
 //!     .trigger(Trigger::every(Duration::from_secs(1)))
 //!     .start([carts, per_action])?;
 //! # Ok(()) }

@@ -31,7 +31,8 @@ pub struct Query {
     pub(super) name: String,
     pub(super) trigger: Trigger,
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) settings: Settings,
+    /// The servers and folders ([`Query::settings`]); `start` refuses a query without them.
+    pub(super) settings: Option<Settings>,
     pub(super) checkpoint_root: Option<PathBuf>,
     pub(super) replace: bool,
     pub(super) final_flush: bool,
@@ -49,7 +50,7 @@ impl Query {
             name: name.into(),
             trigger: Trigger::default(),
             clock: Arc::new(SystemClock),
-            settings: Settings::from_env(),
+            settings: None,
             checkpoint_root: None,
             replace: false,
             final_flush: true,
@@ -69,8 +70,10 @@ impl Query {
         self.clock = Arc::new(clock);
         self
     }
+    /// The servers the source and sinks talk to and the checkpoint folder (a notebook passes
+    /// its `settings`); required: the query never reads the environment itself.
     pub fn settings(mut self, settings: Settings) -> Query {
-        self.settings = settings;
+        self.settings = Some(settings);
         self
     }
     /// Checkpoint root folder (default `Settings.checkpoint_dir`); the query uses `<root>/<name>`
@@ -134,6 +137,12 @@ impl Query {
         branches: impl IntoIterator<Item = Branch<R>>,
     ) -> Result<StreamingQuery> {
         let branches: Vec<Branch<R>> = branches.into_iter().collect();
+        let Some(settings) = &self.settings else {
+            return Err(Error::invalid(format!(
+                "query '{}' has no settings: add `.settings(settings.clone())` (the notebook's first cell makes `settings` with `Settings::from_env()`)",
+                self.name
+            )));
+        };
         let Some(source) = branches.first().map(|b| b.source.clone()) else {
             return Err(Error::invalid(format!(
                 "query '{}' has no branch: start it with `.start([stream.write(sink), …])`",
@@ -170,7 +179,7 @@ impl Query {
             &crate::config::absolute(
                 self.checkpoint_root
                     .clone()
-                    .unwrap_or_else(|| self.settings.checkpoint_dir.clone()),
+                    .unwrap_or_else(|| settings.checkpoint_dir.clone()),
             ),
             &self.name,
         );

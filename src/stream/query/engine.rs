@@ -116,7 +116,8 @@ impl<T: Row> Engine<T> {
             trigger: q.trigger,
             clock: q.clock,
             cp_dir,
-            settings: q.settings,
+            // `Query::start` refuses a query without settings
+            settings: q.settings.unwrap_or_default(),
             final_flush: q.final_flush,
             dead_letter_refused: q.dead_letter_refused,
             deadline: q.deadline,

@@ -13,7 +13,9 @@
 //! let carts = visits
 //!     .filter(|v| v.last_action == "ShoppingCart")
 //!     .write(sink::KafkaSink::new("spark.streaming.carts.abandoned", Visit::csv_line));
+//! let settings = bde_kit::Settings::from_env();
 //! let q = Query::new("website-analytics")
+//!     .settings(settings.clone())
 //!     .trigger(Trigger::every(Duration::from_secs(1)))
 //!     .start([carts])?;
 //! q.for_duration(Duration::from_secs(30))?; // one line per batch, then returns

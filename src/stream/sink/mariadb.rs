@@ -86,16 +86,6 @@ pub fn refuses_data(e: &mysql::Error) -> bool {
 /// Rows per INSERT statement.
 const CHUNK: usize = 500;
 
-fn ident(s: &str) -> Result<String> {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        Ok(format!("`{s}`"))
-    } else {
-        Err(Error::invalid(format!(
-            "'{s}' is not a plain SQL name (letters, digits, _)"
-        )))
-    }
-}
-
 impl<T> MariaDbInsert<T> {
     /// Inserts `values(row)` into `columns` of `db.table`.
     pub fn new(
@@ -124,14 +114,18 @@ impl<T> MariaDbInsert<T> {
     }
 
     fn full_table(&self) -> Result<String> {
-        Ok(format!("{}.{}", ident(&self.db)?, ident(&self.table)?))
+        Ok(format!(
+            "{}.{}",
+            mio::quote_ident(&self.db)?,
+            mio::quote_ident(&self.table)?
+        ))
     }
 
     fn insert_sql(&self, n: usize) -> Result<String> {
         let cols: Vec<String> = self
             .columns
             .iter()
-            .map(|c| ident(c))
+            .map(|c| mio::quote_ident(c))
             .collect::<Result<_>>()?;
         let one = format!("({})", vec!["?"; cols.len()].join(","));
         let mut sql = format!(
@@ -143,7 +137,7 @@ impl<T> MariaDbInsert<T> {
         if let Merge::Additive { add, .. } = &self.merge {
             let upd: Vec<String> = add
                 .iter()
-                .map(|c| ident(c).map(|c| format!("{c} = {c} + VALUES({c})")))
+                .map(|c| mio::quote_ident(c).map(|c| format!("{c} = {c} + VALUES({c})")))
                 .collect::<Result<_>>()?;
             sql.push_str(&format!(" ON DUPLICATE KEY UPDATE {}", upd.join(", ")));
         }
@@ -226,7 +220,7 @@ pub fn progress_ddl(db: &str) -> Result<String> {
         "CREATE TABLE IF NOT EXISTS {}.bde_sink_progress (query_name VARCHAR(190) NOT NULL, sink_name VARCHAR(190) NOT NULL, \
          batch_id BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, \
          PRIMARY KEY (query_name, sink_name))",
-        ident(db)?
+        mio::quote_ident(db)?
     ))
 }
 
@@ -257,7 +251,10 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
                 )
                 .map_err(|e| mio::map_err(url, "look up unique keys", e))?;
             if n.unwrap_or(0) == 0 {
-                let cols: Vec<String> = key.iter().map(|c| ident(c)).collect::<Result<_>>()?;
+                let cols: Vec<String> = key
+                    .iter()
+                    .map(|c| mio::quote_ident(c))
+                    .collect::<Result<_>>()?;
                 let sql = format!(
                     "ALTER TABLE {} ADD UNIQUE KEY bde_window_key ({})",
                     self.full_table()?,
@@ -319,7 +316,7 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
         let mut tx = c
             .start_transaction(TxOpts::default())
             .map_err(|e| mio::map_err(&url, "start a transaction", e))?;
-        let progress = format!("{}.bde_sink_progress", ident(&self.db)?);
+        let progress = format!("{}.bde_sink_progress", mio::quote_ident(&self.db)?);
         let last: Option<i64> = tx
             .exec_first(format!("SELECT batch_id FROM {progress} WHERE query_name = ? AND sink_name = ? FOR UPDATE"), (&self.query, &self.name))
             .map_err(|e| mio::map_err(&url, "read the sink progress", e))?;

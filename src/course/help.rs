@@ -1,4 +1,5 @@
-//! [`pyspark_help`]: the course's PySpark calls beside the kit's, as one table in a cell.
+//! [`pyspark_help`]: the course's PySpark calls beside the kit's, as one table in a cell (the
+//! rows are the course's; [`crate::show::Table`] renders them).
 //!
 //! The same rows are in the README ("From PySpark to the kit"); a unit test keeps the two equal.
 
@@ -8,12 +9,12 @@ use crate::show::Table;
 pub const PYSPARK_TO_KIT: &[(&str, &str, &str)] = &[
     (
         "SparkSession.builder…getOrCreate()",
-        "`:dep bde_kit = { path = \"..\" }` + `use bde_kit::prelude::*;` + `Settings::from_env()`",
+        "`:dep bde_kit = { path = \"..\" }` + `use bde_kit::prelude::*;` + `let settings = Settings::from_env();` (every call that reaches a server or a folder takes `&settings`)",
         "every notebook's first cell",
     ),
     (
         "spark.read.jdbc / .format(\"jdbc\").option(\"partitionColumn\", …)",
-        "`JdbcRead::query(DB, sql).partition_column(\"ID\").lower_bound(lo).upper_bound(hi).num_partitions(2).load()?`",
+        "`JdbcRead::query(&settings, DB, sql).partition_column(\"ID\").lower_bound(lo).upper_bound(hi).num_partitions(2).load()?`",
         "notebooks 2, 6",
     ),
     (
@@ -38,12 +39,12 @@ pub const PYSPARK_TO_KIT: &[(&str, &str, &str)] = &[
     ),
     (
         "df.write.jdbc(url, table, mode=\"append\")",
-        "`JdbcWrite::to(TableRef::new(DB, TABLE)?).replace_matching(\"STOCK_DATE\").save(&df)?`",
+        "`JdbcWrite::to(&settings, TableRef::new(DB, TABLE)?).replace_matching(\"STOCK_DATE\").save(&df)?`",
         "notebook 2",
     ),
     (
         "KafkaProducer(…).send(topic, key, value)",
-        "`course::visits::VisitGenerator::course().body(…).start()?` (a handle: progress, wait, stop)",
+        "`course::visits::VisitGenerator::course(&settings).body(…).start()?` (a handle: progress, wait, stop)",
         "notebook 3",
     ),
     (
@@ -83,7 +84,7 @@ pub const PYSPARK_TO_KIT: &[(&str, &str, &str)] = &[
     ),
     (
         ".trigger(processingTime=\"1 second\").start()",
-        "`Query::new(NAME).trigger(Trigger::every(1 s)).start([carts, totals, summaries])?`",
+        "`Query::new(NAME).settings(settings.clone()).trigger(Trigger::every(1 s)).start([carts, totals, summaries])?`",
         "notebooks 4, 7",
     ),
     (
@@ -93,7 +94,7 @@ pub const PYSPARK_TO_KIT: &[(&str, &str, &str)] = &[
     ),
     (
         "query.lastProgress / query.status",
-        "`job.status()`, `job.dashboard()?` (live page)",
+        "`job.status()`, `query_dashboard(&job)?` (live page)",
         "notebooks 4, 5",
     ),
     (
@@ -103,12 +104,12 @@ pub const PYSPARK_TO_KIT: &[(&str, &str, &str)] = &[
     ),
     (
         "while True: … time.sleep(5) (monitor loop, stopped with KeyboardInterrupt)",
-        "`course::monitor::Monitor::course().run_with(…)?` (bounded; ■ ends it with what it has)",
+        "`course::monitor::Monitor::course(&settings).run_with(…)?` (bounded; ■ ends it with what it has)",
         "notebook 5",
     ),
     (
         "df.write.format(\"kafka\").save() (batch publish)",
-        "`KafkaPublish::to(TOPIC).key(…).value(…).once_per(\"ID\", DB, LEDGER).publish(&df)?`",
+        "`KafkaPublish::to(&settings, TOPIC).key(…).value(…).once_per(\"ID\", DB, LEDGER).publish(&df)?`",
         "notebook 6",
     ),
 ];
