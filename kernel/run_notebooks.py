@@ -12,7 +12,7 @@ Usage: .venv/bin/python kernel/run_notebooks.py [--fast] [NAME_SUBSTRING ...]
               replay. A notebook whose cell repeats an identical block (a paragraph of printed
               text or a rich output) more than twice fails, so such outputs are never saved. The reference outputs are made with:
                 .venv/bin/python -W ignore kernel/run_notebooks.py --fast --update-outputs
-Executed copies go to build/notebooks/ (git-ignored); the source notebooks are never written.
+Executed copies go to build/notebooks/ (git-ignored; BDE_NOTEBOOK_OUT moves them); the source notebooks are never written.
 A notebook fails on any error output, on "panicked at" or anything on stderr in its output (evcxr
 reports a panic, and an error returned with `?`, as a successful cell), on a cell timeout, or when an expectation of tests/notebook_expectations.py
 is not met. Prints one line per notebook, then "N passed, N failed"; exit code 1 if any failed.
@@ -31,7 +31,7 @@ from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
-OUT = REPO / "build" / "notebooks"
+OUT = Path(os.environ.get("BDE_NOTEBOOK_OUT", REPO / "build" / "notebooks"))
 sys.path.insert(0, str(REPO / "tests"))
 import notebook_expectations as X  # noqa: E402
 
