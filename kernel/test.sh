@@ -19,6 +19,10 @@ step "setup"
 bash "$REPO/kernel/setup.sh"
 
 export CARGO_TARGET_DIR="$BDE_CACHE/target"
+# Streaming checkpoints of this run live in this clone's build/ (the kit's default is one folder
+# per user, ~/.local/state/bde_kit/checkpoints): the replays then start from what this clone's
+# earlier runs left, never from a checkpoint another clone's runs (or a user's) moved.
+export BDE_CHECKPOINT_DIR="${BDE_CHECKPOINT_DIR:-$REPO/build/checkpoints}"
 cd "$REPO"
 # The shared target dir serves every checkout, and cargo tells this crate's builds apart by
 # file times only: touch the crate roots so another checkout's newer build is never reused.

@@ -7,7 +7,13 @@
 //! | MariaDB URL (course user) | `mysql://spark:spark@127.0.0.1:3306` | `BDE_MARIADB` |
 //! | MariaDB admin URL (setup notebook only) | the course user (see below) | `BDE_MARIADB_ROOT` |
 //! | data folder (the course's `raw_data/`) | `raw_data` beside the notebook | `BDE_DATA_DIR` |
-//! | checkpoint folder | `tmp/checkpoints` beside the notebook | `BDE_CHECKPOINT_DIR` |
+//! | checkpoint folder | `$XDG_STATE_HOME/bde_kit/checkpoints` (`~/.local/state/bde_kit/checkpoints`) | `BDE_CHECKPOINT_DIR` |
+//!
+//! The checkpoint folder is always absolute ([`default_checkpoint_dir`]; a relative
+//! `BDE_CHECKPOINT_DIR` is taken from the working directory of the first read and made absolute),
+//! so every kernel and process of a user finds a query's one checkpoint wherever it was started:
+//! a root that followed the working directory gave one query two checkpoints, and two instances
+//! of it, when two notebooks in two folders started it.
 //!
 //! Settings are read from the environment each time [`Settings::from_env`] is called, so a cell
 //! can `std::env::set_var("BDE_KAFKA", "…")` and the next call uses it.
@@ -34,7 +40,7 @@ pub struct Settings {
     pub mariadb_root: String,
     /// The course's `raw_data/` folder (stands in for HDFS/S3).
     pub data_dir: PathBuf,
-    /// Where streaming queries keep their checkpoints.
+    /// Where streaming queries keep their checkpoints (absolute, see [`default_checkpoint_dir`]).
     pub checkpoint_dir: PathBuf,
 }
 
@@ -47,6 +53,27 @@ pub const DEFAULT_MARIADB: &str = "mysql://spark:spark@127.0.0.1:3306";
 /// Login of the setup notebook: the course user, which `kernel/setup.sh` gives the course's
 /// databases with GRANT OPTION (set `BDE_MARIADB_ROOT` to use an administrator instead).
 pub const DEFAULT_MARIADB_ROOT: &str = DEFAULT_MARIADB;
+
+/// The checkpoint root when `BDE_CHECKPOINT_DIR` is not set: `bde_kit/checkpoints` under the
+/// user's state folder (`$XDG_STATE_HOME`, else `$HOME/.local/state`), an absolute path that does
+/// not depend on the working directory. Without a home (`HOME` unset) it is
+/// `tmp/checkpoints` under the working directory, made absolute.
+pub fn default_checkpoint_dir() -> PathBuf {
+    let abs = |v: Option<std::ffi::OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(state) = abs(std::env::var_os("XDG_STATE_HOME")) {
+        return state.join("bde_kit").join("checkpoints");
+    }
+    if let Some(home) = abs(std::env::var_os("HOME")) {
+        return home.join(".local/state/bde_kit/checkpoints");
+    }
+    absolute(PathBuf::from("tmp/checkpoints"))
+}
+
+/// `p` made absolute against the working directory (unchanged when it is absolute already or
+/// the working directory cannot be read).
+pub fn absolute(p: PathBuf) -> PathBuf {
+    std::path::absolute(&p).unwrap_or(p)
+}
 
 /// A URL with its password replaced by `***` (`mysql://spark:***@127.0.0.1:3306`).
 pub fn redact(url: &str) -> String {
@@ -83,7 +110,7 @@ impl Default for Settings {
             mariadb: DEFAULT_MARIADB.into(),
             mariadb_root: DEFAULT_MARIADB_ROOT.into(),
             data_dir: PathBuf::from("raw_data"),
-            checkpoint_dir: PathBuf::from("tmp/checkpoints"),
+            checkpoint_dir: default_checkpoint_dir(),
         }
     }
 }
@@ -100,7 +127,7 @@ impl Settings {
             mariadb_root: var("BDE_MARIADB_ROOT").unwrap_or(d.mariadb_root),
             data_dir: var("BDE_DATA_DIR").map(PathBuf::from).unwrap_or(d.data_dir),
             checkpoint_dir: var("BDE_CHECKPOINT_DIR")
-                .map(PathBuf::from)
+                .map(|v| absolute(PathBuf::from(v)))
                 .unwrap_or(d.checkpoint_dir),
         }
     }
@@ -170,5 +197,18 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.kafka, "127.0.0.1:9092");
         assert!(s.mariadb.contains("spark:spark@127.0.0.1:3306"));
+    }
+
+    /// The checkpoint root never depends on the working directory: the default is absolute.
+    #[test]
+    fn the_checkpoint_root_is_absolute() {
+        assert!(
+            default_checkpoint_dir().is_absolute(),
+            "{}",
+            default_checkpoint_dir().display()
+        );
+        assert!(Settings::default().checkpoint_dir.is_absolute());
+        assert!(absolute(PathBuf::from("x/cp")).is_absolute());
+        assert_eq!(absolute(PathBuf::from("/a/b")), PathBuf::from("/a/b"));
     }
 }

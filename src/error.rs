@@ -96,6 +96,15 @@ pub enum Error {
         pid: String,
     },
 
+    /// The lock file of a running query's checkpoint was removed or replaced (its root deleted)
+    /// while the query ran: another engine may lock the new file, so the query stops.
+    #[error("the lock {} of query '{query}' was removed or replaced while the query ran (was its checkpoint root deleted?), so the query stops instead of writing its checkpoint {} again: another instance may have started on it. To start a query afresh, stop it and call `stream::checkpoint::reset(root, \"{query}\")` (it refuses while the query runs anywhere); never delete checkpoint folders or lock files under a running query", lock.display(), dir.display())]
+    CheckpointRemoved {
+        query: String,
+        dir: PathBuf,
+        lock: PathBuf,
+    },
+
     /// Jupyter's stop button (■) ended a kit call that has no partial result to return; the work
     /// in the background goes on (see [`crate::interrupt`]).
     #[error("interrupted (■): {0}")]

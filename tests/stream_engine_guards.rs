@@ -282,3 +282,41 @@ fn a_tail_poll_is_bounded_in_values() {
     );
     assert_eq!(rest.len(), 30);
 }
+
+#[test]
+fn a_tail_poll_is_bounded_in_bytes() {
+    let mut f = Fixture::new("guard_tail_bytes");
+    let topic = f.topic("tail_bytes");
+    let tail = kafka::Tail::latest(&f.settings, &topic).expect("tail");
+    // ten values of 200 000 bytes; a poll bounded to 500 000 bytes ends with the value that
+    // reaches the bound: the third
+    let recs: Vec<(Option<String>, String)> = (0..10)
+        .map(|i| (None, format!("{i}{}", "x".repeat(199_999))))
+        .collect();
+    kafka::produce_all(&f.settings, &topic, recs).expect("produce");
+    let first = tail
+        .poll_bounded(Duration::from_secs(5), 100, 500_000)
+        .expect("poll");
+    assert_eq!(
+        first.len(),
+        3,
+        "the value that reaches the bound is the last"
+    );
+    assert!(first[0].starts_with('0') && first[2].starts_with('2'));
+    let mut rest = Vec::new();
+    while rest.len() < 7 {
+        let got = tail
+            .poll_bounded(Duration::from_secs(5), 100, 500_000)
+            .expect("poll");
+        assert!(got.len() <= 3, "every poll is bounded: {}", got.len());
+        if got.is_empty() {
+            break;
+        }
+        rest.extend(got);
+    }
+    let firsts: String = rest.iter().filter_map(|v| v.chars().next()).collect();
+    assert_eq!(
+        firsts, "3456789",
+        "the rest stays for the next polls, in order"
+    );
+}

@@ -74,12 +74,17 @@ impl Bench {
 
     /// One bounded run (a restart from the checkpoint) at the clock's time.
     fn run(&self, branches: Vec<Branch<Click>>) -> Summary {
+        self.run_flushing(branches, false)
+    }
+
+    /// One bounded run, ended by a final flush when `flush` (as a stopped query is).
+    fn run_flushing(&self, branches: Vec<Branch<Click>>, flush: bool) -> Summary {
         let q = Query::new(&self.name)
             .settings(Settings::from_env())
             .checkpoint_dir(&self.root)
             .clock(self.clock.clone())
             .trigger(Trigger::AvailableNow)
-            .final_flush(false)
+            .final_flush(flush)
             .quiet(true)
             .start(branches)
             .expect("start");
@@ -251,11 +256,80 @@ fn event_time_watermark_drops_late_rows_and_counts_them() {
     );
 }
 
+/// Issue 19 item 11: one event 12 h in the future under a 5 s watermark delay. The default
+/// bound is the delay plus one second: the row is a dead letter with the reason, the watermark
+/// stays where the rows on time put it, and no row on time is dropped as late.
+#[test]
+fn an_event_far_ahead_of_the_watermark_delay_is_a_dead_letter_not_a_jump_of_the_watermark() {
+    use bde_kit::stream::BatchInfo;
+    let b = Bench::new("future", 1_000 * S);
+    let out: Seen<WindowRow> = Arc::default();
+    let windows = |b: &Bench| {
+        vec![b
+            .stream()
+            .with_event_time(|c| c.ms, Duration::from_secs(5))
+            .window(Window::tumbling(Duration::from_secs(10)), |c| {
+                c.page.clone()
+            })
+            .sum(|c| c.n)
+            .write(collect("windows", &out))]
+    };
+    let ahead = 1_000 * S + 12 * 3600 * S;
+    let batch = BatchInfo {
+        query: "q".into(),
+        batch_id: 0,
+        batch_time_ms: 1_000 * S,
+        replay: false,
+        flush: false,
+        settings: Settings::from_env(),
+    };
+    let mut branch = windows(&b).remove(0);
+    branch.open("q", &Settings::from_env()).expect("open");
+    let rows = [
+        click("a", "p", 995 * S, 1),
+        click("x", "p", ahead, 100),
+        click("b", "p", 1_006 * S - 1, 2), // 5.999 s ahead: the delay plus one second
+    ];
+    let refused = branch.check(&batch, &rows);
+    assert_eq!(
+        refused.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        [1],
+        "{refused:?}"
+    );
+    assert!(
+        refused[0].1.contains("event time") && refused[0].1.contains("watermark delay 5s"),
+        "{}",
+        refused[0].1
+    );
+
+    b.push(&rows);
+    let s = b.run(windows(&b));
+    let last = s.batches.last().expect("a batch");
+    assert_eq!(last.dead_letters, 1, "the row 12 h ahead");
+    assert_eq!(
+        last.watermark_ms,
+        Some(1_001 * S - 1),
+        "from the rows on time"
+    );
+    b.clock.set(1_030 * S);
+    b.push(&[click("c", "p", 1_002 * S, 4), click("d", "p", 1_020 * S, 8)]);
+    let s = b.run(windows(&b)); // watermark 1015 s closes [1000, 1010)
+    assert_eq!(s.total_late, 0, "no row on time is dropped as late");
+    assert_eq!(
+        taken(&out)
+            .iter()
+            .map(|w| (w.start_ms / S, w.total))
+            .collect::<Vec<_>>(),
+        [(990, 1), (1_000, 6)],
+        "the windows hold every row on time, and not the one 12 h ahead"
+    );
+}
+
 #[test]
 fn sliding_windows_with_several_aggregates_survive_a_restart() {
     use bde_kit::stream::dataflow::agg;
     use bde_kit::stream::AggValue;
-    let b = Bench::new("sliding", 0);
+    let b = Bench::new("sliding", 1_000 * S);
     let out: Seen<WindowRow> = Arc::default();
     let windows = |b: &Bench| {
         vec![b
@@ -304,7 +378,7 @@ fn sliding_windows_with_several_aggregates_survive_a_restart() {
 
 #[test]
 fn session_windows_merge_across_a_restart() {
-    let b = Bench::new("session", 0);
+    let b = Bench::new("session", 1_000 * S);
     let out: Seen<WindowRow> = Arc::default();
     let windows = |b: &Bench| {
         vec![b
@@ -380,10 +454,67 @@ fn update_and_complete_modes_through_restarts() {
     );
 }
 
+/// Issue 19 item 11: a final flush on stop, then a restart within the same window. Append mode
+/// writes each window once (a sink that inserts rows would keep two partial rows otherwise):
+/// the flush closes the window, and the restart's rows count in the next one. Update mode keeps
+/// the flushed window and emits its change.
+#[test]
+fn a_final_flush_and_a_restart_within_the_window_emit_each_window_once() {
+    use bde_kit::stream::Mode;
+    let b = Bench::new("flush-restart", 100 * S);
+    let app: Seen<WindowRow> = Arc::default();
+    let upd: Seen<WindowRow> = Arc::default();
+    let branches = |b: &Bench| {
+        let timed = b.stream().with_watermark(Duration::from_secs(5));
+        let tumbling = Window::tumbling(Duration::from_secs(5));
+        vec![
+            timed
+                .window(tumbling, |c| c.page.clone())
+                .sum(|c| c.n)
+                .write(collect("append", &app)),
+            timed
+                .window(tumbling, |c| c.page.clone())
+                .mode(Mode::Update)
+                .sum(|c| c.n)
+                .write(collect("update", &upd)),
+        ]
+    };
+    let rows = |s: &Seen<WindowRow>| {
+        taken(s)
+            .iter()
+            .map(|w| (w.start_ms / S, w.key.clone(), w.total, w.delta))
+            .collect::<Vec<_>>()
+    };
+    b.push(&[click("a", "home", 0, 1), click("b", "home", 0, 2)]);
+    b.run_flushing(branches(&b), true); // batch at 100 s, then the stop's flush
+    assert_eq!(rows(&app), [(100, "home".to_string(), 3, 3)]);
+    assert_eq!(rows(&upd), [(100, "home".to_string(), 3, 3)]);
+    b.clock.set(102 * S); // restart within [100, 105)
+    b.push(&[click("c", "home", 0, 4)]);
+    let s = b.run(branches(&b));
+    assert_eq!(s.total_late, 0, "no row is lost to the flush");
+    assert!(
+        rows(&app).is_empty(),
+        "the row counts in [105, 110), still open"
+    );
+    assert_eq!(
+        rows(&upd),
+        [(100, "home".to_string(), 7, 4)],
+        "update mode goes on in the flushed window and emits its change"
+    );
+    b.clock.set(120 * S);
+    b.run(branches(&b)); // an empty batch closes [105, 110)
+    assert_eq!(
+        rows(&app),
+        [(105, "home".to_string(), 4, 4)],
+        "[100, 105) was written once, by the flush"
+    );
+}
+
 #[test]
 fn a_sliding_window_refuses_a_row_that_overflows_any_of_its_windows() {
     use bde_kit::stream::sink::BatchInfo;
-    let b = Bench::new("slide-check", 0);
+    let b = Bench::new("slide-check", 1_000 * S);
     let mut w = b
         .stream()
         .with_event_time(|c| c.ms, Duration::ZERO)

@@ -32,7 +32,7 @@ pub const LEDGER_TABLE: &str = "published_long_actions";
 /// The Parquet store's partition columns, outermost first (`raw_data/STOCK_DATE=…/WAREHOUSE_ID=…`).
 pub const STOCK_PARTITIONS: [&str; 2] = ["STOCK_DATE", "WAREHOUSE_ID"];
 
-/// Notebook 4's streaming job (its checkpoint folder under `tmp/checkpoints/`).
+/// Notebook 4's streaming job (its checkpoint folder under `Settings.checkpoint_dir`).
 pub const ANALYTICS_JOB: &str = "website-analytics";
 /// Notebook 7's scorecard query.
 pub const SCORECARD_QUERY: &str = "long-last-action-scorecard";

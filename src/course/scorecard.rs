@@ -3,8 +3,8 @@
 //! adding 1 per message to the Redis sorted set `long-last-action-stats`.
 //!
 //! The course's query has no checkpoint, so every restart re-reads the topic and adds all counts
-//! again. Here the query checkpoints under `tmp/checkpoints/long-last-action-scorecard` and its
-//! Redis sink applies each micro-batch exactly once, so restarting counts nothing twice;
+//! again. Here the query checkpoints under `<Settings.checkpoint_dir>/long-last-action-scorecard`
+//! and its Redis sink applies each micro-batch exactly once, so restarting counts nothing twice;
 //! [`start_scorecard`]`(true)` resets the key and the checkpoint to count from scratch (a first
 //! run without a checkpoint does the same).
 //! The cell watching it refreshes every 5 s (1 s with `BDE_FAST`), prints the counts highest

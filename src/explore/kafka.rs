@@ -320,7 +320,7 @@ pub fn checkpoints(root: &Path) -> Result<Vec<(std::path::PathBuf, Checkpoint)>>
         let bytes = std::fs::read(&file).map_err(|e| Error::file(&file, e))?;
         let named: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| {
             Error::invalid(format!(
-                "checkpoint {} is damaged ({e}); delete the folder to start over",
+                "checkpoint {} is damaged ({e}); to start over, reset it: `stream::checkpoint::reset(root, \"<query>\")`",
                 file.display()
             ))
         })?;

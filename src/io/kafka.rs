@@ -35,6 +35,12 @@ pub fn client_config(settings: &Settings) -> ClientConfig {
 }
 
 fn map_err(settings: &Settings, action: &str, e: KafkaError) -> Error {
+    error_at(&settings.kafka, action, &e)
+}
+
+/// Maps a client error for the brokers at `address`, telling "down" (transport failures and
+/// timeouts: [`Error::ServiceDown`], which a running query rides out) from "refused the request".
+pub fn error_at(address: &str, action: &str, e: &KafkaError) -> Error {
     let down = matches!(
         e.rdkafka_error_code(),
         Some(RDKafkaErrorCode::BrokerTransportFailure)
@@ -47,9 +53,9 @@ fn map_err(settings: &Settings, action: &str, e: KafkaError) -> Error {
         KafkaError::MetadataFetch(_) | KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)
     );
     if down {
-        Error::down(Service::Kafka, &settings.kafka, format!("{action}: {e}"))
+        Error::down(Service::Kafka, address, format!("{action}: {e}"))
     } else {
-        Error::service(Service::Kafka, &settings.kafka, action, e)
+        Error::service(Service::Kafka, address, action, e)
     }
 }
 
@@ -601,6 +607,11 @@ fn scan_ranges<T: Send + 'static>(
 
 /// A consumer without a group positioned at the end of a topic (the course's "latest"): each
 /// [`Tail::poll`] returns the messages that arrived since, waiting at most the given time.
+///
+/// Memory stays bounded whatever the topic holds: one poll returns at most
+/// [`Tail::MAX_PER_POLL`] values and about [`Tail::MAX_BYTES_PER_POLL`] bytes, a value longer
+/// than [`Tail::MAX_VALUE_BYTES`] is cut (and says so), and the consumer prefetches at most
+/// [`Tail::PREFETCH_KB`] KiB.
 pub struct Tail {
     consumer: BaseConsumer,
     settings: Settings,
@@ -609,12 +620,26 @@ pub struct Tail {
 impl Tail {
     /// Values one [`Tail::poll`] returns at most.
     pub const MAX_PER_POLL: usize = 10_000;
+    /// Bytes of values one [`Tail::poll`] returns (about) at most: 8 MiB. The value that reaches
+    /// the bound ends the poll, so a poll holds at most this plus one value.
+    pub const MAX_BYTES_PER_POLL: usize = 8 << 20;
+    /// A value longer than this (1 MiB) is cut to it, ending with `…[cut: N bytes]`.
+    pub const MAX_VALUE_BYTES: usize = 1 << 20;
+    /// The consumer's prefetch queue, in KiB (librdkafka's `queued.max.messages.kbytes`; its
+    /// default, 64 MiB, would be held in the kernel between polls).
+    pub const PREFETCH_KB: usize = 8 << 10;
 
     /// Positions at the current end of every partition of `topic`.
     pub fn latest(settings: &Settings, topic: &str) -> Result<Tail> {
         use rdkafka::{Offset, TopicPartitionList};
         let marks = watermarks(settings, topic)?;
-        let consumer = reader(settings, "latest")?;
+        let consumer: BaseConsumer = client_config(settings)
+            .set("group.id", format!("bde-reader-{}", std::process::id()))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "latest")
+            .set("queued.max.messages.kbytes", Tail::PREFETCH_KB.to_string())
+            .create()
+            .map_err(|e| map_err(settings, "create a consumer", e))?;
         let mut tpl = TopicPartitionList::new();
         for (p, _, hi) in marks {
             tpl.add_partition_offset(topic, p, Offset::Offset(hi))
@@ -631,28 +656,39 @@ impl Tail {
 
     /// Values that arrived since the last poll, oldest first: waits up to `wait` for the first
     /// one, then takes what is ready, returning after at most `wait` + 1 s with at most
-    /// [`Tail::MAX_PER_POLL`] values (the rest stay for the next poll). A producer faster than the
-    /// reader can neither keep this call from returning nor fill the memory.
+    /// [`Tail::MAX_PER_POLL`] values and about [`Tail::MAX_BYTES_PER_POLL`] bytes (the rest stay
+    /// for the next poll). A producer faster than the reader, or one sending huge values, can
+    /// neither keep this call from returning nor fill the memory.
     pub fn poll(&self, wait: Duration) -> Result<Vec<String>> {
-        self.poll_at_most(wait, Tail::MAX_PER_POLL)
+        self.poll_bounded(wait, Tail::MAX_PER_POLL, Tail::MAX_BYTES_PER_POLL)
     }
 
     /// [`Tail::poll`] with another bound on the number of values.
     pub fn poll_at_most(&self, wait: Duration, max: usize) -> Result<Vec<String>> {
+        self.poll_bounded(wait, max, Tail::MAX_BYTES_PER_POLL)
+    }
+
+    /// [`Tail::poll`] with other bounds: at most `max` values, and the value that brings the
+    /// poll's total to `max_bytes` or more is its last one.
+    pub fn poll_bounded(
+        &self,
+        wait: Duration,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<String>> {
         use rdkafka::message::Message;
         let deadline = std::time::Instant::now() + wait + Duration::from_secs(1);
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         let mut timeout = wait;
-        while out.len() < max {
+        while out.len() < max && bytes < max_bytes {
             let Some(m) = self.consumer.poll(timeout) else {
                 break;
             };
             let m = m.map_err(|e| map_err(&self.settings, "read messages", e))?;
-            out.push(
-                m.payload()
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default(),
-            );
+            let v = tail_text(m.payload().unwrap_or_default(), Tail::MAX_VALUE_BYTES);
+            bytes += v.len();
+            out.push(v);
             timeout = Duration::from_millis(50)
                 .min(deadline.saturating_duration_since(std::time::Instant::now()));
             if timeout.is_zero() {
@@ -661,6 +697,22 @@ impl Tail {
         }
         Ok(out)
     }
+}
+
+/// A value as text (invalid UTF-8 replaced), cut to `max` bytes (at a character boundary) with
+/// `…[cut: N bytes]` naming the value's length when longer.
+pub fn tail_text(v: &[u8], max: usize) -> String {
+    if v.len() <= max {
+        return String::from_utf8_lossy(v).into_owned();
+    }
+    // cut before a UTF-8 continuation byte's character, not inside it
+    let mut end = max;
+    while end > 0 && v[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    let mut s = String::from_utf8_lossy(&v[..end]).into_owned();
+    s.push_str(&format!("…[cut: {} bytes]", v.len()));
+    s
 }
 
 /// One record as stored: position, timestamp, key, headers and value, bytes as they are.
@@ -767,4 +819,19 @@ pub fn committed(
             })
             .collect())
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_text_keeps_a_short_value_and_cuts_a_long_one_at_a_character() {
+        assert_eq!(tail_text(b"abc", 3), "abc");
+        assert_eq!(tail_text(b"abcd", 3), "abc…[cut: 4 bytes]");
+        // "é" is two bytes: a cut after its first byte keeps the whole character out
+        let v = "aé".as_bytes();
+        assert_eq!(tail_text(v, 2), "a…[cut: 3 bytes]");
+        assert_eq!(tail_text(&[0xff, b'x'], 5), "\u{FFFD}x");
+    }
 }

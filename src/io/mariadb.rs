@@ -21,7 +21,12 @@ use crate::io::CONNECT_TIMEOUT;
 pub fn map_err(url: &str, action: &str, e: mysql::Error) -> Error {
     let address = Settings::address_of(url);
     match e {
-        mysql::Error::IoError(_) | mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(_)) => {
+        mysql::Error::IoError(_)
+        | mysql::Error::DriverError(
+            mysql::DriverError::CouldNotConnect(_)
+            | mysql::DriverError::ConnectTimeout
+            | mysql::DriverError::Timeout,
+        ) => {
             Error::down(Service::MariaDb, address, format!("{action}: {e}"))
         }
         mysql::Error::MySqlError(ref m) if m.code == 1045 => Error::service(

@@ -60,8 +60,11 @@ impl Summary {
                 self.total_rows,
                 self.total_dead_letters,
                 self.total_late
-            ))
-            .table(table);
+            ));
+        if !self.checkpoint.as_os_str().is_empty() {
+            r = r.text(format!("checkpoint: {}", self.checkpoint.display()));
+        }
+        r = r.table(table);
         if points.len() > 1 {
             r = r.chart(
                 Chart::lines("rows/s per batch", vec![("rows/s".into(), points)])

@@ -11,6 +11,17 @@
 //! After a crash between 1 and 3, a restart finds `pending` and replays batch N with the same id,
 //! the same records and the same batch time before reading anything new. Checkpoint offsets take
 //! precedence over the source's starting offsets.
+//!
+//! Where: `Settings.checkpoint_dir` is an absolute folder (see [`crate::config`]), the same for
+//! every kernel and process of the user whatever their working directory, so one query has one
+//! checkpoint; a query's status names its folder ([`crate::stream::Summary::checkpoint`]).
+//! Beside each folder sits its lock file (`<query>.lock`, see [`crate::stream::lock`]).
+//!
+//! Starting afresh goes through [`reset`] (or [`reset_with`], which also clears the query's
+//! outputs): it takes the query's lock, so it refuses while the query runs anywhere. Deleting the
+//! folder by hand under a running query does not start it afresh: no second engine starts while
+//! it runs, and the running engine writes its checkpoint again at its next commit (see
+//! [`crate::stream::lock`]).
 
 use std::fs;
 use std::io::Write;
@@ -34,7 +45,22 @@ pub struct PendingBatch {
     /// What each sink recorded before applying (by sink name).
     #[serde(default)]
     pub plans: Vec<(String, serde_json::Value)>,
+    /// The records whose rows no sink applies because a sink's `check` refused them when the
+    /// batch was cut. A replay applies exactly this decision instead of checking again against
+    /// limits that may have changed since (a widened column would keep a row the first run
+    /// left out, and shift the Kafka sink's `bde-seq`). `None` in a checkpoint written before
+    /// the field existed: the replay checks again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Vec<RecordPos>>,
+    /// Records whose rows one branch leaves out because its server refused them (found by
+    /// bisecting the batch after the retries), by branch (sink) name; recorded before the
+    /// branch applies the rest, and applied again as is by a replay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_by: Vec<(String, Vec<RecordPos>)>,
 }
+
+/// Where a record is: topic, partition, offset.
+pub type RecordPos = (String, i32, i64);
 
 /// The whole checkpoint of a query.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -90,7 +116,7 @@ pub fn dir_for(root: &Path, query: &str) -> PathBuf {
 }
 
 /// FNV-1a, 64 bits: a hash that stays the same across Rust versions (folder names must).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -108,7 +134,7 @@ impl Checkpoint {
             Ok(bytes) => {
                 let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| {
                     Error::invalid(format!(
-                        "checkpoint {} is damaged ({e}); delete the folder to start over",
+                        "checkpoint {} is damaged ({e}); to start over, reset it: `stream::checkpoint::reset(root, \"{query}\")`",
                         f.display()
                     ))
                 })?;
@@ -155,10 +181,11 @@ impl Checkpoint {
 }
 
 /// Marks the query alive once: writes `<dir>/heartbeat`, so other processes (another notebook
-/// kernel) can tell a running query from a stopped one ([`is_alive`]). Best effort. A running
-/// query keeps a [`Heartbeat`], which beats on its own thread.
+/// kernel) can tell a running query from a stopped one ([`is_alive`]). Best effort, and never
+/// makes the folder: only the lock's holder writes a removed folder again (with the whole
+/// checkpoint, see [`crate::stream::lock`]). A running query keeps a [`Heartbeat`], which beats
+/// on its own thread.
 pub fn heartbeat(dir: &Path) {
-    let _ = fs::create_dir_all(dir);
     let _ = fs::write(dir.join("heartbeat"), format!("{}\n", std::process::id()));
 }
 
@@ -237,8 +264,11 @@ pub fn is_alive(dir: &Path, within: std::time::Duration) -> bool {
         .is_some_and(|age| age < within)
 }
 
-/// Deletes a query's checkpoint (start over). Missing is fine. Fails with
-/// [`Error::CheckpointLocked`] while the query runs (here or in another process).
+/// Deletes the checkpoint of `query` under the checkpoint root `root` (usually
+/// `Settings::from_env().checkpoint_dir`): the query starts afresh at its next start, with a new
+/// lineage (sink markers start over). Missing is fine. Fails with [`Error::CheckpointLocked`]
+/// while the query runs (here or in another process). This is the way to start a query afresh:
+/// a folder deleted by hand under a running query is written again by that query.
 pub fn reset(root: &Path, query: &str) -> Result<()> {
     reset_with(root, query, || Ok(()))
 }
@@ -295,6 +325,8 @@ mod tests {
             batch_time_ms: 5,
             flush: false,
             plans: vec![],
+            refused: Some(vec![("t".into(), 0, 41)]),
+            refused_by: vec![("sink".into(), vec![("t".into(), 0, 40)])],
         });
         cp.save(&dir).expect("save");
         assert!(!dir.join("checkpoint.json.tmp").exists());
@@ -319,6 +351,7 @@ mod tests {
     fn a_heartbeat_beats_on_its_own_until_dropped() {
         let dir = std::env::temp_dir().join(format!("bde_heartbeat_{}", std::process::id()));
         let alive = || is_alive(&dir, std::time::Duration::from_secs(60));
+        fs::create_dir_all(&dir).expect("folder");
         let beat = Heartbeat::every(&dir, std::time::Duration::from_millis(5));
         assert!(alive(), "the first beat is written at start");
         heartbeat_stop(&dir);

@@ -7,7 +7,13 @@
 //! `reason` and `query` to [`MAX_TEXT_CHARS`]. Every field is bounded, so an envelope is at most
 //! a few kilobytes whatever the record was, and a dead letter itself is never refused by the
 //! broker. Delivery to the dead-letter topic is at-least-once; the letters of a batch are sent
-//! pipelined (all handed to the producer, then every delivery awaited).
+//! pipelined (all handed to the producer, then every delivery awaited), and a send that fails is
+//! tried again ([`SEND_ATTEMPTS`] in all, backing off) before the batch fails.
+//!
+//! The dead-letter topic of `t` is `t.dlq`; when that is longer than Kafka's limit of
+//! [`MAX_TOPIC_CHARS`] characters, it is the first characters of `t`, a hash of the whole name
+//! and `.dlq` ([`DeadLetter::topic_for`]): the same name on every run, and two long names that
+//! share their beginning still get their own topics.
 
 use std::collections::HashSet;
 
@@ -28,6 +34,12 @@ pub const MAX_KEY_CHARS: usize = 256;
 
 /// Longest reason and query name kept in an envelope.
 pub const MAX_TEXT_CHARS: usize = 1024;
+
+/// Kafka's longest topic name.
+pub const MAX_TOPIC_CHARS: usize = 249;
+
+/// Times one batch's dead letters are sent before the batch fails.
+pub const SEND_ATTEMPTS: u32 = 3;
 
 /// The first `max` characters of lossy UTF-8 `bytes` (reading at most `4 × max` bytes), and
 /// whether anything was cut.
@@ -103,9 +115,18 @@ impl DeadLetter {
         }
     }
 
-    /// The dead-letter topic of a source topic.
+    /// The dead-letter topic of a source topic: `<topic>.dlq`, or, when that is longer than
+    /// [`MAX_TOPIC_CHARS`], the topic's first characters, `-`, 16 hex digits of a hash of the
+    /// whole name and `.dlq` (at most [`MAX_TOPIC_CHARS`] in all).
     pub fn topic_for(topic: &str) -> String {
-        format!("{topic}.dlq")
+        let plain = format!("{topic}.dlq");
+        if plain.chars().count() <= MAX_TOPIC_CHARS {
+            return plain;
+        }
+        let hash = crate::stream::checkpoint::fnv1a(topic.as_bytes());
+        let keep = MAX_TOPIC_CHARS - 1 - 16 - ".dlq".len();
+        let head: String = topic.chars().take(keep).collect();
+        format!("{head}-{hash:016x}.dlq")
     }
 }
 
@@ -123,7 +144,23 @@ impl DeadLetterWriter {
         }
     }
 
+    /// Sends the letters, trying a failed send again (at most [`SEND_ATTEMPTS`] in all, 0.5 s,
+    /// then 1 s apart); a letter may arrive twice then (at-least-once).
     pub fn send(&mut self, settings: &Settings, letters: &[DeadLetter]) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            match self.send_once(settings, letters) {
+                Err(e) if attempt < SEND_ATTEMPTS => {
+                    eprintln!("dead letters: {e}; trying again ({attempt}/{SEND_ATTEMPTS})");
+                    std::thread::sleep(std::time::Duration::from_millis(500 * u64::from(attempt)));
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn send_once(&mut self, settings: &Settings, letters: &[DeadLetter]) -> Result<()> {
         if letters.is_empty() {
             return Ok(());
         }
@@ -206,6 +243,33 @@ mod tests {
             key,
             value,
         }
+    }
+
+    #[test]
+    fn a_dead_letter_topic_name_fits_kafkas_limit_and_stays_the_same() {
+        assert_eq!(DeadLetter::topic_for("visits"), "visits.dlq");
+        let fits = "v".repeat(MAX_TOPIC_CHARS - 4);
+        assert_eq!(DeadLetter::topic_for(&fits), format!("{fits}.dlq"));
+        let long_a = format!("{}a", "v".repeat(MAX_TOPIC_CHARS));
+        let long_b = format!("{}b", "v".repeat(MAX_TOPIC_CHARS));
+        let a = DeadLetter::topic_for(&long_a);
+        assert_eq!(a.chars().count(), MAX_TOPIC_CHARS, "{a}");
+        assert!(a.starts_with("vvvv") && a.ends_with(".dlq"), "{a}");
+        assert_eq!(
+            a,
+            DeadLetter::topic_for(&long_a),
+            "the same name every time"
+        );
+        assert_ne!(
+            a,
+            DeadLetter::topic_for(&long_b),
+            "names sharing their start differ"
+        );
+        let just_over = "w".repeat(MAX_TOPIC_CHARS - 3);
+        assert_eq!(
+            DeadLetter::topic_for(&just_over).chars().count(),
+            MAX_TOPIC_CHARS
+        );
     }
 
     #[test]

@@ -1,6 +1,17 @@
-//! One engine per checkpoint: an exclusive lock on `<checkpoint dir>/lock`, held for the
-//! engine's whole life (start-up replay included) and released by the operating system when the
-//! process ends, even by a crash.
+//! One engine per checkpoint: an exclusive lock on `<root>/<folder>.lock`, the file beside the
+//! checkpoint folder it guards, held for the engine's whole life (start-up replay included) and
+//! released by the operating system when the process ends, even by a crash.
+//!
+//! The lock lives outside the folder, so deleting the folder under a running query does not
+//! delete the lock with it: a second engine is still refused while the first one runs, and the
+//! first one writes its checkpoint again, whole, from the state it holds (the folder only ever
+//! holds what its lock holder wrote). Before every checkpoint write the engine checks that the
+//! lock file at the path is still the file it locked ([`CheckpointLock::check`]); when not (the
+//! checkpoint root was deleted, or the lock file replaced), another engine may hold a new lock
+//! on the same path, so it stops with [`Error::CheckpointRemoved`] instead of writing.
+//! Lock files are never deleted (deleting a lock file another process has open lets two
+//! processes lock two different files of one name); [`crate::stream::checkpoint::reset`] leaves
+//! it, so the way to start afresh stays one call.
 //!
 //! Two instances of one query would cut different offset ranges under the same batch ids, so
 //! sink markers would make one skip records the other never counted. The lock makes a second
@@ -11,6 +22,7 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -20,6 +32,19 @@ use crate::error::{Error, Result};
 pub struct CheckpointLock {
     file: File,
     path: PathBuf,
+    /// Device and inode of the locked file, to tell it from a file made again at the same path.
+    id: (u64, u64),
+    query: String,
+    dir: PathBuf,
+}
+
+/// The lock file of the checkpoint folder `dir`: `<root>/<folder>.lock`, beside it.
+pub fn path_for(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "checkpoint".into());
+    dir.with_file_name(format!("{name}.lock"))
 }
 
 fn host() -> String {
@@ -30,10 +55,13 @@ fn host() -> String {
 }
 
 impl CheckpointLock {
-    /// Takes the lock of `dir` for `query`, or fails at once naming who holds it.
+    /// Takes the lock of the checkpoint folder `dir` for `query` (the file beside it, see
+    /// [`path_for`]) and makes the folder, or fails at once naming who holds the lock.
     pub fn acquire(dir: &Path, query: &str) -> Result<CheckpointLock> {
-        fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
-        let path = dir.join("lock");
+        let path = path_for(dir);
+        if let Some(root) = path.parent() {
+            fs::create_dir_all(root).map_err(|e| Error::file(root, e))?;
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -77,12 +105,34 @@ impl CheckpointLock {
             .and_then(|_| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(line.as_bytes()));
         written.map_err(|e| Error::file(&path, e))?;
-        Ok(CheckpointLock { file, path })
+        let meta = file.metadata().map_err(|e| Error::file(&path, e))?;
+        fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+        Ok(CheckpointLock {
+            file,
+            path,
+            id: (meta.dev(), meta.ino()),
+            query: query.into(),
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Fails with [`Error::CheckpointRemoved`] when the lock file at its path is no longer the
+    /// file this lock holds (the checkpoint root was deleted, or the file replaced): another
+    /// engine may lock the new file, so this one must not write the checkpoint again.
+    pub fn check(&self) -> Result<()> {
+        if fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id) {
+            return Ok(());
+        }
+        Err(Error::CheckpointRemoved {
+            query: self.query.clone(),
+            dir: self.dir.clone(),
+            lock: self.path.clone(),
+        })
     }
 }
 
@@ -112,5 +162,31 @@ mod tests {
         drop(first);
         CheckpointLock::acquire(&dir, "q").expect("free again after the first is dropped");
         let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_file(path_for(&dir));
+    }
+
+    /// The lock is the file beside the folder: removing the folder leaves it held (a second
+    /// lock still fails, the holder's check passes); a lock file made again at the same path
+    /// (its root deleted) is not the held one, and the holder's check says so.
+    #[test]
+    fn removing_the_folder_keeps_the_lock_and_a_replaced_lock_file_is_noticed() {
+        let root = std::env::temp_dir().join(format!("bde_lock_rm_{}", std::process::id()));
+        let dir = root.join("q");
+        let first = CheckpointLock::acquire(&dir, "q").expect("first lock");
+        assert_eq!(first.path(), root.join("q.lock"));
+        assert!(dir.is_dir(), "the folder is made with the lock");
+        fs::remove_dir_all(&dir).expect("remove the folder");
+        let err = CheckpointLock::acquire(&dir, "q").expect_err("still held");
+        assert!(matches!(err, Error::CheckpointLocked { .. }), "{err}");
+        first.check().expect("the lock itself is intact");
+        fs::remove_file(first.path()).expect("remove the lock file");
+        let second = CheckpointLock::acquire(&dir, "q").expect("a new file is a new lock");
+        let err = first
+            .check()
+            .expect_err("the file at the path is another one");
+        assert!(matches!(err, Error::CheckpointRemoved { .. }), "{err}");
+        assert!(err.to_string().contains("checkpoint::reset"), "{err}");
+        drop(second);
+        let _ = fs::remove_dir_all(&root);
     }
 }

@@ -16,8 +16,8 @@
 //!
 //! # Delivery guarantees
 //!
-//! A batch is cut (offsets `start..end`, batch time, sink plans), ordered by topic, partition and
-//! offset, and written ahead to the
+//! A batch is cut (offsets `start..end`, batch time, sink plans, the records a check refused),
+//! ordered by topic, partition and offset, and written ahead to the
 //! checkpoint before any sink runs; after every sink applied it, the checkpoint commits. A batch
 //! replayed after a crash has the same id, records and batch time, and every sink skips what it
 //! already applied: Redis (the increments and the marker in one Lua script) and MariaDB (transaction +
@@ -27,7 +27,8 @@
 //! (`tests/stream_kafka_txn.rs`: committed records visible, aborted ones hidden under
 //! `read_committed`), but a transaction alone would still duplicate a batch whose commit landed
 //! just before a crash, and the header replay check covers that without them. Dead letters are
-//! at-least-once.
+//! at-least-once. Rows a server refuses that no check models are found by bisecting the batch
+//! after the sink's retries (see [`query`]'s engine) and dead-lettered with the server's error.
 //!
 //! # Scale-out
 //!
@@ -55,7 +56,7 @@ pub use deadletter::DeadLetter;
 pub use progress::{Progress, Status, Summary};
 pub use query::{active, get, stop, stop_all, Query, StreamingQuery};
 pub use row::{decode_json, Row};
-pub use sink::{BatchInfo, Sink};
+pub use sink::{BatchInfo, Probe, Sink};
 pub use source::{DataLoss, KafkaSource, MemorySource, Source, Start};
 pub use trigger::Trigger;
 pub use window::{AggValue, Mode, WindowRow};

@@ -108,6 +108,10 @@ impl Progress {
 pub enum Status {
     Starting,
     Running,
+    /// Running, but waiting for a service that does not answer (Kafka, Redis or MariaDB): names
+    /// the service, its address and the step, and when the query gives up (see
+    /// `Query::outage_retry`).
+    Retrying(String),
     /// Stop requested: finishing the batch in flight, committing, flushing.
     Stopping,
     Stopped,
@@ -125,6 +129,7 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Status::Failed(e) => write!(f, "failed: {e}"),
+            Status::Retrying(e) => write!(f, "retrying: {e}"),
             other => write!(f, "{}", format!("{other:?}").to_lowercase()),
         }
     }
@@ -135,6 +140,9 @@ impl fmt::Display for Status {
 pub struct Summary {
     pub name: String,
     pub status: Status,
+    /// The query's checkpoint folder (absolute; empty when unknown).
+    #[serde(default)]
+    pub checkpoint: std::path::PathBuf,
     pub batches: Vec<Progress>,
     pub total_rows: u64,
     pub total_dead_letters: u64,

@@ -21,7 +21,17 @@
 //! window's last emission as `delta` (equal in append mode), so additive sinks (`ZINCRBY`,
 //! `… DURATION = DURATION + VALUES(DURATION)`) stay exact in every mode and across scaled-out
 //! consumers (a session that merges with another is a new window: its delta is its whole total).
-//! [`WindowState::flush`] emits every open window (the final flush on stop).
+//!
+//! The final flush on stop ([`WindowState::flush`]) emits a window once, whatever comes after:
+//! - append mode: every open window is emitted and closed, and the watermark moves to the end
+//!   of the last one. After a restart, a processing-time row counts from that end on (its time is
+//!   the batch time, or the watermark when the batch time is below it: a restart within a flushed
+//!   window counts in the next window), and an event-time row before it is late. So a window is
+//!   never written twice, which a sink that inserts rows (`Merge::Insert`) would keep as two
+//!   partial rows.
+//! - update and complete modes: the changed (update) or all (complete) windows are emitted and
+//!   kept open, marked as emitted; a restart goes on adding to them and emits their change (the
+//!   `delta`), as every batch of these modes does.
 //!
 //! Arithmetic is checked everywhere: a sum that would leave `i64` is an error, never a wrapped
 //! value or a panic (the window operator's check sends such rows to the dead-letter topic before
@@ -411,13 +421,19 @@ impl WindowState {
     /// The cells a row at `t_ms` of `key` counts in, as `(start, key)`; for sessions one cell per
     /// key (every open session of the key and the row may merge into one).
     pub fn cells_of(&self, t_ms: i64, key: &str) -> Vec<(i64, String)> {
-        if self.is_session() {
-            return vec![(i64::MIN, key.to_string())];
-        }
-        self.starts_of(t_ms)
+        self.cell_starts(t_ms)
             .into_iter()
             .map(|s| (s, key.to_string()))
             .collect()
+    }
+
+    /// The starts of [`WindowState::cells_of`], the same for every key: what a check needs to
+    /// name a row's cells without a copy of its key per cell.
+    pub fn cell_starts(&self, t_ms: i64) -> Vec<i64> {
+        if self.is_session() {
+            return vec![i64::MIN];
+        }
+        self.starts_of(t_ms)
     }
 
     /// What the cell (as [`WindowState::cells_of`] names it) holds now, and the row it would emit
@@ -624,6 +640,31 @@ impl WindowState {
             changed.push(((start, key.to_string()), cell));
         } else {
             let starts = self.starts_of(t_ms);
+            if let [s] = starts[..] {
+                // one window (tumbling): one copy of the key, for the look-up and the entry
+                let id = (s, key.to_string());
+                let ok = self.open.get(&id).is_none_or(|c| {
+                    self.aggs
+                        .iter()
+                        .zip(&c.accs)
+                        .zip(values)
+                        .all(|(((kind, _), a), v)| a.can_add(*kind, *v))
+                });
+                if !ok {
+                    return Err(self.overflow(key, s, values));
+                }
+                let end = self.window_end(s);
+                let cell = self
+                    .open
+                    .entry(id)
+                    .or_insert_with(|| Cell { end, ..fresh() });
+                for (i, (kind, _)) in self.aggs.iter().enumerate() {
+                    // cannot fail: checked above
+                    let _ = cell.accs[i].add(*kind, values[i]);
+                }
+                self.max_seen = Some(self.max_seen.map_or(t_ms, |m| m.max(t_ms)));
+                return Ok(true);
+            }
             // checked before anything changes, so the cells are updated in place
             for s in &starts {
                 let id = (*s, key.to_string());
@@ -741,8 +782,11 @@ impl WindowState {
         Ok(out)
     }
 
-    /// Emits every open window (final flush; in update mode the changed ones), leaving the
-    /// watermark where it was.
+    /// The final flush (on stop). In append mode: emits every open window and closes it, the
+    /// watermark moving to the end of the last one, so no window is emitted twice when the query
+    /// restarts within it (see the module doc). In update and complete modes: emits the changed
+    /// (update) or all (complete) windows and keeps them open, marked as emitted, so a restart
+    /// goes on adding to them and emits their change.
     pub fn flush(&mut self) -> Result<Vec<WindowRow>> {
         let out = self
             .open
@@ -750,7 +794,14 @@ impl WindowState {
             .filter(|(_, c)| self.mode != Mode::Update || self.changed(c))
             .map(|((start, key), c)| self.emitted_row(*start, key, c))
             .collect::<Result<Vec<_>>>()?;
-        self.open.clear();
+        if self.mode == Mode::Append {
+            if let Some(end) = self.open.values().map(|c| c.end).max() {
+                self.watermark = Some(self.watermark.map_or(end, |w| w.max(end)));
+            }
+            self.open.clear();
+        } else {
+            self.mark(&out);
+        }
         Ok(out)
     }
 
@@ -824,13 +875,13 @@ impl WindowState {
             Ok(s) => s,
             Err(e) => self.migrated(v).ok_or_else(|| {
                 invalid(format!(
-                    "window state in checkpoint: {e}; use a new query name or delete its checkpoint"
+                    "window state in checkpoint: {e}; use a new query name or reset its checkpoint (`stream::checkpoint::reset`)"
                 ))
             })?,
         };
         if s.shape != self.shape || s.aggs != self.aggs {
             return Err(invalid(format!(
-                "the checkpoint holds windows {:?} with {:?} but the query asks for {:?} with {:?}: use a new query name or delete its checkpoint",
+                "the checkpoint holds windows {:?} with {:?} but the query asks for {:?} with {:?}: use a new query name or reset its checkpoint (`stream::checkpoint::reset`)",
                 s.shape, s.aggs, self.shape, self.aggs
             )));
         }
@@ -933,7 +984,16 @@ mod tests {
         assert_eq!(sums(&out), [(15, "A", 2), (20, "A", 1)]);
         let rest = w.flush().expect("window");
         assert_eq!(sums(&rest), [(30, "A", 5)]);
-        assert_eq!(w.watermark(), Some(26 * S), "flush keeps the watermark");
+        assert_eq!(
+            w.watermark(),
+            Some(35 * S),
+            "the flush closes [30, 35): the watermark moves to its end"
+        );
+        assert!(
+            !w.add(34 * S, "A", &[1]).expect("window"),
+            "late after the flush"
+        );
+        assert!(w.add(35 * S, "A", &[1]).expect("window"));
     }
 
     #[test]

@@ -118,7 +118,11 @@ class Lab:
         if os.geteuid() == 0:
             args.append("--allow-root")  # JupyterLab refuses root without it
         self.log_path = OUT / "jupyterlab.log"
-        self.log_file = open(self.log_path, "w")
+        # JupyterLab prints its URL with the token: the log is readable by this user only (as
+        # kernel/lab.sh keeps its own).
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        self.log_file = os.fdopen(fd, "w")
         # The token goes through the environment, not the command line (where ps shows it).
         env = {**os.environ, "BDE_FAST": "1", "JUPYTER_TOKEN": self.token}
         self.proc = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT, env=env,

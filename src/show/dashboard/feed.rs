@@ -331,6 +331,7 @@ mod tests {
         let s = Summary {
             name: "q".into(),
             status: Status::Running,
+            checkpoint: Default::default(),
             batches: vec![batch(0, 10_000, 5, 100), batch(1, 12_000, 40, 200)],
             total_rows: 45,
             total_dead_letters: 1,
@@ -354,6 +355,7 @@ mod tests {
         let s = Summary {
             name: "q".into(),
             status: Status::Stopped,
+            checkpoint: Default::default(),
             batches: vec![],
             total_rows: 0,
             total_dead_letters: 0,
@@ -378,6 +380,7 @@ mod tests {
         let summary = |status| Summary {
             name: "other-kernel-q".into(),
             status,
+            checkpoint: Default::default(),
             batches: vec![batch(0, 1_000, 4, 10)],
             total_rows: 4,
             total_dead_letters: 0,

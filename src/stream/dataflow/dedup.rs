@@ -156,7 +156,7 @@ impl<T: Data> Op<T, T> for Dedup<T> {
     fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
         self.state = serde_json::from_value(state.clone()).map_err(|e| {
             Error::invalid(format!(
-                "duplicate-drop state in checkpoint: {e}; use a new query name or delete its checkpoint"
+                "duplicate-drop state in checkpoint: {e}; use a new query name or reset its checkpoint (`stream::checkpoint::reset`)"
             ))
         })?;
         Ok(())

@@ -61,7 +61,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::error::Result;
 use crate::stream::row::Row;
-use crate::stream::sink::{BatchInfo, Sink};
+use crate::stream::sink::{BatchInfo, Probe, Sink};
 use crate::stream::source::Source;
 
 /// What a stream can carry: plain data, shared across the engine's threads.
@@ -329,6 +329,9 @@ pub(crate) trait Pipe<R>: Send {
     fn open(&mut self, query: &str, settings: &Settings) -> Result<()>;
     fn plan(&mut self, batch: &BatchInfo) -> Result<serde_json::Value>;
     fn check(&self, batch: &BatchInfo, rows: &[R]) -> Refusals;
+    /// Computes `rows` through the operators (no state moves on) and tries the output with
+    /// [`Sink::probe`].
+    fn probe(&mut self, batch: &BatchInfo, rows: &[R]) -> Option<Result<Probe>>;
     fn apply(&mut self, batch: &BatchInfo, rows: &[R], plan: &serde_json::Value) -> Result<u64>;
     fn state(&self) -> serde_json::Value;
     fn restore(&mut self, state: &serde_json::Value) -> Result<()>;
@@ -356,6 +359,15 @@ impl<R: Data, T: Data> Pipe<R> for Ended<R, T> {
     fn check(&self, batch: &BatchInfo, rows: &[R]) -> Refusals {
         self.ops
             .check(batch, rows, &|out: &[T]| self.sink.check(batch, out))
+    }
+    fn probe(&mut self, batch: &BatchInfo, rows: &[R]) -> Option<Result<Probe>> {
+        // run computes from the committed state and keeps its result only until `commit`,
+        // which a probe never calls: the apply that follows computes afresh
+        let out = match self.ops.run(batch, Rows::Borrowed(rows)) {
+            Ok(out) => out,
+            Err(e) => return Some(Err(e)),
+        };
+        self.sink.probe(batch, &out)
     }
     fn apply(&mut self, batch: &BatchInfo, rows: &[R], plan: &serde_json::Value) -> Result<u64> {
         let out = self.ops.run(batch, Rows::Borrowed(rows))?;

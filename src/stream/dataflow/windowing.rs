@@ -7,10 +7,15 @@
 //! ([`Op::commit`]), so a retried or replayed batch emits the same windows.
 //!
 //! [`Op::check`] refuses, as dead letters, the rows that would always fail or harm the query:
-//! - an event time more than [`Timed::max_future`] ahead of the batch's processing time
-//!   (default [`DEFAULT_MAX_FUTURE`], one day: wider than any time-zone offset between naive local
-//!   event times and the engine's clock, far below a typo's year 2092). Such a row would move the
-//!   watermark past every later record, which would all be dropped as late;
+//! - an event time too far ahead of the batch's processing time. The rule: an event time may lead
+//!   the batch's processing time by at most the watermark delay plus [`FUTURE_SKEW`] (one second
+//!   for the producers' clocks), unless [`Timed::max_future`] sets another bound. A row further
+//!   ahead would move the watermark past the batch's own time, and every row on time after it
+//!   would be dropped as late (one event 12 h ahead under a 5 s delay dropped 12 h of rows); such
+//!   a row goes to the dead-letter topic with the reason instead (its time is wrong, so no branch
+//!   applies it), and the watermark stays where the rows on time put it. Event times are instants
+//!   (see the README's time zones), so no time-zone margin is needed. Rows below the watermark
+//!   are late: dropped and counted (the progress's `late`), as in Spark, by the window alone;
 //! - a value that would push its window's sum out of `i64`, or out of what the sink downstream
 //!   accepts (its `check` on the window row the cell could become, e.g. `DURATION INT(10)` or a
 //!   `LAST_ACTION` longer than `VARCHAR(45)` for a MariaDB sink). A sink's limits on a number are
@@ -30,11 +35,16 @@ use crate::stream::row::Row;
 use crate::stream::sink::BatchInfo;
 use crate::stream::window::{AggKind, Mode, Pending, Shape, WindowRow, WindowState};
 
-/// How far ahead of the batch's processing time an event time may be by default (one day).
-pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
+/// How much further than the watermark delay an event time may lead the batch's processing
+/// time by default (producers' clocks a little ahead of the engine's): see the module doc.
+pub const FUTURE_SKEW: Duration = Duration::from_secs(1);
 
-/// A window cell: (window start, key), as [`WindowState::cells_of`] names it.
-type Cell = (i64, String);
+/// The default bound on how far an event time may lead the batch's processing time: the
+/// watermark delay plus [`FUTURE_SKEW`].
+pub fn default_max_future(delay: Duration) -> Duration {
+    delay.saturating_add(FUTURE_SKEW)
+}
+
 type KeyFn<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;
 type IntFn<T> = Arc<dyn Fn(&T) -> i64 + Send + Sync>;
 
@@ -64,7 +74,8 @@ pub struct Timed<T, R> {
     pub(crate) stream: Stream<T, R>,
     pub(crate) time: Time<T>,
     pub(crate) delay: Duration,
-    pub(crate) max_future: Duration,
+    /// Set by [`Timed::max_future`]; `None`: [`default_max_future`] of the delay.
+    pub(crate) max_future: Option<Duration>,
 }
 
 impl<T, R> Clone for Timed<T, R> {
@@ -86,7 +97,7 @@ impl<T: Data, R: Row> Stream<T, R> {
             stream: self.clone(),
             time: Time::Processing,
             delay,
-            max_future: DEFAULT_MAX_FUTURE,
+            max_future: None,
         }
     }
 
@@ -101,16 +112,17 @@ impl<T: Data, R: Row> Stream<T, R> {
             stream: self.clone(),
             time: Time::Event(Arc::new(time_ms)),
             delay,
-            max_future: DEFAULT_MAX_FUTURE,
+            max_future: None,
         }
     }
 }
 
 impl<T: Data, R: Row> Timed<T, R> {
     /// Event times more than `ahead` after the batch's processing time are dead letters (default
-    /// [`DEFAULT_MAX_FUTURE`]); `Duration::MAX` accepts any time. Only used with event time.
+    /// the watermark delay plus [`FUTURE_SKEW`], see [`default_max_future`]); `Duration::MAX`
+    /// accepts any time. Only used with event time.
     pub fn max_future(mut self, ahead: Duration) -> Timed<T, R> {
-        self.max_future = ahead;
+        self.max_future = Some(ahead);
         self
     }
 
@@ -255,8 +267,11 @@ impl<T: Data, R: Row> Windowing<T, R> {
     pub fn agg(self, aggs: impl IntoIterator<Item = Agg<T>>) -> Stream<WindowRow, R> {
         let aggs: Arc<Vec<Agg<T>>> = Arc::new(aggs.into_iter().collect());
         let (time, key, mode) = (self.timed.time.clone(), self.key.clone(), self.mode);
-        let (shape, delay, max_future) =
-            (self.window.shape(), self.timed.delay, self.timed.max_future);
+        let (shape, delay) = (self.window.shape(), self.timed.delay);
+        let max_future = self
+            .timed
+            .max_future
+            .unwrap_or_else(|| default_max_future(delay));
         self.timed.stream.then(move || {
             Box::new(WindowOp {
                 shape,
@@ -273,9 +288,6 @@ impl<T: Data, R: Row> Windowing<T, R> {
     }
 }
 
-/// A row's window cells and values when it is aggregated.
-type Counted = Option<(Vec<Cell>, Vec<i64>)>;
-
 /// The window operator: rows in, window rows out.
 struct WindowOp<T> {
     shape: Shape,
@@ -291,9 +303,15 @@ struct WindowOp<T> {
 }
 
 impl<T> WindowOp<T> {
-    fn time_of(&self, batch: &BatchInfo, r: &T) -> i64 {
+    /// A row's time: its event time, or the batch's processing time, never below the watermark
+    /// of `state` (only after an append-mode final flush is the watermark above the batch time:
+    /// rows of a restart within a flushed window count in the next one, see
+    /// [`WindowState::flush`]).
+    fn time_of(&self, state: &WindowState, batch: &BatchInfo, r: &T) -> i64 {
         match &self.time {
-            Time::Processing => batch.batch_time_ms,
+            Time::Processing => batch
+                .batch_time_ms
+                .max(state.watermark().unwrap_or(i64::MIN)),
             Time::Event(f) => f(r),
         }
     }
@@ -301,14 +319,20 @@ impl<T> WindowOp<T> {
     fn event_time(&self) -> bool {
         matches!(self.time, Time::Event(_))
     }
-
-    fn values(&self, r: &T) -> Vec<i64> {
-        self.aggs.iter().map(|a| (a.value)(r)).collect()
-    }
 }
 
-fn with_all(p: &[Pending], values: &[i64]) -> Option<Vec<Pending>> {
-    p.iter().zip(values).map(|(p, v)| p.with(*v)).collect()
+/// Adds one row's values to `p` (one per aggregate), in place; `false` (and `p` unchanged) when
+/// a sum would leave `i64`.
+fn add_all(p: &mut [Pending], values: &[i64]) -> bool {
+    if p.iter().zip(values).any(|(p, v)| p.with(*v).is_none()) {
+        return false;
+    }
+    for (p, v) in p.iter_mut().zip(values) {
+        if let Some(next) = p.with(*v) {
+            *p = next;
+        }
+    }
+    true
 }
 
 impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
@@ -337,75 +361,94 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
         }
         let latest = batch.batch_time_ms.saturating_add(ms(self.max_future));
         let n = self.aggs.len();
-        // Each row's time, and its cells and values when it is aggregated (not too far in the
-        // future, not late): the key and values are read once per row.
-        let counted: Vec<(i64, Counted)> = rows
-            .iter()
-            .map(|r| {
-                let t = self.time_of(batch, r);
-                let counts = !((self.event_time() && t > latest) || state.is_late(t));
-                (
-                    t,
-                    counts.then(|| (state.cells_of(t, &(self.key)(r)), self.values(r))),
-                )
-            })
-            .collect();
+        // Each row's time (as an index into `times`, which holds each run of equal times once
+        // with its window starts: under processing time a batch has one) and, when it is
+        // aggregated (not too far in the future, not late), its key; the key and values are
+        // read once per row, the values into one flat list (`n` per aggregated row).
+        let mut times: Vec<(i64, Vec<i64>)> = Vec::new();
+        let mut values: Vec<i64> = Vec::new();
+        let mut counted: Vec<(usize, Option<(String, usize)>)> = Vec::with_capacity(rows.len());
+        for r in rows {
+            let t = self.time_of(state, batch, r);
+            if times.last().is_none_or(|(last, _)| *last != t) {
+                times.push((t, state.cell_starts(t)));
+            }
+            let counts = !((self.event_time() && t > latest) || state.is_late(t));
+            let row = counts.then(|| {
+                let at = values.len();
+                values.extend(self.aggs.iter().map(|a| (a.value)(r)));
+                ((self.key)(r), at)
+            });
+            counted.push((times.len() - 1, row));
+        }
+        // A cell, (window start, key), borrowing the row's key.
+        type CellRef<'k> = (i64, &'k str);
+        let cell = |start: i64, key: &str| (start, key.to_string());
         // Cells whose every row passes downstream: a sink's limits on a number are ranges, and a
         // cell's bounds only widen row by row, so when the bounds after all its rows pass, so
         // does every row's. One question per cell instead of one per row; a cell that fails is
         // checked row by row below to find the culprits.
-        let mut whole: HashMap<&Cell, (i64, Vec<Pending>)> = HashMap::new();
-        let mut overflow: HashSet<&Cell> = HashSet::new();
-        for (t, row) in &counted {
-            let Some((cells, values)) = row else { continue };
-            for cell in cells {
+        let mut whole: HashMap<CellRef, (i64, Vec<Pending>)> = HashMap::new();
+        let mut overflow: HashSet<CellRef> = HashSet::new();
+        for (ti, row) in &counted {
+            let Some((key, at)) = row else { continue };
+            let (t, starts) = &times[*ti];
+            let vals = &values[*at..*at + n];
+            for s in starts {
+                let c = (*s, key.as_str());
                 let e = whole
-                    .entry(cell)
+                    .entry(c)
                     .or_insert_with(|| (*t, vec![Pending::default(); n]));
-                match with_all(&e.1, values) {
-                    Some(p) => e.1 = p,
-                    None => {
-                        overflow.insert(cell);
-                    }
+                if !add_all(&mut e.1, vals) {
+                    overflow.insert(c);
                 }
             }
         }
-        let clean: HashSet<&Cell> = whole
+        let clean: HashSet<CellRef> = whole
             .iter()
-            .filter(|(cell, _)| !overflow.contains(*cell))
-            .filter(|(cell, (t, p))| {
+            .filter(|(c, _)| !overflow.contains(*c))
+            .filter(|((s, k), (t, p))| {
                 state
-                    .bounds(cell, *t, p)
+                    .bounds(&cell(*s, k), *t, p)
                     .is_some_and(|c| down(&c).is_empty())
             })
-            .map(|(cell, _)| *cell)
+            .map(|(c, _)| *c)
             .collect();
-        // cell -> what the rows kept so far may add
-        let mut extra: HashMap<&Cell, Vec<Pending>> = HashMap::new();
+        // cell -> what the rows kept so far may add. A clean cell needs none of it: any subset
+        // of its rows stays within the bounds checked above (its sums did not overflow), so a
+        // row whose cells are all clean passes without a look.
+        let mut extra: HashMap<CellRef, Vec<Pending>> = HashMap::new();
         let mut refused = Vec::new();
-        'rows: for (i, (t, row)) in counted.iter().enumerate() {
+        'rows: for (i, (ti, row)) in counted.iter().enumerate() {
+            let (t, starts) = &times[*ti];
             let t = *t;
             if self.event_time() && t > latest {
                 refused.push((
                     i,
                     format!(
-                        "event time {} is more than {:?} after the batch's processing time {}: it would move the watermark past every later record (raise `max_future` if such times are real)",
-                        fmt_ms(t), self.max_future, fmt_ms(batch.batch_time_ms)
+                        "event time {} is more than {:?} after the batch's processing time {} (the watermark delay {:?} plus {:?}, or `max_future`): it would move the watermark {:?} past the batch's time, and the rows on time after it would be dropped as late (raise `max_future` if such times are real)",
+                        fmt_ms(t), self.max_future, fmt_ms(batch.batch_time_ms), self.delay, FUTURE_SKEW,
+                        Duration::from_millis(u64::try_from(t.saturating_sub(batch.batch_time_ms).saturating_sub(ms(self.delay))).unwrap_or(0))
                     ),
                 ));
                 continue;
             }
-            let Some((cells, values)) = row else {
+            let Some((key, at)) = row else {
                 continue; // late: dropped by run, never aggregated
             };
-            let mut next: Vec<(&Cell, Vec<Pending>)> = Vec::with_capacity(cells.len());
-            for cell in cells {
-                let seen = extra
-                    .get(cell)
+            if starts.iter().all(|s| clean.contains(&(*s, key.as_str()))) {
+                continue;
+            }
+            let values = &values[*at..*at + n];
+            let k = key;
+            let mut next: Vec<(CellRef, Vec<Pending>)> = Vec::with_capacity(starts.len());
+            for s in starts {
+                let c = (*s, key.as_str());
+                let mut after = extra
+                    .get(&c)
                     .cloned()
                     .unwrap_or_else(|| vec![Pending::default(); n]);
-                let k = &cell.1;
-                let Some(after) = with_all(&seen, values) else {
+                if !add_all(&mut after, values) {
                     refused.push((
                         i,
                         format!(
@@ -413,9 +456,9 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
                         ),
                     ));
                     continue 'rows;
-                };
-                if !clean.contains(cell) {
-                    let Some(candidates) = state.bounds(cell, t, &after) else {
+                }
+                if !clean.contains(&c) {
+                    let Some(candidates) = state.bounds(&cell(*s, k), t, &after) else {
                         refused.push((
                             i,
                             format!(
@@ -436,7 +479,7 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
                         continue 'rows;
                     }
                 }
-                next.push((cell, after));
+                next.push((c, after));
             }
             extra.extend(next);
         }
@@ -451,14 +494,17 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
         let out = if batch.flush {
             next.flush()?
         } else {
+            let mut values = Vec::with_capacity(self.aggs.len());
             for r in rows.iter() {
-                let t = self.time_of(batch, r);
+                let t = self.time_of(&next, batch, r);
                 if next.is_late(t) {
                     // the key and values of a late row are never read (as in the check)
                     next.drop_late();
                     continue;
                 }
-                next.add(t, &(self.key)(r), &self.values(r))?;
+                values.clear();
+                values.extend(self.aggs.iter().map(|a| (a.value)(r)));
+                next.add(t, &(self.key)(r), &values)?;
             }
             next.end_batch(match self.time {
                 Time::Processing => Some(batch.batch_time_ms),

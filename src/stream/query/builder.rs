@@ -35,9 +35,11 @@ pub struct Query {
     pub(super) checkpoint_root: Option<PathBuf>,
     pub(super) replace: bool,
     pub(super) final_flush: bool,
+    pub(super) dead_letter_refused: bool,
     pub(super) quiet: bool,
     pub(super) listener: Option<Listener>,
     pub(super) deadline: Duration,
+    pub(super) outage_retry: Duration,
 }
 
 impl Query {
@@ -51,9 +53,11 @@ impl Query {
             checkpoint_root: None,
             replace: false,
             final_flush: true,
+            dead_letter_refused: false,
             quiet: false,
             listener: None,
             deadline: BOUNDED_RUN_DEADLINE,
+            outage_retry: crate::stream::query::OUTAGE_RETRY,
         }
     }
     pub fn trigger(mut self, trigger: Trigger) -> Query {
@@ -69,7 +73,8 @@ impl Query {
         self.settings = settings;
         self
     }
-    /// Checkpoint root folder (default `Settings.checkpoint_dir`); the query uses `<root>/<name>`.
+    /// Checkpoint root folder (default `Settings.checkpoint_dir`); the query uses `<root>/<name>`
+    /// (a relative root is made absolute against the working directory when the query starts).
     pub fn checkpoint_dir(mut self, root: impl Into<PathBuf>) -> Query {
         self.checkpoint_root = Some(root.into());
         self
@@ -95,10 +100,28 @@ impl Query {
         self.listener = Some(Arc::new(f));
         self
     }
+    /// When a sink refuses a batch and bisecting it cannot find the rows to blame (the sink
+    /// cannot try rows apart, or its server refuses only the rows together), send that branch's
+    /// rows of the batch to the dead-letter topic and go on, instead of failing the query on the
+    /// batch at every restart (the default, `false`). Rows the bisecting finds are dead-lettered
+    /// either way.
+    pub fn dead_letter_refused_batches(mut self, yes: bool) -> Query {
+        self.dead_letter_refused = yes;
+        self
+    }
+
     /// How long a bounded run (`Trigger::Once`, `Trigger::AvailableNow`) may take before the
     /// query fails with a timeout naming the partitions still behind (default 10 minutes).
     pub fn deadline(mut self, d: Duration) -> Query {
         self.deadline = d;
+        self
+    }
+    /// How long the running query retries Kafka, Redis or MariaDB when it does not answer (a
+    /// restart, a network blip) before it fails (default 30 s, [`crate::stream::query::OUTAGE_RETRY`]).
+    /// Meanwhile its status is `retrying: <service> at <address> …`; the batch in flight is
+    /// applied once when the service is back. `Duration::ZERO` fails at the first error.
+    pub fn outage_retry(mut self, d: Duration) -> Query {
+        self.outage_retry = d;
         self
     }
 
@@ -142,10 +165,13 @@ impl Query {
             }
             old.stop()?;
         }
+        // Absolute, so the status names the folder wherever the kernel runs.
         let cp_dir = checkpoint::dir_for(
-            self.checkpoint_root
-                .as_ref()
-                .unwrap_or(&self.settings.checkpoint_dir),
+            &crate::config::absolute(
+                self.checkpoint_root
+                    .clone()
+                    .unwrap_or_else(|| self.settings.checkpoint_dir.clone()),
+            ),
             &self.name,
         );
         let lock = CheckpointLock::acquire(&cp_dir, &self.name)?;

@@ -3,11 +3,23 @@
 //! One batch goes: **cut** (read up to the end offsets, at most `max_records`; every batch is
 //! ordered by topic, partition and offset, so a replay sees the rows in the same order), **decode**
 //! (undecodable values and rows a sink would always reject become dead letters), **write ahead**
-//! (the batch's range, batch time and sink plans go to the checkpoint's `pending`), **apply** (each
-//! sink, retried; sinks skip what they applied before), **commit** (offsets, window state,
-//! `pending` cleared). A restart finds a pending batch and replays it first, with the same id,
-//! records and batch time. Named crash points ([`crate::stream::crashpoint`]) sit between the
-//! steps.
+//! (the batch's range, batch time, sink plans and the records the checks refused go to the
+//! checkpoint's `pending`), **apply** (each sink, retried; sinks skip what they applied before),
+//! **commit** (offsets, window state, `pending` cleared). A restart finds a pending batch and
+//! replays it first, with the same id, records and batch time, and leaves out exactly the
+//! records the first run refused (not what the checks say now: a column widened in between
+//! would keep a row the first run left out). Named crash points ([`crate::stream::crashpoint`])
+//! sit between the steps.
+//!
+//! Rows the server refuses: when a sink still fails a batch after its retries with an error
+//! that is not a connection failure, the engine bisects the batch with [`Pipe::probe`] (rows tried
+//! and rolled back): it grows a set the server accepts, halving every part it refuses down to
+//! single rows, so a row that fails only beside another (a duplicate key within the batch) is
+//! found too. Those rows are dead-lettered with the server's error and left out of that branch
+//! only (the branches before it wrote them already); the positions go to `pending` before the
+//! branch applies the rest, so a replay does the same. When bisecting cannot help (the sink
+//! cannot try rows, the server accepts every row apart), the error says so and names the way
+//! out: [`Query::dead_letter_refused_batches`](crate::stream::Query::dead_letter_refused_batches).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -16,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::stream::checkpoint::{self, Checkpoint, PendingBatch};
+use crate::stream::checkpoint::{self, Checkpoint, PendingBatch, RecordPos};
 use crate::stream::clock::Clock;
 use crate::stream::crashpoint;
 use crate::stream::dataflow::Pipe;
@@ -25,8 +37,9 @@ use crate::stream::lock::CheckpointLock;
 use crate::stream::progress::{Progress, Status};
 use crate::stream::query::builder::{Listener, Query};
 use crate::stream::query::handle::Shared;
+use crate::stream::query::outage;
 use crate::stream::row::Row;
-use crate::stream::sink::BatchInfo;
+use crate::stream::sink::{BatchInfo, Probe};
 use crate::stream::source::{self, Limits, Msg, Source, SourceReader};
 use crate::stream::trigger::Trigger;
 
@@ -50,17 +63,32 @@ pub(super) struct Engine<T: Row> {
     cp_dir: PathBuf,
     settings: Settings,
     final_flush: bool,
+    /// When bisecting cannot help, dead-letter the branch's rows of the batch and go on.
+    dead_letter_refused: bool,
     deadline: Duration,
+    /// How long a step is retried while a service does not answer (see [`outage`]).
+    outage_retry: Duration,
     listener: Option<Listener>,
     shared: Arc<Shared>,
     /// Held for the engine's life: one engine per checkpoint.
-    _lock: CheckpointLock,
+    lock: CheckpointLock,
 }
 
 /// A batch's decoded rows and the records that became dead letters.
 struct Decoded<T> {
     rows: Vec<T>,
     dead: Vec<DeadLetter>,
+    /// The batch's records, in order (kept for dead letters of rows a server refuses).
+    msgs: Vec<Msg>,
+    /// The record of each row, by index into `msgs`.
+    origin: Vec<usize>,
+    /// The records whose rows a check refused (see `PendingBatch::refused`).
+    refused: Vec<RecordPos>,
+}
+
+/// Where a record is.
+fn pos_of(m: &Msg) -> RecordPos {
+    (m.topic.clone(), m.partition, m.offset)
 }
 
 /// The state one run of the loop carries.
@@ -90,11 +118,28 @@ impl<T: Row> Engine<T> {
             cp_dir,
             settings: q.settings,
             final_flush: q.final_flush,
+            dead_letter_refused: q.dead_letter_refused,
             deadline: q.deadline,
+            outage_retry: q.outage_retry,
             listener: q.listener,
             shared,
-            _lock: lock,
+            lock,
         }
+    }
+
+    /// Writes the checkpoint, after checking that the engine still holds the lock at its path
+    /// ([`CheckpointLock::check`]). A checkpoint folder removed under the running query (the
+    /// lock beside it still held) is written again, whole, from the engine's state, and said so.
+    fn save(&self, cp: &Checkpoint) -> Result<()> {
+        self.lock.check()?;
+        if !self.cp_dir.is_dir() {
+            eprintln!(
+                "query {}: its checkpoint {} was removed while it ran; written again from the running query (to start afresh, stop it and call `stream::checkpoint::reset`)",
+                self.name,
+                self.cp_dir.display()
+            );
+        }
+        cp.save(&self.cp_dir)
     }
 
     fn stopping(&self) -> bool {
@@ -106,7 +151,7 @@ impl<T: Row> Engine<T> {
         let mut cp = Checkpoint::load(&self.cp_dir, &self.name)?;
         if cp.epoch.is_empty() {
             cp.epoch = checkpoint::new_epoch();
-            cp.save(&self.cp_dir)?;
+            self.save(&cp)?;
         }
         // Sinks know the query by name and checkpoint lineage (see `Checkpoint::epoch`).
         self.identity = format!("{}@{}", self.name, cp.epoch);
@@ -120,7 +165,7 @@ impl<T: Row> Engine<T> {
         if cp.offsets != *reader.position() && cp.pending.is_none() {
             // Pin the resolved starting offsets, so a restart does not move to a newer "latest".
             cp.offsets = reader.position().clone();
-            cp.save(&self.cp_dir)?;
+            self.save(&cp)?;
         }
         let mut st = RunState {
             cp,
@@ -133,9 +178,11 @@ impl<T: Row> Engine<T> {
             let msgs = if p.flush {
                 Vec::new()
             } else {
-                st.reader
-                    .read(&p.end, usize::MAX, REPLAY_READ_WAIT, true)?
-                    .0
+                let reader = &mut st.reader;
+                outage::ride_out(&self.shared, self.outage_retry, "replay's read", || {
+                    reader.read(&p.end, usize::MAX, REPLAY_READ_WAIT, true)
+                })?
+                .0
             };
             let read_ms = started.elapsed().as_millis() as u64;
             self.run_batch(&mut st, p, msgs, true, started, read_ms)?;
@@ -159,6 +206,8 @@ impl<T: Row> Engine<T> {
         };
         let mut last_start: Option<Instant> = None;
         while !self.stopping() {
+            // an idle query notices a lost lock too, not only at its next write
+            self.lock.check()?;
             if let Some(ls) = last_start {
                 let due = ls + interval;
                 while Instant::now() < due && !self.stopping() {
@@ -171,7 +220,12 @@ impl<T: Row> Engine<T> {
             last_start = Some(Instant::now());
             let targets = match &fixed_targets {
                 Some(t) => t.clone(),
-                None => st.reader.end_offsets()?,
+                None => {
+                    let reader = &mut st.reader;
+                    outage::ride_out(&self.shared, self.outage_retry, "read end offsets", || {
+                        reader.end_offsets()
+                    })?
+                }
             };
             source::check_not_behind(st.reader.position(), &targets, &self.name)?;
             let behind = source::is_behind(st.reader.position(), &targets);
@@ -196,15 +250,18 @@ impl<T: Row> Engine<T> {
             // Processing time never goes backwards, across runs too (see `Checkpoint::last_batch_time_ms`).
             let batch_time = self.clock.now_ms().max(st.cp.last_batch_time_ms);
             let started = Instant::now();
+            let reader = &mut st.reader;
+            let max = self.limits.max_records;
             let (msgs, end) =
-                st.reader
-                    .read(&targets, self.limits.max_records, READ_WAIT, false)?;
+                outage::ride_out(&self.shared, self.outage_retry, "read records", || {
+                    reader.read(&targets, max, READ_WAIT, false)
+                })?;
             let read_ms = started.elapsed().as_millis() as u64;
             if msgs.is_empty() && !wants_empty {
                 if end != *st.reader.position() {
                     // only gaps (transaction markers, compacted offsets): move past them
                     st.cp.offsets = end.clone();
-                    st.cp.save(&self.cp_dir)?;
+                    self.save(&st.cp)?;
                     st.reader.commit(&end);
                 }
                 continue;
@@ -216,6 +273,8 @@ impl<T: Row> Engine<T> {
                 batch_time_ms: batch_time,
                 flush: false,
                 plans: Vec::new(),
+                refused: None,
+                refused_by: Vec::new(),
             };
             self.run_batch(&mut st, pending, msgs, false, started, read_ms)?;
             if self.trigger == Trigger::Once {
@@ -230,6 +289,8 @@ impl<T: Row> Engine<T> {
                 batch_time_ms: self.clock.now_ms().max(st.cp.last_batch_time_ms),
                 flush: true,
                 plans: Vec::new(),
+                refused: None,
+                refused_by: Vec::new(),
             };
             self.run_batch(&mut st, pending, Vec::new(), false, Instant::now(), 0)?;
         }
@@ -237,8 +298,14 @@ impl<T: Row> Engine<T> {
     }
 
     /// Decodes the records (ordered by topic, partition, offset) and drops the rows a sink would
-    /// always reject; both become dead letters with their reason.
-    fn decode(&self, info: &BatchInfo, mut msgs: Vec<Msg>) -> Decoded<T> {
+    /// always reject; both become dead letters with their reason. With `decided` (a replay), the
+    /// rows dropped are exactly those records, whatever the checks say now.
+    fn decode(
+        &self,
+        info: &BatchInfo,
+        mut msgs: Vec<Msg>,
+        decided: Option<&[RecordPos]>,
+    ) -> Decoded<T> {
         msgs.sort_by(|a, b| {
             (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset))
         });
@@ -260,12 +327,88 @@ impl<T: Row> Engine<T> {
                 )),
             }
         }
-        let mut rejected: Vec<(usize, String)> = self
-            .sinks
+        let mut rejected: Vec<(usize, String)> = match decided {
+            None => self.check_all(info, &rows),
+            Some(decided) => {
+                let set: std::collections::HashSet<(&str, i32, i64)> = decided
+                    .iter()
+                    .map(|(t, p, o)| (t.as_str(), *p, *o))
+                    .collect();
+                let marked: Vec<usize> = (0..rows.len())
+                    .filter(|i| {
+                        let m = &msgs[origin[*i]];
+                        set.contains(&(m.topic.as_str(), m.partition, m.offset))
+                    })
+                    .collect();
+                if marked.is_empty() {
+                    Vec::new()
+                } else {
+                    // the reasons the checks give now, where they still refuse the row
+                    let now = self.check_all(info, &rows);
+                    marked
+                        .into_iter()
+                        .flat_map(|i| {
+                            let why: Vec<(usize, String)> =
+                                now.iter().filter(|(j, _)| *j == i).cloned().collect();
+                            if why.is_empty() {
+                                vec![(i, "a sink's check refused it when the batch was first cut; the replay keeps that decision".to_string())]
+                            } else {
+                                why
+                            }
+                        })
+                        .collect()
+                }
+            }
+        };
+        if rejected.is_empty() {
+            return Decoded {
+                rows,
+                dead,
+                msgs,
+                origin,
+                refused: Vec::new(),
+            };
+        }
+        rejected.sort_by_key(|(i, _)| *i);
+        let mut keep = Vec::with_capacity(rows.len());
+        let mut keep_origin = Vec::with_capacity(rows.len());
+        let mut refused = Vec::new();
+        let mut reasons = rejected.into_iter().peekable();
+        for (i, row) in rows.into_iter().enumerate() {
+            let mut why: Vec<String> = Vec::new();
+            while let Some((_, r)) = reasons.next_if(|(j, _)| *j == i) {
+                why.push(r);
+            }
+            if why.is_empty() {
+                keep.push(row);
+                keep_origin.push(origin[i]);
+            } else {
+                let m = &msgs[origin[i]];
+                refused.push(pos_of(m));
+                dead.push(DeadLetter::new(
+                    &self.name,
+                    info.batch_id,
+                    m,
+                    &why.join("; "),
+                ));
+            }
+        }
+        Decoded {
+            rows: keep,
+            dead,
+            msgs,
+            origin: keep_origin,
+            refused,
+        }
+    }
+
+    /// Every branch's refusals of `rows` (panics isolated per row), by row index.
+    fn check_all(&self, info: &BatchInfo, rows: &[T]) -> Vec<(usize, String)> {
+        self.sinks
             .iter()
             .flat_map(|s| {
                 let name = s.name();
-                check_isolated(s.as_ref(), info, &rows)
+                check_isolated(s.as_ref(), info, rows)
                     .into_iter()
                     .map(move |(i, why)| match why {
                         Refusal::Sink(why) => (i, format!("sink {name} rejects it: {why}")),
@@ -275,33 +418,12 @@ impl<T: Row> Engine<T> {
                         ),
                     })
             })
-            .collect();
-        if rejected.is_empty() {
-            return Decoded { rows, dead };
-        }
-        rejected.sort_by_key(|(i, _)| *i);
-        let mut keep = Vec::with_capacity(rows.len());
-        let mut reasons = rejected.into_iter().peekable();
-        for (i, row) in rows.into_iter().enumerate() {
-            let mut why: Vec<String> = Vec::new();
-            while let Some((_, r)) = reasons.next_if(|(j, _)| *j == i) {
-                why.push(r);
-            }
-            if why.is_empty() {
-                keep.push(row);
-            } else {
-                dead.push(DeadLetter::new(
-                    &self.name,
-                    info.batch_id,
-                    &msgs[origin[i]],
-                    &why.join("; "),
-                ));
-            }
-        }
-        Decoded { rows: keep, dead }
+            .collect()
     }
 
-    /// Applies one sink to the batch, retrying a failed attempt as a replay (it may have written part).
+    /// Applies one sink to the batch, retrying a failed attempt as a replay (it may have written
+    /// part): [`SINK_RETRIES`] times for an error, for up to `outage_retry` while the sink's
+    /// service does not answer (see [`outage`]).
     fn apply_sink(
         &mut self,
         k: usize,
@@ -309,20 +431,220 @@ impl<T: Row> Engine<T> {
         rows: &[T],
         plan: &serde_json::Value,
     ) -> Result<u64> {
-        let mut attempt = 0;
         let mut info = info.clone();
-        loop {
-            match self.sinks[k].apply(&info, rows, plan) {
-                Ok(n) => return Ok(n),
-                Err(e) if attempt < SINK_RETRIES => {
-                    attempt += 1;
-                    eprintln!("query {}: sink {} failed on batch {} ({e}); retry {attempt}/{SINK_RETRIES}", self.name, self.sinks[k].name(), info.batch_id);
-                    std::thread::sleep(Duration::from_millis(500 * attempt));
+        let query = &self.name;
+        let sink = &mut self.sinks[k];
+        let step = format!("sink {}, batch {}", sink.name(), info.batch_id);
+        outage::ride_out(&self.shared, self.outage_retry, &step, || {
+            let mut attempt = 0;
+            loop {
+                let r = sink.apply(&info, rows, plan);
+                if r.is_err() {
                     info.replay = true; // a retry may follow a partial write
                 }
-                Err(e) => return Err(e),
+                match r {
+                    Ok(n) => return Ok(n),
+                    Err(e) if attempt < SINK_RETRIES && !outage::is_outage(&e) => {
+                        attempt += 1;
+                        eprintln!(
+                            "query {query}: {step} failed ({e}); retry {attempt}/{SINK_RETRIES}"
+                        );
+                        std::thread::sleep(Duration::from_millis(500 * attempt));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    }
+
+    /// Applies branch `k` to the batch's `rows` without the records `p.refused_by` leaves out of
+    /// it; when the sink still fails after its retries, finds the rows its server refuses (see
+    /// the module docs), records and dead-letters them, and applies the rest. Returns what the
+    /// sink wrote and how many rows this step dead-lettered.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_branch(
+        &mut self,
+        st: &mut RunState,
+        p: &mut PendingBatch,
+        k: usize,
+        info: &BatchInfo,
+        rows: &[T],
+        msgs: &[Msg],
+        origin: &[usize],
+        plan: &serde_json::Value,
+    ) -> Result<(u64, u64)> {
+        let name = self.sinks[k].name();
+        let left_out: std::collections::HashSet<&RecordPos> = p
+            .refused_by
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .flat_map(|(_, v)| v.iter())
+            .collect();
+        // this branch's rows, by index into `rows`
+        let mine: Vec<usize> = if left_out.is_empty() {
+            (0..rows.len()).collect()
+        } else {
+            (0..rows.len())
+                .filter(|i| !left_out.contains(&pos_of(&msgs[origin[*i]])))
+                .collect()
+        };
+        let own: Option<Vec<T>> =
+            (mine.len() < rows.len()).then(|| mine.iter().map(|i| rows[*i].clone()).collect());
+        let batch_rows = own.as_deref().unwrap_or(rows);
+        let err = match self.apply_sink(k, info, batch_rows, plan) {
+            Ok(n) => return Ok((n, 0)),
+            Err(e) => e,
+        };
+        let (found, kept) = match self.bisect(k, info, batch_rows, err)? {
+            Bisected::Rows(found) => {
+                let kept: Vec<usize> = (0..batch_rows.len())
+                    .filter(|i| found.binary_search_by_key(i, |(j, _)| *j).is_err())
+                    .collect();
+                (found, kept)
+            }
+            Bisected::CannotHelp(e) => {
+                let why = e.to_string();
+                let all = (0..batch_rows.len()).map(|i| (i, why.clone())).collect();
+                (all, Vec::new())
+            }
+        };
+        let mut positions = Vec::with_capacity(found.len());
+        let mut letters = Vec::with_capacity(found.len());
+        for (i, why) in &found {
+            let m = &msgs[origin[mine[*i]]];
+            positions.push(pos_of(m));
+            letters.push(DeadLetter::new(
+                &self.name,
+                info.batch_id,
+                m,
+                &format!("sink {name} refused it: {why}"),
+            ));
+        }
+        eprintln!(
+            "query {}: sink {name} refuses {} row(s) of batch {}; they go to the dead-letter topic",
+            self.name,
+            found.len(),
+            info.batch_id
+        );
+        // recorded before anything else happens, so a replay leaves out the same rows
+        match p.refused_by.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => v.extend(positions),
+            None => p.refused_by.push((name.clone(), positions)),
+        }
+        st.cp.pending = Some(p.clone());
+        st.cp.save(&self.cp_dir)?;
+        if self.limits.dead_letters {
+            st.dlq.send(&self.settings, &letters)?;
+        }
+        if kept.is_empty() {
+            return Ok((0, letters.len() as u64));
+        }
+        let rest: Vec<T> = kept.iter().map(|i| batch_rows[*i].clone()).collect();
+        let mut again = info.clone();
+        again.replay = true;
+        match self.apply_sink(k, &again, &rest, plan) {
+            Ok(n) => Ok((n, letters.len() as u64)),
+            Err(e) => Err(self.cannot_help(
+                k,
+                e,
+                &format!(
+                    "it still fails after leaving out the {} row(s) its server refuses",
+                    found.len()
+                ),
+            )),
+        }
+    }
+
+    /// The error for a batch that bisecting cannot help with, naming the way out.
+    fn cannot_help(&self, k: usize, err: Error, why: &str) -> Error {
+        let way_out = format!(
+            "bisecting the batch cannot help: {why}. The query fails on this batch at every restart until sink {} takes it: fix the destination or the data, or start the query with `.dead_letter_refused_batches(true)`, which sends the branch's rows of such a batch to the dead-letter topic and goes on",
+            self.sinks[k].name()
+        );
+        match err {
+            Error::Service {
+                service,
+                address,
+                action,
+                detail,
+            } => Error::Service {
+                service,
+                address,
+                action,
+                detail: format!("{detail}; {way_out}"),
+            },
+            Error::Invalid(m) => Error::Invalid(format!("{m}; {way_out}")),
+            Error::Timeout { what, after, hint } => Error::Timeout {
+                what,
+                after,
+                hint: format!("{hint}; {way_out}"),
+            },
+            other => Error::Task(format!("{other}; {way_out}")),
+        }
+    }
+
+    /// After sink `k` failed `rows` with `err` on every retry: the rows its server refuses
+    /// (indexes into `rows`, ascending, with the server's error), found by trying parts of the
+    /// batch in order ([`Pipe::probe`], rolled back). An accepted set grows part by part; a
+    /// refused part is halved until single rows, so a row refused only beside an earlier one (a
+    /// duplicate key within the batch) is found too. A connection failure, a failure that is not
+    /// about the rows (a missing table) or a server that takes the whole batch when tried again
+    /// is returned as the error: no row is to blame. With `dead_letter_refused` set, a batch the
+    /// bisecting cannot help with is [`Bisected::CannotHelp`]; else that is the error.
+    fn bisect(&mut self, k: usize, info: &BatchInfo, rows: &[T], err: Error) -> Result<Bisected> {
+        if matches!(err, Error::ServiceDown { .. }) {
+            return Err(err);
+        }
+        let probe = |pipe: &mut Box<dyn Pipe<T>>, idx: &[usize]| {
+            let part: Vec<T> = idx.iter().map(|i| rows[*i].clone()).collect();
+            pipe.probe(info, &part)
+        };
+        let all: Vec<usize> = (0..rows.len()).collect();
+        let help_or_fail = |this: &Self, err: Error, why: &str| {
+            let e = this.cannot_help(k, err, why);
+            if this.dead_letter_refused {
+                Ok(Bisected::CannotHelp(e))
+            } else {
+                Err(e)
+            }
+        };
+        match probe(&mut self.sinks[k], &all) {
+            None => {
+                return help_or_fail(self, err, "the sink cannot try rows without keeping them")
+            }
+            Some(Err(_)) | Some(Ok(Probe::Accepted)) => return Err(err),
+            Some(Ok(Probe::Refused(_))) => {}
+        }
+        eprintln!(
+            "query {}: sink {} refuses batch {}: bisecting its {} rows",
+            self.name,
+            self.sinks[k].name(),
+            info.batch_id,
+            rows.len()
+        );
+        let mut accepted: Vec<usize> = Vec::with_capacity(rows.len());
+        let mut refused: Vec<(usize, String)> = Vec::new();
+        let (a, b) = all.split_at(all.len() / 2);
+        let mut todo: Vec<Vec<usize>> = vec![b.to_vec(), a.to_vec()];
+        while let Some(part) = todo.pop() {
+            if part.is_empty() {
+                continue;
+            }
+            let mut trial = accepted.clone();
+            trial.extend_from_slice(&part);
+            match probe(&mut self.sinks[k], &trial) {
+                Some(Ok(Probe::Accepted)) => accepted = trial,
+                Some(Ok(Probe::Refused(why))) if part.len() == 1 => refused.push((part[0], why)),
+                Some(Ok(Probe::Refused(_))) => {
+                    let (a, b) = part.split_at(part.len() / 2);
+                    todo.push(b.to_vec());
+                    todo.push(a.to_vec());
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Err(err),
             }
         }
+        Ok(Bisected::Rows(refused))
     }
 
     /// Runs one batch whose records were read in `read_ms` (the batch started at `started`).
@@ -346,24 +668,41 @@ impl<T: Row> Engine<T> {
             settings: self.settings.clone(),
         };
         let step = Instant::now();
-        let Decoded { rows, dead } = self.decode(&info, msgs);
+        let decided = if replay { p.refused.clone() } else { None };
+        let Decoded {
+            rows,
+            dead,
+            msgs,
+            origin,
+            refused,
+        } = self.decode(&info, msgs, decided.as_deref());
         let decode_ms = step.elapsed().as_millis() as u64;
         let step = Instant::now();
         if !replay {
+            p.refused = Some(refused);
+            p.refused_by = Vec::new();
             p.plans = Vec::new();
             for s in self.sinks.iter_mut() {
-                p.plans.push((s.name(), s.plan(&info)?));
+                let what = format!("plan of sink {}, batch {}", s.name(), p.batch_id);
+                let plan =
+                    outage::ride_out(&self.shared, self.outage_retry, &what, || s.plan(&info))?;
+                p.plans.push((s.name(), plan));
             }
             st.cp.pending = Some(p.clone());
-            st.cp.save(&self.cp_dir)?;
+            self.save(&st.cp)?;
         }
         let write_ahead_ms = step.elapsed().as_millis() as u64;
         crashpoint::hit("after-write-ahead", p.batch_id);
         let step = Instant::now();
         if self.limits.dead_letters {
-            st.dlq.send(&self.settings, &dead)?;
+            let (dlq, settings) = (&mut st.dlq, &self.settings);
+            let what = format!("send dead letters of batch {}", p.batch_id);
+            outage::ride_out(&self.shared, self.outage_retry, &what, || {
+                dlq.send(settings, &dead)
+            })?;
         }
         let dead_letter_ms = step.elapsed().as_millis() as u64;
+        let mut dead_letters = dead.len() as u64;
         let late_before: u64 = self.sinks.iter().map(|s| s.late_rows()).sum();
         let mut sink_rows = Vec::new();
         let mut sink_ms = Vec::new();
@@ -376,7 +715,9 @@ impl<T: Row> Engine<T> {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
             let ts = Instant::now();
-            let n = self.apply_sink(k, &info, &rows, &plan)?;
+            let (n, letters) =
+                self.apply_branch(st, &mut p, k, &info, &rows, &msgs, &origin, &plan)?;
+            dead_letters += letters;
             sink_ms.push((name.clone(), ts.elapsed().as_millis() as u64));
             sink_rows.push((name, n));
             if k == 0 {
@@ -401,7 +742,7 @@ impl<T: Row> Engine<T> {
             .filter(|(_, v)| !v.is_null())
             .collect();
         st.cp.pending = None;
-        st.cp.save(&self.cp_dir)?;
+        self.save(&st.cp)?;
         st.reader.commit(&p.end);
         let commit_ms = step.elapsed().as_millis() as u64;
         let dur = started.elapsed();
@@ -423,7 +764,7 @@ impl<T: Row> Engine<T> {
             write_ahead_ms,
             dead_letter_ms,
             commit_ms,
-            dead_letters: dead.len() as u64,
+            dead_letters,
             late_rows: late,
             replay,
             flush: p.flush,
@@ -435,6 +776,14 @@ impl<T: Row> Engine<T> {
         self.shared.push(progress);
         Ok(())
     }
+}
+
+/// What bisecting a refused batch found.
+enum Bisected {
+    /// The rows the server refuses (indexes, ascending, with its error).
+    Rows(Vec<(usize, String)>),
+    /// Bisecting cannot help and the query dead-letters the branch's rows of the batch: why.
+    CannotHelp(Error),
 }
 
 /// Why a branch refuses a row.

@@ -75,6 +75,20 @@ impl Shared {
         self.publish(true);
     }
 
+    /// While running: `Some(note)` says the query waits for a service ([`Status::Retrying`]),
+    /// `None` that it runs again. Changes nothing once a stop was asked for or the query ended.
+    pub(crate) fn set_retrying(&self, note: Option<String>) {
+        if let Ok(mut g) = self.status.lock() {
+            match (&*g, note) {
+                (Status::Running | Status::Retrying(_), Some(n)) => *g = Status::Retrying(n),
+                (Status::Retrying(_), None) => *g = Status::Running,
+                _ => return,
+            }
+        }
+        self.cv.notify_all();
+        self.publish(true);
+    }
+
     pub(crate) fn push(&self, p: Progress) {
         if let Ok(mut g) = self.log.lock() {
             g.batches_done += 1;
@@ -104,6 +118,7 @@ impl Shared {
                 return Summary {
                     name: self.name.clone(),
                     status,
+                    checkpoint: self.publish_dir.clone(),
                     batches: vec![],
                     total_rows: 0,
                     total_dead_letters: 0,
@@ -115,6 +130,7 @@ impl Shared {
         Summary {
             name: self.name.clone(),
             status,
+            checkpoint: self.publish_dir.clone(),
             batches: g.recent.iter().skip(skip).cloned().collect(),
             total_rows: g.totals.rows,
             total_dead_letters: g.totals.dead_letters,
@@ -153,6 +169,10 @@ pub struct StreamingQuery {
 impl StreamingQuery {
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+    /// The query's checkpoint folder (absolute).
+    pub fn checkpoint_dir(&self) -> &std::path::Path {
+        &self.shared.publish_dir
     }
     pub fn status(&self) -> Status {
         self.shared.status()
@@ -317,6 +337,12 @@ impl StreamingQuery {
 
 impl std::fmt::Debug for StreamingQuery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StreamingQuery({}, {})", self.name(), self.status())
+        write!(
+            f,
+            "StreamingQuery({}, {}, checkpoint {})",
+            self.name(),
+            self.status(),
+            self.checkpoint_dir().display()
+        )
     }
 }

@@ -27,15 +27,19 @@
 //!   an earlier run left pending;
 //! - [`handle`]: status, progress, bounded watches, stop; the progress is also published to the
 //!   checkpoint folder for other kernels ([`crate::stream::progress::read_published`]);
+//! - `outage`: a step that finds Kafka, Redis or MariaDB not answering is retried with a
+//!   growing pause for a bounded time ([`Query::outage_retry`]), the status naming the service;
 //! - [`registry`]: the queries of this process by name.
 
 pub mod builder;
 mod engine;
 pub mod handle;
+mod outage;
 pub mod registry;
 
 pub use builder::Query;
 pub use handle::StreamingQuery;
+pub use outage::OUTAGE_RETRY;
 pub use registry::{active, get, stop, stop_all};
 
 use crate::config::Settings;

@@ -12,7 +12,8 @@
 //!
 //! `bde-seq` is the row's index among the rows the sink writes, in the batch's order. The engine
 //! orders every batch by (topic, partition, offset) and removes the rows some sink's `check`
-//! refused the same way in the first run and in a replay, so a seq names the same row in both.
+//! refused the same way in the first run and in a replay (the replay applies the refused
+//! positions the write-ahead recorded, not the checks again), so a seq names the same row in both.
 //!
 //! - **No send outstanding after an error**: when one record cannot be handed to the producer or
 //!   is not delivered, the sink still waits for every other record of the batch it handed over
@@ -33,12 +34,14 @@
 //!   replay to complete; otherwise the sink holds no test switch of its own.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -180,14 +183,7 @@ impl<T> KafkaSink<T> {
                 Some(Err(KafkaError::PartitionEOF(p))) => {
                     open.remove(&p);
                 }
-                Some(Err(e)) => {
-                    return Err(Error::service(
-                        Service::Kafka,
-                        addr,
-                        "read for the replay check",
-                        e,
-                    ))
-                }
+                Some(Err(e)) => return Err(kio::error_at(addr, "read for the replay check", &e)),
                 Some(Ok(m)) => {
                     let end = now.get(&m.partition()).copied().unwrap_or(0);
                     if m.offset() < end
@@ -284,8 +280,9 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
             // a batch without records for this sink still passes its crash point
             crashpoint::hit("kafka-send", batch.batch_id);
         }
-        let mut futures = Vec::new();
+        let mut futures = Vec::with_capacity(selected.len());
         let mut failure: Option<Error> = None;
+        let mut seq_text = String::new();
         'rows: for (i, (seq, r)) in selected.into_iter().enumerate() {
             if i == half {
                 // the first half is in the topic when the crash point fires
@@ -300,7 +297,8 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
             }
             let value = (self.format)(r);
             let key = self.key.as_ref().map(|k| k(r));
-            let seq_text = seq.to_string();
+            seq_text.clear();
+            let _ = write!(seq_text, "{seq}");
             let headers = OwnedHeaders::new()
                 .insert(Header {
                     key: "bde-query",
@@ -320,17 +318,23 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
             if let Some(k) = key.as_deref() {
                 rec = rec.key(k);
             }
-            match runtime::handle().block_on(kio::enqueue(&producer, rec)) {
+            // handed over at once while the queue has room; the runtime only for the backoff
+            let sent = match producer.send_result(rec) {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    runtime::handle().block_on(kio::enqueue(&producer, back))
+                }
+                other => other.map_err(|(e, _)| e),
+            };
+            match sent {
                 Ok(f) => futures.push(f),
                 Err(e) => {
-                    failure = Some(Error::service(
-                        Service::Kafka,
+                    failure = Some(kio::error_at(
                         &s.kafka,
-                        format!(
+                        &format!(
                             "send record {seq} of batch {} to {}",
                             batch.batch_id, self.topic
                         ),
-                        e,
+                        &e,
                     ));
                     break 'rows;
                 }
@@ -359,12 +363,7 @@ fn wait_all(futures: Vec<DeliveryFuture>, addr: &str, topic: &str) -> Option<Err
         for f in futures {
             let err = match f.await {
                 Ok(Ok(_)) => None,
-                Ok(Err((e, _))) => Some(Error::service(
-                    Service::Kafka,
-                    &addr,
-                    format!("deliver to {topic}"),
-                    e,
-                )),
+                Ok(Err((e, _))) => Some(kio::error_at(&addr, &format!("deliver to {topic}"), &e)),
                 Err(_) => Some(Error::service(
                     Service::Kafka,
                     &addr,

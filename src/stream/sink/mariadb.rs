@@ -19,6 +19,15 @@
 //! dead-letters it instead of failing the batch on every retry. Reading the limits from the
 //! server (instead of declaring them beside the DDL) keeps them right for tables the course or a
 //! user created or altered. The table must exist when the query starts.
+//!
+//! Rows no limit models (a CHECK constraint, a TIMESTAMP past 2038, an invalid date, an ENUM
+//! value, a duplicate key under [`Merge::Insert`]) fail the batch's transaction. For those the
+//! sink offers [`Sink::probe`]: it inserts rows in a transaction it always rolls back, and says
+//! whether the server refused their data (SQLSTATE class 22, data exception, or 23, integrity
+//! constraint, and MariaDB's data-truncated and wrong-value errors) or failed otherwise (down,
+//! missing table: no row to blame). The engine bisects a refused batch with it. Only an InnoDB
+//! table can be probed (a rollback must undo the inserts); another engine's batch cannot be
+//! bisected.
 
 use mysql::prelude::Queryable;
 use mysql::{PooledConn, TxOpts, Value};
@@ -30,7 +39,7 @@ use columns::{ColumnLimit, ColumnRow, COLUMNS_SQL};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::io::mariadb as mio;
-use crate::stream::sink::{BatchInfo, Sink};
+use crate::stream::sink::{BatchInfo, Probe, Sink};
 
 /// How rows meet existing rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +64,23 @@ pub struct MariaDbInsert<T> {
     chunk: usize,
     /// Limits of `columns`, in their order (read by `open`).
     limits: Vec<ColumnLimit>,
+    /// The table rolls inserts back (InnoDB), so [`Sink::probe`] may try rows (read by `open`).
+    transactional: bool,
+}
+
+/// True when the server refuses the data of a row (not the statement, the table or the link):
+/// SQLSTATE class 22 (data exception: out of range, too long, invalid date) or 23 (integrity:
+/// duplicate key, CHECK, NOT NULL, foreign key), or MariaDB's data truncated (1265, an ENUM/SET
+/// value), incorrect value (1366, 1367) and incorrect datetime (1292) errors.
+pub fn refuses_data(e: &mysql::Error) -> bool {
+    match e {
+        mysql::Error::MySqlError(m) => {
+            m.state.starts_with("22")
+                || m.state.starts_with("23")
+                || [1265, 1292, 1366, 1367].contains(&m.code)
+        }
+        _ => false,
+    }
 }
 
 /// Rows per INSERT statement.
@@ -88,6 +114,7 @@ impl<T> MariaDbInsert<T> {
             query: String::new(),
             chunk: CHUNK,
             limits: Vec::new(),
+            transactional: false,
         }
     }
     /// How rows merge with existing ones.
@@ -151,6 +178,48 @@ impl<T> MariaDbInsert<T> {
     }
 }
 
+impl<T> MariaDbInsert<T> {
+    /// Inserts `rows` in a transaction that is rolled back whatever happens (see [`Sink::probe`]).
+    fn try_rows(&self, batch: &BatchInfo, rows: &[T]) -> Result<Probe> {
+        if rows.is_empty() {
+            return Ok(Probe::Accepted);
+        }
+        let url = batch.settings.mariadb.clone();
+        let mut c = self.conn(&batch.settings)?;
+        let mut tx = c
+            .start_transaction(TxOpts::default())
+            .map_err(|e| mio::map_err(&url, "start a transaction", e))?;
+        let mut verdict = Probe::Accepted;
+        for chunk in rows.chunks(self.chunk) {
+            let params: Vec<Value> = chunk.iter().flat_map(|r| (self.values)(r)).collect();
+            if params.len() != chunk.len() * self.columns.len() {
+                return Err(Error::invalid(format!(
+                    "the values closure of {} must return {} values per row",
+                    self.name,
+                    self.columns.len()
+                )));
+            }
+            match tx.exec_drop(self.insert_sql(chunk.len())?, params) {
+                Ok(()) => {}
+                Err(e) if refuses_data(&e) => {
+                    verdict = Probe::Refused(e.to_string());
+                    break;
+                }
+                Err(e) => {
+                    return Err(mio::map_err(
+                        &url,
+                        &format!("try rows on {}", self.table),
+                        e,
+                    ))
+                }
+            }
+        }
+        tx.rollback()
+            .map_err(|e| mio::map_err(&url, "roll back", e))?;
+        Ok(verdict)
+    }
+}
+
 /// DDL of the progress table in `db`.
 pub fn progress_ddl(db: &str) -> Result<String> {
     Ok(format!(
@@ -173,6 +242,13 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
         c.query_drop(progress_ddl(&self.db)?)
             .map_err(|e| mio::map_err(url, "create bde_sink_progress", e))?;
         self.limits = self.read_limits(&mut c, url)?;
+        let engine: Option<String> = c
+            .exec_first(
+                "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&self.db, &self.table),
+            )
+            .map_err(|e| mio::map_err(url, "read the table's engine", e))?;
+        self.transactional = engine.is_some_and(|e| e.eq_ignore_ascii_case("InnoDB"));
         if let Merge::Additive { key, .. } = &self.merge {
             let n: Option<i64> = c
                 .exec_first(
@@ -224,6 +300,13 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
                 Some((i, format!("{} would refuse the row: {why}", self.name)))
             })
             .collect()
+    }
+
+    fn probe(&mut self, batch: &BatchInfo, rows: &[T]) -> Option<Result<Probe>> {
+        if !self.transactional {
+            return None;
+        }
+        Some(self.try_rows(batch, rows))
     }
 
     fn apply(&mut self, batch: &BatchInfo, rows: &[T], _plan: &serde_json::Value) -> Result<u64> {

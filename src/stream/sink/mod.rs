@@ -46,6 +46,15 @@ pub struct BatchInfo {
     pub settings: Settings,
 }
 
+/// What a destination says of rows tried with [`Sink::probe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// It takes them all.
+    Accepted,
+    /// It refuses the data of one of them, with this error.
+    Refused(String),
+}
+
 /// A destination of micro-batches of rows of type `T`.
 pub trait Sink<T>: Send {
     /// A name unique within the query (used for markers, progress rows and checkpoint state).
@@ -72,6 +81,17 @@ pub trait Sink<T>: Send {
     /// the window asks only when a row's total leaves the range already accepted.
     fn check(&self, _batch: &BatchInfo, _rows: &[T]) -> Vec<(usize, String)> {
         Vec::new()
+    }
+
+    /// Tries `rows` against the destination and undoes every effect, for the engine's search of
+    /// the rows a server refuses that [`Sink::check`] does not model (a CHECK constraint, a
+    /// TIMESTAMP past 2038, an ENUM value, a duplicate key): `None` when the sink cannot try rows
+    /// without keeping them (the engine cannot bisect its batches then), else whether the server
+    /// accepts them all ([`Probe::Accepted`]) or refuses their data ([`Probe::Refused`] with the
+    /// server's error). An error that is not about the rows' data (a server that is down, a table
+    /// that is missing) is `Some(Err(..))`: no row is to blame for it.
+    fn probe(&mut self, _batch: &BatchInfo, _rows: &[T]) -> Option<Result<Probe>> {
+        None
     }
 
     /// Applies the batch; returns how many rows (or effects) it wrote, 0 if it skipped the batch.

@@ -160,11 +160,15 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
             let sha = match &self.sha {
                 Some(sha) => sha.clone(),
                 None => {
-                    let sha: String = redis::cmd("SCRIPT")
-                        .arg("LOAD")
-                        .arg(APPLY_BATCH)
-                        .query(con)
-                        .map_err(|e| rio::map_err(s, "load the sink's Lua script", e))?;
+                    let loaded: redis::RedisResult<String> =
+                        redis::cmd("SCRIPT").arg("LOAD").arg(APPLY_BATCH).query(con);
+                    let sha = match loaded {
+                        Ok(sha) => sha,
+                        Err(e) => {
+                            self.con = None; // reconnect on the next call
+                            return Err(rio::map_err(s, "load the sink's Lua script", e));
+                        }
+                    };
                     self.sha = Some(sha.clone());
                     sha
                 }

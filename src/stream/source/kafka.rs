@@ -187,7 +187,13 @@ impl SourceReader for Reader {
         wait: Duration,
         exact: bool,
     ) -> Result<(Vec<Msg>, Offsets)> {
-        Reader::read(self, targets, max, wait, exact)
+        let r = Reader::read(self, targets, max, wait, exact);
+        if r.is_err() {
+            // Records popped from the buffer or the consumer are gone with the error: go back to
+            // the committed position, so a retry reads the same records again.
+            self.assign()?;
+        }
+        r
     }
 
     fn commit(&mut self, end: &Offsets) {
@@ -411,7 +417,19 @@ impl Reader {
         exact: bool,
     ) -> Result<(Vec<Msg>, Offsets)> {
         let mut pos = self.next.clone();
-        let mut out = Vec::new();
+        // the records the targets promise, at most `max`: one allocation for the batch
+        let promised: i64 = pos
+            .iter()
+            .flat_map(|(t, ps)| {
+                ps.iter().map(move |(p, o)| {
+                    targets
+                        .get(t)
+                        .and_then(|m| m.get(p))
+                        .map_or(0, |e| (e - o).max(0))
+                })
+            })
+            .sum();
+        let mut out = Vec::with_capacity(usize::try_from(promised).unwrap_or(0).min(max));
         let behind = |pos: &Offsets| -> bool {
             pos.iter().any(|(t, ps)| {
                 ps.iter()
@@ -501,9 +519,12 @@ impl Reader {
                 (Some(c), _) if msg.offset < c => {}
                 (Some(c), Some(t)) if c < t && msg.offset < t => {
                     // offsets may jump (compaction, transaction markers): the position follows
-                    pos.entry(msg.topic.clone())
-                        .or_default()
-                        .insert(msg.partition, msg.offset + 1);
+                    if let Some(at) = pos
+                        .get_mut(&msg.topic)
+                        .and_then(|x| x.get_mut(&msg.partition))
+                    {
+                        *at = msg.offset + 1;
+                    }
                     out.push(msg);
                 }
                 _ => {
