@@ -25,7 +25,7 @@ use bde_kit::error::{Error, Service};
 use bde_kit::io::{kafka, mariadb};
 use bde_kit::mysql::prelude::Queryable;
 use bde_kit::mysql::Value;
-use bde_kit::stream::sink::{BatchInfo, KafkaSink, MariaDbInsert, Sink};
+use bde_kit::stream::sink::{BatchInfo, KafkaSink, MariaDbInsert, MemorySink, Sink};
 use bde_kit::stream::{DeadLetter, KafkaSource, Query, Start, Status, Stream, Trigger};
 use bde_kit::Settings;
 use stream_util::*;
@@ -312,6 +312,7 @@ fn a_server_that_is_down_is_not_a_poison_row() {
     let r = relay.clone();
     let q = Query::new(&format!("refdown-{}", f.tag))
         .settings(settings)
+        .outage_retry(Duration::from_secs(1))
         .trigger(Trigger::AvailableNow)
         .quiet(true)
         .on_progress(move |p| {
@@ -555,4 +556,39 @@ fn a_replay_keeps_the_first_runs_refusals_after_a_column_is_widened() {
         want,
         "MariaDB: every line once, the long one left out"
     );
+}
+
+/// A source topic with Kafka's longest name (249 characters): its dead letters go to a topic
+/// whose name fits the limit (the name's start, a hash, `.dlq`), and the query goes on.
+#[test]
+fn a_long_source_topics_dead_letters_go_to_a_name_within_kafkas_limit() {
+    let mut f = Fixture::new("reflong");
+    let head = format!("bde_test.long.{}.", f.tag);
+    let topic = format!("{head}{}", "x".repeat(249 - head.len()));
+    kafka::create_topics(&f.settings, &[&topic], 1).expect("create the long topic");
+    let dlq = DeadLetter::topic_for(&topic);
+    f.topics.push(topic.clone());
+    f.topics.push(dlq.clone());
+    assert!(dlq.len() <= 249 && dlq.ends_with(".dlq"), "{dlq}");
+    let vs = visits(2);
+    produce_lines(
+        &f.settings,
+        &topic,
+        &[vs[0].to_json(), "not json".into(), vs[1].to_json()],
+    );
+    let q = Query::new(&format!("reflong-{}", f.tag))
+        .settings(f.settings.clone())
+        .trigger(Trigger::AvailableNow)
+        .quiet(true)
+        .start([
+            Stream::<Visit>::read(KafkaSource::new(&topic).starting(Start::Earliest))
+                .write(MemorySink::new("long")),
+        ])
+        .expect("start");
+    assert!(q.await_termination(Duration::from_secs(120)).expect("wait"));
+    let sum = q.summary();
+    assert_eq!(sum.status, Status::Stopped);
+    assert_eq!(sum.total_dead_letters, 1);
+    let l = letters(&f.settings, &topic);
+    assert_eq!(l.iter().map(|l| l.offset).collect::<Vec<_>>(), vec![1]);
 }

@@ -592,7 +592,7 @@ impl<T: Row> Engine<T> {
     /// is returned as the error: no row is to blame. With `dead_letter_refused` set, a batch the
     /// bisecting cannot help with is [`Bisected::CannotHelp`]; else that is the error.
     fn bisect(&mut self, k: usize, info: &BatchInfo, rows: &[T], err: Error) -> Result<Bisected> {
-        if matches!(err, Error::ServiceDown { .. }) {
+        if outage::is_outage(&err) {
             return Err(err);
         }
         let probe = |pipe: &mut Box<dyn Pipe<T>>, idx: &[usize]| {
