@@ -12,7 +12,7 @@ Usage: .venv/bin/python kernel/run_notebooks.py [--fast] [NAME_SUBSTRING ...]
               replay. A notebook whose cell repeats an identical block (a paragraph of printed
               text or a rich output) more than twice fails, so such outputs are never saved. The reference outputs are made with:
                 .venv/bin/python -W ignore kernel/run_notebooks.py --fast --update-outputs
-Executed copies go to build/notebooks/ (git-ignored); the source notebooks are never written.
+Executed copies go to build/notebooks/ (git-ignored; BDE_NOTEBOOK_OUT moves them); the source notebooks are never written.
 A notebook fails on any error output, on "panicked at" or anything on stderr in its output (evcxr
 reports a panic, and an error returned with `?`, as a successful cell), on a cell timeout, or when an expectation of tests/notebook_expectations.py
 is not met. Prints one line per notebook, then "N passed, N failed"; exit code 1 if any failed.
@@ -31,7 +31,7 @@ from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
-OUT = REPO / "build" / "notebooks"
+OUT = Path(os.environ.get("BDE_NOTEBOOK_OUT", REPO / "build" / "notebooks"))
 sys.path.insert(0, str(REPO / "tests"))
 import notebook_expectations as X  # noqa: E402
 
@@ -160,19 +160,55 @@ def print_times(name, nb):
         print(f"     slowest cell (after :dep): [{slow[0]}] {slow[1]:.1f} s")
 
 
-def run_one(name, env, path=None, out=OUT, key=None):
+class Gates:
+    """The order X.GROUP_GATES asks for inside a concurrent group: `started(name, cell)` marks
+    the cells of `name` that other notebooks wait for; `wait(name, cell)` holds a cell of `name`
+    until the cell it depends on has started (or that notebook ended, or GATE_TIMEOUT passed)."""
+
+    def __init__(self, names):
+        import threading
+        self.gates = {k: v for k, v in X.GROUP_GATES.items() if k[0] in names and v[0] in names}
+        self.events = {v: threading.Event() for v in self.gates.values()}
+
+    def started(self, name, source):
+        for (n, piece), ev in self.events.items():
+            if n == name and piece in source:
+                ev.set()
+
+    def ended(self, name):
+        for (n, _), ev in self.events.items():
+            if n == name:
+                ev.set()
+
+    async def wait(self, name, source):
+        import asyncio
+        for (n, piece), dep in self.gates.items():
+            if n == name and piece in source:
+                t0 = time.time()
+                while not self.events[dep].is_set() and time.time() - t0 < X.GATE_TIMEOUT:
+                    await asyncio.sleep(0.2)
+
+
+def run_one(name, env, path=None, out=OUT, key=None, gates=None):
     path = path or NOTEBOOKS / name
     nb = nbformat.read(path, as_version=4)
     t0 = time.time()
     old = {k: os.environ.get(k) for k in env}
     client = NotebookClient(nb, kernel_name="rust", timeout=CELL_TIMEOUT, timeout_func=cell_timeout,
                             allow_errors=True, resources={"metadata": {"path": str(path.parent)}})
+    if gates is not None and key is None:
+        async def on_cell_execute(cell, cell_index):
+            await gates.wait(name, cell.source)
+            gates.started(name, cell.source)
+        client.on_cell_execute = on_cell_execute
     problems = []
     try:
         client.execute(env={**os.environ, **env})
     except Exception as e:
         problems.append(f"execution stopped: {type(e).__name__}: {str(e).strip()[:600]}")
     finally:
+        if gates is not None:
+            gates.ended(name)
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -239,12 +275,13 @@ def main(argv):
     passed, failed = 0, 0
     for group in groups:
         # A group runs at the same time in separate kernels (the chapter-4 demo runs three).
+        gates = Gates([n for n, _ in group]) if len(group) > 1 else None
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(group)) as pool:
             futures = []
             for delay, (name, key) in zip(X.GROUP_DELAYS.get(tuple(n for n, _ in group), [0] * len(group)), group):
                 def job(name=name, delay=delay, key=key):
                     time.sleep(delay)
-                    return run_one(name, env, key=key)
+                    return run_one(name, env, key=key, gates=gates)
                 futures.append(pool.submit(job))
             results = []
             for f in futures:

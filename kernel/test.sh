@@ -3,7 +3,8 @@
 #  1. kernel/setup.sh (packages, venv, evcxr, services, the spark user, the warm kernel folder)
 #  2. cargo fmt --check and cargo clippy -D warnings over the workspace (every target)
 #  3. cargo test: unit tests and integration tests against the real Kafka, Redis and MariaDB
-#  4. every notebook replayed headless through the evcxr kernel, outputs checked
+#  4. every notebook replayed headless through the evcxr kernel, outputs checked; notebooks 2-7
+#     again under TZ=Pacific/Kiritimati and TZ=Etc/GMT+12 (README, "Time zones")
 #  5. the browser test: JupyterLab in Debian's chromium (Playwright), notebooks 2 and 5 run
 #     through the UI, the live dashboard (tests/browser/test_lab.py; screenshots in build/browser/)
 #  6. a tiny-scale smoke run of the benchmarks (proves the harness works; no timing asserted)
@@ -39,6 +40,18 @@ step "notebook runner self-test"
 
 step "notebooks"
 "$VENV/bin/python" -W ignore "$REPO/kernel/run_notebooks.py" --fast
+
+step "notebooks 2-7 in two other time zones (README, Time zones)"
+# At any hour one of the two zones has another date than UTC; kernels, their children and the
+# runner's checks all inherit TZ. Each replay gets fresh data and checkpoint folders of its own
+# (as a fresh clone would: the streaming jobs start from the topics' latest offsets).
+for zone in Pacific/Kiritimati Etc/GMT+12; do
+  dir="$REPO/build/tz/${zone//\//_}"
+  rm -rf "$dir"
+  say "-- TZ=$zone"
+  TZ="$zone" BDE_DATA_DIR="$dir/raw_data" BDE_CHECKPOINT_DIR="$dir/checkpoints" BDE_NOTEBOOK_OUT="$dir/notebooks" \
+    "$VENV/bin/python" -W ignore "$REPO/kernel/run_notebooks.py" --fast code_03_ code_04_ code_06_
+done
 
 step "browser test"
 "$VENV/bin/python" -W ignore "$REPO/tests/browser/test_lab.py"

@@ -146,5 +146,13 @@ EXPECTATIONS["second scorecard"] = EXPECTATIONS[NB7]
 RUN_ORDER = [[NB1], [NB2], [NB5, NB4, NB3], [NB6], [NB7], [(NB6, "second run")], [(NB7, "second scorecard")], [NB99]]
 # Start delays (seconds) per notebook of a concurrent group.
 GROUP_DELAYS = {}
+# Order inside a concurrent group, independent of how long each kernel's `:dep` takes: a cell of
+# one notebook (matched by a piece of its source) starts only once a cell of another has started.
+# The monitor (notebook 5) must be watching before the generator (notebook 3) sends its visits:
+# it tails the carts from the latest offset and stops once it has seen the job run and stop.
+GROUP_GATES = {
+    (NB3, "VisitGenerator::course()"): (NB5, "Monitor::course().run_with"),
+}
+GATE_TIMEOUT = 900
 # Checks run after a whole group finished: functions() -> None or a message.
 GROUP_CHECKS = {}

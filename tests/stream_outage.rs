@@ -183,8 +183,10 @@ fn private_kafka() -> Private {
 }
 
 /// A private MariaDB (its own data folder, socket and port, initialised by `mariadb-install-db`)
-/// that accepts any user (`--skip-grant-tables`), so the course user's URL works on it. InnoDB
-/// keeps committed transactions over a SIGKILL.
+/// whose root logs in by the Unix socket only and whose one TCP user is the course's
+/// `spark`@127.0.0.1 with its password (`--init-file`, run at every start), so the course user's
+/// URL works on it and nobody gets in without a password. InnoDB keeps committed transactions over
+/// a SIGKILL.
 fn private_mariadb() -> Private {
     let port = free_port();
     let dir = private_dir("mariadb");
@@ -196,7 +198,7 @@ fn private_mariadb() -> Private {
             &format!("--datadir={}", data.display()),
             "--user=root",
             "--skip-test-db",
-            "--auth-root-authentication-method=normal",
+            "--auth-root-authentication-method=socket",
         ])
         .output()
         .expect("mariadb-install-db");
@@ -205,6 +207,15 @@ fn private_mariadb() -> Private {
         "mariadb-install-db: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let init = dir.join("init.sql");
+    std::fs::write(
+        &init,
+        "CREATE USER IF NOT EXISTS 'spark'@'127.0.0.1' IDENTIFIED BY 'spark';\n\
+         CREATE USER IF NOT EXISTS 'spark'@'localhost' IDENTIFIED BY 'spark';\n\
+         GRANT ALL PRIVILEGES ON *.* TO 'spark'@'127.0.0.1';\n\
+         GRANT ALL PRIVILEGES ON *.* TO 'spark'@'localhost';\n",
+    )
+    .expect("init file");
     let argv = [
         "mariadbd".to_string(),
         "--no-defaults".into(),
@@ -214,7 +225,7 @@ fn private_mariadb() -> Private {
         format!("--socket={}", dir.join("sock").display()),
         format!("--pid-file={}", dir.join("pid").display()),
         "--user=root".into(),
-        "--skip-grant-tables".into(),
+        format!("--init-file={}", init.display()),
         "--skip-log-bin".into(),
         "--innodb-buffer-pool-size=16M".into(),
     ]

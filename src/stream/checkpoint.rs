@@ -155,29 +155,51 @@ impl Checkpoint {
         }
     }
 
-    /// Writes the checkpoint atomically: temp file + fsync + rename + fsync of the folder.
+    /// Writes the checkpoint atomically: temp file + fsync + rename + fsync of the folder. Only
+    /// the lock's holder saves, so a folder removed under it (a user deleting the checkpoint of a
+    /// running query) is made again and the write starts over, a few times at most.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
-        let tmp = dir.join("checkpoint.json.tmp");
         let bytes = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::invalid(format!("checkpoint encoding: {e}")))?;
-        {
-            let mut f = fs::File::create(&tmp).map_err(|e| Error::file(&tmp, e))?;
-            f.write_all(&bytes).map_err(|e| Error::file(&tmp, e))?;
-            f.sync_all().map_err(|e| Error::file(&tmp, e))?;
+        let mut attempt = 0;
+        loop {
+            match write_atomically(dir, &bytes) {
+                Err((_, e)) if e.kind() == std::io::ErrorKind::NotFound && attempt < 3 => {
+                    attempt += 1;
+                }
+                Err((path, e)) => return Err(Error::file(&path, e)),
+                Ok(()) => return Ok(()),
+            }
         }
-        let target = file(dir);
-        fs::rename(&tmp, &target).map_err(|e| Error::file(&target, e))?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
     }
 
     /// The state recorded for a sink.
     pub fn state_of(&self, sink: &str) -> Option<&serde_json::Value> {
         self.states.iter().find(|(n, _)| n == sink).map(|(_, v)| v)
     }
+}
+
+/// One attempt of [`Checkpoint::save`]; an error comes with the path it concerns.
+fn write_atomically(
+    dir: &Path,
+    bytes: &[u8],
+) -> std::result::Result<(), (PathBuf, std::io::Error)> {
+    fn at(p: &Path) -> impl FnOnce(std::io::Error) -> (PathBuf, std::io::Error) + '_ {
+        move |e| (p.to_path_buf(), e)
+    }
+    fs::create_dir_all(dir).map_err(at(dir))?;
+    let tmp = dir.join("checkpoint.json.tmp");
+    {
+        let mut f = fs::File::create(&tmp).map_err(at(&tmp))?;
+        f.write_all(bytes).map_err(at(&tmp))?;
+        f.sync_all().map_err(at(&tmp))?;
+    }
+    let target = file(dir);
+    fs::rename(&tmp, &target).map_err(at(&target))?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Marks the query alive once: writes `<dir>/heartbeat`, so other processes (another notebook
