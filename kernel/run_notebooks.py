@@ -240,7 +240,10 @@ def selftest():
     found = {
         "panic flagged": any("panic" in p for p in problems),
         "compile error flagged": any("error" in p and "cell 3" in p for p in problems),
-        "error returned with ? flagged": any("cell 4: error (stderr): invalid input: selftest" in p for p in problems),
+        # evcxr forwards the cell process's stderr on its own thread, so on a loaded machine the
+        # message can arrive after the cell's reply, in the next cell's output (seen once in a
+        # replay under load 13): flagged in cell 4 or 5 is what is asked.
+        "error returned with ? flagged": any(re.search(r"cell [45]: error \(stderr\): invalid input: selftest", p) for p in problems),
         "Kafka shown down at 127.0.0.1:1 with the fix": bool(re.search(r"<td>Kafka</td><td>127\.0\.0\.1:1</td><td><b[^>]*>down</b>.*kernel/services\.sh up", text, re.S)),
         "a block repeated 3 times flagged": any("cell 5: repeats an identical block 3 times" in p for p in problems),
         "finished without hanging": time.time() - t0 < 600,
