@@ -121,6 +121,23 @@ impl<T> MariaDbInsert<T> {
         ))
     }
 
+    /// The insert's parameters for `chunk`: the `values` closure's values, row after row,
+    /// refused when the closure returns another number of values than there are columns.
+    fn params_of<R: std::borrow::Borrow<T>>(&self, chunk: &[R]) -> Result<Vec<Value>> {
+        let params: Vec<Value> = chunk
+            .iter()
+            .flat_map(|r| (self.values)(r.borrow()))
+            .collect();
+        if params.len() != chunk.len() * self.columns.len() {
+            return Err(Error::invalid(format!(
+                "the values closure of {} must return {} values per row",
+                self.name,
+                self.columns.len()
+            )));
+        }
+        Ok(params)
+    }
+
     fn insert_sql(&self, n: usize) -> Result<String> {
         let cols: Vec<String> = self
             .columns
@@ -185,14 +202,7 @@ impl<T> MariaDbInsert<T> {
             .map_err(|e| mio::map_err(&url, "start a transaction", e))?;
         let mut verdict = Probe::Accepted;
         for chunk in rows.chunks(self.chunk) {
-            let params: Vec<Value> = chunk.iter().flat_map(|r| (self.values)(r)).collect();
-            if params.len() != chunk.len() * self.columns.len() {
-                return Err(Error::invalid(format!(
-                    "the values closure of {} must return {} values per row",
-                    self.name,
-                    self.columns.len()
-                )));
-            }
+            let params = self.params_of(chunk)?;
             match tx.exec_drop(self.insert_sql(chunk.len())?, params) {
                 Ok(()) => {}
                 Err(e) if refuses_data(&e) => {
@@ -327,14 +337,7 @@ impl<T: Send> Sink<T> for MariaDbInsert<T> {
         }
         for chunk in selected.chunks(self.chunk) {
             let sql = self.insert_sql(chunk.len())?;
-            let params: Vec<Value> = chunk.iter().flat_map(|r| (self.values)(r)).collect();
-            if params.len() != chunk.len() * self.columns.len() {
-                return Err(Error::invalid(format!(
-                    "the values closure of {} must return {} values per row",
-                    self.name,
-                    self.columns.len()
-                )));
-            }
+            let params = self.params_of(chunk)?;
             tx.exec_drop(&sql, params)
                 .map_err(|e| mio::map_err(&url, &format!("insert into {}", self.table), e))?;
         }
