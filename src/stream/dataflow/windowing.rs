@@ -345,6 +345,10 @@ impl<T> WindowOp<T> {
     }
 }
 
+/// A row as the window's check reads it: the index of its time, and when it is aggregated its
+/// key (borrowed from the row where the key function allows it) and where its values start.
+type Counted<'r> = (usize, Option<(Cow<'r, str>, usize)>);
+
 /// Adds one row's values to `p` (one per aggregate), in place; `false` (and `p` unchanged) when
 /// a sum would leave `i64`.
 fn add_all(p: &mut [Pending], values: &[i64]) -> bool {
@@ -391,7 +395,7 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
         // read once per row, the values into one flat list (`n` per aggregated row).
         let mut times: Vec<(i64, Vec<i64>)> = Vec::new();
         let mut values: Vec<i64> = Vec::new();
-        let mut counted: Vec<(usize, Option<(Cow<str>, usize)>)> = Vec::with_capacity(rows.len());
+        let mut counted: Vec<Counted> = Vec::with_capacity(rows.len());
         for r in rows {
             let t = self.time_of(state, batch, r);
             if times.last().is_none_or(|(last, _)| *last != t) {
