@@ -98,9 +98,15 @@ class Peak:
 
     def between(self, start, end):
         """The peak of the samples taken from `start` to one sampling interval after `end` (the
-        first sample after the phase still holds what the phase held); None without samples."""
+        first sample after the phase still holds what the phase held). A phase shorter than the
+        interval (tiny smoke scales) may hold no sample: then the first sample after it, else the
+        last one before it; None without samples."""
         inside = [b for t, b in self.samples if start <= t <= end + self.every]
-        return max(inside) if inside else None
+        if inside:
+            return max(inside)
+        after = [b for t, b in self.samples if t > end]
+        before = [b for t, b in self.samples if t < start]
+        return after[0] if after else (before[-1] if before else None)
 
 
 def phase_window(path):
