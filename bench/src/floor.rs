@@ -68,7 +68,7 @@ pub fn run(dir: &Path, topic: Option<&str>) -> Result<Value> {
         if !given {
             crate::visits::produce(&settings, &objects.topic, lines)?;
         }
-        kio::create_topics(&settings, &[&objects.carts], 1)?;
+        kio::create_topics(&settings, &[&objects.carts, &warmup_topic(&objects)], 1)?;
         mio::execute(
             &settings,
             Some(&objects.db),
@@ -80,8 +80,15 @@ pub fn run(dir: &Path, topic: Option<&str>) -> Result<Value> {
         )?;
         steps(&settings, &objects, visits)
     })();
+    let _ = kio::delete_topics(&settings, &[&warmup_topic(&objects)]);
     objects.remove(&settings);
     result
+}
+
+/// The topic of the producer's warm-up record: one of the run's own, so that a visits topic
+/// other engines read too (`--topic`) holds the visits and nothing else.
+fn warmup_topic(o: &BenchObjects) -> String {
+    format!("{}.warmup", o.carts)
 }
 
 /// One step's name and milliseconds.
@@ -118,9 +125,10 @@ fn steps(settings: &Settings, o: &BenchObjects, visits: usize) -> Result<Value> 
         .fetch_metadata(Some(&o.carts), kio::REQUEST_TIMEOUT)
         .map_err(|e| Error::service(Service::Kafka, &settings.kafka, "carts metadata", e))?;
     // The idempotent producer's first delivery waits for its producer id (about 0.5 s here):
-    // paid once per producer, so it is paid here, by one record to the visits topic, already read.
+    // paid once per producer, so it is paid here, by one record to a warm-up topic of the run's.
     let warm = Instant::now();
-    runtime::handle().block_on(kio::send(&producer, settings, &o.topic, None, "warm-up"))?;
+    let warmup = warmup_topic(o);
+    runtime::handle().block_on(kio::send(&producer, settings, &warmup, None, "warm-up"))?;
     let warmup_ms = warm.elapsed().as_secs_f64() * 1000.0;
     let t0 = Instant::now();
     let carts = produce_carts(settings, &producer, &o.carts, &rows)?;
