@@ -169,6 +169,18 @@ class Gates:
         import threading
         self.gates = {k: v for k, v in X.GROUP_GATES.items() if k[0] in names and v[0] in names}
         self.events = {v: threading.Event() for v in self.gates.values()}
+        for name, piece in [*self.gates, *self.events]:
+            Gates.check_piece(name, piece)
+
+    @staticmethod
+    def check_piece(name, piece):
+        """A gate whose piece matches no cell would never hold or release anything (the group
+        would run in whatever order the kernels' `:dep` gives): refuse to run instead."""
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        hits = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and piece in c.source]
+        if len(hits) != 1:
+            raise SystemExit(f"GROUP_GATES: {piece!r} matches {len(hits)} code cells of {name} (must match "
+                             f"exactly one); update tests/notebook_expectations.py to the notebook's cells")
 
     def started(self, name, source):
         for (n, piece), ev in self.events.items():
@@ -220,6 +232,15 @@ def run_one(name, env, path=None, out=OUT, key=None, gates=None):
     return (name if not key else f"{name} ({key})"), time.time() - t0, problems, nb
 
 
+def refused(name, piece):
+    """The runner's refusal of a gate piece (None when it matches exactly one cell)."""
+    try:
+        Gates.check_piece(name, piece)
+    except SystemExit as e:
+        return str(e)
+    return None
+
+
 def selftest():
     """Proves the runner catches what it must: a panic (evcxr reports it as success), a compile
     error, and that health() names a stopped Kafka with its address and the fix without hanging."""
@@ -247,6 +268,8 @@ def selftest():
         "Kafka shown down at 127.0.0.1:1 with the fix": bool(re.search(r"<td>Kafka</td><td>127\.0\.0\.1:1</td><td><b[^>]*>down</b>.*kernel/services\.sh up", text, re.S)),
         "a block repeated 3 times flagged": any("cell 5: repeats an identical block 3 times" in p for p in problems),
         "finished without hanging": time.time() - t0 < 600,
+        "every GROUP_GATES piece matches one cell": all(refused(n, p) is None for k, v in X.GROUP_GATES.items() for n, p in (k, v)),
+        "a gate piece matching no cell refused": "matches 0 code cells" in (refused(X.NB5, "no cell has this") or ""),
     }
     for k, v in found.items():
         print(f"{'ok  ' if v else 'FAIL'} selftest: {k}")

@@ -149,9 +149,11 @@ GROUP_DELAYS = {}
 # Order inside a concurrent group, independent of how long each kernel's `:dep` takes: a cell of
 # one notebook (matched by a piece of its source) starts only once a cell of another has started.
 # The monitor (notebook 5) must be watching before the generator (notebook 3) sends its visits:
-# it tails the carts from the latest offset and stops once it has seen the job run and stop.
+# its carts consumer starts at the topic's end in the cell before the monitor loop, so once the
+# loop's cell has started, every cart line of this run reaches it. Each piece must match exactly
+# one code cell of its notebook (the runner refuses to start the group otherwise).
 GROUP_GATES = {
-    (NB3, "VisitGenerator::course()"): (NB5, "Monitor::course().run_with"),
+    (NB3, "VisitGenerator::course(&settings)"): (NB5, "Monitor::course(&settings).run_with("),
 }
 GATE_TIMEOUT = 900
 # Checks run after a whole group finished: functions() -> None or a message.

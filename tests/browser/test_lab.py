@@ -314,20 +314,25 @@ def check_monitor(page, lab):
         except Exception:
             results[name] = (name, 0.0, [traceback.format_exc()])
 
-    # As the course's demo: the monitor first, then the job, then the generator (it waits for the job).
-    threads = [threading.Thread(target=headless, args=(NB4, 5)), threading.Thread(target=headless, args=(NB3, 10))]
-    for t in threads:
-        t.start()
+    # As the course's demo: the monitor first, then the job, then the generator (it waits for the
+    # job). The generator starts only once the monitor loop (code cell 4) printed its first
+    # refresh: its carts consumer (code cell 3) is then open at the topic's end, whatever each
+    # kernel's `:dep` took, so every cart line of this run reaches it.
+    threads = [threading.Thread(target=headless, args=(NB4, 0))]
+    threads[0].start()
     stopped_at = None
     try:
-        # ■ while the monitor loop (code cell 3) runs, once it printed a cart line: the
-        # loop must end within a second with what it has, and the cells after it (which use
-        # `settings` and `dashboard`, defined before) run in the same kernel.
-        wait_output(page, 3, r"\w+,ShoppingCart,\d{4}-\d\d-\d\d", NOTEBOOK_TIMEOUT, "notebook 5's monitor (a cart line)")
-        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").nth(3).scroll_into_view_if_needed()
+        wait_output(page, 4, r"Shopping Cart from Kafka", NOTEBOOK_TIMEOUT, "notebook 5's monitor (first refresh)")
+        threads.append(threading.Thread(target=headless, args=(NB3, 0)))
+        threads[-1].start()
+        # ■ while the monitor loop runs, once it printed a cart line: the loop must end within a
+        # second with what it has, and the cells after it (which use `settings` and `dashboard`,
+        # defined before) run in the same kernel.
+        wait_output(page, 4, r"\w+,ShoppingCart,\d{4}-\d\d-\d\d", NOTEBOOK_TIMEOUT, "notebook 5's monitor (a cart line)")
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").nth(4).scroll_into_view_if_needed()
         interrupt_kernel(page)
         stopped_at = time.time()
-        _, took = wait_output(page, 3, r"interrupted \(■\)", 30, "notebook 5's monitor after ■")
+        _, took = wait_output(page, 4, r"interrupted \(■\)", 30, "notebook 5's monitor after ■")
         page.screenshot(path=str(OUT / "interrupt-monitor.png"))
         log(f"■ during the monitor loop: 'interrupted' shown {took:.1f} s after the press")
         secs = wait_last_cell(page, NOTEBOOK_TIMEOUT, "notebook 5")
