@@ -1,11 +1,22 @@
 """Kafka helpers shared by the Python stream peers (confluent-kafka): read a topic back, delete
-topics. No Spark import."""
+topics; and `phase`, the measured-phase marks for benches/compare.py's memory sampler. No Spark
+import."""
 
 import os
 import time
 import uuid
 
 KAFKA = os.environ.get("BENCH_KAFKA", "127.0.0.1:9092")
+
+
+def phase(name):
+    """Appends `NAME UNIX_SECONDS` to $BENCH_PHASE_FILE (when set): compare.py reports the process
+    tree's peak RSS between the `start` and `end` marks, the phase every engine is measured over
+    (consume → effects), as bde-bench's steps mark it (bench/src/phase.rs)."""
+    path = os.environ.get("BENCH_PHASE_FILE")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(f"{name} {time.time():.3f}\n")
 
 
 def read_back(topic):
