@@ -394,7 +394,7 @@ def stream(a, bde, work, table, raw):
     finally:
         from kafka_common import delete_topics
 
-        delete_topics([topic])
+        delete_topics([topic, f"{topic}.dlq"])  # the kit's query makes the dead-letter topic when a record fails
     if a.stream_vs:
         stream_vs(a, bde, d, work, table, raw)
     if not a.no_stream_latency:
