@@ -28,6 +28,8 @@ Every query uses trigger availableNow and maxFilesPerTrigger (one file per micro
 bde side's max_records). Usage:
   python benches/pyspark_stream.py --dir VISITS --work DIR --db DB --redis-key KEY
          [--writers bulk --carts-topic TOPIC | --writers course]
+The measured phase (kafka_common.phase: compare.py's memory sampler) runs from the session's
+start to the queries' end (the JVM is the engine), not the read-back of the effects.
 Prints one JSON line: seconds from the queries' start until all finished, the Redis totals, the
 cart lines count (lines written to WORK/carts.txt), visit_stats rows and sum."""
 
@@ -37,7 +39,7 @@ import json
 import os
 import time
 
-from kafka_common import KAFKA, delete_topics, read_back
+from kafka_common import KAFKA, delete_topics, phase, read_back
 from spark_common import course_session
 
 A = None
@@ -136,6 +138,7 @@ def main():
     # The Python workers inherit the environment: the writers read their targets from it.
     os.environ["BENCH_REDIS_KEY"] = a.redis_key
     os.environ["BENCH_DB"] = a.db
+    phase("start")
     spark, session_s = course_session("StreamingWebsiteAnalyticsJob")
     from pyspark.sql import functions as F
     from pyspark.sql.types import IntegerType, StringType, StructField, StructType, TimestampNTZType
@@ -178,6 +181,7 @@ def main():
     for q in queries:
         q.awaitTermination()
     secs = time.time() - t0
+    phase("end")
     for q in queries:
         if q.exception() is not None:
             raise SystemExit(f"query failed: {q.exception()}")

@@ -1,7 +1,8 @@
 """Quix Streams side of the streaming benchmark: the course's analytics job (SPEC §6) as a Python
 user writes it with Quix Streams 3 (Kafka-native stream processing), reading the same visits from
-Kafka: the visits under --dir are produced to a fresh topic (key = country, as `bde-bench stream`
-produces them; not timed), then one Application with one StreamingDataFrame and three branches:
+Kafka: the topic --topic (made by `bde-bench produce` before this process starts, read by every
+engine of the comparison), or else the visits under --dir produced to a fresh topic (key =
+country, as `bde-bench produce` does; not timed, and before the measured phase), then one Application with one StreamingDataFrame and three branches:
 
 - carts: `sdf[sdf["last_action"] == "ShoppingCart"]` formatted as the course's Kafka sink value
   (`country,last_action,visit_date,duration`, the date in microseconds as Spark renders it) and
@@ -23,7 +24,10 @@ Defaults otherwise: at-least-once, commit every 5 s, RocksDB state with its chan
 The run stops when the last visit of the topic was processed (app.stop() from the stream); the
 final checkpoint flushes the sinks and the producer. Windows still open then are not emitted.
 
-Usage: python benches/quix_stream.py --dir VISITS --work DIR --db DB --redis-key KEY
+The measured phase (kafka_common.phase: compare.py's memory sampler) runs from the Application's
+creation to app.run()'s return.
+
+Usage: python benches/quix_stream.py --dir VISITS --work DIR --db DB --redis-key KEY [--topic T]
 Prints one JSON line: seconds from app.run() to its return, seconds from the first record read,
 the Redis totals, the cart lines count, visit_stats rows and sum."""
 
@@ -35,7 +39,7 @@ import os
 import time
 import uuid
 
-from kafka_common import KAFKA, delete_topics, read_back
+from kafka_common import KAFKA, delete_topics, phase, read_back
 UPSERT = ("INSERT INTO visit_stats (INTERVAL_TIMESTAMP, LAST_ACTION, DURATION) VALUES (%s, %s, %s) "
           "ON DUPLICATE KEY UPDATE DURATION = DURATION + VALUES(DURATION)")
 EPOCH = datetime.datetime(1970, 1, 1)
@@ -83,11 +87,18 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--db", required=True)
     ap.add_argument("--redis-key", required=True)
+    ap.add_argument("--topic", help="read the visits from this topic (made beforehand; --dir then only counts them)")
     a = ap.parse_args()
     tag = uuid.uuid4().hex[:12]
-    visits_topic, carts_topic = f"bde_bench.quix.visits.{tag}", f"bde_bench.quix.carts.{tag}"
+    visits_topic, carts_topic = a.topic or f"bde_bench.quix.visits.{tag}", f"bde_bench.quix.carts.{tag}"
     os.makedirs(a.work, exist_ok=True)
-    total = produce_visits(visits_topic, a.dir)
+    if a.topic:
+        total = 0
+        for path in sorted(glob.glob(os.path.join(a.dir, "*.json"))):
+            with open(path) as fh:
+                total += sum(1 for line in fh if line.strip())
+    else:
+        total = produce_visits(visits_topic, a.dir)
 
     import pymysql
     import redis
@@ -127,6 +138,7 @@ def main():
                     cur.executemany(UPSERT, rows)
                 self.conn.commit()
 
+    phase("start")
     # The local broker answers a fetch of the backlog with more than librdkafka's default
     # receive.message.max.bytes (100 MB): the consumer then retries forever. The kit's consumers
     # raise the same limit.
@@ -167,6 +179,7 @@ def main():
     t0 = time.time()
     app.run()
     secs = time.time() - t0
+    phase("end")
     if seen["n"] < total:
         raise SystemExit(f"quix_stream: processed {seen['n']} of {total} visits")
 
@@ -182,7 +195,7 @@ def main():
         n, s = cur.fetchone()
     conn.close()
     extra = [t for t in app._topic_manager.changelog_topics_list] if hasattr(app, "_topic_manager") else []
-    delete_topics([visits_topic, carts_topic, *extra])
+    delete_topics([*([] if a.topic else [visits_topic]), carts_topic, *extra])
     import quixstreams
 
     data_secs = seen["last"] - seen["first"] if seen["first"] else secs

@@ -80,8 +80,11 @@ pub fn ratios(results: &Value) -> Result<Vec<(String, f64)>> {
     let rate = stream
         .and_then(|s| s.get("rows_per_sec"))
         .and_then(Value::as_f64);
-    let ceiling = stream
-        .and_then(|s| s.get("raw_consume_per_sec"))
+    // The ceiling's own step (`bde-bench raw-consume`), or, in results of runs before it had one,
+    // the rate the stream step measured itself.
+    let ceiling = results
+        .pointer("/stream/raw_consume/rows_per_sec")
+        .or_else(|| stream.and_then(|s| s.get("raw_consume_per_sec")))
         .and_then(Value::as_f64);
     let floor = results
         .pointer("/stream/floor/rows_per_sec")
@@ -193,6 +196,16 @@ mod tests {
                 "stream/raw consume: 0.250×"
             ]
         );
+    }
+
+    #[test]
+    fn the_ceiling_comes_from_its_own_step() {
+        let doc = json!({
+            "stream": {"bde": {"rows_per_sec": 100.0, "raw_consume_per_sec": null},
+                       "raw_consume": {"rows_per_sec": 500.0}},
+        });
+        let bars = ratios(&doc).expect("ratios");
+        assert_eq!(bars, [("stream/raw consume: 0.200×".to_string(), 0.2)]);
     }
 
     #[test]

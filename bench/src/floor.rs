@@ -1,6 +1,6 @@
 //! `bde-bench floor --dir D`: the analytics job's floor on this machine, the least work its three
 //! effects need, step by step with the crates the kit uses, over the same visits the `stream`
-//! step reads (produced to a fresh topic of their own):
+//! step reads (the topic `bde-bench produce` made, or a fresh topic of their own):
 //!
 //! 1. **consume** the whole topic with one rdkafka `BaseConsumer` (assigned from the low
 //!    watermarks), each value copied out as the kit's read step keeps it;
@@ -41,21 +41,34 @@ use bde_kit::runtime;
 /// The floor's table: `visit_stats`' columns with the key the upsert merges on.
 const FLOOR_TABLE: &str = "visit_stats_floor";
 
-/// Produces the visits under `dir` to a fresh topic, runs the five steps, reads the effects back.
-pub fn run(dir: &Path) -> Result<Value> {
+/// Produces the visits under `dir` to a fresh topic (or reads `topic`, produced beforehand by
+/// `bde-bench produce`), runs the five steps (the measured phase, [`crate::phase::mark`]),
+/// reads the effects back.
+pub fn run(dir: &Path, topic: Option<&str>) -> Result<Value> {
     let settings = Settings::from_env();
-    let lines = crate::visits::read_lines(dir)?;
-    let visits = lines.len();
+    let lines = if topic.is_none() {
+        crate::visits::read_lines(dir)?
+    } else {
+        Vec::new()
+    };
+    let visits = if topic.is_none() {
+        lines.len()
+    } else {
+        crate::visits::count_lines(dir)?
+    };
     if visits == 0 {
         return Err(Error::invalid(format!(
             "no visits under {}: run `bde-bench gen-visits` first",
             dir.display()
         )));
     }
-    let objects = BenchObjects::create(&settings, 1)?;
+    let given = topic.is_some();
+    let objects = BenchObjects::create_on(&settings, 1, topic)?;
     let result = (|| {
-        crate::visits::produce(&settings, &objects.topic, lines)?;
-        kio::create_topics(&settings, &[&objects.carts], 1)?;
+        if !given {
+            crate::visits::produce(&settings, &objects.topic, lines)?;
+        }
+        kio::create_topics(&settings, &[&objects.carts, &warmup_topic(&objects)], 1)?;
         mio::execute(
             &settings,
             Some(&objects.db),
@@ -67,8 +80,15 @@ pub fn run(dir: &Path) -> Result<Value> {
         )?;
         steps(&settings, &objects, visits)
     })();
+    let _ = kio::delete_topics(&settings, &[&warmup_topic(&objects)]);
     objects.remove(&settings);
     result
+}
+
+/// The topic of the producer's warm-up record: one of the run's own, so that a visits topic
+/// other engines read too (`--topic`) holds the visits and nothing else.
+fn warmup_topic(o: &BenchObjects) -> String {
+    format!("{}.warmup", o.carts)
 }
 
 /// One step's name and milliseconds.
@@ -80,6 +100,7 @@ fn steps(settings: &Settings, o: &BenchObjects, visits: usize) -> Result<Value> 
     let mut times = Vec::new();
 
     // 1. consume
+    crate::phase::mark("start");
     let consumer = consumer(settings, &o.topic)?;
     let t0 = Instant::now();
     let values = consume_all(settings, &consumer, visits)?;
@@ -104,9 +125,10 @@ fn steps(settings: &Settings, o: &BenchObjects, visits: usize) -> Result<Value> 
         .fetch_metadata(Some(&o.carts), kio::REQUEST_TIMEOUT)
         .map_err(|e| Error::service(Service::Kafka, &settings.kafka, "carts metadata", e))?;
     // The idempotent producer's first delivery waits for its producer id (about 0.5 s here):
-    // paid once per producer, so it is paid here, by one record to the visits topic, already read.
+    // paid once per producer, so it is paid here, by one record to a warm-up topic of the run's.
     let warm = Instant::now();
-    runtime::handle().block_on(kio::send(&producer, settings, &o.topic, None, "warm-up"))?;
+    let warmup = warmup_topic(o);
+    runtime::handle().block_on(kio::send(&producer, settings, &warmup, None, "warm-up"))?;
     let warmup_ms = warm.elapsed().as_secs_f64() * 1000.0;
     let t0 = Instant::now();
     let carts = produce_carts(settings, &producer, &o.carts, &rows)?;
@@ -150,6 +172,7 @@ fn steps(settings: &Settings, o: &BenchObjects, visits: usize) -> Result<Value> 
     )
     .map_err(|e| mio::map_err(&settings.mariadb, "upsert the window sums", e))?;
     times.push(step("mariadb", t0));
+    crate::phase::mark("end");
 
     let sum_ms: f64 = times.iter().map(|(_, ms)| ms).sum();
     eprintln!(

@@ -13,12 +13,20 @@
 //!   with the column sums used to check the peers' results;
 //! - `bde-bench gen-visits --dir D --visits N [--per-file K] [--seed S]` — the course's visits
 //!   as JSON-lines files (what PySpark's file source reads);
-//! - `bde-bench stream --dir D [--carts-out F] [--max-records N]` — the same visits produced to a
-//!   fresh Kafka topic, the raw rdkafka consume rate (the ceiling), then the analytics query with
-//!   its three real sinks ([`visits::run_stream`]);
-//! - `bde-bench floor --dir D` — the job's floor: the same visits consumed, decoded, the carts
-//!   produced, one Redis pipeline and one MariaDB upsert, step by step with the kit's crates and
-//!   nothing else ([`floor::run`]);
+//! - `bde-bench produce --dir D --topic T` — the visits produced to a fresh topic, once, before
+//!   every engine reads it ([`visits::produce_dir`]);
+//! - `bde-bench raw-consume --topic T` — the raw rdkafka consume rate of T, the ceiling
+//!   ([`visits::raw_consume`]);
+//! - `bde-bench stream --dir D [--topic T] [--carts-out F] [--max-records N]` — the analytics
+//!   query with its three real sinks over T ([`visits::run_stream`]); without --topic, the
+//!   visits are first produced to a fresh topic and its raw consume rate measured in the same
+//!   process (the older interface, which `--stream-vs` builds of older commits also have);
+//! - `bde-bench floor --dir D [--topic T]` — the job's floor: the same visits consumed, decoded,
+//!   the carts produced, one Redis pipeline and one MariaDB upsert, step by step with the kit's
+//!   crates and nothing else ([`floor::run`]);
+//!
+//! The steps that run an engine mark their measured phase (consume → effects) for the
+//! orchestrator's memory sampler ([`phase::mark`]).
 //! - `bde-bench latency [--visits N] [--spread-ms S] [--trigger-ms T]` — producer-to-Redis latency
 //!   of the analytics query on its 1-second trigger ([`latency::run`]);
 //! - `bde-bench chart --results F --out F.svg` — the ratios of a run as an SVG ([`chart::run`]).
@@ -38,6 +46,7 @@ mod batch;
 mod chart;
 mod floor;
 mod latency;
+mod phase;
 mod stock;
 mod stream;
 mod visits;
@@ -89,7 +98,20 @@ enum Step {
         #[arg(long, default_value = "7", value_parser = num::<u64>)]
         seed: u64,
     },
-    /// Produces the visits to Kafka, measures the raw consume rate, runs the analytics query (prints JSON).
+    /// Creates a topic and produces the visits under --dir to it, key = country (prints JSON).
+    Produce {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        topic: String,
+    },
+    /// The raw rdkafka consume rate of a topic, the ceiling (prints JSON).
+    RawConsume {
+        #[arg(long)]
+        topic: String,
+    },
+    /// Produces the visits to Kafka, measures the raw consume rate, runs the analytics query
+    /// (prints JSON); with --topic, runs the query over that topic only.
     Stream {
         #[arg(long)]
         dir: PathBuf,
@@ -99,11 +121,17 @@ enum Step {
         /// Records per micro-batch.
         #[arg(long, default_value = "50000", value_parser = num::<usize>)]
         max_records: usize,
+        /// Read the visits from this topic (made by `produce`; --dir then only counts them).
+        #[arg(long)]
+        topic: Option<String>,
     },
     /// The job's floor over the same visits, step by step (prints JSON).
     Floor {
         #[arg(long)]
         dir: PathBuf,
+        /// Read the visits from this topic (made by `produce`; --dir then only counts them).
+        #[arg(long)]
+        topic: Option<String>,
     },
     /// Producer-to-Redis latency of the analytics query (prints JSON).
     Latency {
@@ -202,12 +230,15 @@ fn run(step: Step) -> Result<()> {
             per_file,
             seed,
         } => visits::generate(&dir, visits, per_file.max(1), seed)?,
+        Step::Produce { dir, topic } => visits::produce_dir(&dir, &topic)?,
+        Step::RawConsume { topic } => visits::raw_consume(&topic)?,
         Step::Stream {
             dir,
             carts_out,
             max_records,
-        } => visits::run_stream(&dir, carts_out.as_deref(), max_records)?,
-        Step::Floor { dir } => floor::run(&dir)?,
+            topic,
+        } => visits::run_stream(&dir, carts_out.as_deref(), max_records, topic.as_deref())?,
+        Step::Floor { dir, topic } => floor::run(&dir, topic.as_deref())?,
         Step::Latency {
             visits,
             spread_ms,
@@ -284,7 +315,16 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse("floor --dir d"), Ok(Step::Floor { .. })));
+        assert!(matches!(
+            parse("floor --dir d"),
+            Ok(Step::Floor { topic: None, .. })
+        ));
+        match parse("stream --dir d --topic t").expect("stream --topic") {
+            Step::Stream { topic, .. } => assert_eq!(topic.as_deref(), Some("t")),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse("produce --dir d").is_err(), "--topic is required");
+        assert!(parse("raw-consume").is_err(), "--topic is required");
         assert!(parse("floor").is_err(), "--dir is required");
     }
 

@@ -190,25 +190,40 @@ pub struct BenchObjects {
     pub key: String,
     pub db: String,
     pub cp_root: std::path::PathBuf,
+    /// The visits topic was made by this run (and is removed with the rest), not given.
+    own_topic: bool,
 }
 
 impl BenchObjects {
     /// Names the objects and creates the visits topic (`partitions`) and the database.
     pub fn create(settings: &Settings, partitions: i32) -> Result<BenchObjects> {
+        BenchObjects::create_on(settings, partitions, None)
+    }
+
+    /// Like [`BenchObjects::create`], reading the visits from `topic` when given (produced
+    /// beforehand, e.g. by `bde-bench produce`; left in place by [`BenchObjects::remove`]).
+    pub fn create_on(
+        settings: &Settings,
+        partitions: i32,
+        topic: Option<&str>,
+    ) -> Result<BenchObjects> {
         let tag = format!(
             "{}_{}",
             std::process::id(),
             chrono::Local::now().format("%H%M%S")
         );
         let o = BenchObjects {
-            topic: format!("bde_bench.visits.{tag}"),
+            topic: topic.map_or_else(|| format!("bde_bench.visits.{tag}"), str::to_string),
+            own_topic: topic.is_none(),
             carts: format!("bde_bench.carts.{tag}"),
             key: format!("bde_bench:countries:{tag}"),
             db: format!("bde_test_bench_{tag}"),
             cp_root: std::env::temp_dir().join(format!("bde_bench_cp_{tag}")),
             tag,
         };
-        kio::create_topics(settings, &[&o.topic], partitions)?;
+        if o.own_topic {
+            kio::create_topics(settings, &[&o.topic], partitions)?;
+        }
         mio::execute(
             settings,
             None,
@@ -238,7 +253,11 @@ impl BenchObjects {
 
     /// Removes everything the run made (topics, the key and its markers, database, checkpoints).
     pub fn remove(&self, settings: &Settings) {
-        let _ = kio::delete_topics(settings, &[&self.topic, &self.carts]);
+        let _ = if self.own_topic {
+            kio::delete_topics(settings, &[&self.topic, &self.carts])
+        } else {
+            kio::delete_topics(settings, &[&self.carts])
+        };
         let keys = rio::keys(settings, &format!("{}*", self.key)).unwrap_or_default();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let _ = rio::delete(settings, &refs);

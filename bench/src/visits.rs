@@ -64,6 +64,19 @@ pub fn visit_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// How many visits (non-blank lines) the files under `dir` hold, read without keeping them.
+pub fn count_lines(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    for p in visit_files(dir)? {
+        let f = std::fs::File::open(&p).map_err(|e| Error::file(&p, e))?;
+        for l in std::io::BufReader::new(f).lines() {
+            n += usize::from(!l.map_err(|e| Error::file(&p, e))?.trim().is_empty());
+        }
+    }
+    Ok(n)
+}
+
+/// The visit lines of the files under `dir` (sorted by file), blank lines left out.
 pub fn read_lines(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for p in visit_files(dir)? {
@@ -91,22 +104,66 @@ pub fn produce(settings: &Settings, topic: &str, lines: Vec<String>) -> Result<(
     kio::produce_all(settings, topic, records).map(|_| ())
 }
 
+/// `bde-bench produce`: creates `topic` (one partition) and produces the visits under `dir` to
+/// it, key = country, so that every engine of the comparison reads the same topic and none
+/// pays the produce in its measured process.
+pub fn produce_dir(dir: &Path, topic: &str) -> Result<Value> {
+    let settings = Settings::from_env();
+    let lines = read_lines(dir)?;
+    let visits = lines.len();
+    kio::create_topics(&settings, &[topic], 1)?;
+    let t0 = Instant::now();
+    produce(&settings, topic, lines)?;
+    Ok(json!({"topic": topic, "visits": visits, "seconds": t0.elapsed().as_secs_f64()}))
+}
+
+/// `bde-bench raw-consume`: the raw rdkafka consume rate of `topic` (the ceiling), in a process
+/// of its own, marked as the measured phase.
+pub fn raw_consume(topic: &str) -> Result<Value> {
+    let settings = Settings::from_env();
+    let marks = kio::watermarks(&settings, topic)?;
+    let records: i64 = marks.iter().map(|(_, lo, hi)| hi - lo).sum();
+    crate::phase::mark("start");
+    let rate = raw_consume_rate(&settings, topic)?;
+    crate::phase::mark("end");
+    Ok(json!({"records": records, "rows_per_sec": rate}))
+}
+
 /// Produces the visits under `dir`, measures the raw consume rate, runs the analytics query
 /// (available-now trigger, `max_records` per micro-batch, processing-time windows as the course,
 /// carts rendered as Spark renders them) and returns rates and results: Redis totals per
 /// country, the number of carts (their lines go to `carts_out` when given) and the rows and sum
 /// of `visit_stats`.
-pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> Result<Value> {
+///
+/// With `topic` (produced beforehand by `bde-bench produce`), the query reads that topic and
+/// the process neither produces nor measures the raw rate (`bde-bench raw-consume` does, in a
+/// process of its own): what it holds is the query's alone. The query's run is marked as the
+/// measured phase ([`crate::phase::mark`]).
+pub fn run_stream(
+    dir: &Path,
+    carts_out: Option<&Path>,
+    max_records: usize,
+    topic: Option<&str>,
+) -> Result<Value> {
     let settings = Settings::from_env();
-    let lines = read_lines(dir)?;
-    let visits = lines.len();
+    let lines = if topic.is_none() {
+        read_lines(dir)?
+    } else {
+        Vec::new()
+    };
+    let visits = if topic.is_none() {
+        lines.len()
+    } else {
+        count_lines(dir)?
+    };
     if visits == 0 {
         return Err(Error::invalid(format!(
             "no visits under {}: run `bde-bench gen-visits` first",
             dir.display()
         )));
     }
-    let objects = BenchObjects::create(&settings, 1)?;
+    let given = topic.is_some();
+    let objects = BenchObjects::create_on(&settings, 1, topic)?;
     let BenchObjects {
         tag,
         topic,
@@ -114,14 +171,20 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
         key,
         db,
         cp_root,
+        ..
     } = &objects;
     let result = (|| {
-        let t0 = Instant::now();
-        produce(&settings, topic, lines)?;
-        let produce_s = t0.elapsed().as_secs_f64();
-        eprintln!("bde-bench stream: produced {visits} visits in {produce_s:.1} s");
-        let raw = raw_consume_rate(&settings, topic)?;
-        eprintln!("bde-bench stream: raw consume {raw:.0} records/s");
+        let (produce_s, raw) = if given {
+            (None, None)
+        } else {
+            let t0 = Instant::now();
+            produce(&settings, topic, lines)?;
+            let produce_s = t0.elapsed().as_secs_f64();
+            eprintln!("bde-bench stream: produced {visits} visits in {produce_s:.1} s");
+            let raw = raw_consume_rate(&settings, topic)?;
+            eprintln!("bde-bench stream: raw consume {raw:.0} records/s");
+            (Some(produce_s), Some(raw))
+        };
         let a = Analytics {
             trigger: Trigger::AvailableNow,
             max_records,
@@ -129,6 +192,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
             spark_csv: true,
             ..objects.analytics(format!("bench-{tag}"))
         };
+        crate::phase::mark("start");
         let t0 = Instant::now();
         let t0_ms = SystemClock.now_ms(); // the engine's clock: batch times are on it
         let q = a
@@ -138,6 +202,7 @@ pub fn run_stream(dir: &Path, carts_out: Option<&Path>, max_records: usize) -> R
             .start(a.branches())?;
         let s = run_to_end(&q, visits)?;
         let secs = t0.elapsed().as_secs_f64();
+        crate::phase::mark("end");
         // The query keeps running empty batches until its last 5-second windows pass the
         // watermark (about 10 s of wall time); "data" ends with the last batch that read rows.
         let data_secs = s
