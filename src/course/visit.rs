@@ -9,6 +9,8 @@
 //! `duration` an integer number of seconds). The event time is the instant that wall time names
 //! ([`crate::stream::clock::wall_to_ms`]).
 
+use std::fmt::Write as _;
+
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
@@ -90,25 +92,42 @@ impl Visit {
 
     /// `country,last_action,visit_date,duration` with the date as `YYYY-MM-DD HH:MM:SS`.
     pub fn csv_line(&self) -> String {
-        format!(
+        let mut line = String::new();
+        self.write_csv_line(&mut line);
+        line
+    }
+
+    /// Appends [`Visit::csv_line`] to `out` (for a sink that reuses one buffer:
+    /// `KafkaSink::writing(topic, Visit::write_csv_line)`).
+    pub fn write_csv_line(&self, out: &mut String) {
+        let _ = write!(
+            out,
             "{},{},{},{}",
             self.country,
             self.last_action,
             self.visit_date.format(VISIT_DATE_FORMAT),
             self.duration
-        )
+        );
     }
 
     /// The line Spark's `format_string('%s,%s,%s,%d')` produces: the date as microseconds since
     /// the epoch (the instant of the local wall time), e.g. `Australia,ShoppingCart,1767311159000000,5`.
     pub fn spark_csv_line(&self) -> String {
-        format!(
+        let mut line = String::new();
+        self.write_spark_csv_line(&mut line);
+        line
+    }
+
+    /// Appends [`Visit::spark_csv_line`] to `out`.
+    pub fn write_spark_csv_line(&self, out: &mut String) {
+        let _ = write!(
+            out,
             "{},{},{},{}",
             self.country,
             self.last_action,
             self.event_ms() * 1000,
             self.duration
-        )
+        );
     }
 
     /// Event time in the engine's clock: the instant `visit_date` names in the machine's zone.

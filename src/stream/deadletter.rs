@@ -103,7 +103,7 @@ impl DeadLetter {
             reason: bounded_text(reason, MAX_TEXT_CHARS),
             query: bounded_text(query, MAX_TEXT_CHARS),
             batch_id,
-            topic: m.topic.clone(),
+            topic: m.topic.to_string(),
             partition: m.partition,
             offset: m.offset,
             key,

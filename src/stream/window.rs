@@ -39,6 +39,8 @@
 //! window whose end is past `i64::MAX` ends at `i64::MAX`, a watermark below `i64::MIN` is
 //! `i64::MIN`.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -267,6 +269,51 @@ struct Cell {
     emitted_total: i64,
 }
 
+/// A cell's id, (window start, key), owned as the open cells' map holds it or borrowed as a row
+/// gives it: the map is searched with a borrowed id, so adding a row to an open cell copies no key.
+/// Both forms order as the tuple `(start, key)` does.
+trait CellId {
+    fn id(&self) -> (i64, &str);
+}
+
+impl CellId for (i64, String) {
+    fn id(&self) -> (i64, &str) {
+        (self.0, self.1.as_str())
+    }
+}
+
+impl CellId for (i64, &str) {
+    fn id(&self) -> (i64, &str) {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn CellId + 'a> for (i64, String) {
+    fn borrow(&self) -> &(dyn CellId + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn CellId + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for dyn CellId + '_ {}
+
+impl PartialOrd for dyn CellId + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn CellId + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.id().cmp(&other.id())
+    }
+}
+
 /// Open windows, watermark and late-row count of one windowed aggregation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowState {
@@ -386,6 +433,19 @@ impl WindowState {
         }
         out.reverse();
         out
+    }
+
+    /// The start of the one window holding `t_ms` when windows tumble (as [`WindowState::starts_of`]
+    /// computes it, without a list); `None` for the other shapes.
+    fn tumbling_start(&self, t_ms: i64) -> Option<i64> {
+        match self.shape {
+            Shape::Tumbling { size_ms } => Some(
+                t_ms.div_euclid(size_ms)
+                    .checked_mul(size_ms)
+                    .unwrap_or(i64::MIN),
+            ),
+            _ => None,
+        }
     }
 
     /// Start of the (first) window holding `t_ms`.
@@ -639,11 +699,11 @@ impl WindowState {
             removed = hit;
             changed.push(((start, key.to_string()), cell));
         } else {
-            let starts = self.starts_of(t_ms);
-            if let [s] = starts[..] {
-                // one window (tumbling): one copy of the key, for the look-up and the entry
-                let id = (s, key.to_string());
-                let ok = self.open.get(&id).is_none_or(|c| {
+            if let Some(s) = self.tumbling_start(t_ms) {
+                // one window: the cell is looked up with the borrowed key, which is copied only
+                // when the cell is new
+                let id: &dyn CellId = &(s, key);
+                let ok = self.open.get(id).is_none_or(|c| {
                     self.aggs
                         .iter()
                         .zip(&c.accs)
@@ -653,18 +713,21 @@ impl WindowState {
                 if !ok {
                     return Err(self.overflow(key, s, values));
                 }
-                let end = self.window_end(s);
-                let cell = self
-                    .open
-                    .entry(id)
-                    .or_insert_with(|| Cell { end, ..fresh() });
-                for (i, (kind, _)) in self.aggs.iter().enumerate() {
-                    // cannot fail: checked above
-                    let _ = cell.accs[i].add(*kind, values[i]);
+                if !self.open.contains_key(id) {
+                    let end = self.window_end(s);
+                    self.open
+                        .insert((s, key.to_string()), Cell { end, ..fresh() });
+                }
+                if let Some(cell) = self.open.get_mut(id) {
+                    for (i, (kind, _)) in self.aggs.iter().enumerate() {
+                        // cannot fail: checked above
+                        let _ = cell.accs[i].add(*kind, values[i]);
+                    }
                 }
                 self.max_seen = Some(self.max_seen.map_or(t_ms, |m| m.max(t_ms)));
                 return Ok(true);
             }
+            let starts = self.starts_of(t_ms);
             // checked before anything changes, so the cells are updated in place
             for s in &starts {
                 let id = (*s, key.to_string());
@@ -1027,6 +1090,42 @@ mod tests {
         assert_eq!(out[0].delta, 0, "unchanged since its last emission");
         assert_eq!(w.open_cells(), 2, "closed windows stay in complete mode");
         assert!(!w.would_close_at(i64::MAX));
+    }
+
+    #[test]
+    fn the_tumbling_start_is_the_one_start_of_the_list() {
+        let w = state(Mode::Append);
+        for t in [
+            0,
+            1,
+            5 * S - 1,
+            5 * S,
+            12 * S,
+            -1,
+            -5 * S,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            assert_eq!(
+                w.tumbling_start(t).map(|s| vec![s]),
+                Some(w.starts_of(t)),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_borrowed_cell_id_finds_the_owned_one() {
+        let mut open: BTreeMap<(i64, String), u8> = BTreeMap::new();
+        open.insert((5, "B".into()), 1);
+        open.insert((5, "A".into()), 2);
+        open.insert((0, "C".into()), 3);
+        let get = |s: i64, k: &str| open.get(&(s, k) as &dyn CellId).copied();
+        assert_eq!(
+            (get(5, "A"), get(5, "B"), get(0, "C")),
+            (Some(2), Some(1), Some(3))
+        );
+        assert_eq!((get(0, "A"), get(5, "C"), get(5, "")), (None, None, None));
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //!   cell's lowest and highest reachable total (the batch's negative and positive values counted
 //!   apart) is checked.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +46,8 @@ pub fn default_max_future(delay: Duration) -> Duration {
     delay.saturating_add(FUTURE_SKEW)
 }
 
-type KeyFn<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;
+/// A row's key: borrowed from the row where the key function allows it (no copy per row).
+type KeyFn<T> = Arc<dyn for<'r> Fn(&'r T) -> Cow<'r, str> + Send + Sync>;
 type IntFn<T> = Arc<dyn Fn(&T) -> i64 + Send + Sync>;
 
 fn ms(d: Duration) -> i64 {
@@ -133,13 +135,35 @@ impl<T: Data, R: Row> Timed<T, R> {
         window: Window,
         key: impl Fn(&T) -> String + Send + Sync + 'static,
     ) -> Windowing<T, R> {
+        self.window_with(window, key_fn(move |r: &T| Cow::Owned(key(r))))
+    }
+
+    /// [`Timed::window`] with a key the row holds as text (`|v| v.last_action.as_str()`): the
+    /// key is read in place, with no copy per row.
+    pub fn window_str(
+        &self,
+        window: Window,
+        key: impl Fn(&T) -> &str + Send + Sync + 'static,
+    ) -> Windowing<T, R> {
+        self.window_with(window, key_fn(move |r: &T| Cow::Borrowed(key(r))))
+    }
+
+    fn window_with(&self, window: Window, key: KeyFn<T>) -> Windowing<T, R> {
         Windowing {
             timed: self.clone(),
             window,
-            key: Arc::new(key),
+            key,
             mode: Mode::Append,
         }
     }
+}
+
+/// The key function as the window operator keeps it (names the lifetime the key borrows).
+fn key_fn<T, F>(f: F) -> KeyFn<T>
+where
+    F: for<'r> Fn(&'r T) -> Cow<'r, str> + Send + Sync + 'static,
+{
+    Arc::new(f)
 }
 
 /// The shape of a window (Spark's `window(time, size[, slide])` and `session_window(time, gap)`).
@@ -321,6 +345,10 @@ impl<T> WindowOp<T> {
     }
 }
 
+/// A row as the window's check reads it: the index of its time, and when it is aggregated its
+/// key (borrowed from the row where the key function allows it) and where its values start.
+type Counted<'r> = (usize, Option<(Cow<'r, str>, usize)>);
+
 /// Adds one row's values to `p` (one per aggregate), in place; `false` (and `p` unchanged) when
 /// a sum would leave `i64`.
 fn add_all(p: &mut [Pending], values: &[i64]) -> bool {
@@ -367,7 +395,7 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
         // read once per row, the values into one flat list (`n` per aggregated row).
         let mut times: Vec<(i64, Vec<i64>)> = Vec::new();
         let mut values: Vec<i64> = Vec::new();
-        let mut counted: Vec<(usize, Option<(String, usize)>)> = Vec::with_capacity(rows.len());
+        let mut counted: Vec<Counted> = Vec::with_capacity(rows.len());
         for r in rows {
             let t = self.time_of(state, batch, r);
             if times.last().is_none_or(|(last, _)| *last != t) {
@@ -395,7 +423,7 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
             let (t, starts) = &times[*ti];
             let vals = &values[*at..*at + n];
             for s in starts {
-                let c = (*s, key.as_str());
+                let c = (*s, key.as_ref());
                 let e = whole
                     .entry(c)
                     .or_insert_with(|| (*t, vec![Pending::default(); n]));
@@ -436,14 +464,14 @@ impl<T: Data> Op<T, WindowRow> for WindowOp<T> {
             let Some((key, at)) = row else {
                 continue; // late: dropped by run, never aggregated
             };
-            if starts.iter().all(|s| clean.contains(&(*s, key.as_str()))) {
+            if starts.iter().all(|s| clean.contains(&(*s, key.as_ref()))) {
                 continue;
             }
             let values = &values[*at..*at + n];
             let k = key;
             let mut next: Vec<(CellRef, Vec<Pending>)> = Vec::with_capacity(starts.len());
             for s in starts {
-                let c = (*s, key.as_str());
+                let c = (*s, key.as_ref());
                 let mut after = extra
                     .get(&c)
                     .cloned()

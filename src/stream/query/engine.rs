@@ -88,7 +88,7 @@ struct Decoded<T> {
 
 /// Where a record is.
 fn pos_of(m: &Msg) -> RecordPos {
-    (m.topic.clone(), m.partition, m.offset)
+    (m.topic.to_string(), m.partition, m.offset)
 }
 
 /// The state one run of the loop carries.
@@ -338,7 +338,7 @@ impl<T: Row> Engine<T> {
                 let marked: Vec<usize> = (0..rows.len())
                     .filter(|i| {
                         let m = &msgs[origin[*i]];
-                        set.contains(&(m.topic.as_str(), m.partition, m.offset))
+                        set.contains(&(&*m.topic, m.partition, m.offset))
                     })
                     .collect();
                 if marked.is_empty() {

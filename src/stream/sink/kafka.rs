@@ -53,6 +53,8 @@ use crate::stream::crashpoint;
 use crate::stream::sink::{BatchInfo, Sink};
 
 type TextFn<T> = Box<dyn Fn(&T) -> String + Send + Sync>;
+/// Writes a row's text into a buffer (which the sink clears first and reuses row after row).
+type WriteFn<T> = Box<dyn Fn(&T, &mut String) + Send + Sync>;
 
 /// librdkafka's default `message.max.bytes`, which the kit's producer keeps: the largest record
 /// (value, key and headers) the producer accepts.
@@ -65,7 +67,7 @@ pub const RECORD_HEADROOM: usize = 512;
 pub struct KafkaSink<T> {
     topic: String,
     name: String,
-    format: TextFn<T>,
+    format: WriteFn<T>,
     key: Option<TextFn<T>>,
     producer: Option<FutureProducer>,
     query: String,
@@ -75,10 +77,19 @@ pub struct KafkaSink<T> {
 impl<T> KafkaSink<T> {
     /// Writes `format(row)` to `topic` with no key.
     pub fn new(topic: &str, format: impl Fn(&T) -> String + Send + Sync + 'static) -> KafkaSink<T> {
+        KafkaSink::writing(topic, move |r: &T, out: &mut String| *out = format(r))
+    }
+    /// Writes the text `write(row, buffer)` puts into the buffer (cleared before each row) to
+    /// `topic` with no key: the sink reuses one buffer, so a row's text costs no allocation
+    /// (`Visit::write_csv_line`).
+    pub fn writing(
+        topic: &str,
+        write: impl Fn(&T, &mut String) + Send + Sync + 'static,
+    ) -> KafkaSink<T> {
         KafkaSink {
             topic: topic.into(),
             name: format!("kafka:{topic}"),
-            format: Box::new(format),
+            format: Box::new(write),
             key: None,
             producer: None,
             query: String::new(),
@@ -218,6 +229,12 @@ impl<T> KafkaSink<T> {
         Ok(seen)
     }
 
+    /// Puts the text of `row` into `buf` (cleared first).
+    fn render(&self, row: &T, buf: &mut String) {
+        buf.clear();
+        (self.format)(row, buf);
+    }
+
     /// Bytes the record of `value` and `key` takes under this sink's limit (with headers).
     fn record_bytes(&self, value: &str, key: Option<&str>) -> usize {
         // bde-query, bde-batch (≤ 20 digits), bde-seq (≤ 20 digits)
@@ -240,10 +257,11 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
     }
 
     fn check(&self, _batch: &BatchInfo, rows: &[T]) -> Vec<(usize, String)> {
+        let mut value = String::new();
         rows.iter()
             .enumerate()
             .filter_map(|(i, r)| {
-                let value = (self.format)(r);
+                self.render(r, &mut value);
                 let key = self.key.as_ref().map(|k| k(r));
                 let n = self.record_bytes(&value, key.as_deref());
                 (n > self.max_record_bytes).then(|| {
@@ -283,6 +301,7 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
         let mut futures = Vec::with_capacity(selected.len());
         let mut failure: Option<Error> = None;
         let mut seq_text = String::new();
+        let mut value = String::new();
         'rows: for (i, (seq, r)) in selected.into_iter().enumerate() {
             if i == half {
                 // the first half is in the topic when the crash point fires
@@ -295,7 +314,7 @@ impl<T: Send> Sink<T> for KafkaSink<T> {
                     break 'rows;
                 }
             }
-            let value = (self.format)(r);
+            self.render(r, &mut value);
             let key = self.key.as_ref().map(|k| k(r));
             seq_text.clear();
             let _ = write!(seq_text, "{seq}");

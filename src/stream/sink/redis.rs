@@ -15,6 +15,7 @@
 //! the dead-letter topic. A key of another type is not: the query fails with an error naming the
 //! key and the fix, and applies the batch once the key is fixed.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use redis::Connection;
@@ -55,11 +56,14 @@ redis.call('SET', KEYS[2], ARGV[1])
 return (#ARGV - 1) / 2
 ";
 
+/// A row's member: borrowed from the row where the member function allows it (no copy per row).
+type MemberFn<T> = Box<dyn for<'r> Fn(&'r T) -> Cow<'r, str> + Send + Sync>;
+
 /// `ZINCRBY key by(row) member(row)` for every row.
 pub struct RedisZIncr<T> {
     key: String,
     name: String,
-    member: Box<dyn Fn(&T) -> String + Send + Sync>,
+    member: MemberFn<T>,
     by: Box<dyn Fn(&T) -> f64 + Send + Sync>,
     con: Option<Connection>,
     marker: String,
@@ -74,10 +78,28 @@ impl<T> RedisZIncr<T> {
         member: impl Fn(&T) -> String + Send + Sync + 'static,
         by: impl Fn(&T) -> f64 + Send + Sync + 'static,
     ) -> RedisZIncr<T> {
+        Self::with_member(key, member_fn(move |r: &T| Cow::Owned(member(r))), by)
+    }
+
+    /// [`RedisZIncr::new`] with a member the row holds as text (`|v| v.country.as_str()`): the
+    /// member is read in place, with no copy per row.
+    pub fn new_str(
+        key: &str,
+        member: impl Fn(&T) -> &str + Send + Sync + 'static,
+        by: impl Fn(&T) -> f64 + Send + Sync + 'static,
+    ) -> RedisZIncr<T> {
+        Self::with_member(key, member_fn(move |r: &T| Cow::Borrowed(member(r))), by)
+    }
+
+    fn with_member(
+        key: &str,
+        member: MemberFn<T>,
+        by: impl Fn(&T) -> f64 + Send + Sync + 'static,
+    ) -> RedisZIncr<T> {
         RedisZIncr {
             key: key.into(),
             name: format!("redis:{key}"),
-            member: Box::new(member),
+            member,
             by: Box::new(by),
             con: None,
             marker: String::new(),
@@ -104,7 +126,7 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
     fn check(&self, _batch: &BatchInfo, rows: &[T]) -> Vec<(usize, String)> {
         // member -> (sum of negative, sum of positive) amounts kept: whichever subset of them the
         // engine applies, the batch's sum stays between the two
-        let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        let mut sums: BTreeMap<Cow<str>, (f64, f64)> = BTreeMap::new();
         let mut refused = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             let by = (self.by)(r);
@@ -120,7 +142,7 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
                 ));
                 continue;
             }
-            let (neg, pos) = sums.get(&member).copied().unwrap_or((0.0, 0.0));
+            let (neg, pos) = sums.get(&*member).copied().unwrap_or((0.0, 0.0));
             let next = if by < 0.0 {
                 (neg + by, pos)
             } else {
@@ -130,15 +152,28 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
                 refused.push((i, format!("{}: adding {by} makes the batch's sum for member '{}' overflow a 64-bit float", self.name, shorten(&member))));
                 continue;
             }
-            sums.insert(member, next);
+            match sums.get_mut(&*member) {
+                Some(sum) => *sum = next,
+                None => {
+                    sums.insert(member, next);
+                }
+            }
         }
         refused
     }
 
     fn apply(&mut self, batch: &BatchInfo, rows: &[T], _plan: &serde_json::Value) -> Result<u64> {
-        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        let mut sums: BTreeMap<Cow<str>, f64> = BTreeMap::new();
         for r in rows {
-            *sums.entry((self.member)(r)).or_default() += (self.by)(r);
+            let member = (self.member)(r);
+            let by = (self.by)(r);
+            match sums.get_mut(&*member) {
+                Some(sum) => *sum += by,
+                None => {
+                    // 0.0 + by: the sum starts from zero as before (a -0.0 amount sums to 0.0)
+                    sums.insert(member, 0.0 + by);
+                }
+            }
         }
         if sums.is_empty() {
             // a batch without rows for this sink still passes its crash point
@@ -180,7 +215,7 @@ impl<T: Send> Sink<T> for RedisZIncr<T> {
                 .arg(&self.marker)
                 .arg(batch.batch_id);
             for (m, by) in &sums {
-                call.arg(m).arg(*by);
+                call.arg(m.as_ref()).arg(*by);
             }
             crashpoint::hit("redis-exec", batch.batch_id);
             outcome = call.query::<u64>(con);
@@ -229,6 +264,14 @@ impl<T> RedisZIncr<T> {
             detail: msg,
         }
     }
+}
+
+/// The member function as the sink keeps it (names the lifetime the member borrows).
+fn member_fn<T, F>(f: F) -> MemberFn<T>
+where
+    F: for<'r> Fn(&'r T) -> Cow<'r, str> + Send + Sync + 'static,
+{
+    Box::new(f)
 }
 
 /// The first 64 characters of a member, for a reason text.

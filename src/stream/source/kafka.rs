@@ -9,6 +9,7 @@
 //! would break exactly-once.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -205,6 +206,16 @@ impl SourceReader for Reader {
     }
 }
 
+/// The shared name of topic `t` among `names` (added on the topic's first record).
+fn shared_name(names: &mut Vec<Arc<str>>, t: &str) -> Arc<str> {
+    if let Some(name) = names.iter().find(|n| ***n == *t) {
+        return name.clone();
+    }
+    let name: Arc<str> = Arc::from(t);
+    names.push(name.clone());
+    name
+}
+
 /// How often a running query looks for partitions added to its topics.
 const PARTITION_CHECK: Duration = Duration::from_secs(2);
 
@@ -225,6 +236,8 @@ pub(crate) struct Reader {
     fail_on_data_loss: bool,
     /// Ranges skipped as lost, not yet reported in a batch's progress.
     lost: Vec<DataLoss>,
+    /// The names of the topics read, each shared by its records ([`Msg::topic`]).
+    topic_names: Vec<Arc<str>>,
 }
 
 fn kerr(settings: &Settings, action: &str, e: impl std::fmt::Display) -> Error {
@@ -314,6 +327,7 @@ impl Reader {
             query: query.to_string(),
             fail_on_data_loss: src.fail_on_data_loss,
             lost,
+            topic_names: Vec::new(),
         };
         r.assign()?;
         Ok(r)
@@ -501,18 +515,18 @@ impl Reader {
                 }
             };
             let msg = Msg {
-                topic: m.topic().to_string(),
+                topic: shared_name(&mut self.topic_names, m.topic()),
                 partition: m.partition(),
                 offset: m.offset(),
                 key: m.key().map(<[u8]>::to_vec),
                 value: m.payload().map(<[u8]>::to_vec),
             };
             let cur = pos
-                .get(&msg.topic)
+                .get(&*msg.topic)
                 .and_then(|x| x.get(&msg.partition))
                 .copied();
             let target = targets
-                .get(&msg.topic)
+                .get(&*msg.topic)
                 .and_then(|x| x.get(&msg.partition))
                 .copied();
             match (cur, target) {
@@ -520,7 +534,7 @@ impl Reader {
                 (Some(c), Some(t)) if c < t && msg.offset < t => {
                     // offsets may jump (compaction, transaction markers): the position follows
                     if let Some(at) = pos
-                        .get_mut(&msg.topic)
+                        .get_mut(&*msg.topic)
                         .and_then(|x| x.get_mut(&msg.partition))
                     {
                         *at = msg.offset + 1;
@@ -529,7 +543,7 @@ impl Reader {
                 }
                 _ => {
                     self.buffered
-                        .entry((msg.topic.clone(), msg.partition))
+                        .entry((msg.topic.to_string(), msg.partition))
                         .or_default()
                         .push_back(msg);
                 }

@@ -187,6 +187,7 @@ impl SourceReader for MemoryReader {
         let name = &self.source.name;
         let mut pos = self.next.clone();
         let mut out = Vec::new();
+        let topic: Arc<str> = Arc::from(name.as_str());
         for (p, at) in pos.entry(name.clone()).or_default().iter_mut() {
             let target = targets
                 .get(name)
@@ -206,7 +207,7 @@ impl SourceReader for MemoryReader {
                     break;
                 };
                 out.push(Msg {
-                    topic: name.clone(),
+                    topic: topic.clone(),
                     partition: *p,
                     offset: *at,
                     key: None,

@@ -18,6 +18,7 @@ pub use kafka::KafkaSource;
 pub use memory::MemorySource;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Settings;
@@ -41,7 +42,8 @@ pub type Offsets = BTreeMap<String, BTreeMap<i32, i64>>;
 /// One record as read.
 #[derive(Debug, Clone)]
 pub struct Msg {
-    pub topic: String,
+    /// The topic's name, shared by the records a reader reads (no copy per record).
+    pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
     pub key: Option<Vec<u8>>,
