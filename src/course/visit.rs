@@ -100,14 +100,7 @@ impl Visit {
     /// Appends [`Visit::csv_line`] to `out` (for a sink that reuses one buffer:
     /// `KafkaSink::writing(topic, Visit::write_csv_line)`).
     pub fn write_csv_line(&self, out: &mut String) {
-        let _ = write!(
-            out,
-            "{},{},{},{}",
-            self.country,
-            self.last_action,
-            self.visit_date.format(VISIT_DATE_FORMAT),
-            self.duration
-        );
+        self.write_line_with_date(out, self.visit_date.format(VISIT_DATE_FORMAT));
     }
 
     /// The line Spark's `format_string('%s,%s,%s,%d')` produces: the date as microseconds since
@@ -120,13 +113,15 @@ impl Visit {
 
     /// Appends [`Visit::spark_csv_line`] to `out`.
     pub fn write_spark_csv_line(&self, out: &mut String) {
+        self.write_line_with_date(out, self.event_ms() * 1000);
+    }
+
+    /// Appends `country,last_action,date,duration`: the two lines differ only in the date.
+    fn write_line_with_date(&self, out: &mut String, date: impl std::fmt::Display) {
         let _ = write!(
             out,
-            "{},{},{},{}",
-            self.country,
-            self.last_action,
-            self.event_ms() * 1000,
-            self.duration
+            "{},{},{date},{}",
+            self.country, self.last_action, self.duration
         );
     }
 
